@@ -1,0 +1,58 @@
+# The two commands a newcomer needs:
+#   make demo   - the whole provider stack locally (cluster, GPU fleet, TON chain, operator, workers earning)
+#   make test   - every test tier (unit, CRD, chain, runtime, chart, e2e) against the real local parts
+# Everything they need is installed by `make setup` (idempotent, cached).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup venv binaries triton contracts test test-unit lint demo down status
+
+help:
+	@echo "make demo   - bring up the whole local provider stack and watch it earn"
+	@echo "make test   - run all tests (installs and builds what is missing first)"
+	@echo "make down   - stop everything the demo started"
+	@echo "make lint   - ruff, mypy strict, import contracts"
+
+$(STAMP): pyproject.toml devstack/pyproject.toml requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e . -e ./devstack -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+binaries:
+	bash tools/build-testenv.sh
+
+triton:
+	bash tools/setup-triton.sh
+
+contracts:
+	@if [ -f contracts/package-lock.json ]; then cd contracts && npm ci --no-audit --no-fund --silent; fi
+
+setup: venv binaries triton contracts
+
+test: setup
+	bash tools/run-tests.sh
+
+test-unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check operator devstack tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+demo: setup
+	$(VENV)/bin/cocoon-dev demo
+
+down:
+	$(VENV)/bin/cocoon-dev down
+
+status:
+	$(VENV)/bin/cocoon-dev status
