@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# Image of the cocoon-operator: only the `cocoon_operator` package (built from the root pyproject.toml)
+# and its runtime dependencies. No dev stack, tests, contracts or tools (see .dockerignore).
+# Release builds should pin the base by digest as well: python:3.11-slim-bookworm@sha256:<digest>.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# ---- builder: a wheel of cocoon_operator plus wheels of its dependencies
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator/cocoon_operator ./operator/cocoon_operator
+# The root project's package list is only cocoon_operator ([tool.setuptools.packages.find]).
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+# ---- runtime
+FROM ${PYTHON_IMAGE}
+ARG UID=65532
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# Install from the builder's wheels only: nothing else is resolved from an index at this stage.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links /wheels /wheels/cocoon_operator-*.whl
+# A numeric non-root user, so Kubernetes can verify runAsNonRoot without looking up names.
+USER ${UID}:${UID}
+WORKDIR /tmp
+# 8080: liveness (/healthz), 9090: Prometheus metrics (/metrics)
+EXPOSE 8080 9090
+ENTRYPOINT ["cocoon-operator"]
+CMD ["run", "--all-namespaces"]

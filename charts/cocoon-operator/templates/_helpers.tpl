@@ -1,0 +1,168 @@
+{{/* Chart name, truncated to the 63-character label limit. */}}
+{{- define "cocoon-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: <release>-<chart>, or the release name when it already contains the chart name. */}}
+{{- define "cocoon-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "cocoon-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object of the release. */}}
+{{- define "cocoon-operator.labels" -}}
+helm.sh/chart: {{ include "cocoon-operator.chart" . }}
+{{ include "cocoon-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: cocoon-operator
+{{- end }}
+
+{{/* Labels that select the operator pod. */}}
+{{- define "cocoon-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cocoon-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "cocoon-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "cocoon-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The operator image reference: digest wins over tag; the tag defaults to appVersion. */}}
+{{- define "cocoon-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the pre-delete cleanup hook's objects. */}}
+{{- define "cocoon-operator.cleanupName" -}}
+{{- printf "%s-cleanup" (include "cocoon-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Restricted container security context (Pod Security Standards "restricted"). */}}
+{{- define "cocoon-operator.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: {{ .Values.runAsUser }}
+runAsGroup: {{ .Values.runAsGroup }}
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "cocoon-operator.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.runAsUser }}
+runAsGroup: {{ .Values.runAsGroup }}
+fsGroup: {{ .Values.runAsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Arguments of `cocoon-operator`: run cluster-wide or in the single watched namespace. */}}
+{{- define "cocoon-operator.args" -}}
+- run
+{{- if .Values.watchNamespace }}
+- --namespace={{ .Values.watchNamespace }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+# one replica, no peering objects: kopf never looks for KopfPeering resources (no RBAC for them)
+- --standalone
+- --liveness=http://0.0.0.0:{{ .Values.liveness.port }}{{ .Values.liveness.path }}
+{{- range .Values.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Names of cluster-scoped objects carry the namespace too, so that two single-namespace installs
+     with the same release name do not collide. */}}
+{{- define "cocoon-operator.clusterName" -}}
+{{- printf "%s-%s" (include "cocoon-operator.fullname" .) .Release.Namespace | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* --- RBAC rule sets (kept here so the cluster-wide and single-namespace modes grant the same) --- */}}
+
+{{/* The CocoonNode resource itself, and the Events the operator posts about it. */}}
+{{- define "cocoon-operator.rules.cocoonnodes" -}}
+# application: the custom resource. kopf needs patch even to watch (progress/diff-base annotations).
+- apiGroups: ["cocoon.tonops.dev"]
+  resources: ["cocoonnodes"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["cocoon.tonops.dev"]
+  resources: ["cocoonnodes/status"]
+  verbs: ["get", "patch", "update"]
+# the finalizer is added and removed by patching the object; /finalizers is only checked when an
+# owner reference with blockOwnerDeletion points at a CocoonNode (children of a CocoonNode).
+- apiGroups: ["cocoon.tonops.dev"]
+  resources: ["cocoonnodes/finalizers"]
+  verbs: ["update"]
+# framework: kopf posts Events (core/v1).
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
+{{/* Children of a CocoonNode, in the CocoonNode's namespace. */}}
+{{- define "cocoon-operator.rules.children" -}}
+- apiGroups: ["apps"]
+  resources: ["statefulsets"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: [""]
+  resources: ["services", "configmaps"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# pods are created by the StatefulSet controller; the operator only reads them (placement, pod IP).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+# Secrets: the worker wallet key is generated once (create) and read back (get); the treasury key
+# named in a CocoonNode's spec is read (get). No list/watch (that would expose every Secret), no
+# update/delete: the operator never rotates or deletes a key (the wallet Secret has no owner reference
+# on purpose, it must outlive the CocoonNode). RBAC cannot restrict `create`, or `get` of names only
+# known at run time, by name; see docs/security.md.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create"]
+{{- end }}
+
+{{/* Cluster-scoped reads that neither mode can avoid. */}}
+{{- define "cocoon-operator.rules.cluster" -}}
+# placement: which nodes are confidential GPU nodes with free GPUs.
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get", "list", "watch"]
+# framework: kopf scans CRDs to notice the CocoonNode CRD (re)appearing.
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+{{- end }}

@@ -1,0 +1,143 @@
+"""`cocoon-dev runtime up|down|status|run`: the local process runtime (see kubelet.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cocoon_dev.paths import component_dir
+from cocoon_dev.runtime import triton
+
+PID_FILE = "kubelet.pid"
+STATE_FILE = "kubelet-state.json"
+LOG_FILE = "kubelet.log"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "runtime",
+        help="local process runtime: real Triton + runner simulator for worker pods on fake nodes",
+        description="Runs the processes of COCOON worker pods bound to KWOK nodes on their pod IPs.",
+    )
+    sub = parser.add_subparsers(dest="runtime_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--kubeconfig", type=Path, default=None, help="default: the local cluster's")
+        p.add_argument(
+            "--mode",
+            choices=["full", "light"],
+            default="full",
+            help="full: real processes; light: one in-process stand-in per pod IP (benchmarks)",
+        )
+        p.add_argument("--network", type=Path, default=None, help="dev chain network.json")
+
+    p_up = sub.add_parser("up", help="start the runtime in the background")
+    common(p_up)
+    p_up.set_defaults(func=_up)
+    p_run = sub.add_parser("run", help="run the runtime in the foreground")
+    common(p_run)
+    p_run.set_defaults(func=_run)
+    p_down = sub.add_parser("down", help="stop the runtime and every process it started")
+    p_down.set_defaults(func=_down)
+    p_status = sub.add_parser("status", help="show the runtime's pods and processes")
+    p_status.add_argument("--json", action="store_true")
+    p_status.set_defaults(func=_status)
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    argv = [sys.executable, "-m", "cocoon_dev.runtime.kubelet", "--mode", args.mode]
+    if args.kubeconfig:
+        argv += ["--kubeconfig", str(args.kubeconfig)]
+    if args.network:
+        argv += ["--network", str(args.network)]
+    return argv
+
+
+def _pid() -> int | None:
+    path = component_dir("runtime") / PID_FILE
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _up(args: argparse.Namespace) -> int:
+    if args.mode == "full" and not triton.triton_available():
+        print(f"runtime: Triton is not installed; run {triton.SETUP_COMMAND}", file=sys.stderr)
+        return 1
+    pid = _pid()
+    if pid is not None:
+        print(f"runtime: already running (pid {pid})")
+        return 0
+    state_dir = component_dir("runtime")
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    with (state_dir / LOG_FILE).open("ab") as log:
+        proc = subprocess.Popen(
+            _argv(args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (state_dir / PID_FILE).write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"runtime: exited with {proc.returncode}; see {state_dir / LOG_FILE}", file=sys.stderr)
+            return 1
+        if (state_dir / STATE_FILE).exists():
+            print(f"runtime: running (pid {proc.pid}, mode {args.mode}); log {state_dir / LOG_FILE}")
+            return 0
+        time.sleep(0.2)
+    print(f"runtime: started (pid {proc.pid}) but has not synced pods yet; see {state_dir / LOG_FILE}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    return subprocess.call(_argv(args))
+
+
+def _down(args: argparse.Namespace) -> int:
+    pid = _pid()
+    if pid is None:
+        print("runtime: not running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 90  # Triton drains in-flight requests (exit timeout 30 s)
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    (component_dir("runtime") / PID_FILE).unlink(missing_ok=True)
+    print(f"runtime: stopped (pid {pid})")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    pid = _pid()
+    try:
+        state: dict[str, Any] = json.loads((component_dir("runtime") / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        state = {"pods": {}}
+    info = {"running": pid is not None, "pid": pid, "mode": state.get("mode"), "pods": state.get("pods", {})}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"runtime: running (pid {pid})" if pid else "runtime: not running")
+    for name, pod in info["pods"].items():
+        procs = ", ".join(f"{c}={p}" for c, p in pod.get("pids", {}).items()) or "-"
+        print(f"  {name:40} {pod['ip']:16} {procs}")
+    return 0

@@ -1,0 +1,1 @@
+"""Local TON chain on the real TVM: emulator engine, in-memory chain, liteserver, control endpoint."""

@@ -1,0 +1,796 @@
+"""`LocalChain`: an in-memory TON chain where every transaction runs on the real emulator and TVM.
+
+What is real: the C++ transaction emulator from pytvm's libemulator (signature checks, seqno replay
+protection, compute/action/bounce phases, fees from the committed mainnet config) and the TVM for
+get-methods (full c7 with the same config). What is simulated: block production, proofs, consensus.
+
+Usage, in process (async; one asyncio lock serialises every state change)::
+
+    chain = LocalChain()                                   # mainnet config, wall-clock time
+    await chain.faucet(addr, 10 * TON)                     # internal msg from -1:ff..ff, bounce=false
+    wallet = await WalletV4R2.from_private_key(provider=chain, private_key=key)   # chain IS a provider
+    await wallet.send_init_external()                      # runs the cascade, seals a block
+    await chain.run_get_method(wallet.address, "seqno", [])  # -> [1]
+    result = await chain.send_internal(dest, value, body=..., src=owner)   # forge a sender (tests)
+    result.transactions[0].exit_code, result.transactions[0].aborted
+    snap = chain.snapshot(); ...; chain.restore(snap)      # also chain.save(path) / LocalChain.load(path)
+
+Model:
+- Accounts: raw address "wc:hex" -> ShardAccount BoC (base64, as the emulator takes and returns).
+- Messages: an external (or injected internal) message starts a cascade; out internal messages are
+  delivered breadth-first, each one a real emulated transaction, bounces included. The whole cascade
+  commits at once; a refused external raises `ExternalRejected` (a pytoniq `LiteServerError`) and
+  changes nothing.
+- Blocks: one masterchain seqno per committed cascade (instant mode, default), or - with
+  `block_interval_ms` > 0 - externals are checked, queued and executed when a block is sealed every
+  N ms (`start()` runs the sealer). `wait_seqno()` wakes per block.
+- Time: `now` follows the wall clock plus an offset moved by `advance()`, or a manual clock when
+  `now=` is given. Never goes backwards.
+- Duplicate externals: a copy of a message that arrives before the original was committed (pending,
+  or in flight, as LiteBalancer's 4 parallel copies are) is answered as accepted and not executed; a
+  replay that arrives after the commit is checked against the new state like on a real node (so a
+  wallet replay is refused).
+
+Provider surface (duck-typed like pytoniq's LiteClient, so WalletV4R2/WalletV5R1/Contract accept
+`provider=chain`): raw_get_account_state, get_account_state, run_get_method, raw_send_message,
+get_transactions, raw_get_transactions, get_masterchain_info, last_mc_block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pytoniq.liteclient.client import LiteServerError, RunGetMethodError
+from pytoniq_core import Address, Builder, Cell, Slice, begin_cell
+from pytoniq_core.crypto.crc import crc16
+from pytoniq_core.tl.block import BlockIdExt
+from pytoniq_core.tlb.account import Account, ShardAccount, SimpleAccount, StateInit
+from pytoniq_core.tlb.transaction import MessageAny, Transaction
+from pytoniq_core.tlb.vm_stack import VmStack
+
+from cocoon_dev.ton import engine
+from cocoon_dev.ton.boc import b64_to_cell, cell_to_b64
+
+log = logging.getLogger(__name__)
+
+TON = 1_000_000_000
+MC_SHARD = -(2**63)
+# The faucet: a fake masterchain address that needs no contract. Messages sent to it are dropped.
+FAUCET_ADDRESS = Address("-1:" + "ff" * 32)
+EXTERNAL_REJECTED_CODE = 0  # pytoniq surfaces it as LiteServerError(code, message)
+MAX_CASCADE_TRANSACTIONS = 10_000  # stops message loops between contracts
+SNAPSHOT_VERSION = 1
+
+_EMPTY_SHARD_ACCOUNT_B64 = cell_to_b64(
+    begin_cell()
+    .store_ref(begin_cell().store_bit(0).end_cell())
+    .store_bytes(b"\x00" * 32)
+    .store_uint(0, 64)
+    .end_cell()
+)
+
+
+class ChainError(RuntimeError):
+    """A request the chain cannot serve (bad message, unknown transaction...). Names the field at fault."""
+
+
+class ExternalRejected(LiteServerError):
+    """The destination contract did not accept the external message (the chain is unchanged).
+
+    Subclasses pytoniq's `LiteServerError`, so the same `except` works in process and over the
+    liteserver.
+    """
+
+    def __init__(self, address: str, exit_code: int | None, detail: str) -> None:
+        self.address = address
+        self.exit_code = exit_code
+        super().__init__(
+            EXTERNAL_REJECTED_CODE,
+            f"cannot apply external message to current state : External message was not accepted "
+            f"by {address}: exitcode={exit_code}: {detail}",
+        )
+
+
+def raw_address(address: Address | str) -> str:
+    """The chain's account key: "wc:hex" (raw form), from any address form."""
+    addr = Address(address) if isinstance(address, str) else address
+    return f"{addr.wc}:{addr.hash_part.hex()}"
+
+
+def method_id(method: str | int) -> int:
+    """A get-method id, as pytoniq computes it (crc16 of the name, | 0x10000)."""
+    if isinstance(method, int):
+        return method
+    return (int.from_bytes(crc16(method.encode()), "big") & 0xFFFF) | 0x10000
+
+
+def _synthetic_hash(*parts: object) -> bytes:
+    return hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    """One executed transaction as stored: account, lt, hash, block seqno and the BoC (base64)."""
+
+    address: str
+    lt: int
+    hash: bytes
+    seqno: int
+    boc_b64: str
+
+    @cached_property
+    def cell(self) -> Cell:
+        return b64_to_cell(self.boc_b64)
+
+    @cached_property
+    def transaction(self) -> Transaction:
+        """The parsed pytoniq `Transaction` (in_msg, out_msgs, description with every phase)."""
+        return Transaction.deserialize(self.cell.begin_parse())
+
+    @property
+    def aborted(self) -> bool:
+        return bool(getattr(self.transaction.description, "aborted", False))
+
+    @property
+    def exit_code(self) -> int | None:
+        """Compute-phase exit code, or None when the compute phase was skipped."""
+        compute = getattr(self.transaction.description, "compute_ph", None)
+        if compute is None or getattr(compute, "type_", "") != "vm":
+            return None
+        code: int = compute.exit_code
+        return code
+
+    @property
+    def success(self) -> bool:
+        """Compute phase ran with exit code 0/1 and the transaction was not aborted."""
+        return not self.aborted and self.exit_code in (0, 1)
+
+
+@dataclass
+class MessageResult:
+    """What one message did. `transactions` in execution (breadth-first) order, empty when pending."""
+
+    transactions: list[TxRecord] = field(default_factory=list)
+    seqno: int = 0
+    duplicate: bool = False  # a copy of an already accepted message: answered, not executed
+    pending: bool = False  # block-interval mode: accepted, executed when the next block is sealed
+
+    @property
+    def first(self) -> TxRecord:
+        if not self.transactions:
+            raise ChainError("the message produced no transaction (duplicate or pending)")
+        return self.transactions[0]
+
+    def for_account(self, address: Address | str) -> list[TxRecord]:
+        key = raw_address(address)
+        return [tx for tx in self.transactions if tx.address == key]
+
+
+@dataclass
+class GetMethodResult:
+    exit_code: int
+    stack_b64: str
+    gas_used: int
+
+    @property
+    def stack(self) -> list[Any]:
+        return list(VmStack.deserialize(Slice.one_from_boc(base64.b64decode(self.stack_b64))))
+
+
+@dataclass
+class _Parsed:
+    """Parsed view of one ShardAccount BoC (cached per account while its BoC is unchanged)."""
+
+    boc_b64: str
+    cell: Cell
+    shard_account: ShardAccount
+
+    @cached_property
+    def code_data_b64(self) -> tuple[str, str] | None:
+        account = self.shard_account.account
+        if account is None or account.storage.state.type_ != "account_active":
+            return None
+        state_init: StateInit = account.storage.state.state_init
+        return cell_to_b64(state_init.code), cell_to_b64(state_init.data)
+
+
+@dataclass
+class _Pending:
+    boc: bytes
+    msg_hash: bytes
+
+
+class LocalChain:
+    """An in-memory TON chain on the real emulator. See the module docstring for the model."""
+
+    def __init__(
+        self,
+        config_b64: str | None = None,
+        *,
+        now: int | None = None,
+        block_interval_ms: int = 0,
+        global_id: int = -239,
+    ) -> None:
+        self.config_b64 = config_b64 or engine.load_mainnet_config_b64()
+        self.global_id = global_id
+        self._emulator = engine.TransactionEmulator(self.config_b64)
+        self._accounts: dict[str, str] = {}
+        self._txs: dict[str, list[TxRecord]] = {}  # oldest first; read newest first
+        self._parsed: dict[str, _Parsed] = {}
+        self.lt = 1_000_000
+        self.seqno = 1
+        self._manual_now = now
+        self._time_offset = 0
+        self._last_now = 0
+        self.block_interval_ms = block_interval_ms
+        self._pending: list[_Pending] = []
+        self._accepted: dict[bytes, float | None] = {}  # ext msg hash -> commit time (None: pending)
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._sealer: asyncio.Task[None] | None = None
+        self.total_transactions = 0
+
+    # ------------------------------------------------------------------ clock, blocks
+    @property
+    def now(self) -> int:
+        """Chain time (unix seconds): wall clock + offset, or the manual clock. Never decreases."""
+        base = self._manual_now if self._manual_now is not None else int(time.time())
+        self._last_now = max(self._last_now, base + self._time_offset)
+        return self._last_now
+
+    def mc_block_id(self, seqno: int | None = None) -> BlockIdExt:
+        """Synthetic masterchain block id for `seqno` (default: the latest); stable per seqno."""
+        s = self.seqno if seqno is None else seqno
+        root = _synthetic_hash("mc", self.global_id, s)
+        return BlockIdExt(
+            workchain=-1, shard=MC_SHARD, seqno=s, root_hash=root, file_hash=_synthetic_hash(root)
+        )
+
+    def shard_block_id(self, seqno: int | None = None) -> BlockIdExt:
+        s = self.seqno if seqno is None else seqno
+        root = _synthetic_hash("wc0", self.global_id, s)
+        return BlockIdExt(
+            workchain=0, shard=MC_SHARD, seqno=s, root_hash=root, file_hash=_synthetic_hash(root)
+        )
+
+    @property
+    def last_mc_block(self) -> BlockIdExt:
+        return self.mc_block_id()
+
+    def _seal(self) -> None:
+        self.seqno += 1
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for target, fut in self._waiters:
+            if fut.done():
+                continue
+            if self.seqno >= target:
+                fut.get_loop().call_soon_threadsafe(_set_result_safe, fut)
+            else:
+                keep.append((target, fut))
+        self._waiters = keep
+
+    async def wait_seqno(self, seqno: int, timeout: float | None = None) -> bool:
+        """Wait until block `seqno` exists. True when it does, False on timeout."""
+        if self.seqno >= seqno:
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((seqno, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _async_lock(self) -> asyncio.Lock:
+        # Bound to the running loop; recreated if the chain outlives a loop (session fixtures).
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
+    async def advance(self, seconds: int) -> int:
+        """Move chain time forward by `seconds` and seal a block. Returns the new `now`.
+
+        Note: pytoniq wallets sign `valid_until = time.time() + 60` by default; advancing more than
+        ~60 s past the wall clock makes them refuse their own externals (pass `valid_until`)."""
+        if seconds < 0:
+            raise ChainError(f"advance: seconds must be >= 0, got {seconds}")
+        async with self._async_lock():
+            self._time_offset += seconds
+            self._seal()
+            return self.now
+
+    async def seal_block(self) -> int:
+        """Execute queued externals (block-interval mode) and seal a block. Returns the new seqno."""
+        async with self._async_lock():
+            await self._seal_pending_locked()
+            return self.seqno
+
+    async def set_block_interval(self, block_interval_ms: int) -> None:
+        """Switch between instant mode (0) and sealing a block every N ms. Flushes queued externals."""
+        if block_interval_ms < 0:
+            raise ChainError(f"block_interval_ms must be >= 0, got {block_interval_ms}")
+        self.block_interval_ms = block_interval_ms
+        if block_interval_ms == 0:
+            await self.seal_block()
+        else:
+            await self.start()
+
+    async def start(self) -> None:
+        """Start the block sealer (only does something in block-interval mode)."""
+        if self.block_interval_ms > 0 and (self._sealer is None or self._sealer.done()):
+            self._sealer = asyncio.create_task(self._sealer_loop(), name="local-chain-sealer")
+
+    async def stop(self) -> None:
+        """Stop the block sealer; queued externals stay queued (`seal_block()` runs them)."""
+        if self._sealer is not None:
+            self._sealer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sealer
+            self._sealer = None
+
+    async def _sealer_loop(self) -> None:
+        while self.block_interval_ms > 0:
+            await asyncio.sleep(self.block_interval_ms / 1000)
+            try:
+                await self.seal_block()
+            except Exception:  # keep producing blocks; one bad batch must not stop the chain
+                log.exception("sealing a block failed")
+
+    async def _seal_pending_locked(self) -> None:
+        pending, self._pending = self._pending, []
+        for item in pending:
+            try:
+                result = await asyncio.to_thread(self._cascade, item.boc, self.seqno + 1)
+            except ExternalRejected as exc:  # state changed since it was checked: a node drops it
+                log.info("queued external dropped at seal time: %s", exc.message)
+                self._accepted.pop(item.msg_hash, None)
+                continue
+            self._commit(result)
+            self._accepted[item.msg_hash] = time.monotonic()
+        self._seal()
+
+    # ------------------------------------------------------------------ execution core
+    def _shard_account_b64(self, key: str, overlay: dict[str, str] | None = None) -> str:
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        return self._accounts.get(key, _EMPTY_SHARD_ACCOUNT_B64)
+
+    def _cascade(self, first_message: bytes | Cell, seqno: int, *, dry_run: bool = False) -> _Cascade:
+        """Run a message and everything it causes, breadth-first, on a private overlay of the state.
+
+        Raises `ExternalRejected` when the first message is an external that is not accepted."""
+        msg_cell = first_message if isinstance(first_message, Cell) else Cell.one_from_boc(first_message)
+        msg = MessageAny.deserialize(msg_cell.begin_parse())
+        if msg.is_external and msg.info.dest is None:  # ext_out: nothing to deliver
+            raise ChainError("message: an outbound external message cannot be sent to the chain")
+        first_is_external = bool(msg.is_external)
+        overlay: dict[str, str] = {}
+        records: list[TxRecord] = []
+        lt = self.lt
+        now = self.now
+        queue: deque[tuple[str, str]] = deque([(raw_address(msg.info.dest), cell_to_b64(msg_cell))])
+        while queue:
+            if len(records) >= MAX_CASCADE_TRANSACTIONS:
+                log.warning("cascade stopped after %d transactions (message loop?)", len(records))
+                break
+            dest, msg_b64 = queue.popleft()
+            seed = _synthetic_hash("seed", seqno, lt)
+            res = self._emulator.emulate(
+                self._shard_account_b64(dest, overlay), msg_b64, now=now, lt=lt, rand_seed=seed
+            )
+            if not res.get("success"):
+                if first_is_external and not records:
+                    raise ExternalRejected(dest, res.get("vm_exit_code"), str(res.get("error", "")).strip())
+                log.warning("internal message to %s could not be executed: %s", dest, res.get("error"))
+                continue
+            tx_cell = b64_to_cell(res["transaction"])
+            tx_lt, out_msgs = _tx_lt_and_out_msgs(tx_cell)
+            lt = max(lt, tx_lt + len(out_msgs) + 1)
+            overlay[dest] = res["shard_account"]
+            records.append(TxRecord(dest, tx_lt, tx_cell.hash, seqno, res["transaction"]))
+            if dry_run:
+                break
+            for out in out_msgs:
+                out_dest = _internal_destination(out)
+                if out_dest is not None and out_dest != _FAUCET_KEY:
+                    queue.append((out_dest, cell_to_b64(out)))
+        return _Cascade(overlay, records, lt)
+
+    def _commit(self, cascade: _Cascade) -> None:
+        self._accounts.update(cascade.accounts)
+        for rec in cascade.records:
+            self._txs.setdefault(rec.address, []).append(rec)
+        self.lt = max(self.lt, cascade.lt)
+        self.total_transactions += len(cascade.records)
+
+    def _is_duplicate(self, msg_hash: bytes, received_at: float) -> bool:
+        committed_at = self._accepted.get(msg_hash, -1.0)
+        if committed_at is None:
+            return True  # still queued
+        return received_at <= committed_at  # a copy sent before the original was included
+
+    def _remember(self, msg_hash: bytes, committed_at: float | None) -> None:
+        self._accepted[msg_hash] = committed_at
+        if len(self._accepted) > 100_000:  # bounded: drop the oldest half
+            for key in list(self._accepted)[:50_000]:
+                del self._accepted[key]
+
+    # ------------------------------------------------------------------ sending
+    async def send_message(self, boc: bytes, *, received_at: float | None = None) -> MessageResult:
+        """Send an external inbound message (a BoC), as `sendMessage` does.
+
+        Instant mode: executes the cascade and seals a block. Block-interval mode: checks the message
+        against the current state (a refusal raises at once), queues it and returns `pending=True`.
+        Raises `ExternalRejected` (nothing changes) or `ChainError` for a malformed message."""
+        received = time.monotonic() if received_at is None else received_at
+        try:
+            cell = Cell.one_from_boc(boc)
+        except Exception as exc:
+            raise ChainError(f"message: not a valid single-root BoC ({exc})") from exc
+        if cell.begin_parse().preload_bits(2).to01() != "10":
+            raise ChainError("message: not an inbound external message (ext_in_msg_info$10)")
+        async with self._async_lock():
+            if self._is_duplicate(cell.hash, received):
+                return MessageResult(seqno=self.seqno, duplicate=True)
+            if self.block_interval_ms > 0:
+                await asyncio.to_thread(self._cascade, cell, self.seqno + 1, dry_run=True)
+                self._pending.append(_Pending(boc, cell.hash))
+                self._remember(cell.hash, None)
+                await self.start()
+                return MessageResult(seqno=self.seqno, pending=True)
+            cascade = await asyncio.to_thread(self._cascade, cell, self.seqno + 1)
+            self._commit(cascade)
+            self._seal()
+            self._remember(cell.hash, time.monotonic())
+            return MessageResult(cascade.records, self.seqno)
+
+    async def send_internal(
+        self,
+        dest: Address | str,
+        value: int,
+        *,
+        body: Cell | None = None,
+        state_init: StateInit | None = None,
+        src: Address | str | None = None,
+        bounce: bool | None = None,
+    ) -> MessageResult:
+        """Inject an internal message (from `src`, default the faucet) and run its cascade now.
+
+        The sender's balance is not debited: this forges a sender, which is what contract tests
+        need (owner-only ops, wrong-sender errors). `bounce` defaults to the destination's flag,
+        and to False when the destination does not exist yet."""
+        if value < 0:
+            raise ChainError(f"value must be >= 0 nanoTON, got {value}")
+        dest_addr = Address(dest) if isinstance(dest, str) else dest
+        src_addr = FAUCET_ADDRESS if src is None else (Address(src) if isinstance(src, str) else src)
+        if bounce is None:
+            bounce = dest_addr.is_bounceable and raw_address(dest_addr) in self._accounts
+        async with self._async_lock():
+            msg = _internal_message(src_addr, dest_addr, value, body, state_init, bounce, self.lt, self.now)
+            cascade = await asyncio.to_thread(self._cascade, msg, self.seqno + 1)
+            self._commit(cascade)
+            self._seal()
+            return MessageResult(cascade.records, self.seqno)
+
+    async def faucet(self, address: Address | str, amount: int) -> MessageResult:
+        """Credit `amount` nanoTON to `address` (internal message from -1:ff..ff, bounce=false)."""
+        if amount <= 0:
+            raise ChainError(f"faucet: amount must be > 0 nanoTON, got {amount}")
+        return await self.send_internal(address, amount, bounce=False)
+
+    async def deploy(
+        self, state_init: StateInit, value: int, *, body: Cell | None = None, workchain: int = 0
+    ) -> tuple[Address, MessageResult]:
+        """Deploy a contract: internal message with `state_init` and `value` from the faucet
+        (bounce=false). Returns the contract address and the message result."""
+        address = Address((workchain, state_init.serialize().hash))
+        result = await self.send_internal(address, value, body=body, state_init=state_init, bounce=False)
+        return address, result
+
+    # ------------------------------------------------------------------ reads
+    def _parsed_account(self, key: str) -> _Parsed | None:
+        boc = self._accounts.get(key)
+        if boc is None:
+            return None
+        cached = self._parsed.get(key)
+        if cached is not None and cached.boc_b64 is boc:
+            return cached
+        cell = b64_to_cell(boc)
+        parsed = _Parsed(boc, cell, ShardAccount.deserialize(cell.begin_parse()))
+        self._parsed[key] = parsed
+        return parsed
+
+    def shard_account_cell(self, address: Address | str) -> Cell | None:
+        """The account's ShardAccount cell, or None if the chain never saw it."""
+        parsed = self._parsed_account(raw_address(address))
+        return parsed.cell if parsed else None
+
+    def account(self, address: Address | str) -> Account | None:
+        """The parsed pytoniq `Account`, or None when it does not exist."""
+        parsed = self._parsed_account(raw_address(address))
+        return parsed.shard_account.account if parsed else None
+
+    def balance(self, address: Address | str) -> int:
+        """Balance in nanoTON (0 for an unknown account)."""
+        account = self.account(address)
+        return int(account.storage.balance.grams) if account is not None else 0
+
+    def status(self, address: Address | str) -> str:
+        """'active', 'uninit', 'frozen' or 'nonexist'."""
+        account = self.account(address)
+        if account is None:
+            return "nonexist"
+        return {"account_active": "active", "account_uninit": "uninit", "account_frozen": "frozen"}.get(
+            account.storage.state.type_, "nonexist"
+        )
+
+    def transactions(self, address: Address | str, limit: int | None = None) -> list[TxRecord]:
+        """The account's transactions, newest first."""
+        txs = self._txs.get(raw_address(address), [])
+        newest = list(reversed(txs))
+        return newest if limit is None else newest[:limit]
+
+    def transactions_from(
+        self, address: Address | str, lt: int, tx_hash: bytes, count: int
+    ) -> list[TxRecord]:
+        """Up to `count` transactions starting at (lt, hash) and going back in time."""
+        txs = self._txs.get(raw_address(address), [])
+        for i in range(len(txs) - 1, -1, -1):
+            if txs[i].lt == lt:
+                if txs[i].hash != tx_hash:
+                    raise ChainError(f"hash: transaction lt={lt} has another hash")
+                return [txs[j] for j in range(i, max(i - count, -1), -1)]
+        raise ChainError(f"lt: no transaction with lt={lt} for {raw_address(address)}")
+
+    @property
+    def pending_count(self) -> int:
+        """Externals queued for the next block (block-interval mode)."""
+        return len(self._pending)
+
+    @property
+    def accounts_count(self) -> int:
+        return len(self._accounts)
+
+    def addresses(self) -> list[str]:
+        return list(self._accounts)
+
+    def get_method(
+        self,
+        address: Address | str,
+        method: str | int,
+        stack: list[Any] | None = None,
+        *,
+        stack_b64: str | None = None,
+    ) -> GetMethodResult:
+        """Run a get-method on the real TVM against the current state; never raises for a VM exit code.
+
+        An account that is not active gives exit code -256 (what pytoniq uses for that case)."""
+        key = raw_address(address)
+        parsed = self._parsed_account(key)
+        code_data = parsed.code_data_b64 if parsed else None
+        if parsed is None or code_data is None:
+            return GetMethodResult(-256, "", 0)
+        if stack_b64 is None:
+            stack_b64 = base64.b64encode(VmStack.serialize(stack or []).to_boc()).decode()
+        account = parsed.shard_account.account
+        res = engine.run_get_method(
+            code_b64=code_data[0],
+            data_b64=code_data[1],
+            address=key,
+            now=self.now,
+            balance=int(account.storage.balance.grams),
+            method_id=method_id(method),
+            stack_b64=stack_b64,
+            config_b64=self.config_b64,
+            rand_seed=_synthetic_hash("get", self.seqno, key),
+        )
+        if not res.get("success"):
+            raise ChainError(f"get-method {method!r} on {key} failed: {res.get('error')}")
+        return GetMethodResult(int(res["vm_exit_code"]), res["stack"], int(res.get("gas_used", 0)))
+
+    # ------------------------------------------------------------------ pytoniq provider surface
+    async def raw_get_account_state(
+        self, address: Address | str, block: BlockIdExt | None = None
+    ) -> tuple[Account | None, ShardAccount | None]:
+        """Like `LiteClient.raw_get_account_state`: (None, None) for an account that does not exist."""
+        parsed = self._parsed_account(raw_address(address))
+        if parsed is None or parsed.shard_account.account is None:
+            return None, None
+        return parsed.shard_account.account, parsed.shard_account
+
+    async def get_account_state(self, address: Address | str) -> SimpleAccount:
+        addr = Address(address) if isinstance(address, str) else address
+        account, _ = await self.raw_get_account_state(addr)
+        return SimpleAccount.from_raw(account, addr)
+
+    async def run_get_method(
+        self, address: Address | str, method: str | int, stack: list[Any], block: BlockIdExt | None = None
+    ) -> list[Any]:
+        """Like `LiteClient.run_get_method`: the result stack, `RunGetMethodError` on a non-zero exit."""
+        result = self.get_method(address, method, stack)
+        if result.exit_code != 0:
+            raise RunGetMethodError(address=address, method=method, exit_code=result.exit_code)
+        return result.stack
+
+    async def raw_send_message(self, message: bytes) -> int:
+        """Like `LiteClient.raw_send_message`: 1 on acceptance, `ExternalRejected` otherwise."""
+        await self.send_message(message)
+        return 1
+
+    async def raw_get_transactions(
+        self, address: Address | str, count: int, from_lt: int | None = None, from_hash: bytes | None = None
+    ) -> tuple[list[Transaction], list[BlockIdExt]]:
+        if not from_lt or not from_hash:
+            txs = self.transactions(address, count)
+        else:
+            txs = self.transactions_from(address, from_lt, from_hash, count)
+        return [t.transaction for t in txs], [self.shard_block_id(t.seqno) for t in txs]
+
+    async def get_transactions(
+        self,
+        address: Address | str,
+        count: int,
+        from_lt: int | None = None,
+        from_hash: bytes | None = None,
+        to_lt: int = 0,
+    ) -> list[Transaction]:
+        """Like `LiteClient.get_transactions`: newest first, down to (excluding) `to_lt`."""
+        txs, _ = await self.raw_get_transactions(address, count, from_lt, from_hash)
+        return [t for t in txs if t.lt > to_lt]
+
+    async def get_masterchain_info(self) -> dict[str, Any]:
+        return {
+            "last": self.last_mc_block.to_dict(),
+            "state_root_hash": _synthetic_hash("state", self.seqno).hex(),
+        }
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> dict[str, Any]:
+        """The whole chain state as a JSON-serialisable dict (accounts, transactions, lt, clock)."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "lt": self.lt,
+            "seqno": self.seqno,
+            "manual_now": self._manual_now,
+            "time_offset": self._time_offset,
+            "last_now": self._last_now,
+            "accounts": dict(self._accounts),
+            "transactions": {
+                addr: [[t.lt, t.hash.hex(), t.seqno, t.boc_b64] for t in txs]
+                for addr, txs in self._txs.items()
+            },
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Replace the state with a snapshot. The block height keeps moving forward (connected
+        clients wait for the next seqno), and so does lt; queued externals are dropped."""
+        if snap.get("version") != SNAPSHOT_VERSION:
+            raise ChainError(f"version: unsupported snapshot version {snap.get('version')!r}")
+        self._accounts = dict(snap["accounts"])
+        self._txs = {
+            addr: [TxRecord(addr, lt, bytes.fromhex(h), s, boc) for lt, h, s, boc in txs]
+            for addr, txs in snap["transactions"].items()
+        }
+        self._parsed.clear()
+        self._pending.clear()
+        self._accepted.clear()
+        self.lt = max(self.lt, int(snap["lt"]))
+        self._manual_now = snap["manual_now"]
+        self._time_offset = int(snap["time_offset"])
+        self._last_now = max(self._last_now, int(snap["last_now"]))
+        self.seqno = max(self.seqno, int(snap["seqno"]))
+        self._seal()
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write `snapshot()` to `path` atomically (JSON). Returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.snapshot(), fh)
+        os.replace(tmp, target)
+        return target
+
+    def load_file(self, path: str | os.PathLike[str]) -> None:
+        """`restore()` from a file written by `save()`."""
+        self.restore(json.loads(Path(path).read_text()))
+
+    async def save_async(self, path: str | os.PathLike[str]) -> Path:
+        """`save()` under the state lock (no cascade half-way)."""
+        async with self._async_lock():
+            return self.save(path)
+
+    async def restore_async(self, snap_or_path: dict[str, Any] | str | os.PathLike[str]) -> None:
+        """`restore()` (a snapshot dict or a file from `save()`) under the state lock."""
+        snap = snap_or_path if isinstance(snap_or_path, dict) else json.loads(Path(snap_or_path).read_text())
+        async with self._async_lock():
+            self.restore(snap)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> LocalChain:
+        chain = cls(**kwargs)
+        chain.load_file(path)
+        return chain
+
+
+@dataclass
+class _Cascade:
+    accounts: dict[str, str]
+    records: list[TxRecord]
+    lt: int
+
+
+_FAUCET_KEY = raw_address(FAUCET_ADDRESS)
+
+
+def _set_result_safe(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _tx_lt_and_out_msgs(tx_cell: Cell) -> tuple[int, list[Cell]]:
+    """lt and out message cells (in index order) of a transaction, without parsing everything."""
+    s = tx_cell.begin_parse()
+    s.skip_bits(4 + 256)
+    lt = s.load_uint(64)
+    msgs = tx_cell.refs[0].begin_parse()
+    msgs.load_maybe_ref()
+    out = msgs.load_dict(15, value_deserializer=lambda v: v.load_ref())
+    if not out:
+        return lt, []
+    return lt, [out[k] for k in sorted(out)]
+
+
+def _internal_destination(msg_cell: Cell) -> str | None:
+    """Destination key of an internal message cell; None for an outbound external (a log)."""
+    s = msg_cell.begin_parse()
+    if s.load_bit():  # ext_out_msg_info$11
+        return None
+    s.skip_bits(3)  # ihr_disabled, bounce, bounced
+    s.load_address()  # src
+    dest = s.load_address()
+    return raw_address(dest) if dest is not None else None
+
+
+def _internal_message(
+    src: Address,
+    dest: Address,
+    value: int,
+    body: Cell | None,
+    state_init: StateInit | None,
+    bounce: bool,
+    lt: int,
+    now: int,
+) -> Cell:
+    """int_msg_info$0 with ihr_disabled, no fees; body and state_init as refs."""
+    b: Builder = begin_cell()
+    b.store_uint(0, 1).store_bit(1).store_bit(1 if bounce else 0).store_bit(0)
+    b.store_address(src).store_address(dest).store_coins(value).store_bit(0)  # no extra currencies
+    b.store_coins(0).store_coins(0).store_uint(lt, 64).store_uint(now, 32)
+    if state_init is not None:
+        b.store_bit(1).store_bit(1).store_ref(state_init.serialize())
+    else:
+        b.store_bit(0)
+    if body is not None:
+        b.store_bit(1).store_ref(body)
+    else:
+        b.store_bit(0)
+    return b.end_cell()

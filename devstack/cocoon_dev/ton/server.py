@@ -1,0 +1,222 @@
+"""The chain server process: `LocalChain` + `LocalLiteServer` + the control endpoint, in one process.
+
+Started detached by `cocoon-dev chain up` (`python -m cocoon_dev.ton.server --dir ...`). At start-up it
+deploys the COCOON network through `cocoon_dev.ton.network.deploy_cocoon_network(chain)` when that
+module exists, and writes into the chain dir:
+
+- `global-config.json`  TON global config for pytoniq (`LiteBalancer.from_config(cfg, trust_level=2)`)
+- `network.json`        what the deployer returned: addresses and the dev treasury keys (mode 0600)
+- `server.json`         pid, ports, control URL (removed on a clean stop)
+- `chain.pid`, `chain.log`, `liteserver.key` (the server key: the global config stays valid across
+  restarts), and `state.json` (a snapshot written on stop, loaded by `up --resume`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import inspect
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pytoniq_core import Address
+
+from cocoon_dev.paths import component_dir
+from cocoon_dev.ton import engine
+from cocoon_dev.ton.chain import LocalChain
+from cocoon_dev.ton.control import ChainControl
+from cocoon_dev.ton.liteserver import LocalLiteServer
+
+log = logging.getLogger("cocoon_dev.ton.server")
+
+COMPONENT = "chain"
+SERVER_MODULE = "cocoon_dev.ton.server"
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainPaths:
+    root: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "chain.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "chain.log"
+
+    @property
+    def key_file(self) -> Path:
+        return self.root / "liteserver.key"
+
+    @property
+    def global_config(self) -> Path:
+        return self.root / "global-config.json"
+
+    @property
+    def network(self) -> Path:
+        return self.root / "network.json"
+
+    @property
+    def server_info(self) -> Path:
+        return self.root / "server.json"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+
+def chain_paths(root: Path | None = None) -> ChainPaths:
+    return ChainPaths((root or component_dir(COMPONENT)).resolve())
+
+
+def write_json(path: Path, data: Any, *, private: bool = False) -> None:
+    """Write JSON atomically; `private` files (keys) get mode 0600 from the start."""
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, default=_json_default)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Address):
+        return value.to_str(is_user_friendly=False)
+    if isinstance(value, bytes):
+        return value.hex()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    for method in ("to_json_dict", "to_dict", "model_dump"):
+        fn = getattr(value, method, None)
+        if callable(fn):
+            return fn()
+    return str(value)
+
+
+def load_network_deployer() -> Callable[[LocalChain], Any] | None:
+    """`cocoon_dev.ton.network.deploy_cocoon_network`, or None when that module is not there (yet)."""
+    try:
+        module = importlib.import_module("cocoon_dev.ton.network")
+    except ModuleNotFoundError as exc:
+        if exc.name == "cocoon_dev.ton.network":
+            return None
+        raise
+    deployer = getattr(module, "deploy_cocoon_network", None)
+    return deployer if callable(deployer) else None
+
+
+async def deploy_network(chain: LocalChain) -> Any:
+    """Run the network deployer (sync or async). None when there is none."""
+    deployer = load_network_deployer()
+    if deployer is None:
+        log.warning("cocoon_dev.ton.network.deploy_cocoon_network not found: no COCOON network deployed")
+        return None
+    result = deployer(chain)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+async def serve(args: argparse.Namespace) -> int:
+    paths = chain_paths(Path(args.dir))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.pid_file.write_text(f"{os.getpid()}\n")
+    log.info("emulator %s", engine.emulator_version())
+    chain = LocalChain(block_interval_ms=args.block_interval_ms)
+    resumed = False
+    if args.resume and paths.state.is_file():
+        chain.load_file(paths.state)
+        resumed = True
+        log.info(
+            "resumed state from %s (height %d, %d accounts)", paths.state, chain.seqno, chain.accounts_count
+        )
+    server = LocalLiteServer(chain, host="127.0.0.1", port=args.port, key_file=paths.key_file)
+    control = ChainControl(chain)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+        write_json(paths.global_config, server.global_config())
+        if args.no_network:
+            log.info("--no-network: skipping the COCOON network deployment")
+        elif resumed and paths.network.is_file():
+            log.info("resumed: keeping the deployed network of %s", paths.network)
+        else:
+            started = time.monotonic()
+            network = await deploy_network(chain)
+            if network is not None:
+                write_json(paths.network, network, private=True)
+                log.info("COCOON network deployed in %.2fs -> %s", time.monotonic() - started, paths.network)
+        control.extra_status = lambda: {"pid": os.getpid(), "liteserver": f"127.0.0.1:{server.port}"}
+        await control.start("127.0.0.1", args.control_port)
+        write_json(
+            paths.server_info,
+            {
+                "pid": os.getpid(),
+                "liteserver_port": server.port,
+                "control_port": control.port,
+                "control_url": f"http://127.0.0.1:{control.port}",
+                "global_config": str(paths.global_config),
+                "started_at": int(time.time()),
+            },
+        )
+        log.info("chain up: liteserver 127.0.0.1:%d, control 127.0.0.1:%d", server.port, control.port)
+        await stop.wait()
+        log.info("stopping")
+        return 0
+    finally:
+        with contextlib.suppress(Exception):
+            chain.save(paths.state)
+        await control.stop()
+        await server.stop()
+        for path in (paths.server_info, paths.pid_file):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cocoon_dev.ton.server", description=__doc__)
+    parser.add_argument("--dir", required=True, help="chain work dir")
+    parser.add_argument("--port", type=int, default=0, help="liteserver port (0: a free one)")
+    parser.add_argument("--control-port", type=int, default=0, help="control endpoint port (0: a free one)")
+    parser.add_argument(
+        "--block-interval-ms", type=int, default=0, help="seal a block every N ms (0: instant)"
+    )
+    parser.add_argument("--resume", action="store_true", help="load state.json written by the last stop")
+    parser.add_argument("--no-network", action="store_true", help="do not deploy the COCOON network")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

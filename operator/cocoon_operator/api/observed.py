@@ -1,0 +1,67 @@
+"""Typed view of CocoonNode status (what the operator observed); follows the CRD's status schema."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Condition(_Model):
+    """metav1.Condition."""
+
+    type: str
+    status: ConditionStatus
+    observed_generation: int | None = None
+    last_transition_time: str
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str
+
+
+class WorkerContract(_Model):
+    proxy_address: str | None = None
+    address: str | None = None
+    params_version: int | None = None
+    state: str | None = None
+
+
+class Earnings(_Model):
+    claimable_nano: int | str | None = None
+    claimed_nano: int | str | None = None
+    claimable_ton: str | None = None
+    claimed_ton: str | None = None
+
+
+class Claim(_Model):
+    time: str | None = None
+    proxy_address: str | None = None
+    tokens: int | str | None = None
+    amount_nano: int | str | None = None
+    query_id: int | str | None = None
+    tx_hash: str | None = None
+    state: str | None = None
+
+
+class ModelState(_Model):
+    name: str
+    ready: bool | None = None
+    reason: str | None = None
+
+
+class CocoonNodeStatus(_Model):
+    observed_generation: int | None = None
+    conditions: tuple[Condition, ...] = ()
+    node_name: str | None = None
+    pod_name: str | None = None
+    pod_ip: str | None = Field(default=None, alias="podIP")
+    model_name: str | None = None
+    wallet_address: str | None = None
+    worker_contracts: tuple[WorkerContract, ...] = ()
+    earnings: Earnings | None = None
+    last_claims: tuple[Claim, ...] = ()
+    models: tuple[ModelState, ...] = ()

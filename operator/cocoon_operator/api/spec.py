@@ -1,0 +1,183 @@
+"""Typed, frozen view of a CocoonNode spec; follows crds/cocoonnodes.yaml (a test keeps both in step).
+
+Amounts become nanoTON ints, durations whole seconds, the model string a `ModelRef`. Serialising
+(`by_alias=True`) gives back the CRD's spelling.
+"""
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from cocoon_operator.api.units import (
+    format_duration,
+    nano_to_ton,
+    parse_duration,
+    parse_fraction,
+    ton_to_nano,
+)
+
+DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-trtllm-python-py3"
+
+_MODEL_RE = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._/-]{0,139})@(?P<commit>[0-9a-f]{40}):(?P<verity>[0-9a-f]{64})$"
+)
+ADDRESS_PATTERN = r"^([A-Za-z0-9_-]{48}|[A-Za-z0-9+/]{48}|(0|-1):[0-9a-fA-F]{64})$"
+
+
+def _ton(value: Any) -> Any:
+    return ton_to_nano(value) if isinstance(value, str) else value
+
+
+def _duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _fraction(value: Any) -> Any:
+    return parse_fraction(value) if isinstance(value, str) else value
+
+
+# nanoTON in Python, a decimal TON string in the CRD.
+NanoTon = Annotated[int, BeforeValidator(_ton), PlainSerializer(nano_to_ton, return_type=str), Field(ge=0)]
+# Whole seconds in Python, a Go-style duration string in the CRD.
+Seconds = Annotated[int, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)]
+Fraction = Annotated[Decimal, BeforeValidator(_fraction), PlainSerializer(str, return_type=str)]
+
+
+class _Model(BaseModel):
+    # "ignore": a CRD newer than this operator must not make every object invalid.
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class ModelRef(_Model):
+    """COCOON model string `name@commit:verity_hash`."""
+
+    name: str
+    commit: str
+    verity_hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelRef":
+        match = _MODEL_RE.match(text)
+        if match is None:
+            raise ValueError(
+                f"{text!r} is not a COCOON model string name@<40 hex commit>:<64 hex verity hash>"
+            )
+        return cls(name=match["name"], commit=match["commit"], verity_hash=match["verity"])
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.commit}:{self.verity_hash}"
+
+
+def _model(value: Any) -> Any:
+    return ModelRef.parse(value) if isinstance(value, str) else value
+
+
+ModelString = Annotated[ModelRef, BeforeValidator(_model), PlainSerializer(str, return_type=str)]
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, max_length=67)]
+
+
+class NameRef(_Model):
+    name: str = Field(min_length=1, max_length=253)
+
+
+class ConfigMapKeyRef(_Model):
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(default="global.config.json", min_length=1, max_length=253)
+
+
+class Network(_Model):
+    global_config_ref: ConfigMapKeyRef
+    root_contract_address: Address
+    testnet: bool = False
+
+
+class Wallet(_Model):
+    secret_ref: NameRef
+    floor: NanoTon = ton_to_nano("2.1")
+    target: NanoTon = ton_to_nano("5")
+
+
+class Funding(_Model):
+    treasury_secret_ref: NameRef | None = None
+
+
+class Rewards(_Model):
+    min_claim: NanoTon = ton_to_nano("0.1")
+    max_fee_fraction: Fraction = Decimal("0.05")
+    check_interval: Seconds = 300
+    claim_on_delete: bool = True
+    sweep_above: NanoTon | None = None
+
+
+class Toleration(_Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+TeeKind = Literal["TDX", "SEV-SNP", "Any"]
+
+
+class Placement(_Model):
+    tee: TeeKind = "Any"
+    gpu_products: tuple[str, ...] = ()
+    gpu_count: int = Field(default=1, ge=1, le=8)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    runtime_class_name: str | None = None
+
+
+class PvcSource(_Model):
+    claim_name: str = Field(min_length=1)
+    sub_path: str | None = None
+
+
+class ModelSource(_Model):
+    pvc: PvcSource | None = None
+    url: str | None = Field(default=None, pattern=r"^https?://")
+
+
+Quantity = int | str
+
+
+class Resources(_Model):
+    requests: dict[str, Quantity] = Field(default_factory=dict)
+    limits: dict[str, Quantity] = Field(default_factory=dict)
+
+
+class Inference(_Model):
+    image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1)
+    model_source: ModelSource | None = None
+    model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    resources: Resources = Field(default_factory=Resources)
+    startup_timeout: Seconds = 1200
+
+
+class Worker(_Model):
+    image: str = Field(min_length=1)
+    mode: Literal["Production", "Test"] = "Production"
+
+
+class CocoonNodeSpec(_Model):
+    model: ModelString
+    owner_address: Address
+    network: Network
+    worker_coefficient: int = Field(default=1000, ge=0, le=4000)
+    wallet: Wallet
+    funding: Funding = Field(default_factory=Funding)
+    rewards: Rewards = Field(default_factory=Rewards)
+    placement: Placement = Field(default_factory=Placement)
+    inference: Inference = Field(default_factory=Inference)
+    worker: Worker
+    image_hash: str | None = Field(default=None, pattern=r"^([A-Za-z0-9+/]{43}=|[0-9a-fA-F]{64})$")
+    paused: bool = False
+
+
+def parse_spec(spec: Any) -> CocoonNodeSpec:
+    """Validate a raw spec mapping (raises pydantic.ValidationError naming the field)."""
+    return CocoonNodeSpec.model_validate(spec)

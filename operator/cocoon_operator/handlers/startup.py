@@ -1,0 +1,49 @@
+"""kopf start-up: own names, timeouts, Event posting level, the shared runtime, probes."""
+
+import logging
+from typing import Any
+
+import kopf
+
+from cocoon_operator.api import identity
+from cocoon_operator.handlers.runtime import Runtime, build_deps
+from cocoon_operator.k8s import KubeClient, config, stats
+from cocoon_operator.settings import Settings
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    cfg = Settings()  # read now, not at import: tests and the CLI set the environment first
+    settings.persistence.finalizer = identity.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=identity.ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=identity.ANNOTATION_PREFIX)
+    # Detect silent watch streams (bookmarks + inactivity) and cap each watch request.
+    settings.watching.inactivity_timeout = 70.0
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 310
+    settings.networking.request_timeout = cfg.request_timeout_seconds
+    settings.networking.connect_timeout = 10.0
+    # Ordinary logs must not become Kubernetes Events; Events are posted explicitly.
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = 4
+    kube = KubeClient(config.load(), timeout=cfg.request_timeout_seconds)
+    memo.runtime = Runtime(settings=cfg, kube=kube, deps=build_deps(cfg, kube))
+    logger.info("Configured cocoon-operator", extra={"resync_seconds": cfg.resync_seconds})
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    runtime = memo.get("runtime")
+    if isinstance(runtime, Runtime):
+        await runtime.kube.close()
+
+
+@kopf.on.probe(id="writes")
+def writes_probe(**_: Any) -> int:
+    """Total write calls made by the operator's client (debug aid; also seen by the liveness probe)."""
+    return stats.WRITES.total()
+
+
+@kopf.on.probe(id="reconciles")
+def reconciles_probe(**_: Any) -> int:
+    return stats.RECONCILES.total()

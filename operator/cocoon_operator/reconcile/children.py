@@ -1,0 +1,400 @@
+"""Desired children of a CocoonNode as plain dicts (pure; unit-tested without a cluster).
+
+Names are deterministic: StatefulSet, Service, PodDisruptionBudget and NetworkPolicy are named after
+the CocoonNode, the runner ConfigMap `<name>-runner`, the pod `<name>-0`.
+
+Why a StatefulSet and not a bare Pod: a stable pod name, the controller recreates the pod after an
+eviction or node loss (the operator does not have to), template changes (model, image, config) roll
+the worker, and `paused` is simply `replicas: 0`.
+"""
+
+import base64
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cocoon_operator.api import identity
+from cocoon_operator.api.spec import CocoonNodeSpec
+from cocoon_operator.reconcile import placement, runner_config
+from cocoon_operator.settings import Settings
+
+CONFIG_HASH_ANNOTATION: Final = f"{identity.GROUP}/config-hash"
+GENERATED_ANNOTATION: Final = f"{identity.GROUP}/generated-by"
+TRITON_MODEL_DIR: Final = "/models"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The CocoonNode the children belong to."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": identity.API_VERSION,
+            "kind": identity.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def metadata(self, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": identity.child_labels(self.name),
+            "ownerReferences": [self.reference()],
+        }
+
+
+def statefulset_name(owner: Owner) -> str:
+    return owner.name
+
+
+def pod_name(owner: Owner) -> str:
+    return f"{owner.name}-0"
+
+
+def configmap_name(owner: Owner) -> str:
+    return f"{owner.name}-runner"
+
+
+def configmap(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": owner.metadata(configmap_name(owner)),
+        "data": {runner_config.TEMPLATE_FILE: runner_config.render(spec, settings)},
+    }
+
+
+def service(owner: Owner, settings: Settings) -> dict[str, Any]:
+    """Headless Service: the StatefulSet's governing service and a stable DNS name for the worker."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": owner.metadata(owner.name),
+        "spec": {
+            "clusterIP": "None",
+            "selector": identity.selector_labels(owner.name),
+            "ports": [
+                {"name": "runner", "port": settings.runner_http_port, "protocol": "TCP"},
+                {"name": "triton-http", "port": settings.triton_http_port, "protocol": "TCP"},
+                {"name": "triton-metrics", "port": settings.triton_metrics_port, "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def pod_disruption_budget(owner: Owner, max_unavailable: int = 1) -> dict[str, Any]:
+    """Drains may evict the worker (default 1): a node kept hostage costs more than a short outage.
+
+    A later step can lower `max_unavailable` to 0 while a claim awaits confirmation on chain.
+    """
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": owner.metadata(owner.name),
+        "spec": {
+            "maxUnavailable": max_unavailable,
+            "selector": {"matchLabels": identity.selector_labels(owner.name)},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }
+
+
+def network_policy(owner: Owner, settings: Settings) -> dict[str, Any]:
+    """Only the operator may reach the runner (its control endpoints have no authentication) and Triton."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": owner.metadata(owner.name),
+        "spec": {
+            "podSelector": {"matchLabels": identity.selector_labels(owner.name)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": settings.operator_namespace}
+                            },
+                            "podSelector": {"matchLabels": dict(settings.operator_pod_labels)},
+                        }
+                    ],
+                    "ports": [
+                        {"port": settings.runner_http_port, "protocol": "TCP"},
+                        {"port": settings.triton_http_port, "protocol": "TCP"},
+                        {"port": settings.triton_metrics_port, "protocol": "TCP"},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def new_wallet_secret(owner: Owner, secret_name: str) -> dict[str, Any]:
+    """A fresh node wallet key: 32 random bytes, base64 (created once, never replaced, never logged).
+
+    No ownerReference on purpose: the key controls the wallet's funds and must outlive the CocoonNode.
+    """
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": secret_name,
+            "namespace": owner.namespace,
+            "labels": {
+                identity.LABEL_MANAGED_BY: identity.MANAGED_BY,
+                identity.LABEL_NODE: owner.name,
+            },
+            "annotations": {GENERATED_ANNOTATION: f"{identity.MANAGED_BY} for {identity.KIND} {owner.name}"},
+        },
+        "data": {identity.WALLET_SECRET_KEY: base64.b64encode(key.encode()).decode()},
+    }
+
+
+def wallet_key_problem(secret: dict[str, Any]) -> str | None:
+    """None when the Secret holds a usable key; the message never contains key material."""
+    raw = (secret.get("data") or {}).get(identity.WALLET_SECRET_KEY)
+    if raw is None:
+        return f"Secret {secret['metadata']['name']} has no key {identity.WALLET_SECRET_KEY!r}"
+    try:
+        text = base64.b64decode(raw, validate=True).decode().strip()
+        seed = base64.b64decode(text, validate=True)
+    except (ValueError, UnicodeDecodeError):
+        return f"Secret {secret['metadata']['name']} key {identity.WALLET_SECRET_KEY!r} is not base64 text"
+    if len(seed) != 32:
+        return (
+            f"Secret {secret['metadata']['name']} key {identity.WALLET_SECRET_KEY!r} "
+            f"must decode to 32 bytes, not {len(seed)}"
+        )
+    return None
+
+
+def config_hash(config_map: dict[str, Any]) -> str:
+    data = config_map["data"][runner_config.TEMPLATE_FILE]
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def _triton_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
+    inference = spec.inference
+    gpus = str(spec.placement.gpu_count)
+    requests: dict[str, Any] = {k: str(v) for k, v in inference.resources.requests.items()}
+    limits: dict[str, Any] = {k: str(v) for k, v in inference.resources.limits.items()}
+    # Extended resources cannot be overcommitted: requests must equal limits.
+    requests[settings.gpu_resource] = gpus
+    limits[settings.gpu_resource] = gpus
+    startup_period = 10
+    model_mount: dict[str, Any] = {"name": "model", "mountPath": TRITON_MODEL_DIR, "readOnly": True}
+    source = inference.model_source
+    if source is not None and source.pvc is not None and source.pvc.sub_path:
+        model_mount["subPath"] = source.pvc.sub_path
+    return {
+        "name": "triton",
+        "image": inference.image,
+        "command": ["tritonserver"],
+        "args": [
+            f"--model-repository={TRITON_MODEL_DIR}",
+            "--model-control-mode=none",
+            "--strict-readiness=true",
+            "--exit-on-error=true",
+            f"--exit-timeout-secs={settings.triton_exit_timeout_seconds}",
+            f"--http-port={settings.triton_http_port}",
+            f"--grpc-port={settings.triton_grpc_port}",
+            f"--metrics-port={settings.triton_metrics_port}",
+        ],
+        "ports": [
+            {"name": "http", "containerPort": settings.triton_http_port, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": settings.triton_grpc_port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": settings.triton_metrics_port, "protocol": "TCP"},
+        ],
+        "resources": {"requests": requests, "limits": limits},
+        "startupProbe": {
+            "httpGet": {"path": "/v2/health/ready", "port": "http"},
+            "periodSeconds": startup_period,
+            "failureThreshold": max(3, math.ceil(inference.startup_timeout / startup_period)),
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", "port": "http"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        # Triton refuses new connections at SIGTERM: let endpoints and proxies drop the pod first.
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(settings.prestop_sleep_seconds)]}}},
+        "securityContext": _container_security(),
+        "volumeMounts": [
+            model_mount,
+            {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - a memory emptyDir
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's /tmp
+        ],
+    }
+
+
+def _runner_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
+    return {
+        "name": "runner",
+        "image": spec.worker.image,
+        "args": ["-c", f"{runner_config.CONFIG_DIR}/{runner_config.CONFIG_FILE}"],
+        "ports": [{"name": "runner", "containerPort": settings.runner_http_port, "protocol": "TCP"}],
+        "securityContext": _container_security(),
+        "volumeMounts": [
+            {"name": "runner-config", "mountPath": runner_config.CONFIG_DIR, "readOnly": True},
+            {"name": "ton-config", "mountPath": runner_config.TON_CONFIG_DIR, "readOnly": True},
+        ],
+    }
+
+
+def _render_container(spec: CocoonNodeSpec) -> dict[str, Any]:
+    return {
+        "name": "render-config",
+        "image": spec.worker.image,
+        "command": ["/bin/sh", "-c", runner_config.RENDER_SCRIPT],
+        "securityContext": _container_security(),
+        "volumeMounts": [
+            {"name": "runner-template", "mountPath": runner_config.TEMPLATE_DIR, "readOnly": True},
+            {"name": "wallet", "mountPath": runner_config.WALLET_DIR, "readOnly": True},
+            {"name": "runner-config", "mountPath": runner_config.CONFIG_DIR},
+        ],
+    }
+
+
+def _fetch_model_container(spec: CocoonNodeSpec, url: str) -> dict[str, Any]:
+    """Downloads the model archive, verifies its SHA-256, then unpacks it; a mismatch fails the pod."""
+    script = (
+        "set -eu; cd /models-rw; "
+        'curl -fsSL "$MODEL_URL" -o /tmp/model.tar; '
+        'echo "$MODEL_SHA256  /tmp/model.tar" | sha256sum -c - '
+        '|| { echo "model SHA-256 mismatch for $MODEL_URL" >&2; exit 3; }; '
+        "tar -xf /tmp/model.tar; rm -f /tmp/model.tar"
+    )
+    return {
+        "name": "fetch-model",
+        "image": spec.inference.image,
+        "command": ["/bin/sh", "-c", script],
+        "env": [
+            {"name": "MODEL_URL", "value": url},
+            {"name": "MODEL_SHA256", "value": spec.inference.model_sha256 or ""},
+        ],
+        "securityContext": _container_security(),
+        "volumeMounts": [{"name": "model", "mountPath": "/models-rw"}, {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+    }
+
+
+def _container_security() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def _volumes(owner: Owner, spec: CocoonNodeSpec) -> list[dict[str, Any]]:
+    source = spec.inference.model_source
+    model: dict[str, Any]
+    if source is not None and source.pvc is not None:
+        model = {
+            "name": "model",
+            "persistentVolumeClaim": {"claimName": source.pvc.claim_name, "readOnly": True},
+        }
+    else:
+        model = {"name": "model", "emptyDir": {}}
+    ref = spec.network.global_config_ref
+    return [
+        model,
+        {"name": "runner-template", "configMap": {"name": configmap_name(owner)}},
+        {"name": "runner-config", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+        {
+            "name": "wallet",
+            "secret": {
+                "secretName": spec.wallet.secret_ref.name,
+                "items": [{"key": identity.WALLET_SECRET_KEY, "path": identity.WALLET_SECRET_KEY}],
+                "defaultMode": 0o440,
+            },
+        },
+        {
+            "name": "ton-config",
+            "configMap": {
+                "name": ref.name,
+                "items": [{"key": ref.key, "path": runner_config.TON_CONFIG_FILE}],
+            },
+        },
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+
+
+def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_digest: str) -> dict[str, Any]:
+    grace = (
+        settings.prestop_sleep_seconds
+        + settings.triton_exit_timeout_seconds
+        + settings.unload_allowance_seconds
+    )
+    init_containers = [_render_container(spec)]
+    source = spec.inference.model_source
+    if source is not None and source.url:
+        init_containers.append(_fetch_model_container(spec, source.url))
+    pod_spec: dict[str, Any] = {
+        "affinity": placement.node_affinity(spec.placement, settings),
+        "tolerations": placement.tolerations(spec.placement, settings),
+        "terminationGracePeriodSeconds": grace,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": settings.run_as_user,
+            "runAsGroup": settings.run_as_user,
+            "fsGroup": settings.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "initContainers": init_containers,
+        "containers": [_triton_container(spec, settings), _runner_container(spec, settings)],
+        "volumes": _volumes(owner, spec),
+    }
+    if spec.placement.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.placement.node_selector)
+    if spec.placement.runtime_class_name:
+        pod_spec["runtimeClassName"] = spec.placement.runtime_class_name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": owner.metadata(statefulset_name(owner)),
+        "spec": {
+            "replicas": 0 if spec.paused else 1,
+            "serviceName": owner.name,
+            "selector": {"matchLabels": identity.selector_labels(owner.name)},
+            "template": {
+                "metadata": {
+                    "labels": identity.child_labels(owner.name),
+                    "annotations": {CONFIG_HASH_ANNOTATION: config_digest},
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def desired(
+    owner: Owner, spec: CocoonNodeSpec, settings: Settings, *, with_workload: bool = True
+) -> list[dict[str, Any]]:
+    """All owned children, in apply order (config before the workload that mounts it)."""
+    config_map = configmap(owner, spec, settings)
+    objects = [
+        config_map,
+        service(owner, settings),
+        pod_disruption_budget(owner),
+        network_policy(owner, settings),
+    ]
+    if with_workload:
+        objects.append(statefulset(owner, spec, settings, config_hash(config_map)))
+    return objects

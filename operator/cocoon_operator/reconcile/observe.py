@@ -1,0 +1,84 @@
+"""Conditions derived from the observed pod and the placement report (pure)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from cocoon_operator.reconcile.placement import PlacementReport
+from cocoon_operator.status import INFERENCE_READY, SCHEDULED, Cond, Reason
+
+Obj = Mapping[str, Any]
+
+
+def pod_condition(pod: Obj | None, type_: str) -> Obj | None:
+    for cond in (pod or {}).get("status", {}).get("conditions", []) or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return None
+
+
+def scheduled(
+    *,
+    paused: bool,
+    pod: Obj | None,
+    report: PlacementReport | None,
+    workload_exists: bool,
+    blocked_by: str | None = None,
+) -> Cond:
+    if paused:
+        return Cond.false(
+            SCHEDULED, Reason.PAUSED, "The worker is paused (spec.paused): the StatefulSet has 0 replicas"
+        )
+    node = (pod or {}).get("spec", {}).get("nodeName")
+    if pod is not None and node:
+        return Cond.true(
+            SCHEDULED, Reason.POD_SCHEDULED, f"Pod {pod['metadata']['name']} is bound to node {node}"
+        )
+    if blocked_by is not None:
+        return Cond.false(SCHEDULED, Reason.NOT_CREATED, f"The worker is not started: {blocked_by}")
+    if report is not None and not report.feasible:
+        return Cond.false(SCHEDULED, Reason.NO_FITTING_NODE, report.message)
+    hint = f" ({report.message})" if report is not None else ""
+    sched = pod_condition(pod, "PodScheduled")
+    if sched is not None and sched.get("status") == "False":
+        reason = (
+            Reason.INSUFFICIENT_GPU if report is not None and not report.fitting else Reason.UNSCHEDULABLE
+        )
+        return Cond.false(SCHEDULED, reason, f"{sched.get('message') or sched.get('reason')}{hint}")
+    if report is not None and not report.fitting:
+        return Cond.false(SCHEDULED, Reason.INSUFFICIENT_GPU, f"Waiting for a free GPU{hint}")
+    what = (
+        "Pod is waiting for the scheduler"
+        if pod is not None
+        else "Waiting for the StatefulSet to create the pod"
+    )
+    if not workload_exists:
+        what = "The StatefulSet is being created"
+    return Cond.false(SCHEDULED, Reason.POD_PENDING, f"{what}{hint}")
+
+
+def inference_from_pod(pod: Obj | None, paused: bool) -> Cond:
+    """Without a health provider: the pod's Ready condition (Triton's readiness probe)."""
+    if paused:
+        return Cond.false(INFERENCE_READY, Reason.PAUSED, "The worker is paused")
+    if pod is None:
+        return Cond.false(INFERENCE_READY, Reason.NO_POD, "The worker pod does not exist yet")
+    ready = pod_condition(pod, "Ready")
+    if ready is not None and ready.get("status") == "True":
+        return Cond.true(INFERENCE_READY, Reason.POD_READY, f"Pod {pod['metadata']['name']} is Ready")
+    waiting = _waiting_reasons(pod)
+    detail = f": {waiting}" if waiting else ""
+    return Cond.false(
+        INFERENCE_READY, Reason.POD_NOT_READY, f"Pod {pod['metadata']['name']} is not Ready{detail}"
+    )
+
+
+def _waiting_reasons(pod: Obj) -> str:
+    parts = []
+    status = pod.get("status", {})
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        state = cs.get("state") or {}
+        for key in ("waiting", "terminated"):
+            detail = state.get(key)
+            if detail and detail.get("reason") not in (None, "Completed"):
+                parts.append(f"{cs.get('name')} {detail.get('reason')}")
+    return ", ".join(parts)

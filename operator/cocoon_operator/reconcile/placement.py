@@ -1,0 +1,216 @@
+"""Placement: node affinity and tolerations from `spec.placement`, and an explainer over the nodes.
+
+Never places a worker on a non-confidential node: every affinity term requires the CC-ready label
+plus a TEE label. The explainer counts, for every node, the first constraint that excludes it.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cocoon_operator.api.spec import Placement, Toleration
+from cocoon_operator.settings import Settings, parse_labels
+
+Obj = Mapping[str, Any]
+
+
+def tee_label_alternatives(tee: str, settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The node labels (any one suffices) that identify the requested TEE kind."""
+    if tee == "TDX":
+        return parse_labels(settings.tdx_labels)
+    if tee == "SEV-SNP":
+        return parse_labels(settings.sev_snp_labels)
+    return parse_labels(settings.tdx_labels) + parse_labels(settings.sev_snp_labels)
+
+
+def node_affinity(placement: Placement, settings: Settings) -> dict[str, Any]:
+    """Required node affinity: one term per TEE label alternative (terms are ORed, expressions ANDed)."""
+    cc_key, cc_value = parse_labels((settings.cc_ready_label,))[0]
+    terms = []
+    for key, value in tee_label_alternatives(placement.tee, settings):
+        expressions: list[dict[str, Any]] = [
+            {"key": cc_key, "operator": "In", "values": [cc_value]},
+            {"key": key, "operator": "In", "values": [value]},
+        ]
+        if placement.gpu_products:
+            expressions.append(
+                {"key": settings.gpu_product_label, "operator": "In", "values": list(placement.gpu_products)}
+            )
+        terms.append({"matchExpressions": expressions})
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
+
+
+def tolerations(placement: Placement, settings: Settings) -> list[dict[str, Any]]:
+    gpu = {"key": settings.gpu_taint_key, "operator": "Exists", "effect": "NoSchedule"}
+    extra = [t.model_dump(by_alias=True, exclude_none=True) for t in placement.tolerations]
+    return [gpu, *[t for t in extra if t != gpu]]
+
+
+def _tolerates(tols: Sequence[Toleration], taint: Obj) -> bool:
+    for tol in tols:
+        if tol.effect and tol.effect != taint.get("effect"):
+            continue
+        if not tol.key:
+            if tol.operator == "Exists":
+                return True
+            continue
+        if tol.key != taint.get("key"):
+            continue
+        if tol.operator == "Exists" or tol.value == taint.get("value", ""):
+            return True
+    return False
+
+
+def gpu_requests(pod: Obj, resource: str) -> int:
+    """GPUs a pod holds on its node (containers' requests, falling back to limits)."""
+    total = 0
+    for container in pod.get("spec", {}).get("containers", []) or []:
+        res = container.get("resources", {}) or {}
+        amount = (res.get("requests") or {}).get(resource, (res.get("limits") or {}).get(resource, 0))
+        try:
+            total += int(amount)
+        except (TypeError, ValueError):
+            continue
+    return total
+
+
+def requested_gpus_by_node(
+    pods: Iterable[Obj], resource: str, exclude: Mapping[str, str] | None = None
+) -> Counter[str]:
+    """Sum of GPU requests of live pods per node; pods matching all `exclude` labels are skipped."""
+    used: Counter[str] = Counter()
+    for pod in pods:
+        node = pod.get("spec", {}).get("nodeName")
+        if not node or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        labels = pod.get("metadata", {}).get("labels", {}) or {}
+        if exclude and all(labels.get(k) == v for k, v in exclude.items()):
+            continue
+        used[node] += gpu_requests(pod, resource)
+    return used
+
+
+def _quantity(value: Any) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass(frozen=True)
+class PlacementReport:
+    """Which nodes fit now, which could ever fit, and why the others do not."""
+
+    total: int
+    fitting: tuple[str, ...]
+    feasible: tuple[str, ...]  # fit apart from transient state (free GPUs, cordon, readiness)
+    exclusions: tuple[tuple[str, int], ...] = field(default=())
+
+    @property
+    def message(self) -> str:
+        head = f"{len(self.fitting)} of {self.total} nodes fit"
+        if not self.exclusions:
+            return head
+        return head + ": " + ", ".join(f"{count} {why}" for why, count in self.exclusions)
+
+
+def explain(
+    placement: Placement,
+    nodes: Iterable[Obj],
+    used_gpus: Mapping[str, int],
+    settings: Settings,
+) -> PlacementReport:
+    cc_key, cc_value = parse_labels((settings.cc_ready_label,))[0]
+    tee_alternatives = tee_label_alternatives(placement.tee, settings)
+    tee_name = {"TDX": "TDX", "SEV-SNP": "SEV-SNP"}.get(placement.tee, "TDX or SEV-SNP")
+    tols = (
+        Toleration(key=settings.gpu_taint_key, operator="Exists", effect="NoSchedule"),
+        *placement.tolerations,
+    )
+    required_products = " or ".join(placement.gpu_products)
+    reasons: Counter[str] = Counter()
+    fitting: list[str] = []
+    feasible: list[str] = []
+    total = 0
+    for node in nodes:
+        total += 1
+        name = str(node.get("metadata", {}).get("name", ""))
+        labels = node.get("metadata", {}).get("labels", {}) or {}
+        spec = node.get("spec", {}) or {}
+        allocatable = _quantity(
+            (node.get("status", {}).get("allocatable") or {}).get(settings.gpu_resource, 0)
+        )
+        static_reason = _static_reason(
+            labels,
+            spec,
+            allocatable,
+            placement,
+            settings,
+            cc_key,
+            cc_value,
+            tee_alternatives,
+            tee_name,
+            tols,
+            required_products,
+        )
+        if static_reason:
+            reasons[static_reason] += 1
+            continue
+        feasible.append(name)
+        if spec.get("unschedulable"):
+            reasons["are cordoned"] += 1
+        elif not _node_ready(node):
+            reasons["are not Ready"] += 1
+        elif allocatable - used_gpus.get(name, 0) < placement.gpu_count:
+            reasons[f"have no free {settings.gpu_resource}"] += 1
+        else:
+            fitting.append(name)
+    ordered = tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    return PlacementReport(total=total, fitting=tuple(fitting), feasible=tuple(feasible), exclusions=ordered)
+
+
+def _static_reason(
+    labels: Mapping[str, str],
+    spec: Obj,
+    allocatable: int,
+    placement: Placement,
+    settings: Settings,
+    cc_key: str,
+    cc_value: str,
+    tee_alternatives: Sequence[tuple[str, str]],
+    tee_name: str,
+    tols: Sequence[Toleration],
+    required_products: str,
+) -> str | None:
+    """The first constraint that rules a node out for good (labels, taints, GPU capacity)."""
+    if labels.get(cc_key) != cc_value:
+        return f"are not confidential ({cc_key}!={cc_value})"
+    if not any(labels.get(k) == v for k, v in tee_alternatives):
+        return f"lack {tee_name}"
+    if placement.gpu_products and labels.get(settings.gpu_product_label) not in placement.gpu_products:
+        product = labels.get(settings.gpu_product_label) or "without a GPU product label"
+        return f"are {product} but {required_products} is required"
+    for key, value in placement.node_selector.items():
+        if labels.get(key) != value:
+            return f"do not match nodeSelector {key}={value}"
+    for taint in spec.get("taints", []) or []:
+        blocking = taint.get("effect") in ("NoSchedule", "NoExecute")
+        if (
+            blocking
+            and taint.get("key") != "node.kubernetes.io/unschedulable"
+            and not _tolerates(tols, taint)
+        ):
+            return f"have the untolerated taint {taint.get('key')}:{taint.get('effect')}"
+    if allocatable < placement.gpu_count:
+        if allocatable == 0:
+            return f"have no {settings.gpu_resource}"
+        return f"have fewer than {placement.gpu_count} {settings.gpu_resource}"
+    return None
+
+
+def _node_ready(node: Obj) -> bool:
+    conditions = node.get("status", {}).get("conditions") or []
+    if not conditions:
+        return True  # a node nobody reports on yet: let the scheduler decide
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

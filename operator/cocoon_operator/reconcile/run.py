@@ -1,0 +1,389 @@
+"""One level-based reconcile of a CocoonNode: the same steps on create, update, resume and timer.
+
+parse → resolve references → observe → (chain pre-flight) → placement → apply changed children →
+(health, chain, rewards) → status. Returns an `Outcome`; the caller writes `status_patch` when it is
+not empty and posts `events`.
+"""
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from cocoon_operator import status as st
+from cocoon_operator.api import identity
+from cocoon_operator.api.spec import CocoonNodeSpec, parse_spec
+from cocoon_operator.api.tonaddr import address_problem
+from cocoon_operator.k8s.errors import ApiError
+from cocoon_operator.reconcile import children, observe, placement
+from cocoon_operator.reconcile.compare import up_to_date
+from cocoon_operator.reconcile.deps import Context, Deps, EventSpec, StepReport
+from cocoon_operator.status import Cond, Reason
+
+Obj = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: dict[str, Any]  # the managed status as it should be
+    status_patch: dict[str, Any]  # what differs from the object's status (empty: write nothing)
+    events: tuple[EventSpec, ...] = ()
+    retry_after: float | None = None
+    applied: tuple[str, ...] = ()  # "Kind/name" of children written in this run
+
+
+@dataclass
+class _Run:
+    body: Obj
+    deps: Deps
+    conditions: dict[str, Cond] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+    events: list[EventSpec] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    retry_after: float | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["metadata"]["namespace"])
+
+    @property
+    def old_status(self) -> Obj:
+        return self.body.get("status") or {}
+
+    def set(self, cond: Cond) -> None:
+        self.conditions[cond.type] = cond
+
+    def take(self, report: StepReport) -> None:
+        for cond in report.conditions:
+            self.set(cond)
+        self.fields.update(report.status)
+        self.events.extend(report.events)
+        if report.retry_after is not None:
+            self.retry_after = min(self.retry_after or report.retry_after, report.retry_after)
+
+
+def spec_errors(error: ValidationError) -> str:
+    """Pydantic errors → 'spec.wallet.floor: ...' (CRD spelling), without echoing input values."""
+    parts = []
+    for err in error.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in ("spec", *err["loc"]))
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+async def run(body: Obj, deps: Deps, nodes: Sequence[Obj] | None = None) -> Outcome:
+    """Reconcile one CocoonNode. Raises ApiError only for API failures (the caller retries later)."""
+    r = _Run(body, deps)
+    spec = _parse(r)
+    if spec is not None and await _resolve(r, spec):
+        await _converge(r, spec, nodes)
+    return _finish(r, paused=spec.paused if spec is not None else False)
+
+
+def _parse(r: _Run) -> CocoonNodeSpec | None:
+    try:
+        spec = parse_spec(r.body.get("spec"))
+    except ValidationError as exc:
+        r.set(Cond.false(st.CONFIGURED, Reason.INVALID_SPEC, spec_errors(exc)))
+        return None
+    for path, value in (
+        ("spec.ownerAddress", spec.owner_address),
+        ("spec.network.rootContractAddress", spec.network.root_contract_address),
+    ):
+        problem = address_problem(value)
+        if problem:
+            r.set(Cond.false(st.CONFIGURED, Reason.INVALID_TON_ADDRESS, f"{path}: {problem}"))
+            return None
+    return spec
+
+
+async def _resolve(r: _Run, spec: CocoonNodeSpec) -> bool:
+    """Referenced ConfigMap and Secrets exist and are usable; the wallet Secret is created when absent."""
+    kube, ns = r.deps.kube, r.namespace
+    ref = spec.network.global_config_ref
+    config_map = await kube.get("v1", "ConfigMap", ns, ref.name)
+    if config_map is None:
+        r.set(
+            Cond.false(
+                st.CONFIGURED,
+                Reason.CONFIG_MAP_NOT_FOUND,
+                f"spec.network.globalConfigRef: ConfigMap {ref.name} not found",
+            )
+        )
+        return False
+    if ref.key not in (config_map.get("data") or {}):
+        r.set(
+            Cond.false(
+                st.CONFIGURED,
+                Reason.CONFIG_KEY_MISSING,
+                f"spec.network.globalConfigRef: ConfigMap {ref.name} has no key {ref.key!r}",
+            )
+        )
+        return False
+    treasury = spec.funding.treasury_secret_ref
+    if treasury is not None and await kube.get("v1", "Secret", ns, treasury.name) is None:
+        r.set(
+            Cond.false(
+                st.CONFIGURED,
+                Reason.TREASURY_SECRET_NOT_FOUND,
+                f"spec.funding.treasurySecretRef: Secret {treasury.name} not found",
+            )
+        )
+        return False
+    if not await _wallet_secret(r, spec):
+        return False
+    r.set(
+        Cond.true(
+            st.CONFIGURED, Reason.RESOLVED, "The spec is valid and its ConfigMap and Secrets are present"
+        )
+    )
+    return True
+
+
+async def _wallet_secret(r: _Run, spec: CocoonNodeSpec) -> bool:
+    name = spec.wallet.secret_ref.name
+    owner = _owner(r)
+    secret = await r.deps.kube.get("v1", "Secret", r.namespace, name)
+    if secret is None:
+        created = await r.deps.kube.create(children.new_wallet_secret(owner, name))
+        if created is not None:
+            r.applied.append(f"Secret/{name}")
+            r.events.append(
+                EventSpec("Normal", "WalletKeyGenerated", f"Generated the node wallet key in Secret {name}")
+            )
+            return True
+        secret = await r.deps.kube.get("v1", "Secret", r.namespace, name)  # lost a race: use the winner's
+        if secret is None:
+            raise ApiError(409, "Conflict", f"Secret {name} vanished while being created")
+    problem = children.wallet_key_problem(secret)
+    if problem:
+        r.set(Cond.false(st.CONFIGURED, Reason.INVALID_WALLET_SECRET, f"spec.wallet.secretRef: {problem}"))
+        return False
+    return True
+
+
+def _owner(r: _Run) -> children.Owner:
+    return children.Owner(name=r.name, namespace=r.namespace, uid=str(r.body["metadata"]["uid"]))
+
+
+def _context(r: _Run, spec: CocoonNodeSpec, pod: Obj | None) -> Context:
+    meta = r.body["metadata"]
+    return Context(
+        name=r.name,
+        namespace=r.namespace,
+        uid=str(meta["uid"]),
+        generation=int(meta.get("generation", 0)),
+        spec=spec,
+        status=r.old_status,
+        pod=pod,
+        wallet_secret_name=spec.wallet.secret_ref.name,
+        settings=r.deps.settings,
+        kube=r.deps.kube,
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+async def _provider(r: _Run, step: Awaitable[StepReport], cond_type: str, what: str) -> StepReport:
+    """Run a provider step bounded in time; failure → Unknown condition, not a failed reconcile."""
+    try:
+        async with asyncio.timeout(r.deps.provider_timeout_seconds):
+            return await step
+    except TimeoutError:
+        message = f"{what} did not answer within {r.deps.provider_timeout_seconds:g}s"
+    except ApiError as exc:
+        message = f"{what} failed: {exc.reason or exc.status}"
+    except Exception as exc:  # a provider bug must not stop placement and status
+        message = f"{what} failed: {type(exc).__name__}"
+    return StepReport(conditions=(Cond.unknown(cond_type, "ProviderError", message),), retry_after=30.0)
+
+
+async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) -> None:
+    kube, ns, settings = r.deps.kube, r.namespace, r.deps.settings
+    owner = _owner(r)
+    sts = await kube.get("apps/v1", "StatefulSet", ns, children.statefulset_name(owner))
+    pod = await kube.get("v1", "Pod", ns, children.pod_name(owner)) if sts is not None else None
+    ctx = _context(r, spec, pod)
+
+    blocked_by = None
+    if r.deps.chain is not None:
+        pre = await _provider(r, r.deps.chain.preflight(ctx), st.REGISTERED, "Chain pre-flight")
+        r.take(pre)
+        if not pre.allow_workload:
+            blocked = [c.message for c in pre.conditions if c.status != "True"]
+            blocked_by = blocked[0] if blocked else "the chain pre-flight did not pass"
+
+    bound = pod is not None and bool(pod.get("spec", {}).get("nodeName"))
+    report = None
+    if not bound and not spec.paused:
+        report = await _placement(r, spec, nodes)
+    feasible = report is None or bool(report.feasible)
+    with_workload = blocked_by is None and (sts is not None or feasible)
+
+    desired = children.desired(owner, spec, settings, with_workload=with_workload)
+    if blocked_by is not None and sts is not None:
+        # Keep the StatefulSet (and the stable pod name) but stop the worker.
+        desired.append(
+            _scaled_to_zero(children.statefulset(owner, spec, settings, children.config_hash(desired[0])))
+        )
+    await _apply_changed(r, desired, {"StatefulSet": sts})
+
+    previous = st.find(r.old_status.get("conditions"), st.SCHEDULED)
+    cond = observe.scheduled(
+        paused=spec.paused, pod=pod, report=report, workload_exists=sts is not None, blocked_by=blocked_by
+    )
+    r.set(cond)
+    if cond.reason == Reason.NO_FITTING_NODE and (previous or {}).get("reason") != Reason.NO_FITTING_NODE:
+        r.events.append(EventSpec("Warning", "PlacementFailed", cond.message))
+
+    if r.deps.health is not None:
+        r.take(await _provider(r, r.deps.health.observe(ctx), st.INFERENCE_READY, "Health check"))
+    else:
+        r.set(observe.inference_from_pod(pod, spec.paused))
+    if r.deps.chain is not None:
+        r.take(await _provider(r, r.deps.chain.observe(ctx), st.REGISTERED, "Chain check"))
+    if r.deps.rewards is not None:
+        r.take(await _provider(r, r.deps.rewards.observe(ctx), st.REWARDS_HEALTHY, "Rewards check"))
+
+    r.fields.update(
+        {
+            "podName": pod["metadata"]["name"] if pod is not None else None,
+            "nodeName": (pod or {}).get("spec", {}).get("nodeName") or None,
+            "podIP": (pod or {}).get("status", {}).get("podIP") or None,
+            "modelName": spec.model.name,
+        }
+    )
+
+
+def _scaled_to_zero(sts: dict[str, Any]) -> dict[str, Any]:
+    sts["spec"]["replicas"] = 0
+    return sts
+
+
+async def _placement(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) -> placement.PlacementReport:
+    kube, settings = r.deps.kube, r.deps.settings
+    node_list = list(nodes) if nodes is not None else await kube.list("v1", "Node")
+    try:
+        pods = await kube.list(
+            "v1", "Pod", field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
+        )
+    except ApiError as exc:
+        if not exc.forbidden:
+            raise
+        pods = await kube.list("v1", "Pod", r.namespace)  # namespaced install: GPU counts are approximate
+    mine = identity.selector_labels(r.name)
+    ours = [p for p in pods if p.get("metadata", {}).get("namespace") == r.namespace]
+    others = [p for p in pods if p.get("metadata", {}).get("namespace") != r.namespace]
+    used = placement.requested_gpus_by_node(ours, settings.gpu_resource, exclude=mine)
+    used.update(placement.requested_gpus_by_node(others, settings.gpu_resource))
+    return placement.explain(spec.placement, node_list, used, settings)
+
+
+async def _apply_changed(r: _Run, desired: list[dict[str, Any]], known: Mapping[str, Obj | None]) -> None:
+    """Apply only what differs from the live object, so an unchanged CocoonNode costs zero writes."""
+    for obj in desired:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        existing = (
+            known[kind]
+            if kind in known
+            else await r.deps.kube.get(obj["apiVersion"], kind, r.namespace, name)
+        )
+        if not up_to_date(existing, obj):
+            await r.deps.kube.apply(obj)
+            r.applied.append(f"{kind}/{name}")
+
+
+def _finish(r: _Run, *, paused: bool) -> Outcome:
+    for type_ in st.CONDITION_TYPES[1:]:
+        if type_ not in r.conditions:
+            r.set(_not_checked(type_, r))
+    detail = [c for t, c in r.conditions.items() if t != st.READY]
+    r.set(st.summarize_ready(detail, paused=paused and r.conditions[st.CONFIGURED].status == "True"))
+    generation = r.body["metadata"].get("generation")
+    new_status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": st.merge_conditions(r.old_status.get("conditions"), r.conditions.values(), generation),
+        **r.fields,
+    }
+    patch = st.status_diff(r.old_status, new_status)
+    if set(patch) == {"conditions"} and _only_times_differ(
+        r.old_status.get("conditions"), patch["conditions"]
+    ):
+        patch = {}
+    return Outcome(
+        status=new_status,
+        status_patch=patch,
+        events=tuple(r.events),
+        retry_after=r.retry_after,
+        applied=tuple(r.applied),
+    )
+
+
+def _not_checked(type_: str, r: _Run) -> Cond:
+    if type_ in (st.SCHEDULED, st.INFERENCE_READY):
+        return Cond.unknown(type_, Reason.NOT_CHECKED, "Waiting for a valid spec and its references")
+    provider = {st.WALLET_FUNDED: "chain", st.REGISTERED: "chain", st.REWARDS_HEALTHY: "rewards"}.get(
+        type_, ""
+    )
+    return Cond.unknown(type_, Reason.NOT_CHECKED, f"No {provider} checks are enabled in this operator")
+
+
+def _only_times_differ(old: Sequence[Obj] | None, new: Sequence[Obj]) -> bool:
+    strip = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in (old or [])]
+    return strip == [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in new]
+
+
+@dataclass(frozen=True)
+class FinalizeOutcome:
+    done: bool
+    message: str
+    events: tuple[EventSpec, ...] = ()
+
+
+async def finalize(body: Obj, deps: Deps, *, now: dt.datetime | None = None) -> FinalizeOutcome:
+    """Deletion: children go by garbage collection; providers get bounded time for chain work.
+
+    Returns done=True once providers are done, or when `finalize_timeout_seconds` since the deletion
+    request have passed (a stuck chain must not block deletion forever).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    meta = body["metadata"]
+    started = _parse_time(meta.get("deletionTimestamp")) or now
+    deadline = started + dt.timedelta(seconds=deps.settings.finalize_timeout_seconds)
+    providers = [p for p in (deps.rewards, deps.chain) if p is not None]
+    if not providers:
+        return FinalizeOutcome(True, "No chain work to finish")
+    try:
+        spec = parse_spec(body.get("spec"))
+    except ValidationError:
+        return FinalizeOutcome(True, "Invalid spec: nothing on chain to finish")
+    r = _Run(body, deps)
+    ctx = _context(r, spec, None)
+    remaining = (deadline - now).total_seconds()
+    if remaining <= 0:
+        limit = deps.settings.finalize_timeout_seconds
+        message = f"Gave up finishing chain work after {limit:g}s; released the finalizer"
+        return FinalizeOutcome(True, message, (EventSpec("Warning", "FinalizeTimedOut", message),))
+    done = True
+    try:
+        async with asyncio.timeout(min(remaining, deps.provider_timeout_seconds)):
+            for provider in providers:
+                done = await provider.finalize(ctx) and done
+    except TimeoutError:
+        done = False
+    return FinalizeOutcome(done, "Chain work finished" if done else "Chain work still in progress")
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

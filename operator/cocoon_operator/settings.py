@@ -1,0 +1,78 @@
+"""Operator-wide settings from the environment (prefix COCOON_), validated once at start-up.
+
+Per-cluster facts (label keys, GPU resource name, where the operator runs) live here, not in the
+CocoonNode spec. So does the liteserver trust level: it decides how much the operator trusts its
+liteservers' answers, a property of the operator's own chain reads that an object author should not be
+able to weaken for everyone sharing the network.
+"""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A node counts as this TEE kind when it carries any of these labels (`key=value`): NFD for model B
+# (the node is a CVM), GKE's node-pool label, and kata-deploy's NodeFeatureRules for model A.
+DEFAULT_TDX_LABELS = (
+    "feature.node.kubernetes.io/cpu-security.tdx.protected=true",
+    "cloud.google.com/gke-confidential-nodes-instance-type=TDX",
+    "intel.feature.node.kubernetes.io/tdx=true",
+)
+DEFAULT_SEV_SNP_LABELS = (
+    "feature.node.kubernetes.io/cpu-security.sev.snp.enabled=true",
+    "cloud.google.com/gke-confidential-nodes-instance-type=SEV_SNP",
+    "amd.feature.node.kubernetes.io/snp=true",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COCOON_", frozen=True, extra="ignore")
+
+    # Reconcile cadence and bounds.
+    resync_seconds: float = Field(default=60.0, gt=0, description="Timer interval of the level-based resync")
+    finalize_timeout_seconds: float = Field(default=120.0, gt=0, description="Longest time deletion waits")
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    # Node label conventions (keep configurable: clusters differ).
+    tdx_labels: tuple[str, ...] = DEFAULT_TDX_LABELS
+    sev_snp_labels: tuple[str, ...] = DEFAULT_SEV_SNP_LABELS
+    cc_ready_label: str = "nvidia.com/cc.ready.state=true"
+    gpu_product_label: str = "nvidia.com/gpu.product"
+    gpu_resource: str = "nvidia.com/gpu"
+    gpu_taint_key: str = "nvidia.com/gpu"
+
+    # Where the operator runs: the NetworkPolicy lets only these pods reach the runner's port.
+    operator_namespace: str = "cocoon-system"
+    operator_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "cocoon-operator"}
+    )
+
+    # Worker pod shape.
+    runner_http_port: int = 12000
+    triton_http_port: int = 8000
+    triton_grpc_port: int = 8001
+    triton_metrics_port: int = 8002
+    # Triton's OpenAI-compatible frontend, where the runner forwards requests (forward_requests_to).
+    triton_openai_port: int = 9000
+    triton_exit_timeout_seconds: int = Field(default=30, ge=1)
+    prestop_sleep_seconds: int = Field(default=10, ge=0)
+    unload_allowance_seconds: int = Field(default=20, ge=0)
+    runner_max_active_requests: int = Field(default=60, ge=0)
+    run_as_user: int = 1000
+
+    # Chain access (used by the chain layer).
+    ton_trust_level: int = Field(default=2, ge=0, le=2)
+
+
+@lru_cache(maxsize=1)
+def load() -> Settings:
+    return Settings()
+
+
+def parse_labels(items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`("k=v", ...)` → `(("k", "v"), ...)`; a bare key means the value "true"."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        pairs.append((key, value if sep else "true"))
+    return tuple(pairs)

@@ -1,0 +1,359 @@
+"""The operator's connection to TON: pytoniq over liteservers, with timeouts, bounded retries and
+a clear error when no liteserver answers.
+
+`ChainClient.from_config(global_config)` builds a `LiteBalancer` (or one `LiteClient`) from a TON
+global config (the ConfigMap's content). A local chain only works at trust level 2 (ton-devnet.md
+§2.1); the level is an operator setting. Every method counts its liteserver round trips so metrics
+and benches can report them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar, cast
+
+from pydantic import BaseModel, ConfigDict, Field
+from pytoniq.liteclient.balancer import BalancerError, LiteBalancer
+from pytoniq.liteclient.client import LiteClient, LiteClientError, LiteServerError, RunGetMethodError
+from pytoniq_core.boc.address import Address
+from pytoniq_core.boc.cell import Cell
+from pytoniq_core.tlb.transaction import Transaction
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+AccountStatus = Literal["active", "uninit", "frozen", "nonexist"]
+
+
+class ChainError(RuntimeError):
+    """Base of the chain layer's errors. Messages never carry keys or signatures."""
+
+
+class ChainUnavailable(ChainError):
+    """No liteserver answered within the timeouts and retries."""
+
+
+class GetMethodFailed(ChainError):
+    """A get-method ran and exited with a non-zero code (e.g. the account is not deployed)."""
+
+    def __init__(self, address: str, method: str, exit_code: int) -> None:
+        super().__init__(f"Get-method {method} on {address} exited with code {exit_code}")
+        self.address, self.method, self.exit_code = address, method, exit_code
+
+
+class ExternalRejected(ChainError):
+    """The liteserver refused an external message (bad seqno, signature, expired, low balance)."""
+
+
+class ChainSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trust_level: int = Field(default=2, ge=0, le=2)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    call_timeout_s: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=3, ge=1, le=10)
+    retry_delay_s: float = Field(default=0.5, ge=0)
+    use_balancer: bool = True
+    max_transaction_pages: int = Field(default=16, ge=1)  # 16 transactions per page
+
+
+def raw_address(address: Address | str) -> str:
+    """Canonical raw form `wc:hex` for comparisons (addresses compare by workchain and hash)."""
+    addr = address if isinstance(address, Address) else Address(address)
+    return f"{addr.wc}:{addr.hash_part.hex()}"
+
+
+@dataclass(frozen=True)
+class AccountState:
+    address: str  # raw form
+    status: AccountStatus
+    balance: int
+    last_tx_lt: int = 0
+    last_tx_hash: bytes = b"\x00" * 32
+    code: Cell | None = None
+    data: Cell | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def exists(self) -> bool:
+        return self.status != "nonexist"
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """The parts of a message the operator reads. Addresses in raw form; None for externals."""
+
+    src: str | None
+    dest: str | None
+    value: int
+    bounced: bool
+    body: Cell | None
+    external: bool
+
+
+@dataclass(frozen=True)
+class TxView:
+    account: str
+    lt: int
+    hash: str  # hex of the transaction cell hash
+    utime: int
+    in_msg: MessageView | None
+    out_msgs: tuple[MessageView, ...]
+    aborted: bool
+    exit_code: int | None
+    prev_lt: int
+    prev_hash: bytes
+
+
+@dataclass(frozen=True)
+class TxPage:
+    """Transactions newest first; `complete` when the scan reached `to_lt` or the first one."""
+
+    transactions: tuple[TxView, ...]
+    complete: bool
+
+
+class _Backend(Protocol):
+    async def raw_get_account_state(self, address: Address | str) -> tuple[Any, Any]: ...
+    async def run_get_method(
+        self, address: Address | str, method: int | str, stack: list[Any]
+    ) -> list[Any]: ...
+    async def raw_send_message(self, message: bytes) -> Any: ...
+    async def raw_get_transactions(
+        self, address: Address | str, count: int, from_lt: int | None = None, from_hash: bytes | None = None
+    ) -> tuple[list[Transaction], Any]: ...
+
+
+@dataclass
+class RoundTrips:
+    """Counters for metrics and benches."""
+
+    calls: int = 0
+    failures: int = 0
+    retries: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+def _message_view(msg: Any) -> MessageView:
+    info = msg.info
+    external = bool(msg.is_external)
+    src = getattr(info, "src", None)
+    dest = getattr(info, "dest", None)
+    value = int(info.value.grams) if getattr(info, "value", None) is not None else 0
+    return MessageView(
+        src=raw_address(src) if isinstance(src, Address) else None,
+        dest=raw_address(dest) if isinstance(dest, Address) else None,
+        value=value,
+        bounced=bool(getattr(info, "bounced", False)),
+        body=msg.body,
+        external=external,
+    )
+
+
+def tx_view(tx: Transaction) -> TxView:
+    descr = tx.description
+    compute = getattr(descr, "compute_ph", None)
+    exit_code = getattr(compute, "exit_code", None) if getattr(compute, "type_", "") == "vm" else None
+    wc = 0
+    return TxView(
+        account=f"{wc}:{tx.account_addr_hex}",
+        lt=int(tx.lt),
+        hash=tx.cell.hash.hex(),
+        utime=int(tx.now),
+        in_msg=_message_view(tx.in_msg) if tx.in_msg is not None else None,
+        out_msgs=tuple(_message_view(m) for m in tx.out_msgs),
+        aborted=bool(getattr(descr, "aborted", False)),
+        exit_code=int(exit_code) if exit_code is not None else None,
+        prev_lt=int(tx.prev_trans_lt),
+        prev_hash=bytes(tx.prev_trans_hash),
+    )
+
+
+# Outages (retry, then ChainUnavailable); liteserver *answers* (errors included) are not retried.
+_OUTAGE: tuple[type[BaseException], ...] = (TimeoutError, OSError, BalancerError, LiteClientError)
+
+
+class ChainClient:
+    """Liteserver access with per-call timeouts, bounded retries and round-trip counting."""
+
+    def __init__(self, backend: Any, settings: ChainSettings | None = None) -> None:
+        self._backend = backend
+        self.settings = settings or ChainSettings()
+        self.round_trips = RoundTrips()
+        self._started = False
+
+    @classmethod
+    def from_config(cls, global_config: dict[str, Any], settings: ChainSettings | None = None) -> ChainClient:
+        """Build from a TON global config dict (`liteservers` + `validator.init_block`)."""
+        settings = settings or ChainSettings()
+        if not isinstance(global_config, dict) or not global_config.get("liteservers"):
+            raise ChainUnavailable("The TON global config lists no liteservers")
+        timeout = max(1, int(settings.call_timeout_s))
+        backend: Any
+        if settings.use_balancer:
+            backend = LiteBalancer.from_config(
+                global_config, trust_level=settings.trust_level, timeout=timeout
+            )
+            backend.set_max_retries(settings.retries)
+        else:
+            backend = LiteClient.from_config(
+                global_config, 0, trust_level=settings.trust_level, timeout=timeout
+            )
+        return cls(backend, settings)
+
+    @property
+    def backend(self) -> Any:
+        return self._backend
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        b = self._backend
+        try:
+            if isinstance(b, LiteBalancer):
+                await asyncio.wait_for(cast(Any, b).start_up(), self.settings.connect_timeout_s + 5)
+                if b.alive_peers_num == 0:
+                    await self._close_backend()
+                    raise ChainUnavailable(f"None of the {b.peers_num} liteservers answered")
+            elif isinstance(b, LiteClient):
+                await asyncio.wait_for(b.connect(), self.settings.connect_timeout_s)
+        except ChainUnavailable:
+            raise
+        except _OUTAGE as exc:
+            await self._close_backend()
+            raise ChainUnavailable(f"Could not connect to a liteserver: {type(exc).__name__}: {exc}") from exc
+        self._started = True
+
+    async def _close_backend(self) -> None:
+        b = self._backend
+        try:
+            if isinstance(b, LiteBalancer):
+                if b._checker is not None:  # close_all() assumes start_up() finished
+                    await cast(Any, b).close_all()
+                else:
+                    for peer in b._peers:
+                        if peer.inited:
+                            await peer.close()
+            elif isinstance(b, LiteClient) and b.inited:
+                await b.close()
+        except Exception as exc:  # closing must never mask the original error
+            log.debug("Ignored error while closing liteserver connections: %s", type(exc).__name__)
+
+    async def close(self) -> None:
+        await self._close_backend()
+        self._started = False
+
+    async def __aenter__(self) -> ChainClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, method: str, fn: Callable[[], Awaitable[T]]) -> T:
+        if not self._started:
+            await self.start()
+        last: BaseException | None = None
+        for attempt in range(self.settings.retries):
+            if attempt:
+                self.round_trips.retries += 1
+                await asyncio.sleep(self.settings.retry_delay_s * attempt)
+            self.round_trips.calls += 1
+            self.round_trips.by_method[method] = self.round_trips.by_method.get(method, 0) + 1
+            try:
+                return await asyncio.wait_for(fn(), self.settings.call_timeout_s)
+            except (RunGetMethodError, LiteServerError):
+                raise  # an answer, not an outage: callers translate it
+            except _OUTAGE as exc:
+                self.round_trips.failures += 1
+                last = exc
+                log.debug(
+                    "Liteserver call %s failed (attempt %d): %s", method, attempt + 1, type(exc).__name__
+                )
+        raise ChainUnavailable(
+            f"Liteserver call {method} failed after {self.settings.retries} attempts: "
+            f"{type(last).__name__}: {last}"
+        ) from last
+
+    # --- reads -------------------------------------------------------------------------------------
+
+    async def account_state(self, address: Address | str) -> AccountState:
+        addr = address if isinstance(address, Address) else Address(address)
+        raw = raw_address(addr)
+        account, shard_account = await self._call(
+            "getAccountState", lambda: self._backend.raw_get_account_state(addr)
+        )
+        if account is None:
+            return AccountState(address=raw, status="nonexist", balance=0)
+        state = account.storage.state
+        kind = getattr(state, "type_", "account_uninit")
+        status: AccountStatus = "uninit"
+        if kind in ("account_active", "active"):
+            status = "active"
+        elif kind in ("account_frozen", "frozen"):
+            status = "frozen"
+        init = getattr(state, "state_init", None)
+        return AccountState(
+            address=raw,
+            status=status,
+            balance=int(account.storage.balance.grams),
+            last_tx_lt=int(shard_account.last_trans_lt) if shard_account is not None else 0,
+            last_tx_hash=bytes(shard_account.last_trans_hash) if shard_account is not None else b"\x00" * 32,
+            code=init.code if init is not None else None,
+            data=init.data if init is not None else None,
+        )
+
+    async def run_get_method(
+        self, address: Address | str, method: str, stack: list[Any] | None = None
+    ) -> list[Any]:
+        addr = address if isinstance(address, Address) else Address(address)
+        try:
+            return await self._call(
+                f"runSmcMethod:{method}",
+                lambda: self._backend.run_get_method(addr, method, list(stack or [])),
+            )
+        except RunGetMethodError as exc:
+            raise GetMethodFailed(raw_address(addr), method, int(exc.exit_code)) from exc
+
+    async def send_external(self, boc: bytes) -> None:
+        """Send an external message BoC. Duplicates are harmless (liteservers dedupe, seqno guards)."""
+        try:
+            await self._call("sendMessage", lambda: self._backend.raw_send_message(boc))
+        except LiteServerError as exc:
+            raise ExternalRejected(f"External message refused: {exc.message}") from exc
+
+    async def transactions(
+        self, address: Address | str, *, to_lt: int = 0, limit: int | None = None
+    ) -> TxPage:
+        """Transactions newer than `to_lt`, newest first, at most `limit` (bounded paging)."""
+        addr = address if isinstance(address, Address) else Address(address)
+        limit = limit if limit is not None else self.settings.max_transaction_pages * 16
+        state = await self.account_state(addr)
+        if state.last_tx_lt == 0 or state.last_tx_lt <= to_lt:
+            return TxPage(transactions=(), complete=True)
+        found: list[TxView] = []
+        lt, tx_hash = state.last_tx_lt, state.last_tx_hash
+        while len(found) < limit:
+            count = min(16, limit - len(found))
+            fetch = functools.partial(self._backend.raw_get_transactions, addr, count, lt, tx_hash)
+            batch, _ = await self._call("getTransactions", fetch)
+            if not batch:
+                return TxPage(transactions=tuple(found), complete=True)
+            for tx in batch:
+                view = tx_view(tx)
+                if view.lt <= to_lt:
+                    return TxPage(transactions=tuple(found), complete=True)
+                found.append(view)
+                if view.prev_lt == 0:
+                    return TxPage(transactions=tuple(found), complete=True)
+            last = found[-1]
+            lt, tx_hash = last.prev_lt, last.prev_hash
+        return TxPage(transactions=tuple(found), complete=False)

@@ -1,0 +1,141 @@
+"""Reward payouts as the chain shows them (cocoon-protocol.md §8.3, §16 "Confirm a claim on chain").
+
+A claim ends with the proxy contract sending `payout#c59a7cd3 query_id` to the worker's owner
+wallet, value = delta-tokens * worker_fee_per_token. The owner wallet's inbound transactions are the
+ledger's source of truth; provenance is the paying proxy contract, which maps 1:1 to this owner's
+worker contract for that proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pytoniq_core.boc.address import Address
+
+from cocoon_operator.ton.client import ChainClient, TxView, raw_address
+from cocoon_operator.ton.layouts import LayoutError, Op, Payout, PayoutRequest, parse_body
+
+
+@dataclass(frozen=True)
+class PayoutTx:
+    lt: int
+    tx_hash: str
+    utime: int
+    source: str  # raw address of the paying proxy contract
+    value: int  # nanoTON received
+    query_id: int
+
+
+@dataclass(frozen=True)
+class PayoutScan:
+    payouts: tuple[PayoutTx, ...]  # oldest first
+    head_lt: int  # the owner's newest transaction lt seen (the next cursor)
+    complete: bool  # False: the bounded scan stopped before reaching `after_lt`
+
+
+def payout_of(tx: TxView) -> PayoutTx | None:
+    """The payout this transaction received, if it is one (internal, not bounced, op c59a7cd3)."""
+    msg = tx.in_msg
+    if msg is None or msg.external or msg.bounced or msg.src is None or msg.body is None:
+        return None
+    try:
+        body = parse_body(msg.body)
+    except (LayoutError, ValueError):
+        return None
+    if not isinstance(body, Payout):
+        return None
+    return PayoutTx(
+        lt=tx.lt, tx_hash=tx.hash, utime=tx.utime, source=msg.src, value=msg.value, query_id=body.query_id
+    )
+
+
+async def scan_owner_payouts(
+    client: ChainClient,
+    owner: Address | str,
+    *,
+    after_lt: int,
+    sources: Iterable[str] | None = None,
+    limit: int | None = None,
+) -> PayoutScan:
+    """Payouts to the owner with lt > `after_lt`, optionally only from the given proxy contracts."""
+    page = await client.transactions(owner, to_lt=after_lt, limit=limit)
+    allowed = {raw_address(s) for s in sources} if sources is not None else None
+    found = []
+    for tx in reversed(page.transactions):
+        payout = payout_of(tx)
+        if payout is not None and (allowed is None or payout.source in allowed):
+            found.append(payout)
+    head = page.transactions[0].lt if page.transactions else after_lt
+    return PayoutScan(payouts=tuple(found), head_lt=max(head, after_lt), complete=page.complete)
+
+
+def match_payout(
+    payouts: Iterable[PayoutTx],
+    *,
+    proxy_contract: str,
+    query_id: int | None = None,
+    tokens: int | None = None,
+    fee_per_token: int | None = None,
+    after_lt: int = 0,
+) -> PayoutTx | None:
+    """A payout for one claim: from that proxy contract, after `after_lt`, matched by query_id when
+    known, otherwise by value = tokens * fee."""
+    proxy = raw_address(proxy_contract)
+    for payout in payouts:
+        if payout.source != proxy or payout.lt <= after_lt:
+            continue
+        if query_id is not None:
+            if payout.query_id == query_id:
+                return payout
+            continue
+        if tokens is not None and fee_per_token is not None:
+            if payout.value == tokens * fee_per_token:
+                return payout
+            continue
+        return payout
+    return None
+
+
+@dataclass(frozen=True)
+class ClaimSubmission:
+    """A payout request the worker contract processed (§8.3 step 2)."""
+
+    lt: int
+    tx_hash: str
+    sender: str
+    query_id: int
+    new_tokens: int
+    success: bool
+    exit_code: int | None
+
+
+async def worker_claim_submissions(
+    client: ChainClient, worker_contract: Address | str, *, after_lt: int = 0, limit: int = 64
+) -> tuple[ClaimSubmission, ...]:
+    """Signed payout requests received by a worker contract (who submitted which voucher, and
+    whether it went through), newest first."""
+    page = await client.transactions(worker_contract, to_lt=after_lt, limit=limit)
+    result = []
+    for tx in page.transactions:
+        msg = tx.in_msg
+        if msg is None or msg.external or msg.bounced or msg.body is None or msg.src is None:
+            continue
+        try:
+            body = parse_body(msg.body)
+        except (LayoutError, ValueError):
+            continue
+        if not isinstance(body, PayoutRequest) or body.op != Op.EXT_WORKER_PAYOUT_REQUEST_SIGNED:
+            continue
+        result.append(
+            ClaimSubmission(
+                lt=tx.lt,
+                tx_hash=tx.hash,
+                sender=msg.src,
+                query_id=body.query_id,
+                new_tokens=body.payout.new_tokens,
+                success=not tx.aborted and tx.exit_code in (0, 1),
+                exit_code=tx.exit_code,
+            )
+        )
+    return tuple(result)

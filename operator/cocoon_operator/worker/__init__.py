@@ -1,0 +1,1 @@
+"""HTTP clients for what runs in a worker pod: the COCOON runner (and Triton)."""

@@ -1,0 +1,482 @@
+"""Rendering tests: `helm lint` and `helm template` of the chart for the main values combinations,
+parsed and checked (RBAC least privilege, the Deployment's shape and security context, CRD copy)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.chart.tools import CHART, REPO, helm_bin, is_hook, of_kind, one, render, run, template
+
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+WATCH_NS = "cocoon-workers"
+SCENARIOS: dict[str, dict[str, str]] = {
+    "default": {},
+    "single-namespace": {"watchNamespace": WATCH_NS},
+    "crds-off": {"crds.install": "false"},
+    "servicemonitor": {"serviceMonitor.enabled": "true"},
+    "networkpolicy": {"networkPolicy.enabled": "true", "podDisruptionBudget.enabled": "true"},
+}
+RBAC_KINDS = ("ClusterRole", "Role")
+# Verbs that let an identity widen its own rights; never for the operator.
+ESCALATING_VERBS = {"escalate", "bind", "impersonate", "*"}
+
+
+@pytest.fixture(scope="module", params=list(SCENARIOS))
+def scenario(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
+    return request.param, render(SCENARIOS[request.param])
+
+
+def _rules(objs: list[dict[str, Any]], *, hooks: bool = False) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [
+        (o, r) for o in objs if o["kind"] in RBAC_KINDS and is_hook(o) == hooks for r in o.get("rules", [])
+    ]
+
+
+def _operator_rules(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rules of the roles bound to the operator's ServiceAccount (not the users' aggregate roles)."""
+    sa = one(objs, "ServiceAccount", "cocoon-operator")["metadata"]["name"]
+    bound = {
+        (b["roleRef"]["kind"], b["roleRef"]["name"])
+        for b in objs
+        if b["kind"] in ("ClusterRoleBinding", "RoleBinding")
+        and any(s["kind"] == "ServiceAccount" and s["name"] == sa for s in b["subjects"])
+    }
+    return [r for o in objs if (o["kind"], o["metadata"]["name"]) in bound for r in o.get("rules", [])]
+
+
+def _grants(objs: list[dict[str, Any]], group: str, resource: str) -> set[str]:
+    verbs: set[str] = set()
+    for rule in _operator_rules(objs):
+        if group in rule.get("apiGroups", []) and resource in rule.get("resources", []):
+            verbs |= set(rule["verbs"])
+    return verbs
+
+
+# ------------------------------------------------------------------ lint
+
+
+def test_helm_lint_default() -> None:
+    run([helm_bin(), "lint", "--strict", str(CHART)], timeout=60)
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=[p.name for p in CI_VALUES])
+def test_helm_lint_ci_values(values_file: Path) -> None:
+    run([helm_bin(), "lint", "--strict", str(CHART), "-f", str(values_file)], timeout=60)
+    # and it renders
+    assert template(values_files=[values_file]).stdout.strip()
+
+
+def test_ci_values_cover_the_main_modes() -> None:
+    names = {p.name for p in CI_VALUES}
+    assert {
+        "single-namespace-values.yaml",
+        "crds-off-values.yaml",
+        "servicemonitor-values.yaml",
+        "networkpolicy-values.yaml",
+    } <= names
+
+
+# ------------------------------------------------------------------ values schema
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"imagee.tag": "x"}, "additional properties 'imagee' not allowed"),
+        ({"image.tagg": "x"}, "additional properties 'tagg' not allowed"),
+        ({"crds.install": "yes"}, "/crds/install"),
+        ({"runAsUser": "0"}, "/runAsUser"),
+        ({"watchNamespace": "Not_A_Namespace"}, "/watchNamespace"),
+        ({"liveness.port": "70000"}, "/liveness/port"),
+        ({"extraArgs": "--verbose"}, "/extraArgs"),
+    ],
+)
+def test_schema_rejects_bad_values(values: dict[str, str], message: str) -> None:
+    proc = template(values, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
+def test_schema_closes_every_object() -> None:
+    """additionalProperties: false on every object the chart defines; maps are typed; only Kubernetes
+    objects passed through verbatim (validated by the API server) stay open, and say so."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    open_nodes: list[str] = []
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        if node.get("type") == "object":
+            extra = node.get("additionalProperties")
+            passthrough = "validated by the API server" in node.get("description", "") or path.endswith(
+                "/global"
+            )
+            if extra is not False and not isinstance(extra, dict) and not passthrough:
+                open_nodes.append(path)
+        for key, child in node.get("properties", {}).items():
+            walk(child, f"{path}/{key}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}/*")
+
+    walk(schema, "")
+    assert schema["additionalProperties"] is False
+    assert not open_nodes, f"schema objects without additionalProperties: false: {open_nodes}"
+
+
+def _leaf_paths(values: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        # a non-empty dict of our own keys is a section; an empty dict/list is a leaf value
+        if isinstance(value, dict) and value and path not in {"resources", "cleanup.resources"}:
+            out += _leaf_paths(value, path + ".")
+        else:
+            out.append(path)
+    return out
+
+
+def test_every_value_is_typed_and_documented() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    readme = (CHART / "README.md").read_text()
+    for path in _leaf_paths(values):
+        node = schema
+        for part in path.split("."):
+            assert part in node.get("properties", {}), f"values.schema.json lacks {path}"
+            node = node["properties"][part]
+        assert f"`{path}`" in readme, f"chart README.md does not document `{path}`"
+
+
+# ------------------------------------------------------------------ RBAC
+
+
+def test_rbac_has_no_wildcards_or_versioned_groups(scenario: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = scenario
+    for obj, rule in _rules(objs) + _rules(objs, hooks=True):
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        for field in ("verbs", "resources", "apiGroups"):
+            assert "*" not in rule.get(field, []), f"{where}: '*' in {field}"
+        assert not ESCALATING_VERBS & set(rule["verbs"]), where
+        assert all("/" not in g for g in rule.get("apiGroups", [])), f"{where}: API groups carry no version"
+        assert "nonResourceURLs" not in rule, where
+    for rule in _operator_rules(objs):
+        assert "deletecollection" not in rule["verbs"]
+        assert not {"rbac.authorization.k8s.io", "admissionregistration.k8s.io"} & set(rule["apiGroups"])
+        assert not {"pods/exec", "pods/attach", "pods/portforward", "serviceaccounts/token"} & set(
+            rule["resources"]
+        )
+
+
+def test_rbac_secrets_only_get_and_create(scenario: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = scenario
+    assert _grants(objs, "", "secrets") <= {"get", "create"}
+    for obj, rule in _rules(objs):
+        if "secrets" in rule.get("resources", []) and obj["kind"] == "ClusterRole":
+            assert obj["metadata"]["name"].endswith("-workloads"), (
+                "Secrets cluster-wide only for all-namespace mode"
+            )
+
+
+def test_rbac_status_finalizers_nodes_minimal(scenario: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = scenario
+    group = "cocoon.tonops.dev"
+    assert _grants(objs, group, "cocoonnodes") == {"get", "list", "watch", "patch", "update"}
+    assert _grants(objs, group, "cocoonnodes/status") <= {"get", "patch", "update"}
+    assert _grants(objs, group, "cocoonnodes/finalizers") <= {"update"}
+    assert _grants(objs, "", "nodes") == {"get", "list", "watch"}
+    assert _grants(objs, "", "pods") == {"get", "list", "watch"}
+    assert _grants(objs, "", "events") <= {"create", "patch"}
+    assert "delete" not in _grants(objs, group, "cocoonnodes")
+
+
+def test_rbac_cluster_wide_mode() -> None:
+    objs = render()
+    cluster_roles = {o["metadata"]["name"]: o for o in of_kind(objs, "ClusterRole") if not is_hook(o)}
+    assert set(cluster_roles) == {
+        "cocoon-cocoon-operator-cocoon-system",
+        "cocoon-cocoon-operator-cocoon-system-workloads",
+        "cocoon-cocoon-operator-cocoon-system-view",
+        "cocoon-cocoon-operator-cocoon-system-edit",
+    }
+    assert not [o for o in of_kind(objs, "Role") if not is_hook(o)]
+    bindings = of_kind(objs, "ClusterRoleBinding")
+    for b in bindings:
+        if is_hook(b):
+            continue
+        assert b["subjects"] == [
+            {"kind": "ServiceAccount", "name": "cocoon-cocoon-operator", "namespace": "cocoon-system"}
+        ]
+
+
+def test_rbac_single_namespace_mode() -> None:
+    objs = render({"watchNamespace": WATCH_NS, "rbac.operatorSecretNames[0]": "treasury"})
+    base = one(objs, "ClusterRole", "cocoon-system")
+    # cluster-wide: only what cannot be namespaced
+    resources = {r for rule in base["rules"] for r in rule["resources"]}
+    assert resources == {"nodes", "customresourcedefinitions"}
+    assert not [o for o in of_kind(objs, "ClusterRole") if o["metadata"]["name"].endswith("-workloads")]
+    role = one(objs, "Role", "cocoon-operator")
+    assert role["metadata"]["namespace"] == WATCH_NS
+    role_resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert {"cocoonnodes", "statefulsets", "secrets", "pods", "events"} <= role_resources
+    binding = one(objs, "RoleBinding", "cocoon-operator")
+    assert binding["metadata"]["namespace"] == WATCH_NS
+    assert binding["subjects"][0]["namespace"] == "cocoon-system"
+    # the operator's own Secrets: by name only
+    secrets_role = one(objs, "Role", "-secrets")
+    assert secrets_role["metadata"]["namespace"] == "cocoon-system"
+    assert secrets_role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["treasury"], "verbs": ["get"]}
+    ]
+    deploy = one(objs, "Deployment")
+    assert f"--namespace={WATCH_NS}" in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_aggregate_roles_for_users() -> None:
+    objs = render()
+    view = one(objs, "ClusterRole", "-view")
+    edit = one(objs, "ClusterRole", "-edit")
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert {v for r in view["rules"] for v in r["verbs"]} == {"get", "list", "watch"}
+    assert all("cocoonnodes/status" not in r["resources"] for r in edit["rules"]), "users never write status"
+    assert not of_kind(render({"rbac.aggregateToDefaultRoles": "false"}), "ClusterRole")[0]["metadata"][
+        "name"
+    ].endswith("-view")
+
+
+def test_rbac_create_false_renders_no_rbac() -> None:
+    objs = render({"rbac.create": "false", "cleanup.enabled": "false"})
+    assert not [o for o in objs if o["kind"] in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")]
+
+
+# ------------------------------------------------------------------ Deployment
+
+
+def test_deployment_shape(scenario: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objs = scenario
+    deploy = one(objs, "Deployment")
+    spec = deploy["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == one(objs, "ServiceAccount", "cocoon-operator")["metadata"]["name"]
+    (container,) = pod["containers"]
+    assert container["image"] == "cocoon-operator:0.1.0"
+    args = container["args"]
+    assert args[0] == "run"
+    if name == "single-namespace":
+        assert f"--namespace={WATCH_NS}" in args and "--all-namespaces" not in args
+    else:
+        assert "--all-namespaces" in args
+    assert "--liveness=http://0.0.0.0:8080/healthz" in args
+    assert "--standalone" in args  # one replica: kopf must not look for peering objects
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"healthz": 8080, "metrics": 9090}
+    probe = container["livenessProbe"]["httpGet"]
+    assert probe == {"path": "/healthz", "port": "healthz"}
+    assert "readinessProbe" not in container
+    assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
+
+
+def test_deployment_args_parse_with_the_operator_cli() -> None:
+    """The chart's arguments are accepted by the real `cocoon-operator` argument parser."""
+    from cocoon_operator.__main__ import _parser
+
+    for values in ({}, {"watchNamespace": WATCH_NS}, {"extraArgs[0]": "--verbose"}):
+        (container,) = one(render(values), "Deployment")["spec"]["template"]["spec"]["containers"]
+        parsed = _parser().parse_args(container["args"])
+        assert parsed.command == "run"
+        assert parsed.standalone is True
+        assert parsed.liveness == "http://0.0.0.0:8080/healthz"
+        assert parsed.namespace == ([WATCH_NS] if values.get("watchNamespace") else [])
+        assert parsed.all_namespaces is not bool(values.get("watchNamespace"))
+
+
+def _assert_restricted(pod: dict[str, Any]) -> None:
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True
+    assert isinstance(psc["runAsUser"], int) and psc["runAsUser"] > 0
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    for c in pod["containers"]:
+        sc = c["securityContext"]
+        assert sc["runAsNonRoot"] is True
+        assert isinstance(sc["runAsUser"], int) and sc["runAsUser"] > 0
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert "privileged" not in sc or sc["privileged"] is False
+
+
+def test_pods_are_restricted(scenario: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = scenario
+    _assert_restricted(one(objs, "Deployment")["spec"]["template"]["spec"])
+    for job in of_kind(objs, "Job"):
+        _assert_restricted(job["spec"]["template"]["spec"])
+
+
+def test_image_digest_wins_over_tag() -> None:
+    digest = "sha256:" + "a" * 64
+    deploy = one(
+        render({"image.digest": digest, "image.repository": "registry.example/cocoon"}), "Deployment"
+    )
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == f"registry.example/cocoon@{digest}"
+
+
+# ------------------------------------------------------- Service, ServiceMonitor, NetworkPolicy, PDB
+
+
+def test_metrics_service() -> None:
+    objs = render()
+    svc = one(objs, "Service", "-metrics")
+    assert svc["spec"]["ports"] == [
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    pod_labels = one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= pod_labels.items()
+    assert not of_kind(objs, "ServiceMonitor") and not of_kind(objs, "NetworkPolicy")
+    assert not of_kind(objs, "PodDisruptionBudget")
+
+
+def test_service_monitor_selects_the_metrics_service() -> None:
+    objs = render({"serviceMonitor.enabled": "true", "serviceMonitor.labels.release": "prom"})
+    sm = one(objs, "ServiceMonitor")
+    svc = one(objs, "Service", "-metrics")
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["endpoints"][0]["port"] == "metrics"
+    assert sm["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert sm["metadata"]["labels"]["release"] == "prom"
+    proc = template({"serviceMonitor.enabled": "true", "metrics.service.enabled": "false"}, check=False)
+    assert proc.returncode != 0 and "serviceMonitor.enabled needs metrics.service.enabled" in proc.stderr
+
+
+def test_network_policy() -> None:
+    objs = render({"networkPolicy.enabled": "true"})
+    np = one(objs, "NetworkPolicy")
+    assert np["spec"]["policyTypes"] == ["Ingress"]
+    assert np["spec"]["podSelector"]["matchLabels"].items() <= (
+        one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"].items()
+    )
+    ports = [p["port"] for rule in np["spec"]["ingress"] for p in rule["ports"]]
+    assert ports == ["metrics", "healthz"]
+    objs = render(values_files=[CHART / "ci" / "networkpolicy-values.yaml"])
+    np = one(objs, "NetworkPolicy")
+    assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    egress_ports = [p.get("port") for rule in np["spec"]["egress"] for p in rule.get("ports", [])]
+    assert 53 in egress_ports and 6443 in egress_ports
+    workers = [r for r in np["spec"]["egress"] if any("podSelector" in t for t in r.get("to", []))]
+    assert workers[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "cocoon-worker"
+    proc = template({"networkPolicy.enabled": "true", "networkPolicy.egress.enabled": "true"}, check=False)
+    assert proc.returncode != 0 and "apiServerCIDRs" in proc.stderr
+
+
+def test_pod_disruption_budget_never_blocks_drains() -> None:
+    pdb = one(render({"podDisruptionBudget.enabled": "true"}), "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert "minAvailable" not in pdb["spec"]
+
+
+# ------------------------------------------------------------------ CRDs
+
+
+def _canonical_crds() -> dict[str, dict[str, Any]]:
+    out = {}
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        out[doc["metadata"]["name"]] = doc
+    return out
+
+
+def test_chart_crd_copy_is_in_sync() -> None:
+    copies = sorted((CHART / "files" / "crds").glob("*.yaml"))
+    assert [p.name for p in copies] == [p.name for p in sorted((REPO / "crds").glob("*.yaml"))]
+    for copy in copies:
+        assert copy.read_bytes() == (REPO / "crds" / copy.name).read_bytes(), (
+            f"charts/cocoon-operator/files/crds/{copy.name} differs from crds/: run hack/sync-crds.sh"
+        )
+    assert not any(p.is_symlink() for p in copies)
+    run(["bash", str(REPO / "hack" / "sync-crds.sh"), "--check"])
+
+
+def test_rendered_crds_equal_the_canonical_ones() -> None:
+    rendered = {c["metadata"]["name"]: c for c in of_kind(render(), "CustomResourceDefinition")}
+    canonical = _canonical_crds()
+    assert set(rendered) == set(canonical) and canonical
+    for name, crd in canonical.items():
+        assert rendered[name]["spec"] == crd["spec"]
+        assert rendered[name]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert rendered[name]["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+
+
+def test_crd_keep_and_install_switches() -> None:
+    crd = of_kind(render({"crds.keep": "false"}), "CustomResourceDefinition")[0]
+    assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
+    assert not of_kind(render({"crds.install": "false"}), "CustomResourceDefinition")
+
+
+# ------------------------------------------------------------------ pre-delete cleanup hook
+
+
+def test_cleanup_hook() -> None:
+    objs = render()
+    hooks = [o for o in objs if is_hook(o)]
+    assert {o["kind"] for o in hooks} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Job"}
+    for o in hooks:
+        assert o["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    job = one(hooks, "Job")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-c"]
+    assert container["args"] == [(CHART / "files" / "cleanup.py").read_text()]
+    assert (
+        job["spec"]["template"]["spec"]["serviceAccountName"]
+        == one(hooks, "ServiceAccount")["metadata"]["name"]
+    )
+    (rule,) = one(hooks, "ClusterRole")["rules"]
+    assert rule == {
+        "apiGroups": ["cocoon.tonops.dev"],
+        "resources": ["cocoonnodes"],
+        "verbs": ["list", "delete"],
+    }
+    # weights: RBAC before the Job
+    weights = {o["kind"]: int(o["metadata"]["annotations"]["helm.sh/hook-weight"]) for o in hooks}
+    assert weights["Job"] > weights["ClusterRoleBinding"] > weights["ClusterRole"] - 1
+
+
+def test_cleanup_hook_single_namespace() -> None:
+    hooks = [o for o in render({"watchNamespace": WATCH_NS}) if is_hook(o)]
+    assert {o["kind"] for o in hooks} == {"ServiceAccount", "Role", "RoleBinding", "Job"}
+    assert one(hooks, "Role")["metadata"]["namespace"] == WATCH_NS
+    env = {
+        e["name"]: e["value"] for e in one(hooks, "Job")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["COCOON_CLEANUP_NAMESPACE"] == WATCH_NS
+    assert not [o for o in render({"cleanup.enabled": "false"}) if is_hook(o)]
+
+
+# ------------------------------------------------------------------ general hygiene
+
+
+def test_every_object_is_labelled_and_namespaced(scenario: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objs = scenario
+    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+    for o in objs:
+        labels = o["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/instance") == "cocoon", o["metadata"]["name"]
+        assert labels.get("app.kubernetes.io/managed-by") == "Helm"
+        if o["kind"] in cluster_scoped:
+            assert "namespace" not in o["metadata"]
+        else:
+            assert o["metadata"].get("namespace") in ("cocoon-system", WATCH_NS), o["metadata"]["name"]
+
+
+def test_renders_on_the_oldest_supported_kubernetes() -> None:
+    proc = run([helm_bin(), "template", "x", str(CHART), "--kube-version", "1.29.0"], timeout=60)
+    assert "kind: Deployment" in proc.stdout
+    proc = run([helm_bin(), "template", "x", str(CHART), "--kube-version", "1.28.9"], check=False, timeout=60)
+    assert proc.returncode != 0 and "kubeVersion" in proc.stderr

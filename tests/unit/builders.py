@@ -1,0 +1,98 @@
+"""Shared builders for unit tests (objects shaped like the API server returns them)."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CRD_PATH = ROOT / "crds" / "cocoonnodes.yaml"
+
+MODEL = "Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218:7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9"
+OWNER = "UQAuz15H1ZHrZ_psVrAra7HealMIVeFq0wguqlmFno1f3B-m"
+ROOT_ADDRESS = "EQCns7bYSp0igFvS1wpb5wsZjCKCV19MD5AVzI4EyxsnU73k"
+
+
+def minimal_spec(**overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "model": MODEL,
+        "ownerAddress": OWNER,
+        "network": {"globalConfigRef": {"name": "ton-global-config"}, "rootContractAddress": ROOT_ADDRESS},
+        "wallet": {"secretRef": {"name": "w1-wallet"}},
+        "worker": {"image": "localhost/runner:dev"},
+    }
+    spec.update(overrides)
+    return spec
+
+
+def cocoonnode(name: str = "w1", namespace: str = "ns1", spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "cocoon.tonops.dev/v1alpha1",
+        "kind": "CocoonNode",
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "generation": 1},
+        "spec": copy.deepcopy(spec) if spec is not None else minimal_spec(),
+    }
+
+
+def node(
+    name: str,
+    *,
+    tee: str | None = "tdx",
+    cc: bool = True,
+    product: str | None = "NVIDIA-H100-80GB-HBM3",
+    gpus: int = 1,
+    taint: bool = True,
+    unschedulable: bool = False,
+) -> dict[str, Any]:
+    labels = {"kubernetes.io/hostname": name}
+    if product:
+        labels["nvidia.com/gpu.product"] = product
+        labels["nvidia.com/gpu.present"] = "true"
+        labels["nvidia.com/cc.ready.state"] = "true" if cc else "false"
+    if tee == "tdx":
+        labels["feature.node.kubernetes.io/cpu-security.tdx.protected"] = "true"
+    elif tee == "sev-snp":
+        labels["feature.node.kubernetes.io/cpu-security.sev.snp.enabled"] = "true"
+    taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}] if taint and product else []
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"taints": taints, "unschedulable": unschedulable},
+        "status": {
+            "allocatable": {"cpu": "16", "nvidia.com/gpu": str(gpus if product else 0)},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+
+
+def default_fleet() -> list[dict[str, Any]]:
+    """The shape of the dev cluster's default fleet."""
+    return [
+        node("tdx-h100-0"),
+        node("tdx-h100-1"),
+        node("tdx-h100-ccoff-0", cc=False),
+        node("tdx-h200-0", product="NVIDIA-H200"),
+        node("tdx-h100x8-0", gpus=8),
+        node("snp-h100-0", tee="sev-snp"),
+        node("snp-h100-1", tee="sev-snp"),
+        node("a100-0", tee=None, cc=False, product="NVIDIA-A100-SXM4-80GB"),
+        node("a100-1", tee=None, cc=False, product="NVIDIA-A100-SXM4-80GB"),
+        node("cpu-0", tee=None, product=None),
+    ]
+
+
+def load_crd() -> dict[str, Any]:
+    with CRD_PATH.open() as fh:
+        loaded: dict[str, Any] = yaml.safe_load(fh)
+    return loaded
+
+
+def load_examples() -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        with path.open() as fh:
+            docs.extend(d for d in yaml.safe_load_all(fh) if d)
+    return docs

@@ -1,0 +1,101 @@
+"""An in-memory stand-in for the operator's KubeApi (pure-logic tests only; cluster tests use the real API)."""
+
+import copy
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from cocoon_operator.k8s.errors import ApiError
+
+Key = tuple[str, str | None, str]
+
+
+class FakeKube:
+    def __init__(self, objects: list[dict[str, Any]] | None = None) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.writes: list[tuple[str, str, str]] = []
+        for obj in objects or []:
+            self.put(obj)
+
+    def put(self, obj: dict[str, Any]) -> dict[str, Any]:
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        self.objects[(obj["kind"], meta.get("namespace"), meta["name"])] = obj
+        return obj
+
+    def find(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.objects.get((kind, namespace, name))
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [o for (k, _, _), o in self.objects.items() if k == kind]
+
+    async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        found = self.find(kind, namespace, name)
+        return copy.deepcopy(found) if found is not None else None
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(o)
+            for (k, ns, _), o in self.objects.items()
+            if k == kind and (namespace is None or ns == namespace)
+        ]
+
+    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        self.writes.append(("apply", obj["kind"], obj["metadata"]["name"]))
+        stored = copy.deepcopy(dict(obj))
+        _server_defaults(stored)
+        old = self.find(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        if old is not None:
+            stored["metadata"]["uid"] = old["metadata"]["uid"]
+            if "status" in old:
+                stored["status"] = old["status"]
+        return self.put(stored)
+
+    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        self.writes.append(("create", obj["kind"], obj["metadata"]["name"]))
+        if self.find(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]) is not None:
+            return None
+        return self.put(dict(obj))
+
+    async def patch_status(
+        self, api_version: str, kind: str, namespace: str | None, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        self.writes.append(("patch/status", kind, name))
+        obj = self.find(kind, namespace, name)
+        if obj is None:
+            raise ApiError(404, "NotFound", f"{kind} {name} not found")
+        status = obj.setdefault("status", {})
+        for key, value in patch.items():
+            if value is None:
+                status.pop(key, None)
+            else:
+                status[key] = copy.deepcopy(value)
+        return copy.deepcopy(obj)
+
+
+def _server_defaults(obj: dict[str, Any]) -> None:
+    """A few of the defaults the real API server adds, so "compare before apply" is tested against them."""
+    if obj["kind"] == "StatefulSet":
+        spec = obj["spec"]
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        spec.setdefault("revisionHistoryLimit", 10)
+        for container in spec["template"]["spec"]["containers"]:
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            container.setdefault("imagePullPolicy", "IfNotPresent")
+            for key in ("requests", "limits"):
+                res = container.get("resources", {}).get(key, {})
+                if res.get("memory") == "64Gi":
+                    res["memory"] = "65536Mi"  # the server may canonicalise quantities
+    if obj["kind"] == "Service":
+        obj["spec"].setdefault("sessionAffinity", "None")
+        for port in obj["spec"]["ports"]:
+            port.setdefault("targetPort", port["port"])
