@@ -16,6 +16,7 @@ from pytoniq import LiteClient
 from cocoon_dev.ton.background import BackgroundChain
 from cocoon_dev.ton.chain import LocalChain
 from cocoon_dev.ton.control import ChainControl
+from cocoon_dev.ton.server import load_network_deployer
 from tests.chain.wallets import TON, wallet_v4
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(120)]
@@ -89,7 +90,7 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 async def test_cli_up_status_down(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    up = _cli(home, "up", "--json")
+    up = _cli(home, "up", "--json", "--no-network")
     try:
         assert up.returncode == 0, up.stderr
         status = json.loads(up.stdout)
@@ -109,9 +110,7 @@ async def test_cli_up_status_down(tmp_path: Path) -> None:
         assert _cli(home, "faucet", v4.address.to_str(), "1.5").returncode == 0
         after = json.loads(_cli(home, "status", "--json").stdout)
         assert after["height"] > status["height"]
-        if status["root"] is not None:  # the COCOON network deployer is present
-            assert (home / "chain" / "network.json").stat().st_mode & 0o777 == 0o600
-            assert after["proxies"] and all(isinstance(p, str) for p in after["proxies"])
+        assert after["root"] is None and after["proxies"] == []
     finally:
         down = _cli(home, "down")
     assert down.returncode == 0, down.stderr
@@ -125,3 +124,20 @@ async def test_cli_up_status_down(tmp_path: Path) -> None:
 def lite_free_provider() -> LocalChain:
     """Any provider works to compute a wallet address; a throwaway chain is the cheapest."""
     return LocalChain()
+
+
+@pytest.mark.skipif(load_network_deployer() is None, reason="cocoon_dev.ton.network is not there")
+def test_cli_up_deploys_the_cocoon_network(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    up = _cli(home, "up", "--json")
+    try:
+        assert up.returncode == 0, up.stderr
+        status = json.loads(up.stdout)
+        assert (home / "chain" / "network.json").stat().st_mode & 0o777 == 0o600
+        for key in ("root", "owner", "treasury"):
+            assert isinstance(status[key], str) and status["states"][status[key]] == "active"
+        assert len(status["proxies"]) >= 2
+        assert all(status["balances"][p] > 0 for p in status["proxies"])
+        assert "private_key" not in up.stdout and "secret" not in up.stdout
+    finally:
+        assert _cli(home, "down").returncode == 0

@@ -144,3 +144,11 @@ def v4_init_boc(wallet: Any) -> bytes:
         .to_boc()
     )
     return boc
+
+
+async def test_config_over_tcp(client: Any) -> None:
+    config = await client.get_config_all()
+    assert config[8].version == 12  # mainnet config fixture: global version 12
+    params = await client.get_config_params([8, 19])
+    assert set(params) == {8, 19}
+    assert params[19].load_int(32) == -239  # global id

@@ -218,7 +218,8 @@ def test_rbac_single_namespace_mode() -> None:
     base = one(objs, "ClusterRole", "cocoon-system")
     # cluster-wide: only what cannot be namespaced
     resources = {r for rule in base["rules"] for r in rule["resources"]}
-    assert resources == {"nodes", "customresourcedefinitions"}
+    assert resources == {"nodes", "customresourcedefinitions", "namespaces"}
+    assert _grants(objs, "", "namespaces") == {"list", "watch"}
     assert not [o for o in of_kind(objs, "ClusterRole") if o["metadata"]["name"].endswith("-workloads")]
     role = one(objs, "Role", "cocoon-operator")
     assert role["metadata"]["namespace"] == WATCH_NS

@@ -106,7 +106,11 @@ def test_jsonstats_fields_order_shapes_and_headers(worker_pod_factory: Callable[
     assert keys(local) == LOCAL_KEYS and field(local, "coefficient") == 1000
     root = field(doc, "root_contract_config")
     assert keys(root) == ROOT_KEYS
-    assert keys(field(root, "registered_proxies")[0]) == ["seqno", "address_for_clients", "address_for_workers"]
+    assert keys(field(root, "registered_proxies")[0]) == [
+        "seqno",
+        "address_for_clients",
+        "address_for_workers",
+    ]
     proxies = field(doc, "proxies")
     assert len(proxies) == 1 and keys(proxies[0]) == PROXY_KEYS
     proxy = dict(proxies[0])
@@ -117,7 +121,7 @@ def test_jsonstats_fields_order_shapes_and_headers(worker_pod_factory: Callable[
 
 
 def test_tokens_follow_the_published_formula(worker_pod_factory: Callable[..., WorkerPod]) -> None:
-    # Every simulated query has the same usage: prompt = 20 (12 cached), completion = 16 (2 reasoning).
+    # Every simulated query has the same usage: prompt = 21 (12 cached), completion = 16 (2 reasoning).
     assert len(SYSTEM_PROMPT.split()) == 12
     pod = worker_pod_factory(config=worker_config(coefficient=1500))
     wait_for(lambda: pod.jsonstats()["stats"]["success"][0] >= 3, what="three answered queries")
@@ -127,13 +131,13 @@ def test_tokens_follow_the_published_formula(worker_pod_factory: Callable[..., W
     stats = data["stats"]
     n = stats["success"][0]
     assert stats["failed"][0] == 0 and stats["queries"][0] == n
-    per_query = {"prompt": 12, "cached": 18, "completion": 21, "reasoning": 3}  # floor(x * 1.5)
+    per_query = {"prompt": 13, "cached": 18, "completion": 21, "reasoning": 3}  # floor(x * 1.5)
     for kind, value in per_query.items():
         assert stats[f"{kind}_adjusted_tokens_used"][0] == value * n
-    assert stats["total_adjusted_tokens_used"][0] == 54 * n
-    assert data["proxies"][0]["earned_tokens_max_known"] == 54 * n
-    wait_for(lambda: proxy_of(pod)["earned_tokens_committed_to_blockchain"] == 54 * n, what="commit")
-    assert proxy_of(pod)["earned_tokens_committed_to_proxy_db"] == 54 * n
+    assert stats["total_adjusted_tokens_used"][0] == 55 * n
+    assert data["proxies"][0]["earned_tokens_max_known"] == 55 * n
+    wait_for(lambda: proxy_of(pod)["earned_tokens_committed_to_blockchain"] == 55 * n, what="commit")
+    assert proxy_of(pod)["earned_tokens_committed_to_proxy_db"] == 55 * n
 
 
 def test_payout_answers_and_second_request_is_refused(worker_pod_factory: Callable[..., WorkerPod]) -> None:
@@ -215,7 +219,11 @@ def test_openai_front(worker_pod_factory: Callable[..., WorkerPod]) -> None:
     pod = worker_pod_factory(with_runner=False)
     models = httpx.get(f"{pod.front_url}/v1/models", timeout=10).json()
     assert models["data"][0]["id"] == "Qwen/Qwen3-8B"
-    body = {"model": "Qwen/Qwen3-8B", "messages": [{"role": "user", "content": "one two three"}], "max_tokens": 3}
+    body = {
+        "model": "Qwen/Qwen3-8B",
+        "messages": [{"role": "user", "content": "one two three"}],
+        "max_tokens": 3,
+    }
     answer = httpx.post(f"{pod.front_url}/v1/chat/completions", json=body, timeout=30).json()
     assert answer["usage"]["prompt_tokens"] == 4 and answer["usage"]["completion_tokens"] == 3
     stream = httpx.post(

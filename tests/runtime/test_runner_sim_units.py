@@ -20,14 +20,21 @@ from tests.fixtures.runtime import OWNER, worker_config
 
 
 def test_json_writer_keeps_duplicate_keys_and_does_not_escape() -> None:
-    text = jsonout.dumps(jsonout.Obj([("a", 1), ("a", 2), ("s", 'x"y'), ("l", [1.5, 1e-05, True]), ("e", [])]))
+    text = jsonout.dumps(
+        jsonout.Obj([("a", 1), ("a", 2), ("s", 'x"y'), ("l", [1.5, 1e-05, True]), ("e", [])])
+    )
     assert text == (
         '{\n  "a": 1,\n  "a": 2,\n  "s": "x"y",\n  "l": [\n    1.5,\n    1e-05,\n    true\n  ],\n  "e": []\n}\n'
     )
 
 
 def test_floats_use_cpp_default_format() -> None:
-    assert [jsonout.format_float(x) for x in (0.0, 0.5, 123456789.0, 1 / 3)] == ["0", "0.5", "1.23457e+08", "0.333333"]
+    assert [jsonout.format_float(x) for x in (0.0, 0.5, 123456789.0, 1 / 3)] == [
+        "0",
+        "0.5",
+        "1.23457e+08",
+        "0.333333",
+    ]
 
 
 def test_decayed_counter_rates() -> None:
@@ -36,7 +43,11 @@ def test_decayed_counter_rates() -> None:
     counter.add(10)
     assert counter.snapshot()[0] == 10
     rates = counter.rates()
-    assert rates[0] == pytest.approx(10.0) and rates[1] == pytest.approx(1.0) and rates[5] == pytest.approx(10 / 86400)
+    assert (
+        rates[0] == pytest.approx(10.0)
+        and rates[1] == pytest.approx(1.0)
+        and rates[5] == pytest.approx(10 / 86400)
+    )
     now[0] += 10
     rates = counter.rates()
     assert rates[1] == pytest.approx(math.exp(-1) * 10 / 10)
@@ -53,7 +64,9 @@ def test_adjusted_tokens_formula() -> None:
     used = adjust(usage, Multipliers(prompt=10000, cached=2500, completion=20000, reasoning=5000), 1000)
     assert (used.prompt, used.cached, used.completion, used.reasoning) == (8, 3, 28, 1)
     assert adj(7, 10000, 333) == 2  # floor(7 * 0.333)
-    assert Usage.from_openai({"prompt_tokens": 5, "reasoning_tokens": 3, "completion_tokens": 4}).reasoning == 3
+    assert (
+        Usage.from_openai({"prompt_tokens": 5, "reasoning_tokens": 3, "completion_tokens": 4}).reasoning == 3
+    )
     assert claimable_tokens(100, 40) == 60 and claimable_tokens(10, 40) == 0
 
 
@@ -120,4 +133,6 @@ def test_jsonstats_shape_without_wallet_or_proxies() -> None:
     top = [k for k, _ in pairs[-1]]
     assert top == ["status", "stats", "localconfig", "root_contract_config", "proxies"]  # no wallet yet
     status = next(p for p in pairs if p and p[0][0] == "actual_image_hash")
-    assert [k for k, _ in status][:1] == ["actual_image_hash"]  # wallet_balance absent until the wallet exists
+    assert [k for k, _ in status][:1] == [
+        "actual_image_hash"
+    ]  # wallet_balance absent until the wallet exists

@@ -10,7 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 CRD_PATH = ROOT / "crds" / "cocoonnodes.yaml"
 
-MODEL = "Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218:7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9"
+MODEL = (
+    "Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218"
+    ":7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9"
+)
 OWNER = "UQAuz15H1ZHrZ_psVrAra7HealMIVeFq0wguqlmFno1f3B-m"
 ROOT_ADDRESS = "EQCns7bYSp0igFvS1wpb5wsZjCKCV19MD5AVzI4EyxsnU73k"
 
@@ -27,7 +30,9 @@ def minimal_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
-def cocoonnode(name: str = "w1", namespace: str = "ns1", spec: dict[str, Any] | None = None) -> dict[str, Any]:
+def cocoonnode(
+    name: str = "w1", namespace: str = "ns1", spec: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "apiVersion": "cocoon.tonops.dev/v1alpha1",
         "kind": "CocoonNode",
@@ -55,7 +60,9 @@ def node(
         labels["feature.node.kubernetes.io/cpu-security.tdx.protected"] = "true"
     elif tee == "sev-snp":
         labels["feature.node.kubernetes.io/cpu-security.sev.snp.enabled"] = "true"
-    taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}] if taint and product else []
+    taints = (
+        [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}] if taint and product else []
+    )
     return {
         "apiVersion": "v1",
         "kind": "Node",

@@ -1,4 +1,4 @@
-"""An in-memory stand-in for the operator's KubeApi (pure-logic tests only; cluster tests use the real API)."""
+"""An in-memory stand-in for the KubeApi (pure-logic tests only; cluster tests use the real API)."""
 
 import copy
 import uuid
@@ -30,7 +30,9 @@ class FakeKube:
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [o for (k, _, _), o in self.objects.items() if k == kind]
 
-    async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    async def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
         found = self.find(kind, namespace, name)
         return copy.deepcopy(found) if found is not None else None
 

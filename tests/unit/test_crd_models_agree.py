@@ -73,7 +73,9 @@ def _compare(schema: dict[str, Any], model: type[BaseModel], path: str, problems
         if "default" in sub and sub["default"] != {}:
             dumped = model.model_construct().model_dump(by_alias=True, mode="json", include={aliases[prop]})
             if dumped.get(prop) != sub["default"]:
-                problems.append(f"{path}.{prop}: default {sub['default']!r} in CRD, {dumped.get(prop)!r} in model")
+                problems.append(
+                    f"{path}.{prop}: default {sub['default']!r} in CRD, {dumped.get(prop)!r} in model"
+                )
         nested = _model_of(field.annotation)
         if nested is not None and nested.__name__ not in ("ModelRef",):
             _compare(sub, nested, f"{path}.{prop}", problems)
@@ -120,7 +122,12 @@ def test_full_status_is_valid_for_both() -> None:
         "modelName": "Qwen/Qwen3-8B",
         "walletAddress": "EQ...",
         "workerContracts": [{"proxyAddress": "a", "address": "b", "paramsVersion": 1, "state": "Active"}],
-        "earnings": {"claimableNano": "123", "claimedNano": 5, "claimableTon": "0.000000123", "claimedTon": "0"},
+        "earnings": {
+            "claimableNano": "123",
+            "claimedNano": 5,
+            "claimableTon": "0.000000123",
+            "claimedTon": "0",
+        },
         "lastClaims": [{"time": "2026-01-01T00:00:00Z", "proxyAddress": "a", "tokens": 1, "amountNano": "2"}],
         "models": [{"name": "m", "ready": True}],
     }

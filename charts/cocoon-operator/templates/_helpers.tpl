@@ -165,4 +165,11 @@ seccompProfile:
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["list", "watch"]
+{{- if .Values.watchNamespace }}
+# framework: with --namespace, kopf observes namespaces (cluster-scoped) to learn when the watched
+# one exists; without it kopf retries for ~40 s at start-up, then assumes it exists.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}
 {{- end }}

@@ -120,7 +120,11 @@ def make_app(triton_url: str, served_model_name: str, triton_model: str = "cocoo
     app[SERVED_NAME] = served_model_name
 
     async def session_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-        app[SESSION] = aiohttp.ClientSession(headers={"User-Agent": "cocoon-dev-openai-front"})
+        # No keep-alive to Triton: on SIGTERM it waits for open HTTP connections until its exit timeout.
+        app[SESSION] = aiohttp.ClientSession(
+            headers={"User-Agent": "cocoon-dev-openai-front"},
+            connector=aiohttp.TCPConnector(force_close=True),
+        )
         yield
         await app[SESSION].close()
 

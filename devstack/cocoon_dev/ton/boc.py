@@ -11,7 +11,7 @@ import base64
 import binascii
 import zlib
 
-from pytoniq_core import Cell
+from pytoniq_core.boc.cell import Cell
 
 _BOC_MAGIC = b"\xb5\xee\x9c\x72"
 # liteServer.error code:int message:string = liteServer.Error;
@@ -25,7 +25,8 @@ def cells_to_boc(roots: list[Cell]) -> bytes:
     if not roots:
         raise ValueError("cells_to_boc: at least one root cell is needed")
     if len(roots) == 1:
-        return roots[0].to_boc()
+        single: bytes = roots[0].to_boc()
+        return single
     ordered: dict[Cell, None] = {}
     for root in roots:
         root.order(ordered)  # parents before children, shared cells once

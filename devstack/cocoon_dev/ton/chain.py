@@ -54,7 +54,10 @@ from pathlib import Path
 from typing import Any
 
 from pytoniq.liteclient.client import LiteServerError, RunGetMethodError
-from pytoniq_core import Address, Builder, Cell, Slice, begin_cell
+from pytoniq_core.boc.address import Address
+from pytoniq_core.boc.builder import Builder
+from pytoniq_core.boc.cell import Cell
+from pytoniq_core.boc.slice import Slice
 from pytoniq_core.crypto.crc import crc16
 from pytoniq_core.tl.block import BlockIdExt
 from pytoniq_core.tlb.account import Account, ShardAccount, SimpleAccount, StateInit
@@ -75,8 +78,8 @@ MAX_CASCADE_TRANSACTIONS = 10_000  # stops message loops between contracts
 SNAPSHOT_VERSION = 1
 
 _EMPTY_SHARD_ACCOUNT_B64 = cell_to_b64(
-    begin_cell()
-    .store_ref(begin_cell().store_bit(0).end_cell())
+    Builder()
+    .store_ref(Builder().store_bit(0).end_cell())
     .store_bytes(b"\x00" * 32)
     .store_uint(0, 64)
     .end_cell()
@@ -138,7 +141,8 @@ class TxRecord:
     @cached_property
     def transaction(self) -> Transaction:
         """The parsed pytoniq `Transaction` (in_msg, out_msgs, description with every phase)."""
-        return Transaction.deserialize(self.cell.begin_parse())
+        tx: Transaction = Transaction.deserialize(self.cell.begin_parse())
+        return tx
 
     @property
     def aborted(self) -> bool:
@@ -204,6 +208,8 @@ class _Parsed:
         if account is None or account.storage.state.type_ != "account_active":
             return None
         state_init: StateInit = account.storage.state.state_init
+        if state_init.code is None or state_init.data is None:
+            return None
         return cell_to_b64(state_init.code), cell_to_b64(state_init.data)
 
 
@@ -267,6 +273,11 @@ class LocalChain:
             workchain=0, shard=MC_SHARD, seqno=s, root_hash=root, file_hash=_synthetic_hash(root)
         )
 
+    @cached_property
+    def config_cell(self) -> Cell:
+        """The blockchain config dictionary as a cell (parsed on first use: ~0.3 s)."""
+        return b64_to_cell(self.config_b64)
+
     @property
     def last_mc_block(self) -> BlockIdExt:
         return self.mc_block_id()
@@ -296,6 +307,8 @@ class LocalChain:
             await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             return False
+        finally:
+            self._waiters = [(t, f) for t, f in self._waiters if f is not fut]
         return True
 
     def _async_lock(self) -> asyncio.Lock:
@@ -591,6 +604,7 @@ class LocalChain:
         if stack_b64 is None:
             stack_b64 = base64.b64encode(VmStack.serialize(stack or []).to_boc()).decode()
         account = parsed.shard_account.account
+        assert account is not None  # active, per code_data_b64
         res = engine.run_get_method(
             code_b64=code_data[0],
             data_b64=code_data[1],
@@ -619,7 +633,8 @@ class LocalChain:
     async def get_account_state(self, address: Address | str) -> SimpleAccount:
         addr = Address(address) if isinstance(address, str) else address
         account, _ = await self.raw_get_account_state(addr)
-        return SimpleAccount.from_raw(account, addr)
+        simple: SimpleAccount = SimpleAccount.from_raw(account, addr)  # type: ignore[arg-type]  # None is handled
+        return simple
 
     async def run_get_method(
         self, address: Address | str, method: str | int, stack: list[Any], block: BlockIdExt | None = None
@@ -781,7 +796,7 @@ def _internal_message(
     now: int,
 ) -> Cell:
     """int_msg_info$0 with ihr_disabled, no fees; body and state_init as refs."""
-    b: Builder = begin_cell()
+    b: Builder = Builder()
     b.store_uint(0, 1).store_bit(1).store_bit(1 if bounce else 0).store_bit(0)
     b.store_address(src).store_address(dest).store_coins(value).store_bit(0)  # no extra currencies
     b.store_coins(0).store_coins(0).store_uint(lt, 64).store_uint(now, 32)

@@ -125,6 +125,7 @@ def _network_summary(paths: ChainPaths) -> dict[str, Any]:
     proxies = [a for a in (_addr(p) for p in proxies_raw) if a]
     return {
         "root": _addr(network.get("root")),
+        "root_owner": _addr(network.get("root_owner")),
         "owner": _addr(network.get("owner")),
         "treasury": _addr(network.get("treasury")),
         "proxies": proxies,
@@ -148,9 +149,8 @@ def collect_status(paths: ChainPaths) -> dict[str, Any]:
         "balances": {},
     }
     if pid and info:
-        addresses = [
-            a for a in [summary["root"], summary["owner"], summary["treasury"], *summary["proxies"]] if a
-        ]
+        named = [summary[k] for k in ("root", "root_owner", "owner", "treasury")]
+        addresses = [a for a in [*named, *summary["proxies"]] if a]
         try:
             live = _control(info, "GET", "/status", params=[("address", a) for a in addresses])
         except (httpx.HTTPError, RuntimeError, ValueError) as exc:
@@ -185,7 +185,7 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
     print(f"  liteserver     {status.get('liteserver')}   global config {status['global_config']}")
     print(f"  control        {status.get('control_url')}")
     balances = status.get("balances", {})
-    for label in ("root", "owner", "treasury"):
+    for label in ("root", "root_owner", "owner", "treasury"):
         addr = status.get(label)
         if addr:
             print(f"  {label:<14} {addr}  {_ton(balances.get(addr))}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pytoniq_core import Address
+from pytoniq_core.boc.address import Address
 
 from cocoon_dev.ton.chain import ChainError, LocalChain, raw_address
 
@@ -102,9 +102,7 @@ class ChainControl:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = int(server.sockets[0].getsockname()[1])
+        self.port = int(self._runner.addresses[0][1])
         return self.port
 
     async def stop(self) -> None:

@@ -16,6 +16,7 @@ encoded BoCs (the 150 KB blockchain config above all) instead of re-serialising 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import logging
 import os
@@ -69,10 +70,16 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tvm_emulator_set_debug_enabled": (_bool, [_vp, _bool]),
     "tvm_emulator_run_get_method": (_cp, [_vp, _int, _cp]),
     "tvm_emulator_destroy": (None, [_vp]),
+    "emulator_config_create": (_vp, [_cp]),
+    "tvm_emulator_set_config_object": (_bool, [_vp, _vp]),
 }
 
 _lib: ctypes.CDLL | None = None
 _lib_lock = threading.Lock()
+# Parsed blockchain configs (emulator_config_create), by the sha256 of their base64 BoC. Parsing the
+# 115 KB config is most of a get-method's cost, so each config is parsed once per process and kept.
+# The library's tvm_emulator_set_config_object wraps it with a no-op deleter, so it stays valid.
+_configs: dict[bytes, int] = {}
 
 
 def library_path() -> Path:
@@ -108,6 +115,20 @@ def emulator_version() -> dict[str, Any]:
 def load_mainnet_config_b64(path: Path | None = None) -> str:
     """The committed mainnet blockchain config (base64 BoC of the ConfigParams dictionary)."""
     return (path or MAINNET_CONFIG_PATH).read_text().strip()
+
+
+def config_object(config_b64: str) -> int:
+    """The parsed config object for `config_b64` (created once per process)."""
+    key = hashlib.sha256(config_b64.encode()).digest()
+    lib = load_library()
+    with _lib_lock:
+        ptr = _configs.get(key)
+        if ptr is None:
+            ptr = lib.emulator_config_create(config_b64.encode())
+            if not ptr:
+                raise EmulatorError("emulator_config_create failed: the blockchain config is not valid")
+            _configs[key] = ptr
+    return ptr
 
 
 def _loads(raw: bytes | None, what: str) -> dict[str, Any]:
@@ -172,14 +193,16 @@ def run_get_method(
     Returns the emulator's JSON: `success`, `vm_exit_code`, `stack` (base64 VmStack BoC), `gas_used`.
     """
     lib = load_library()
+    config = config_object(config_b64)
     ptr = lib.tvm_emulator_create(code_b64.encode(), data_b64.encode(), 0)
     if not ptr:
         raise EmulatorError("tvm_emulator_create failed: bad code or data BoC")
     try:
-        if not lib.tvm_emulator_set_c7(
-            ptr, address.encode(), now, balance, rand_seed.hex().encode(), config_b64.encode()
-        ):
+        # c7 without a config BoC, then the pre-parsed config object (same c7, 4x faster)
+        if not lib.tvm_emulator_set_c7(ptr, address.encode(), now, balance, rand_seed.hex().encode(), None):
             raise EmulatorError("tvm_emulator_set_c7 failed")
+        if not lib.tvm_emulator_set_config_object(ptr, config):
+            raise EmulatorError("tvm_emulator_set_config_object failed")
         if not lib.tvm_emulator_set_gas_limit(ptr, gas_limit):
             raise EmulatorError("tvm_emulator_set_gas_limit failed")
         if libs_b64 and not lib.tvm_emulator_set_libraries(ptr, libs_b64.encode()):

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from nacl.signing import SigningKey, VerifyKey
-from pytoniq_core import Address
+from pytoniq_core.boc.address import Address
+from pytoniq_core.boc.builder import Builder
 from pytoniq_core.crypto.ciphers import (
     aes_ctr_decrypt,
     aes_ctr_encrypt,
@@ -123,6 +124,8 @@ class LocalLiteServer:
             "liteServer.getTransactions": self._get_transactions,
             "liteServer.getLibraries": self._get_libraries,
             "liteServer.lookupBlock": self._lookup_block,
+            "liteServer.getConfigAll": self._get_config,
+            "liteServer.getConfigParams": self._get_config,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -291,13 +294,18 @@ class LocalLiteServer:
         if not isinstance(request, dict):
             return lite_server_error(ERR_UNSUPPORTED, f"unknown query {data[:4].hex()}")
         name = request.get("@type", "")
+        if name == "liteServer.getConfigParams":
+            # pytoniq-core's TL reader mis-parses `(vector int)`: read it by hand after mode + blockIdExt
+            count = int.from_bytes(data[88:92], "little")
+            request["param_list"] = list(struct.unpack(f"<{count}i", data[92 : 92 + 4 * count]))
         handler = self._handlers.get(name)
         if handler is None:
             return lite_server_error(ERR_UNSUPPORTED, f"{name} is not implemented by the local liteserver")
         return await handler(request, received)
 
     def _ser(self, name: str, data: dict[str, Any]) -> bytes:
-        return self.schemas.serialize(name, data)
+        encoded: bytes = self.schemas.serialize(name, data)
+        return encoded
 
     # ------------------------------------------------------------------ handlers
     def _mc_info(self) -> dict[str, Any]:
@@ -445,6 +453,41 @@ class LocalLiteServer:
             {
                 "ids": [chain.shard_block_id(t.seqno).to_dict() for t in txs],
                 "transactions": cells_to_boc([t.cell for t in txs]),
+            },
+        )
+
+    async def _get_config(self, req: dict[str, Any], received: float) -> bytes:
+        """getConfigAll / getConfigParams: a ShardStateUnsplit whose McStateExtra carries the config."""
+        chain = self.chain
+        config = chain.config_cell
+        if "param_list" in req:
+            try:
+                config = proofs.config_subset(config, [int(p) for p in req["param_list"]])
+            except ValueError as exc:
+                return lite_server_error(ERR_NOT_FOUND, str(exc))
+        shard = chain.shard_block_id()
+        state = proofs.config_state(
+            global_id=chain.global_id,
+            seqno=chain.seqno,
+            now=chain.now,
+            lt=chain.lt,
+            config=config,
+            shard_hashes_cell=proofs.shard_hashes(
+                seqno=shard.seqno,
+                root_hash=shard.root_hash,
+                file_hash=shard.file_hash,
+                lt=chain.lt,
+                now=chain.now,
+            ),
+        )
+        block = proofs.block_with_state(global_id=chain.global_id, seqno=chain.seqno, state=state)
+        return self._ser(
+            "liteServer.configInfo",
+            {
+                "mode": int(req.get("mode", 0)),
+                "id": chain.last_mc_block.to_dict(),
+                "state_proof": Builder().store_ref(block).end_cell().to_boc(),
+                "config_proof": Builder().store_ref(state).end_cell().to_boc(),
             },
         )
 

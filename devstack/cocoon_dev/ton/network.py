@@ -23,16 +23,17 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from nacl.bindings import crypto_sign_seed_keypair
+from pytoniq.contract.contract import Contract
 from pytoniq.contract.wallets.wallet import WalletV4R2
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 from pytoniq_core.tlb.account import StateInit
-from pytoniq_core.tlb.transaction import ExternalMsgInfo, MessageAny
 
 from cocoon_dev.ton.chain import ChainError, LocalChain, MessageResult
 from cocoon_operator.ton.addresses import (
@@ -91,7 +92,7 @@ class DevWallet:
     role: str
     address: str
     public_key: str
-    private_key: str
+    private_key: str = field(repr=False)  # never in logs or test output
     version: str = "v4r2"
     wallet_id: int = 698983191
 
@@ -120,7 +121,7 @@ class DevProxy:
     address_for_clients: str
     owner: str
     public_key: str
-    private_key: str
+    private_key: str = field(repr=False)
     contract: str
     params_version: int
     previous_contracts: list[str] = field(default_factory=list)
@@ -315,6 +316,19 @@ def _wallet_v4r2_code() -> Cell:
 _WALLET_V4R2_CODE: Final = _wallet_v4r2_code()
 
 
+_EMPTY_CELL: Final[Cell] = Cell.empty()  # type: ignore[no-untyped-call]
+
+
+def _boc(cell: Cell) -> bytes:
+    data: bytes = cell.to_boc()  # type: ignore[no-untyped-call]
+    return data
+
+
+def _external_boc(dest: Address, init: StateInit | None, body: Cell) -> bytes:
+    message = Contract.create_external_msg(dest=dest, state_init=init, body=body)
+    return _boc(message.serialize())
+
+
 async def _wallet_seqno(chain: LocalChain, wallet: DevWallet) -> int | None:
     """The wallet's seqno, or None when it is not deployed yet."""
     if chain.status(wallet.address) != "active":
@@ -326,7 +340,7 @@ async def _wallet_seqno(chain: LocalChain, wallet: DevWallet) -> int | None:
 async def wallet_send(
     chain: LocalChain,
     wallet: DevWallet,
-    messages: list[tuple[Address, int, Cell | None, StateInit | None, bool]],
+    messages: Sequence[tuple[Address, int, Cell | None, StateInit | None, bool]],
     *,
     mode: int = 3,
 ) -> MessageResult:
@@ -339,7 +353,12 @@ async def wallet_send(
     seqno = await _wallet_seqno(chain, wallet)
     wallet_msgs = [
         WalletV4R2.create_wallet_internal_message(
-            destination=dest, send_mode=mode, value=value, body=body, state_init=state_init, bounce=bounce
+            destination=dest,
+            send_mode=mode,
+            value=value,
+            body=body if body is not None else _EMPTY_CELL,
+            state_init=state_init,
+            bounce=bounce,
         )
         for dest, value, body, state_init, bounce in messages
     ]
@@ -354,8 +373,7 @@ async def wallet_send(
     if seqno is None:
         public = bytes.fromhex(wallet.public_key)
         init = _state_init(_WALLET_V4R2_CODE, WalletV4R2.create_data_cell(public, wallet.wallet_id, 0))
-    ext = MessageAny(info=ExternalMsgInfo(None, wallet.addr, 0), init=init, body=body)
-    return await chain.send_message(ext.serialize().to_boc())
+    return await chain.send_message(_external_boc(wallet.addr, init, body))
 
 
 async def _deploy_wallet(chain: LocalChain, wallet: DevWallet, amount: int) -> None:
@@ -366,8 +384,7 @@ async def _deploy_wallet(chain: LocalChain, wallet: DevWallet, amount: int) -> N
         body = WalletV4R2.raw_create_transfer_msg(
             private_key=wallet.secret_key, seqno=0, wallet_id=wallet.wallet_id, messages=[]
         )
-        ext = MessageAny(info=ExternalMsgInfo(None, wallet.addr, 0), init=init, body=body)
-        await chain.send_message(ext.serialize().to_boc())
+        await chain.send_message(_external_boc(wallet.addr, init, body))
 
 
 def _check_all_succeeded(result: MessageResult, what: str) -> None:
@@ -507,7 +524,10 @@ async def read_root(chain: LocalChain, network: CocoonNetwork) -> RootStorage:
     account = chain.account(network.root)
     if account is None or account.storage.state.type_ != "account_active":
         raise ChainError(f"root {network.root} is not active")
-    return RootStorage.from_cell(account.storage.state.state_init.data)
+    data = account.storage.state.state_init.data
+    if data is None:
+        raise ChainError(f"root {network.root} has no data")
+    return RootStorage.from_cell(data)
 
 
 async def bump_params_version(
@@ -603,4 +623,4 @@ async def cocoon_wallet_send(
         subwallet_id=subwallet_id,
     )
     state_init = None if active else cocoon_wallet_state_init(public, owner)
-    return await chain.send_message(external_message(wallet, body, state_init=state_init).to_boc())
+    return await chain.send_message(_boc(external_message(wallet, body, state_init=state_init)))

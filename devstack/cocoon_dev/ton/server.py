@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytoniq_core import Address
+from pytoniq_core.boc.address import Address
 
 from cocoon_dev.paths import component_dir
 from cocoon_dev.ton import engine
@@ -98,12 +98,13 @@ def _json_default(value: Any) -> Any:
         return value.to_str(is_user_friendly=False)
     if isinstance(value, bytes):
         return value.hex()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    for method in ("to_json_dict", "to_dict", "model_dump"):
+    for method in ("to_json", "to_dict", "model_dump"):
         fn = getattr(value, method, None)
         if callable(fn):
-            return fn()
+            result = fn()
+            return json.loads(result) if isinstance(result, str) else result
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     return str(value)
 
 

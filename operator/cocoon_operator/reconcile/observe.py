@@ -21,7 +21,6 @@ def scheduled(
     paused: bool,
     pod: Obj | None,
     report: PlacementReport | None,
-    workload_exists: bool,
     blocked_by: str | None = None,
 ) -> Cond:
     if paused:
@@ -46,13 +45,7 @@ def scheduled(
         return Cond.false(SCHEDULED, reason, f"{sched.get('message') or sched.get('reason')}{hint}")
     if report is not None and not report.fitting:
         return Cond.false(SCHEDULED, Reason.INSUFFICIENT_GPU, f"Waiting for a free GPU{hint}")
-    what = (
-        "Pod is waiting for the scheduler"
-        if pod is not None
-        else "Waiting for the StatefulSet to create the pod"
-    )
-    if not workload_exists:
-        what = "The StatefulSet is being created"
+    what = "The pod is waiting for the scheduler" if pod is not None else "Waiting for the worker pod"
     return Cond.false(SCHEDULED, Reason.POD_PENDING, f"{what}{hint}")
 
 

@@ -235,9 +235,7 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) 
     await _apply_changed(r, desired, {"StatefulSet": sts})
 
     previous = st.find(r.old_status.get("conditions"), st.SCHEDULED)
-    cond = observe.scheduled(
-        paused=spec.paused, pod=pod, report=report, workload_exists=sts is not None, blocked_by=blocked_by
-    )
+    cond = observe.scheduled(paused=spec.paused, pod=pod, report=report, blocked_by=blocked_by)
     r.set(cond)
     if cond.reason == Reason.NO_FITTING_NODE and (previous or {}).get("reason") != Reason.NO_FITTING_NODE:
         r.events.append(EventSpec("Warning", "PlacementFailed", cond.message))

@@ -81,8 +81,9 @@ async def run_claim_cycle(
     limits = limits or lg.LedgerLimits()
     events: list[lg.LedgerEvent] = []
     ledger = await store.load()
-    chain = await facts.chain_facts(ledger.owner_cursor_lt)
+    # Runner first, chain second: runner facts only ever stop an action, chain facts confirm.
     runner = await facts.runner_facts()
+    chain = await facts.chain_facts(ledger.owner_cursor_lt)
 
     step = lg.observe(ledger, chain, runner, limits)
     events.extend(step.events)

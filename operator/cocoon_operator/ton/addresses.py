@@ -77,7 +77,8 @@ def _parse_user_friendly(value: str, field: str) -> ParsedAddress:
     if alphabet_urlsafe and ("+" in value or "/" in value):
         raise ValueError(f"{field}: mixes the base64 and base64url alphabets")
     try:
-        data = (base64.urlsafe_b64decode if alphabet_urlsafe else base64.b64decode)(value.encode("ascii"))
+        altchars = b"-_" if alphabet_urlsafe else None
+        data = base64.b64decode(value.encode("ascii"), altchars=altchars, validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
         raise ValueError(f"{field}: not valid base64") from exc
     if len(data) != 36:

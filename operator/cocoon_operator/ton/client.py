@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from pytoniq.liteclient.balancer import BalancerError, LiteBalancer
@@ -119,17 +120,6 @@ class TxPage:
 
     transactions: tuple[TxView, ...]
     complete: bool
-
-
-class _Backend(Protocol):
-    async def raw_get_account_state(self, address: Address | str) -> tuple[Any, Any]: ...
-    async def run_get_method(
-        self, address: Address | str, method: int | str, stack: list[Any]
-    ) -> list[Any]: ...
-    async def raw_send_message(self, message: bytes) -> Any: ...
-    async def raw_get_transactions(
-        self, address: Address | str, count: int, from_lt: int | None = None, from_hash: bytes | None = None
-    ) -> tuple[list[Transaction], Any]: ...
 
 
 @dataclass
@@ -284,6 +274,16 @@ class ChainClient:
         ) from last
 
     # --- reads -------------------------------------------------------------------------------------
+
+    async def chain_time(self) -> int:
+        """The liteserver's current chain time (`getTime`); wall clock if it cannot tell. Wallet
+        `valid_until` must be judged by this clock, not the operator's."""
+        try:
+            answer = await self._call("getTime", lambda: self._backend.get_time())
+        except (ChainUnavailable, LiteServerError):
+            return int(time.time())
+        value = answer.get("now") if isinstance(answer, dict) else answer
+        return int(value) if isinstance(value, int) else int(time.time())
 
     async def account_state(self, address: Address | str) -> AccountState:
         addr = address if isinstance(address, Address) else Address(address)

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, Literal, Protocol
 
 from nacl.bindings import crypto_sign_seed_keypair
@@ -207,12 +207,7 @@ class Treasury:
 
 
 async def _chain_now(client: ChainClient) -> int:
-    """Chain time when the liteserver tells it (valid_until must match the chain's clock)."""
-    try:
-        value = await asyncio.wait_for(client.backend.get_time(), client.settings.call_timeout_s)
-        return int(value)
-    except Exception:  # getTime is optional for a liteserver
-        return int(time.time())
+    return await client.chain_time()
 
 
 async def _find_transfer(client: ChainClient, intent: FundingIntent) -> str | None:
@@ -336,7 +331,7 @@ async def ensure_funded(
     )
 
 
-class _Resolution(StrEnum):
+class _Resolution(Enum):  # not a str: results that are str are transaction hashes
     PENDING = "pending"  # seqno not advanced and still valid: may be (re)sent
     DEAD = "dead"  # can never apply
 

@@ -606,8 +606,8 @@ class PayoutRequest:
 
     query_id: int
     send_excesses_to: Address
-    signature: bytes
-    inner: Cell
+    signature: bytes = field(repr=False)
+    inner: Cell = field(repr=False)
     op: int = Op.EXT_WORKER_PAYOUT_REQUEST_SIGNED
 
     @property

@@ -190,3 +190,61 @@ async def test_unreachable_runner_is_a_connection_error(unused_tcp_port: int) ->
         with pytest.raises(RunnerUnavailable, match="unreachable") as info:
             await client.jsonstats()
     assert isinstance(info.value, ConnectionError)
+
+
+def test_parses_the_runner_simulators_jsonstats() -> None:
+    """Cross-check with the dev stack's runner simulator, which reproduces the runner's output."""
+    from tests.fixtures.runtime import OWNER, worker_config
+
+    from cocoon_dev.runtime.runner_sim import jsonout
+    from cocoon_dev.runtime.runner_sim.chain import FakeTonChain, ProxyIdentity, RootConfig
+    from cocoon_dev.runtime.runner_sim.config import WorkerConfig
+    from cocoon_dev.runtime.runner_sim.runner import ProxyEntry, Runner, Settings
+    from cocoon_dev.runtime.runner_sim.web_api import jsonstats
+
+    config = WorkerConfig.from_dict(worker_config())
+    runner = Runner(config, FakeTonChain(OWNER, config.node_wallet_key), Settings(request_rate=0))
+    identity = ProxyIdentity(
+        proxy_sc_address=PROXY,
+        proxy_public_key=bytes(32),
+        worker_sc_address="EQBcXvP9DUA4k5tqUapcilt4kZnBzF0Ts7OW0Yp5FI0aN7g0",
+        params_version=0,
+    )
+    runner.state.proxies[PROXY] = ProxyEntry(identity=identity, sc_inited=True)
+    runner.state.root = RootConfig()
+    text = jsonout.dumps(jsonstats(runner))
+    assert text.count('"cached_tokens_price_multiplier"') == 2
+    stats = parse_jsonstats(text)
+    assert stats.root_contract_config is not None
+    (proxy,) = stats.proxies
+    assert proxy.proxy_sc_address == PROXY and proxy.sc_inited and not proxy.running_request
+    assert stats.status.actual_image_hash is not None
+
+
+async def test_trigger_passes_the_runners_own_spelling_and_maps_answers() -> None:
+    from cocoon_operator.rewards import ledger as lg
+    from cocoon_operator.rewards.facts import LiveFacts, runner_facts, runner_trigger
+    from cocoon_operator.ton.client import raw_address
+
+    class FakeRunner:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        async def jsonstats(self) -> object:
+            return parse_jsonstats(JSONSTATS)
+
+        async def request_payout(self, proxy: str) -> PayoutAnswer:
+            self.asked.append(proxy)
+            return PayoutAnswer.SENT if proxy == PROXY else PayoutAnswer.UNKNOWN
+
+    fake = FakeRunner()
+    facts = LiveFacts(client=None, runner=fake, owner=PROXY)  # type: ignore[arg-type]
+    rf = await facts.runner_facts()
+    assert rf is not None and rf.reachable and rf.proxies[0].proxy == raw_address(PROXY)
+    assert rf.proxies[0].committed_tokens == 5000 and rf.proxies[0].expected_paid_tokens == 2000
+    assert [c.proxy for c in facts.contracts] == [raw_address(PROXY)]
+    trigger = runner_trigger(fake, facts)  # type: ignore[arg-type]
+    assert await trigger(raw_address(PROXY)) is lg.TriggerAnswer.SENT
+    assert fake.asked == [PROXY]  # verbatim, as /jsonstats spelled it
+    assert await trigger("0:" + "0" * 64) is lg.TriggerAnswer.UNKNOWN
+    assert runner_facts(None) == lg.RunnerFacts(reachable=False)

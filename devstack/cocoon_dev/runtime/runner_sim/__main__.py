@@ -76,12 +76,14 @@ def rewrite_localhost(target: str, address: str | None) -> str:
 
 def make_chain(args: argparse.Namespace, config: WorkerConfig) -> ChainBackend:
     use_ton = args.chain == "ton" or (
-        args.chain == "auto" and args.network is not None and Path(config.ton_config_filename).is_file()
+        args.chain == "auto"
+        and args.network is not None
+        and (args.ton_config or Path(config.ton_config_filename)).is_file()
     )
     if use_ton:
         from cocoon_dev.runtime.runner_sim.chain_ton import TonChain
 
-        return TonChain.create(config, network_json=args.network)
+        return TonChain.create(config, network_json=args.network, ton_config=args.ton_config)
     if args.fake_ton is not None:
         return FakeTonChain.from_file(args.fake_ton, config.owner_address, config.node_wallet_key)
     return FakeTonChain(config.owner_address, config.node_wallet_key)

@@ -46,7 +46,7 @@ log = logging.getLogger("cocoon_dev.runner_sim")
 MIN_WALLET_BALANCE = 2_100_000_000  # 2.1 TON (runners/BaseRunner.hpp)
 WARNING_WALLET_BALANCE = 5 * TON
 MIN_WORKER_PAYOUT_ON_IDLE = 200_000_000  # to_nano(0.2), compared with TOKENS (§8.4 quirk)
-SYSTEM_PROMPT = "You are the cocoon-dev stand-in model answering simulated COCOON traffic."
+SYSTEM_PROMPT = "You are the cocoon-dev stand-in model answering simulated COCOON traffic, be brief."
 
 
 @dataclass

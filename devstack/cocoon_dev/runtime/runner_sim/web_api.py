@@ -397,7 +397,7 @@ CUSTOM: dict[str, Handler] = {
 
 async def dispatch(request: web.Request) -> web.Response:
     runner = request.app[RUNNER]
-    args = parse_query(request.query_string)
+    args = parse_query(request.rel_url.raw_query_string)
     if request.path == "/perf":
         return answer(perf_page(runner), TEXT)
     handler = CUSTOM.get(request.path)

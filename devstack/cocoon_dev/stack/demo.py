@@ -1,0 +1,234 @@
+"""`cocoon-dev demo`: the stack up, then a live view of the fleet until the first claims land on chain.
+
+Interactive: a rich table refreshed every ~1.5 s; Ctrl-C stops the whole stack (`down`).
+`--exit-after-claims N`: no live table; a progress line every 10 s; exits 0 once N claims recorded by
+the operator are confirmed on chain (a payout at the owner), non-zero with the reason after
+`--timeout`. Either way the summary is printed last, ending with one JSON line
+(`{"cocoon_dev_demo_summary": ...}`). The stack stays up until `cocoon-dev down`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from cocoon_dev.stack import steps
+from cocoon_dev.stack.fleet import Claim, Observer, Snapshot, confirmed_on_chain
+from cocoon_dev.stack.manifests import DEMO_NAMESPACE
+
+TON = 1_000_000_000
+REFRESH_S = 1.5
+SUMMARY_KEY = "cocoon_dev_demo_summary"
+
+
+def ton(nano: int | None) -> str:
+    return "—" if nano is None else f"{nano / TON:,.9f}".rstrip("0").rstrip(".") if nano else "0"
+
+
+def _short(address: str) -> str:
+    return f"{address[:6]}…{address[-4:]}" if len(address) > 14 else address or "—"
+
+
+def render(snap: Snapshot, *, start_owner: int | None, confirmed: int, elapsed: float) -> Group:
+    table = Table(title="COCOON fleet (namespace cocoon-demo)", title_justify="left", expand=False)
+    for col, justify in (
+        ("CocoonNode", "left"), ("TEE", "left"), ("k8s node", "left"), ("Ready", "left"), ("reason", "left"),
+        ("requests", "right"), ("tokens", "right"), ("claimable TON", "right"), ("claimed TON", "right"),
+        ("wallet", "left"), ("wallet TON", "right"),
+    ):  # fmt: skip
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in snap.rows:
+        style = "green" if row.ready == "True" else "yellow" if row.node else "red"
+        table.add_row(
+            row.name, row.tee, row.node or "—", Text(row.ready, style=style), row.reason,
+            "—" if row.requests is None else f"{row.requests:,}",
+            "—" if row.tokens is None else f"{row.tokens:,}",
+            ton(row.claimable_nano), ton(row.claimed_nano), _short(row.wallet), ton(row.wallet_nano),
+        )  # fmt: skip
+    lines = [table]
+    for row in snap.rows:
+        if not row.node and row.message:
+            lines.append(Text(f"  {row.name}: {row.message}", style="dim"))
+    growth = (
+        f"  (+{ton(snap.owner_nano - start_owner)} since start)"
+        if snap.owner_nano is not None and start_owner is not None
+        else ""
+    )
+    lines.append(Text(f"owner {_short(snap.owner)}: {ton(snap.owner_nano)} TON{growth}", style="bold"))
+    lines.append(
+        Text(
+            f"claims confirmed on chain: {confirmed}   elapsed {elapsed:.0f} s"
+            + (f"   chain: {snap.chain_error}" if snap.chain_error else ""),
+            style="dim",
+        )
+    )
+    return Group(*lines)
+
+
+def progress_line(snap: Snapshot, confirmed: int, elapsed: float) -> str:
+    ready = sum(1 for r in snap.rows if r.ready == "True")
+    requests = sum(r.requests or 0 for r in snap.rows)
+    tokens = sum(r.tokens or 0 for r in snap.rows)
+    claimable = sum(r.claimable_nano or 0 for r in snap.rows)
+    states = ", ".join(f"{r.name}={r.ready}/{r.reason}" for r in snap.rows)
+    return (
+        f"[{elapsed:5.0f} s] ready {ready}/{len(snap.rows)}, requests {requests}, tokens {tokens}, "
+        f"claimable {ton(claimable)} TON, claims on chain {confirmed}, owner {ton(snap.owner_nano)} TON ({states})"
+    )
+
+
+async def _verified(observer: Observer, claims: list[Claim]) -> list[Claim]:
+    if not claims:
+        return []
+    try:
+        return confirmed_on_chain(claims, await observer.owner_payouts())
+    except Exception:
+        return []
+
+
+async def summary(observer: Observer, snap: Snapshot, start_owner: int | None, elapsed: float) -> dict[str, Any]:
+    """The numbers of the summary, every chain number read from the chain now."""
+    payouts = await observer.owner_payouts()
+    confirmed = confirmed_on_chain(snap.claims, payouts)
+    workers: dict[str, int | None] = {}
+    for row in snap.rows:
+        for address in row.worker_contracts:
+            workers[address] = await observer.worker_tokens(address)
+    owner_now = await observer._balance(observer.owner)
+    return {
+        SUMMARY_KEY: 1,
+        "elapsed_s": round(elapsed, 1),
+        "claims_confirmed": len(confirmed),
+        "claims": [c.__dict__ for c in confirmed],
+        "claimed_nano": sum(c.nano for c in confirmed),
+        "claimed_tokens": sum(c.tokens for c in confirmed),
+        "owner": observer.owner,
+        "owner_payouts_on_chain": len(payouts),
+        "owner_payouts_nano_on_chain": sum(p.value for p in payouts),
+        "owner_balance_start_nano": start_owner,
+        "owner_balance_nano": owner_now,
+        "worker_contract_tokens": workers,
+        "worker_fee_per_token": observer.fee_per_token,
+        "nodes": {
+            r.name: {"node": r.node, "ready": r.ready, "reason": r.reason, "requests": r.requests,
+                     "tokens": r.tokens, "claimed_nano": r.claimed_nano, "wallet_nano": r.wallet_nano}
+            for r in snap.rows
+        },  # fmt: skip
+    }
+
+
+def print_summary(console: Console, data: dict[str, Any]) -> None:
+    console.print("[bold]── summary ──[/bold]")
+    console.print(
+        f"claims confirmed on chain: {data['claims_confirmed']} "
+        f"({ton(data['claimed_nano'])} TON for {data['claimed_tokens']:,} tokens) in {data['elapsed_s']:.0f} s",
+        highlight=False,
+    )
+    for c in data["claims"]:
+        console.print(
+            f"  {c['node']}: {c['tokens']:,} tokens → {ton(c['nano'])} TON, worker contract {_short(c['worker_contract'])}, "
+            f"tx {c['tx_hash'][:16]}… ({c['source']})",
+            highlight=False,
+        )
+    start = data["owner_balance_start_nano"]
+    console.print(
+        f"owner {data['owner']}: {ton(data['owner_balance_nano'])} TON"
+        + (f" (was {ton(start)})" if start is not None else "")
+        + f"; payouts on chain: {data['owner_payouts_on_chain']} = {ton(data['owner_payouts_nano_on_chain'])} TON",
+        highlight=False,
+    )
+    for address, tokens in data["worker_contract_tokens"].items():
+        console.print(f"  worker contract {address}: tokens {tokens}", highlight=False)
+    console.print("the stack keeps running: `cocoon-dev status`, `cocoon-dev down`", highlight=False)
+    # The machine-readable line is the very last line of stdout.
+    print(json.dumps(data, sort_keys=True), flush=True)
+
+
+async def watch(
+    console: Console, ctx: steps.Context, *, exit_after: int | None, timeout_s: float, live: bool
+) -> int:
+    observer = Observer(ctx.cluster["kubeconfig"], Path(ctx.chain["global_config"]), ctx.network, DEMO_NAMESPACE)
+    t0 = time.monotonic()
+    start_owner: int | None = None
+    snap: Snapshot | None = None
+    confirmed: list[Claim] = []
+    target = exit_after if exit_after is not None else 1
+    last_progress = 0.0
+    try:
+        live_view = Live(console=console, refresh_per_second=4, transient=False) if live else None
+        if live_view is not None:
+            live_view.start()
+        try:
+            while True:
+                elapsed = time.monotonic() - t0
+                try:
+                    snap = await observer.snapshot()
+                except Exception as exc:  # the API may blink; say so and keep watching
+                    console.print(f"[yellow]could not read the fleet: {type(exc).__name__}: {exc}[/yellow]")
+                    await asyncio.sleep(REFRESH_S)
+                    continue
+                if start_owner is None and snap.owner_nano is not None:
+                    start_owner = snap.owner_nano
+                if len(snap.claims) > len(confirmed):
+                    confirmed = await _verified(observer, snap.claims)
+                if live_view is not None:
+                    live_view.update(render(snap, start_owner=start_owner, confirmed=len(confirmed), elapsed=elapsed))
+                elif elapsed - last_progress >= 10 or last_progress == 0:
+                    last_progress = max(elapsed, 0.001)
+                    console.print(progress_line(snap, len(confirmed), elapsed), highlight=False, markup=False)
+                if len(confirmed) >= target:
+                    break
+                if elapsed > timeout_s:
+                    raise TimeoutError
+                await asyncio.sleep(REFRESH_S)
+        finally:
+            if live_view is not None:
+                live_view.stop()
+        data = await summary(observer, snap, start_owner, time.monotonic() - t0)
+        if not live:
+            console.print(render(snap, start_owner=start_owner, confirmed=data["claims_confirmed"],
+                                 elapsed=data["elapsed_s"]))  # fmt: skip
+        print_summary(console, data)
+        return 0 if data["claims_confirmed"] >= target else 3
+    except TimeoutError:
+        reason = _why_no_claims(snap, target, len(confirmed), timeout_s)
+        console.print(f"[red]demo: {reason}[/red]", highlight=False)
+        print(json.dumps({SUMMARY_KEY: 1, "claims_confirmed": len(confirmed), "error": reason}), flush=True)
+        return 2
+    finally:
+        await observer.close()
+
+
+def _why_no_claims(snap: Snapshot | None, target: int, confirmed: int, timeout_s: float) -> str:
+    if snap is None:
+        return f"no fleet snapshot within {timeout_s:.0f} s (API server unreachable?)"
+    parts = [f"{r.name}: Ready={r.ready} ({r.reason}), claimable {ton(r.claimable_nano)} TON, "
+             f"{len(r.claims)} claim(s) in status" for r in snap.rows]  # fmt: skip
+    return (
+        f"only {confirmed} of {target} claim(s) confirmed on chain within {timeout_s:.0f} s; "
+        + "; ".join(parts)
+        + "; see `cocoon-dev logs operator`"
+    )
+
+
+def run(console: Console, *, exit_after: int | None, timeout_s: float, verbose: bool = False) -> int:
+    try:
+        ctx = steps.up(console, verbose=verbose)
+    except steps.StepFailed:
+        return 1
+    live = exit_after is None and console.is_terminal
+    try:
+        rc = asyncio.run(watch(console, ctx, exit_after=exit_after, timeout_s=timeout_s, live=live))
+    except KeyboardInterrupt:
+        console.print("\n[bold]Ctrl-C: stopping the stack[/bold]")
+        return steps.down(console) or 130
+    steps.record_processes()
+    return rc

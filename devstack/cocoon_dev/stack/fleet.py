@@ -1,0 +1,256 @@
+"""What the demo shows: one snapshot of the fleet, from the API (status), the runners and the chain.
+
+- CocoonNode status (the operator's view): node, conditions, wallet address, earnings, claim ledger.
+- The runner's `/jsonstats` on the pod IP (requests served, tokens), read the way the operator reads
+  it, because the status carries no traffic counters.
+- The chain through the liteserver (pytoniq, the operator's chain client): wallet and owner balances,
+  payouts at the owner, worker contract `tokens`. Claims count only once the chain shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cocoon_operator.ton.client import ChainClient, raw_address
+from cocoon_operator.ton.payouts import PayoutTx, scan_owner_payouts
+from cocoon_operator.ton.worker_contracts import read_worker_data
+
+GROUP, VERSION, PLURAL = "cocoon.tonops.dev", "v1alpha1", "cocoonnodes"
+RUNNER_PORT = 12000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One payout recorded in a CocoonNode's ledger (what the operator says it confirmed)."""
+
+    node: str
+    proxy: str
+    worker_contract: str
+    tokens: int
+    nano: int
+    tx_hash: str
+    source: str  # Operator (triggered by the operator) or External (e.g. a runner self-claim)
+
+
+@dataclass
+class NodeRow:
+    name: str
+    tee: str
+    node: str = ""
+    ready: str = "Unknown"
+    reason: str = ""
+    message: str = ""
+    requests: int | None = None
+    tokens: int | None = None
+    claimable_nano: int | None = None
+    claimed_nano: int = 0
+    pod_ip: str = ""
+    wallet: str = ""
+    wallet_nano: int | None = None
+    claims: list[Claim] = field(default_factory=list)
+    worker_contracts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    at: float
+    rows: list[NodeRow]
+    owner: str
+    owner_nano: int | None
+    height: int | None = None
+    chain_error: str | None = None
+
+    @property
+    def claims(self) -> list[Claim]:
+        return [c for row in self.rows for c in row.claims]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _cond(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def claims_of(name: str, status: dict[str, Any]) -> list[Claim]:
+    """Confirmed payouts from the status ledger (`status.claims.history`, or `lastClaims` Confirmed)."""
+    found: list[Claim] = []
+    ledger = status.get("claims")
+    if isinstance(ledger, dict):
+        for e in ledger.get("history") or []:
+            found.append(
+                Claim(
+                    node=name,
+                    proxy=str(e.get("proxy", "")),
+                    worker_contract=str(e.get("workerContract", "")),
+                    tokens=_int(e.get("tokens")) or 0,
+                    nano=_int(e.get("nano")) or 0,
+                    tx_hash=str(e.get("txHash", "")),
+                    source=str(e.get("source", "")),
+                )
+            )
+        return found
+    for e in status.get("lastClaims") or []:
+        if str(e.get("state", "")).lower() != "confirmed":
+            continue
+        found.append(
+            Claim(
+                node=name,
+                proxy=str(e.get("proxyAddress", "")),
+                worker_contract=str(e.get("workerContract", "")),
+                tokens=_int(e.get("tokens")) or 0,
+                nano=_int(e.get("amountNano")) or 0,
+                tx_hash=str(e.get("txHash", "")),
+                source=str(e.get("source", "Operator")),
+            )
+        )
+    return found
+
+
+def row_of(obj: dict[str, Any]) -> NodeRow:
+    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    ready = _cond(status, "Ready")
+    row = NodeRow(name=meta["name"], tee=str((spec.get("placement") or {}).get("tee", "Any")))
+    row.node = str(status.get("nodeName") or "")
+    row.ready = str(ready.get("status", "Unknown"))
+    row.reason = str(ready.get("reason", "NotObserved"))
+    row.message = str(ready.get("message", ""))
+    scheduled = _cond(status, "Scheduled")
+    if scheduled.get("status") == "False":  # the placement explanation is the interesting part
+        row.reason, row.message = str(scheduled.get("reason", row.reason)), str(scheduled.get("message", ""))
+    earnings = status.get("earnings") or {}
+    row.claimable_nano = _int(earnings.get("claimableNano"))
+    row.claims = claims_of(row.name, status)
+    totals = (status.get("claims") or {}).get("totals") if isinstance(status.get("claims"), dict) else None
+    row.claimed_nano = (
+        _int(earnings.get("claimedNano")) or _int((totals or {}).get("claimedNano")) or sum(c.nano for c in row.claims)
+    )
+    row.wallet = str(status.get("walletAddress") or "")
+    row.worker_contracts = [str(w["address"]) for w in status.get("workerContracts") or [] if w.get("address")]
+    row.worker_contracts += [c.worker_contract for c in row.claims if c.worker_contract]
+    row.worker_contracts = sorted(set(row.worker_contracts))
+    row.pod_ip = str(status.get("podIP") or "")
+    return row
+
+
+async def runner_stats(http: httpx.AsyncClient, ip: str) -> dict[str, Any] | None:
+    if not ip:
+        return None
+    try:
+        response = await http.get(f"http://{ip}:{RUNNER_PORT}/jsonstats", timeout=1.5)
+        data: dict[str, Any] = json.loads(response.text)
+    except (httpx.HTTPError, ValueError):
+        return None
+    return data
+
+
+def apply_runner(row: NodeRow, stats: dict[str, Any] | None, fee_per_token: int) -> None:
+    if not stats:
+        return
+    counters = stats.get("stats") or {}
+    row.requests = _int((counters.get("success") or [None])[0])
+    row.tokens = _int((counters.get("total_adjusted_tokens_used") or [None])[0])
+    if not row.wallet:
+        row.wallet = str((stats.get("wallet") or {}).get("address") or "")
+    if row.claimable_nano is None:  # not in status yet: the runner's own claimable (to_payout)
+        claimable = 0
+        for p in stats.get("proxies") or []:
+            committed = _int(p.get("earned_tokens_committed_to_blockchain")) or 0
+            paid = max(_int(p.get("cached_out_tokens")) or 0, _int(p.get("expected_cached_out_tokens")) or 0)
+            claimable += max(0, committed - paid)
+        row.claimable_nano = claimable * fee_per_token
+
+
+class Observer:
+    """Collects snapshots; owns the API client, an HTTP client and a liteserver connection."""
+
+    def __init__(self, kubeconfig: str, global_config: Path, network: dict[str, Any], namespace: str) -> None:
+        from kubernetes import client as k8s
+        from kubernetes import config as k8s_config
+
+        self._api = k8s.CustomObjectsApi(k8s_config.new_client_from_config(config_file=kubeconfig))
+        self._global_config = json.loads(global_config.read_text())
+        self.network = network
+        self.namespace = namespace
+        self.owner = raw_address(str(network["owner"]["address"]))
+        self.fee_per_token = int(network["params"]["worker_fee_per_token"])
+        self.proxy_contracts = sorted(
+            {raw_address(c) for p in network["proxies"] for c in [p["contract"], *p.get("previous_contracts", [])]}
+        )
+        self._http = httpx.AsyncClient(trust_env=False)
+        self._chain: ChainClient | None = None
+
+    async def close(self) -> None:
+        await self._http.aclose()
+        if self._chain is not None:
+            await self._chain.close()
+
+    async def chain(self) -> ChainClient:
+        if self._chain is None:
+            client = ChainClient.from_config(self._global_config)
+            await client.start()
+            self._chain = client
+        return self._chain
+
+    async def _balance(self, address: str) -> int | None:
+        state = await (await self.chain()).account_state(address)
+        return int(state.balance)
+
+    async def snapshot(self) -> Snapshot:
+        listing = await asyncio.to_thread(
+            self._api.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, _request_timeout=10
+        )
+        rows = [row_of(obj) for obj in sorted(listing.get("items", []), key=lambda o: o["metadata"]["name"])]
+        stats = await asyncio.gather(*(runner_stats(self._http, r.pod_ip) for r in rows))
+        for row, s in zip(rows, stats, strict=True):
+            apply_runner(row, s, self.fee_per_token)
+        snap = Snapshot(at=time.time(), rows=rows, owner=self.owner, owner_nano=None)
+        try:
+            async with asyncio.timeout(8):
+                snap.owner_nano = await self._balance(self.owner)
+                for row in rows:
+                    if row.wallet:
+                        row.wallet_nano = await self._balance(row.wallet)
+        except Exception as exc:  # the view keeps going; the reason is shown
+            snap.chain_error = f"{type(exc).__name__}: {exc}"
+            if self._chain is not None:
+                await self._chain.close()
+                self._chain = None
+        return snap
+
+    async def owner_payouts(self) -> list[PayoutTx]:
+        scan = await scan_owner_payouts(await self.chain(), self.owner, after_lt=0, sources=self.proxy_contracts)
+        return list(scan.payouts)
+
+    async def worker_tokens(self, worker_contract: str) -> int | None:
+        try:
+            return (await read_worker_data(await self.chain(), worker_contract)).tokens
+        except Exception:
+            return None
+
+
+def confirmed_on_chain(claims: list[Claim], payouts: list[PayoutTx]) -> list[Claim]:
+    """The ledger's claims the chain shows: a payout at the owner with that tx hash (or, when the
+    ledger has no hash, from that proxy contract with that amount), each payout used once."""
+    unused = list(payouts)
+    found = []
+    for claim in claims:
+        match = next((p for p in unused if claim.tx_hash and p.tx_hash.lower() == claim.tx_hash.lower()), None)
+        if match is None and not claim.tx_hash:
+            proxy = raw_address(claim.proxy) if claim.proxy else ""
+            match = next((p for p in unused if p.source == proxy and p.value == claim.nano), None)
+        if match is not None:
+            unused.remove(match)
+            found.append(claim)
+    return found

@@ -1,0 +1,137 @@
+"""The operator as a local process with the Helm chart's ServiceAccount identity.
+
+Same approach as the chart's cluster test (docs/security.md, "Proof, not just review"): a token of the
+chart's ServiceAccount from the TokenRequest API, in a kubeconfig of its own, so every call the
+operator makes is authorised by the chart's RBAC and nothing else. A rule the chart lacks shows up
+as a 403 in the operator log, not hidden by admin credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from cocoon_dev.paths import component_dir
+from cocoon_dev.stack.procs import ProcRef, StepFailed, ref, tail, terminate
+
+TOKEN_HOURS = 48
+PID_FILE = "operator.json"
+LOG_FILE = "operator.log"
+# Resync often so the demo's status (and claims) moves every few seconds (the chart default: 60 s).
+DEV_ENV = {"COCOON_RESYNC_SECONDS": "5"}
+
+
+def state_dir() -> Path:
+    return component_dir("operator")
+
+
+def log_path() -> Path:
+    return state_dir() / LOG_FILE
+
+
+def kubeconfig_path() -> Path:
+    return state_dir() / "operator-sa.kubeconfig"
+
+
+def running() -> tuple[ProcRef, dict[str, Any]] | None:
+    try:
+        data = json.loads((state_dir() / PID_FILE).read_text())
+        proc = ProcRef.from_json(data["proc"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return (proc, data) if proc.alive() else None
+
+
+def write_sa_kubeconfig(kubectl: str, admin_kubeconfig: str, namespace: str, service_account: str) -> Path:
+    """A kubeconfig that authenticates as the ServiceAccount (token from the TokenRequest API)."""
+    proc = subprocess.run(
+        [kubectl, "--kubeconfig", admin_kubeconfig, "-n", namespace, "create", "token", service_account,
+         f"--duration={TOKEN_HOURS}h"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise StepFailed(
+            f"could not get a token for ServiceAccount {namespace}/{service_account}: {proc.stderr.strip()}"
+        )
+    token = proc.stdout.strip()
+    admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    user = f"system:serviceaccount:{namespace}:{service_account}"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cocoon-dev", "cluster": cluster}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "cocoon-dev", "user": user}}],
+        "current-context": "operator",
+    }
+    path = kubeconfig_path()
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(config, fh)
+    os.replace(path.with_suffix(".tmp"), path)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(sa_kubeconfig: Path, *, extra_env: dict[str, str] | None = None, ready_s: float = 90.0) -> ProcRef:
+    """Start `cocoon-operator run --all-namespaces` in the background; wait until its liveness answers."""
+    port = _free_port()
+    argv = [
+        sys.executable, "-m", "cocoon_operator", "run", "--all-namespaces", "--standalone",
+        "--liveness", f"http://127.0.0.1:{port}/healthz",
+    ]  # fmt: skip
+    env = dict(os.environ)
+    env.update({"KUBECONFIG": str(sa_kubeconfig), "PYTHONUNBUFFERED": "1", **DEV_ENV, **(extra_env or {})})
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    log = log_path()
+    with log.open("ab") as out:
+        out.write(f"\n# cocoon-dev: starting {' '.join(argv)} at {time.strftime('%H:%M:%S')}\n".encode())
+        popen = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True, cwd=state_dir(),
+        )  # fmt: skip
+    proc = ref(popen.pid, "operator")
+    if proc is None:
+        raise StepFailed(f"the operator exited at once (code {popen.poll()})", log)
+    (state_dir() / PID_FILE).write_text(
+        json.dumps({"proc": proc.to_json(), "liveness": f"http://127.0.0.1:{port}/healthz", "argv": argv})
+    )
+    deadline = time.monotonic() + ready_s
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            raise StepFailed(f"the operator exited with code {popen.returncode}:\n{tail(log, 8)}", log)
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2, trust_env=False).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    terminate(proc)
+    raise StepFailed(f"the operator did not report alive within {ready_s:.0f} s", log)
+
+
+def stop() -> ProcRef | None:
+    found = running()
+    if found is None:
+        (state_dir() / PID_FILE).unlink(missing_ok=True)
+        return None
+    proc, _ = found
+    if not terminate(proc, grace_s=20.0):
+        raise StepFailed(f"could not stop the operator (pid {proc.pid})", log_path())
+    (state_dir() / PID_FILE).unlink(missing_ok=True)
+    return proc

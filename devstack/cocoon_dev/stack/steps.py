@@ -1,0 +1,376 @@
+"""`cocoon-dev up` / `down`: the six steps, in order, each timed and reported in plain words.
+
+Every step drives a component through its own command line (`--json` where it reads results) and
+reuses what is already up. A failing step names what failed and its log file; the steps after it do
+not run, and what this run started is stopped again (reverse order), unless `keep_on_failure`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from cocoon_dev.paths import REPO_ROOT, component_dir, dev_home, testenv_cache
+from cocoon_dev.stack import manifests, operator_proc
+from cocoon_dev.stack.procs import (
+    ProcRef,
+    StepFailed,
+    children_of,
+    dev_cli,
+    ref,
+    run_json,
+    run_logged,
+    terminate,
+)
+
+CHART = REPO_ROOT / "charts" / "cocoon-operator"
+RELEASE = "cocoon-operator"
+RELEASE_NAMESPACE = "cocoon-system"
+HELM_VERSION = "3.21.4"
+# The runner simulators' pace in the demo: one real inference request per second per worker, vouchers
+# committed every 5 s (defaults: 0.5/s and 30 s).
+RUNTIME_ENV = {"COCOON_SIM_REQUEST_RATE": "1", "COCOON_SIM_COMMIT_INTERVAL": "5", "COCOON_SIM_REFRESH": "2"}
+
+
+def stack_dir() -> Path:
+    return component_dir("stack")
+
+
+def logs_dir() -> Path:
+    path = stack_dir() / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def state_file() -> Path:
+    return stack_dir() / "stack.json"
+
+
+def load_state() -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(state_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data
+
+
+def save_state(state: dict[str, Any]) -> None:
+    tmp = state_file().with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, state_file())
+
+
+def helm_bin() -> str:
+    env = os.environ.get("COCOON_HELM")
+    path = Path(env) if env else testenv_cache() / f"helm-v{HELM_VERSION}" / "helm"
+    if not path.is_file():
+        raise StepFailed(f"helm v{HELM_VERSION} is not built ({path}); run tools/build-testenv.sh")
+    return str(path)
+
+
+# ----------------------------------------------------------------------------------------- status
+
+
+def cluster_status() -> dict[str, Any]:
+    return run_json(dev_cli("cluster", "status", "--json"))
+
+
+def chain_status() -> dict[str, Any]:
+    return run_json(dev_cli("chain", "status", "--json"))
+
+
+def runtime_status() -> dict[str, Any]:
+    return run_json(dev_cli("runtime", "status", "--json"))
+
+
+def kubectl(cluster: dict[str, Any], *args: str, stdin: str | None = None, timeout_s: float = 60) -> str:
+    proc = subprocess.run(
+        [cluster["kubectl"], "--kubeconfig", cluster["kubeconfig"], *args],
+        input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise StepFailed(f"kubectl {' '.join(args[:3])} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+# ----------------------------------------------------------------------------------------- steps
+
+
+@dataclass
+class Context:
+    console: Console
+    verbose: bool = False
+    cluster: dict[str, Any] = field(default_factory=dict)
+    chain: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)  # components this run started (not reused)
+
+    def echo(self, line: str) -> None:
+        if self.verbose or line.startswith(("build", "building", "[", "  building")):
+            self.console.print(f"      [dim]{line}[/dim]", highlight=False)
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    run: Callable[[Context], str]  # returns a short detail; raises StepFailed
+
+
+def _cluster_up(ctx: Context) -> str:
+    log = logs_dir() / "cluster.log"
+    before = _quiet(cluster_status)
+    rc, out = run_logged(
+        dev_cli("cluster", "up", "--fleet", "default"), log, timeout_s=3600, echo=ctx.echo
+    )
+    if rc != 0:
+        raise StepFailed(f"the control plane did not come up: {_last_error(out)}", log)
+    ctx.cluster = cluster_status()
+    if not ctx.cluster.get("running"):
+        raise StepFailed("the control plane says it is not running after `cluster up`", log)
+    reused = bool(before and before.get("running"))
+    if not reused:
+        ctx.started.append("cluster")
+    nodes = kubectl(ctx.cluster, "get", "nodes", "-o", "name").split()
+    return f"{'reused, ' if reused else ''}{ctx.cluster.get('server')}, {len(nodes)} fake nodes"
+
+
+def _chain_up(ctx: Context) -> str:
+    log = logs_dir() / "chain.log"
+    before = _quiet(chain_status)
+    rc, out = run_logged(dev_cli("chain", "up", "--json"), log, timeout_s=300, echo=ctx.echo)
+    if rc != 0:
+        raise StepFailed(f"the TON chain did not come up: {_last_error(out)}", log)
+    ctx.chain = chain_status()
+    if not ctx.chain.get("running") or not ctx.chain.get("network_file") or not ctx.chain.get("global_config"):
+        raise StepFailed("the chain runs but has no COCOON network or global config", Path(ctx.chain["log"]))
+    ctx.network = json.loads(Path(ctx.chain["network_file"]).read_text())
+    reused = bool(before and before.get("running"))
+    if not reused:
+        ctx.started.append("chain")
+    return (
+        f"{'reused, ' if reused else ''}liteserver {ctx.chain.get('liteserver')}, root {ctx.chain['root']}, "
+        f"{len(ctx.chain.get('proxies') or [])} proxies"
+    )
+
+
+def _helm_install(ctx: Context) -> str:
+    log = logs_dir() / "helm.log"
+    helm = helm_bin()
+    base = [helm, "--kubeconfig", ctx.cluster["kubeconfig"], "-n", RELEASE_NAMESPACE]
+    status = subprocess.run([*base, "status", RELEASE, "-o", "json"], capture_output=True, text=True,
+                            timeout=60, check=False)  # fmt: skip
+    reused = status.returncode == 0 and json.loads(status.stdout).get("info", {}).get("status") == "deployed"
+    if not reused:
+        rc, out = run_logged(
+            [*base, "upgrade", "--install", RELEASE, str(CHART), "--create-namespace", "--timeout", "120s"],
+            log,
+            timeout_s=180,
+            echo=ctx.echo,
+        )
+        if rc != 0:
+            raise StepFailed(f"helm install of {CHART.name} failed: {_last_error(out)}", log)
+    # Images cannot run on this machine (no container runtime): the chart's Deployment is scaled to 0
+    # and the operator runs as a local process with the chart's identity (next step).
+    kubectl(ctx.cluster, "-n", RELEASE_NAMESPACE, "scale", "deployment", RELEASE, "--replicas=0")
+    crd = kubectl(ctx.cluster, "get", "crd", "cocoonnodes.cocoon.tonops.dev", "-o", "name").strip()
+    return f"{'reused, ' if reused else ''}release {RELEASE_NAMESPACE}/{RELEASE}: {crd}, RBAC; Deployment scaled to 0"
+
+
+def _operator_up(ctx: Context) -> str:
+    found = operator_proc.running()
+    if found is not None:
+        return f"reused, pid {found[0].pid}, log {operator_proc.log_path()}"
+    sa_kubeconfig = operator_proc.write_sa_kubeconfig(
+        ctx.cluster["kubectl"], ctx.cluster["kubeconfig"], RELEASE_NAMESPACE, RELEASE
+    )
+    proc = operator_proc.start(sa_kubeconfig)
+    ctx.started.append("operator")
+    return f"pid {proc.pid} as system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}, log {operator_proc.log_path()}"
+
+
+def _runtime_up(ctx: Context) -> str:
+    log = logs_dir() / "runtime.log"
+    before = _quiet(runtime_status)
+    argv = dev_cli(
+        "runtime", "up", "--kubeconfig", ctx.cluster["kubeconfig"], "--network", ctx.chain["network_file"]
+    )
+    rc, out = run_logged(argv, log, timeout_s=120, env=RUNTIME_ENV, echo=ctx.echo)
+    if rc != 0:
+        raise StepFailed(f"the local runtime did not start: {_last_error(out)}", log)
+    status = runtime_status()
+    if not status.get("running"):
+        raise StepFailed("the local runtime is not running after `runtime up`", log)
+    reused = bool(before and before.get("running"))
+    if not reused:
+        ctx.started.append("runtime")
+    return f"{'reused, ' if reused else ''}pid {status.get('pid')}, real Triton (CPU) + runner simulator per worker pod"
+
+
+def _apply_samples(ctx: Context) -> str:
+    ns = manifests.DEMO_NAMESPACE
+    objs = [
+        manifests.namespace_obj(ns),
+        manifests.global_config_map(Path(ctx.chain["global_config"]), ns),
+        manifests.treasury_secret(ctx.network, ns),
+    ]
+    kubectl(ctx.cluster, "apply", "--server-side", "--field-manager=cocoon-dev", "--force-conflicts", "-f", "-",
+            stdin=manifests.as_list(objs))  # fmt: skip
+    nodes = manifests.sample_cocoonnodes(ctx.network, ns)
+    kubectl(ctx.cluster, "apply", "--server-side", "--field-manager=cocoon-dev", "-f", "-",
+            stdin=manifests.as_list(nodes))  # fmt: skip
+    names = ", ".join(f"{n['metadata']['name']} ({label})" for n, (_, label) in zip(nodes, manifests.SAMPLES, strict=True))
+    return f"namespace {ns}: ConfigMap ton-global-config, Secret cocoon-treasury, CocoonNodes {names}"
+
+
+STEPS = (
+    Step("cluster", "control plane + default confidential GPU fleet", _cluster_up),
+    Step("chain", "local TON chain + COCOON network", _chain_up),
+    Step("helm", "Helm chart: CRDs + RBAC", _helm_install),
+    Step("operator", "operator process with the chart's ServiceAccount", _operator_up),
+    Step("runtime", "local runtime: Triton + runner simulators", _runtime_up),
+    Step("samples", "dev config + sample CocoonNodes", _apply_samples),
+)
+
+
+def _quiet(fn: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    try:
+        return fn()
+    except StepFailed:
+        return None
+
+
+def _last_error(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or ["no output"])[-1].strip()
+
+
+def up(console: Console, *, verbose: bool = False, keep_on_failure: bool = False) -> Context:
+    """Bring the stack up (or reuse it). Raises StepFailed after reporting it."""
+    ctx = Context(console=console, verbose=verbose)
+    console.print(f"[bold]cocoon-dev up[/bold]  (state in {dev_home()})")
+    t_all = time.monotonic()
+    for i, step in enumerate(STEPS, 1):
+        t0 = time.monotonic()
+        console.print(f"  [{i}/{len(STEPS)}] {step.title} ...", highlight=False)
+        try:
+            detail = step.run(ctx)
+        except StepFailed as exc:
+            took = time.monotonic() - t0
+            console.print(f"  [red]✗ [{i}/{len(STEPS)}] {step.title} failed after {took:.1f} s[/red]", highlight=False)
+            console.print(f"    {exc}", highlight=False, markup=False)
+            if exc.log is not None:
+                console.print(f"    log: {exc.log}", highlight=False)
+            if ctx.started and not keep_on_failure:
+                console.print(f"    stopping what this run started: {', '.join(reversed(ctx.started))}")
+                stop_components(console, list(reversed(ctx.started)))
+            raise
+        took = time.monotonic() - t0
+        console.print(f"  [green]✓[/green] [{i}/{len(STEPS)}] {step.title}: {took:.1f} s — {detail}", highlight=False)
+    record_processes(ctx)
+    console.print(f"[bold green]stack up in {time.monotonic() - t_all:.1f} s[/bold green]")
+    return ctx
+
+
+# ----------------------------------------------------------------------------------------- processes
+
+
+def current_processes() -> list[ProcRef]:
+    """Every process of the stack that runs now (components, pods, and their children)."""
+    found: list[ProcRef] = []
+
+    def add(pid: Any, what: str) -> None:
+        if isinstance(pid, int) and pid > 0:
+            proc = ref(pid, what)
+            if proc is not None:
+                found.append(proc)
+                for child in children_of(pid):
+                    sub = ref(child, f"{what} (child)")
+                    if sub is not None:
+                        found.append(sub)
+
+    op = operator_proc.running()
+    if op is not None:
+        add(op[0].pid, "operator")
+    runtime = _quiet(runtime_status) or {}
+    add(runtime.get("pid"), "runtime")
+    for pod, info in (runtime.get("pods") or {}).items():
+        for container, pid in (info.get("pids") or {}).items():
+            add(pid, f"pod {pod} {container}")
+    chain = _quiet(chain_status) or {}
+    add(chain.get("pid"), "chain")
+    cluster = _quiet(cluster_status) or {}
+    for name, pid in (cluster.get("pids") or {}).items():
+        add(pid, f"cluster {name}")
+    unique = {(p.pid, p.start_ticks): p for p in found}
+    return list(unique.values())
+
+
+def record_processes(ctx: Context | None = None) -> None:
+    state = load_state()
+    known = {(p["pid"], p["start_ticks"]): p for p in state.get("processes", [])}
+    for proc in current_processes():
+        known[(proc.pid, proc.start_ticks)] = proc.to_json()
+    state["processes"] = list(known.values())
+    state["updated"] = time.time()
+    save_state(state)
+
+
+def stop_components(console: Console, order: list[str]) -> list[str]:
+    """Stop the named components in this order; returns failures in plain words."""
+    failures = []
+    for name in order:
+        t0 = time.monotonic()
+        try:
+            if name == "operator":
+                proc = operator_proc.stop()
+                detail = f"pid {proc.pid}" if proc else "was not running"
+            elif name == "helm":
+                detail = "release kept (the cluster's data goes with the cluster)"
+            else:
+                group = {"cluster": "cluster", "chain": "chain", "runtime": "runtime"}[name]
+                rc, out = run_logged(dev_cli(group, "down"), logs_dir() / f"{group}.log", timeout_s=180)
+                if rc != 0:
+                    raise StepFailed(f"`cocoon-dev {group} down` failed: {_last_error(out)}",
+                                     logs_dir() / f"{group}.log")  # fmt: skip
+                detail = out.strip().splitlines()[-1] if out.strip() else "stopped"
+        except StepFailed as exc:
+            failures.append(f"{name}: {exc}")
+            console.print(f"  [red]✗ {name}: {exc}[/red]", highlight=False, markup=False)
+            continue
+        console.print(f"  [green]✓[/green] {name}: {detail} ({time.monotonic() - t0:.1f} s)", highlight=False)
+    return failures
+
+
+def down(console: Console) -> int:
+    """Stop everything, reverse order, by pid; then check that no recorded process is left."""
+    record_processes()  # pods started since `up` are recorded too
+    console.print(f"[bold]cocoon-dev down[/bold]  (state in {dev_home()})")
+    failures = stop_components(console, ["operator", "runtime", "helm", "chain", "cluster"])
+    state = load_state()
+    left = [p for p in (ProcRef.from_json(d) for d in state.get("processes", [])) if p.alive()]
+    for proc in left:  # a leftover is stopped by its recorded identity, never by name
+        terminate(proc, grace_s=5.0)
+    still = [p for p in left if p.alive()]
+    if left:
+        console.print(f"  [yellow]stopped {len(left) - len(still)} leftover process(es): "
+                      f"{', '.join(f'{p.what} (pid {p.pid})' for p in left)}[/yellow]", highlight=False)  # fmt: skip
+    if still:
+        console.print(f"[red]still running: {', '.join(f'{p.what} (pid {p.pid})' for p in still)}[/red]")
+        return 1
+    state["processes"] = []
+    save_state(state)
+    if failures:
+        console.print("[red]down finished with errors (see above)[/red]")
+        return 1
+    console.print("[bold green]down: nothing of the stack is left running[/bold green]")
+    return 0

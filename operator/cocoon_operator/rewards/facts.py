@@ -1,0 +1,180 @@
+"""Build the ledger's inputs from the chain layer and the runner client.
+
+Addresses are normalised to raw form here, once, so the pure ledger can compare strings. Read order
+matters: owner payouts first, then worker `tokens`, so the tokens are never older than the payouts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from cocoon_operator.rewards import ledger as lg
+from cocoon_operator.ton.client import ChainClient, raw_address
+from cocoon_operator.ton.payouts import scan_owner_payouts
+from cocoon_operator.ton.worker_contracts import ContractUnreadable, read_worker_contract
+from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerClient, RunnerStats, RunnerUnavailable
+
+
+@dataclass(frozen=True)
+class KnownContract:
+    """One of this node's worker contracts and the proxy contract it is bound to (raw addresses)."""
+
+    proxy: str
+    worker_contract: str
+
+
+def contracts_from_runner(
+    stats: RunnerStats | None, previous: Iterable[KnownContract] = ()
+) -> list[KnownContract]:
+    """The runner's current `proxies[]` plus contracts seen before (old params versions disappear
+    from `/jsonstats` once closed, but their last payout must still be recognised)."""
+    seen: dict[str, KnownContract] = {c.proxy: c for c in previous}
+    for proxy in stats.proxies if stats is not None else ():
+        if proxy.sc_address:
+            key = raw_address(proxy.proxy_sc_address)
+            seen[key] = KnownContract(proxy=key, worker_contract=raw_address(proxy.sc_address))
+    return list(seen.values())
+
+
+async def gather_chain_facts(
+    client: ChainClient,
+    *,
+    owner: str,
+    contracts: Sequence[KnownContract],
+    cursor_lt: int | None,
+    now: int | None = None,
+    scan_limit: int | None = None,
+) -> lg.ChainFacts:
+    if cursor_lt is None:
+        head = (await client.account_state(owner)).last_tx_lt
+        payouts: tuple[lg.ObservedPayout, ...] = ()
+        complete = True
+    else:
+        scan = await scan_owner_payouts(
+            client, owner, after_lt=cursor_lt, sources=[c.proxy for c in contracts], limit=scan_limit
+        )
+        head, complete = scan.head_lt, scan.complete
+        payouts = tuple(
+            lg.ObservedPayout(
+                lt=p.lt,
+                tx_hash=p.tx_hash,
+                source=p.source,
+                value_nano=p.value,
+                query_id=p.query_id,
+                utime=p.utime,
+            )
+            for p in scan.payouts
+        )
+    workers = []
+    for contract in contracts:
+        try:
+            state = await read_worker_contract(client, contract.worker_contract)
+        except ContractUnreadable:
+            continue  # not deployed yet: nothing to claim or confirm there
+        workers.append(
+            lg.WorkerFacts(
+                proxy=contract.proxy,
+                worker_contract=contract.worker_contract,
+                tokens=state.data.tokens,
+                state=state.data.state,
+                fee_per_token=state.fee_per_token,
+                active=state.active,
+            )
+        )
+    return lg.ChainFacts(
+        now=int(time.time()) if now is None else now,
+        owner_head_lt=head,
+        payouts=payouts,
+        scan_complete=complete,
+        workers=tuple(workers),
+    )
+
+
+def runner_facts(stats: RunnerStats | None) -> lg.RunnerFacts:
+    """`None` (the runner did not answer) becomes an unreachable runner: the ledger then never
+    triggers, and confirmations rely on the chain alone."""
+    if stats is None:
+        return lg.RunnerFacts(reachable=False)
+    return lg.RunnerFacts(
+        reachable=True,
+        proxies=tuple(
+            lg.RunnerProxyFacts(
+                proxy=raw_address(p.proxy_sc_address),
+                worker_contract=raw_address(p.sc_address) if p.sc_address else "",
+                sc_inited=p.sc_inited,
+                running_request=p.running_request,
+                committed_tokens=p.earned_tokens_committed_to_blockchain,
+                paid_tokens=p.cached_out_tokens,
+                expected_paid_tokens=p.expected_cached_out_tokens,
+            )
+            for p in stats.proxies
+        ),
+    )
+
+
+class LiveFacts:
+    """`FactsSource` for `run_claim_cycle` over a real chain client and runner client.
+
+    Reads `/jsonstats` once per cycle (kept in `.stats` for status and metrics), then the chain for
+    the worker contracts the runner reports plus `previous` ones (older params versions).
+    """
+
+    def __init__(
+        self,
+        client: ChainClient,
+        runner: RunnerClient | None,
+        *,
+        owner: str,
+        previous: Iterable[KnownContract] = (),
+        now: int | None = None,
+        scan_limit: int | None = None,
+    ) -> None:
+        self._client, self._runner = client, runner
+        self._owner = raw_address(owner)
+        self._previous = list(previous)
+        self._now, self._scan_limit = now, scan_limit
+        self.stats: RunnerStats | None = None
+        self.contracts: list[KnownContract] = list(self._previous)
+
+    async def runner_facts(self) -> lg.RunnerFacts | None:
+        self.stats = None
+        if self._runner is not None:
+            try:
+                self.stats = await self._runner.jsonstats()
+            except (RunnerUnavailable, ValueError):
+                self.stats = None
+        self.contracts = contracts_from_runner(self.stats, self._previous)
+        return runner_facts(self.stats)
+
+    async def chain_facts(self, cursor_lt: int | None) -> lg.ChainFacts:
+        return await gather_chain_facts(
+            self._client,
+            owner=self._owner,
+            contracts=self.contracts,
+            cursor_lt=cursor_lt,
+            now=self._now,
+            scan_limit=self._scan_limit,
+        )
+
+
+def runner_trigger(
+    runner: RunnerClient, facts: LiveFacts | None = None
+) -> Callable[[str], Awaitable[lg.TriggerAnswer]]:
+    """`Trigger` for `run_claim_cycle`: `/request/payout` for a proxy. The ledger keeps raw addresses;
+    the runner is given the address verbatim as its own `/jsonstats` spelled it (from `facts`)."""
+
+    async def trigger(proxy: str) -> lg.TriggerAnswer:
+        verbatim = proxy
+        stats = facts.stats if facts is not None else None
+        for entry in stats.proxies if stats is not None else ():
+            if raw_address(entry.proxy_sc_address) == proxy:
+                verbatim = entry.proxy_sc_address
+                break
+        answer = await runner.request_payout(verbatim)
+        if answer is PayoutAnswer.UNKNOWN:
+            return lg.TriggerAnswer.UNKNOWN
+        return lg.TriggerAnswer(answer.value)
+
+    return trigger

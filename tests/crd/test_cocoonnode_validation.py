@@ -1,0 +1,165 @@
+"""The real API server rejects bad CocoonNodes with messages that name the field (schema + CEL)."""
+
+import copy
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.unit.builders import load_examples, minimal_spec
+
+pytestmark = pytest.mark.cluster
+
+
+def _doc(name: str, **spec_overrides: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "cocoon.tonops.dev/v1alpha1",
+        "kind": "CocoonNode",
+        "metadata": {"name": name},
+        "spec": minimal_spec(**spec_overrides),
+    }
+
+
+def _create(cluster: Any, namespace: str, doc: dict[str, Any]) -> Any:
+    return cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(doc), check=False)
+
+
+BAD = [
+    ("malformed-model", {"model": "Qwen/Qwen3-8B@abc:def"}, "spec.model"),
+    ("bad-address", {"ownerAddress": "0:xyz"}, "spec.ownerAddress"),
+    ("negative-coefficient", {"workerCoefficient": -5}, "spec.workerCoefficient"),
+    ("coefficient-too-high", {"workerCoefficient": 5000}, "spec.workerCoefficient"),
+    ("zero-gpus", {"placement": {"gpuCount": 0}}, "spec.placement.gpuCount"),
+    ("unknown-tee", {"placement": {"tee": "SGX"}}, "spec.placement.tee"),
+    ("ton-not-decimal", {"wallet": {"secretRef": {"name": "w"}, "floor": "2,5"}}, "spec.wallet.floor"),
+    ("ton-float-number", {"wallet": {"secretRef": {"name": "w"}, "target": 5.5}}, "spec.wallet.target"),
+    (
+        "target-below-floor",
+        {"wallet": {"secretRef": {"name": "w"}, "floor": "6", "target": "5"}},
+        "spec.wallet.target must be at least spec.wallet.floor",
+    ),
+    (
+        "floor-below-runner-minimum",
+        {"wallet": {"secretRef": {"name": "w"}, "floor": "1"}},
+        "spec.wallet.floor must be at least 2.1",
+    ),
+    ("fee-fraction", {"rewards": {"maxFeeFraction": "2"}}, "spec.rewards.maxFeeFraction"),
+    (
+        "short-interval",
+        {"rewards": {"checkInterval": "1s"}},
+        "spec.rewards.checkInterval must be at least 10s",
+    ),
+    (
+        "sweep-below-target",
+        {"rewards": {"sweepAbove": "1"}},
+        "spec.rewards.sweepAbove must be at least spec.wallet.target",
+    ),
+    (
+        "two-model-sources",
+        {
+            "inference": {
+                "modelSource": {"pvc": {"claimName": "m"}, "url": "https://x.invalid/m.tar"},
+                "modelSha256": "a" * 64,
+            }
+        },
+        "exactly one of pvc and url",
+    ),
+    (
+        "url-without-hash",
+        {"inference": {"modelSource": {"url": "https://x.invalid/m.tar"}}},
+        "spec.inference.modelSha256 is required",
+    ),
+    ("missing-worker", {"worker": None}, "spec.worker"),
+]
+
+
+@pytest.mark.parametrize(("name", "override", "expected"), BAD, ids=[b[0] for b in BAD])
+def test_invalid_cocoonnode_rejected_naming_the_field(
+    cocoon_crd: Any, namespace: str, name: str, override: dict[str, Any], expected: str
+) -> None:
+    doc = _doc(name, **override)
+    doc["spec"] = {k: v for k, v in doc["spec"].items() if v is not None}
+    out = _create(cocoon_crd, namespace, doc)
+    assert out.returncode != 0, f"accepted: {override}"
+    assert expected in out.stderr, out.stderr
+    assert cocoon_crd.kubectl("get", "cn", name, "-n", namespace, check=False).returncode != 0
+
+
+def test_invalid_metadata_name(cocoon_crd: Any, namespace: str) -> None:
+    out = _create(cocoon_crd, namespace, _doc("x" * 48))
+    assert out.returncode != 0 and "metadata.name must be a DNS-1035 label" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("ownerAddress",), "0:" + "1" * 64, "spec.ownerAddress is immutable"),
+        (
+            ("network", "rootContractAddress"),
+            "0:" + "2" * 64,
+            "spec.network.rootContractAddress is immutable",
+        ),
+        (("wallet", "secretRef"), {"name": "other-wallet"}, "spec.wallet.secretRef is immutable"),
+    ],
+)
+def test_immutable_fields(
+    cocoon_crd: Any, namespace: str, path: tuple[str, ...], value: Any, field: str
+) -> None:
+    doc = _doc("immutable")
+    assert _create(cocoon_crd, namespace, doc).returncode == 0
+    patch: dict[str, Any] = {}
+    cursor = patch
+    for key in path[:-1]:
+        cursor = cursor.setdefault(key, {})
+    cursor[path[-1]] = value
+    out = cocoon_crd.kubectl(
+        "patch",
+        "cn",
+        "immutable",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": patch}),
+        check=False,
+    )
+    assert out.returncode != 0 and field in out.stderr, out.stderr
+    # mutable fields still change
+    ok = cocoon_crd.kubectl(
+        "patch",
+        "cn",
+        "immutable",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"paused":true}}',
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_defaults_applied_and_examples_accepted(cocoon_crd: Any, namespace: str) -> None:
+    assert _create(cocoon_crd, namespace, _doc("defaults")).returncode == 0
+    got = json.loads(cocoon_crd.kubectl("get", "cn", "defaults", "-n", namespace, "-o", "json").stdout)
+    spec = got["spec"]
+    assert spec["wallet"]["floor"] == "2.1" and spec["wallet"]["target"] == "5"
+    assert spec["placement"] == {"tee": "Any", "gpuCount": 1}
+    assert spec["rewards"]["checkInterval"] == "5m" and spec["rewards"]["minClaim"] == "0.1"
+    assert spec["inference"]["image"].startswith("nvcr.io/nvidia/tritonserver:")
+    assert spec["workerCoefficient"] == 1000 and spec["paused"] is False
+    for doc in load_examples():
+        doc = copy.deepcopy(doc)
+        out = cocoon_crd.kubectl(
+            "create", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump(doc), check=False
+        )
+        assert out.returncode == 0, (doc["metadata"]["name"], out.stderr)
+
+
+def test_printer_columns(cocoon_crd: Any, namespace: str) -> None:
+    assert _create(cocoon_crd, namespace, _doc("columns")).returncode == 0
+    header = cocoon_crd.kubectl("get", "cn", "-n", namespace, "-o", "wide").stdout.splitlines()[0].split()
+    assert header[:7] == ["NAME", "READY", "REASON", "NODE", "MODEL", "CLAIMABLE", "AGE"]
+    assert {"TEE", "POD", "POD-IP", "WALLET"} <= set(header)
+    assert cocoon_crd.kubectl("get", "cocoon", "-n", namespace).returncode == 0  # category

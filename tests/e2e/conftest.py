@@ -1,0 +1,69 @@
+"""E2E fixtures: the CRD, a namespace with the referenced ConfigMap, and the operator (KopfRunner).
+
+The operator runs in-process (kopf's KopfRunner, in a thread) so tests can read its write counter.
+"""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kopf.testing import KopfRunner
+
+from tests.crd.support import install_crd
+
+
+@pytest.fixture(scope="session")
+def cocoon_crd(cluster: Any) -> Any:
+    install_crd(cluster)
+    return cluster
+
+
+@pytest.fixture
+def worker_namespace(cocoon_crd: Any, namespace: str) -> str:
+    cocoon_crd.kubectl(
+        "create", "configmap", "ton-global-config", "-n", namespace, "--from-literal=global.config.json={}"
+    )
+    return namespace
+
+
+class OperatorHandle:
+    """Starts/stops the operator for one namespace; restartable."""
+
+    def __init__(self, kubeconfig: str, namespace: str) -> None:
+        self.namespace = namespace
+        self.kubeconfig = kubeconfig
+        self._runner: KopfRunner | None = None
+
+    def start(self) -> None:
+        assert self._runner is None
+        args = ["run", "--standalone", "--namespace", self.namespace, "-m", "cocoon_operator.handlers"]
+        self._runner = KopfRunner(args, timeout=60)
+        self._runner.__enter__()
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            runner.__exit__(None, None, None)
+            assert runner.exception is None, runner.exception
+
+
+@pytest.fixture
+def operator(
+    cocoon_crd: Any, worker_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[OperatorHandle]:
+    kubeconfig = str(cocoon_crd.kubeconfig)
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)
+    monkeypatch.setenv("COCOON_RESYNC_SECONDS", "2")
+    monkeypatch.setenv("COCOON_FINALIZE_TIMEOUT_SECONDS", "30")
+    handle = OperatorHandle(kubeconfig, worker_namespace)
+    handle.start()
+    try:
+        yield handle
+    finally:
+        # CocoonNodes go through the operator before the namespace does (finalizers).
+        cocoon_crd.kubectl(
+            "delete", "cn", "--all", "-n", worker_namespace, "--wait=true", "--timeout=60s", check=False
+        )
+        handle.stop()
+    assert os.environ.get("KUBECONFIG") == kubeconfig

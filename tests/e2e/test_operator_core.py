@@ -1,0 +1,243 @@
+"""The operator core on the local control plane: placement, status, restarts, zero writes, deletion."""
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from cocoon_operator.k8s import stats
+from tests.e2e.conftest import OperatorHandle
+from tests.helpers.k8s import wait_for
+from tests.unit.builders import minimal_spec
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
+
+TDX_LABEL = "feature.node.kubernetes.io/cpu-security.tdx.protected"
+SNP_LABEL = "feature.node.kubernetes.io/cpu-security.sev.snp.enabled"
+
+
+def _create(cluster: Any, namespace: str, name: str, **spec: Any) -> None:
+    doc = {
+        "apiVersion": "cocoon.tonops.dev/v1alpha1",
+        "kind": "CocoonNode",
+        "metadata": {"name": name},
+        "spec": minimal_spec(wallet={"secretRef": {"name": f"{name}-wallet"}}, **spec),
+    }
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(doc))
+
+
+def _cn(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", "cn", name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else {}
+
+
+def _cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    for cond in obj.get("status", {}).get("conditions", []):
+        if cond["type"] == type_:
+            return dict(cond)
+    return {}
+
+
+def _wait_cond(
+    cluster: Any, ns: str, name: str, type_: str, status: str, timeout_s: float = 90
+) -> dict[str, Any]:
+    return wait_for(
+        f"{name} {type_}={status}",
+        lambda: _cn(cluster, ns, name),
+        lambda obj: _cond(obj, type_).get("status") == status,
+        timeout_s=timeout_s,
+    )
+
+
+def _node_labels(core: client.CoreV1Api, node: str) -> dict[str, str]:
+    return dict(core.read_node(node).metadata.labels or {})
+
+
+def test_create_places_on_matching_tee_and_reports(
+    operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api
+) -> None:
+    ns = operator.namespace
+    _create(cocoon_crd, ns, "tdx", placement={"tee": "TDX"})
+    _create(cocoon_crd, ns, "snp", placement={"tee": "SEV-SNP"})
+    for name, label in (("tdx", TDX_LABEL), ("snp", SNP_LABEL)):
+        obj = _wait_cond(cocoon_crd, ns, name, "Ready", "True")
+        status = obj["status"]
+        assert _cond(obj, "Scheduled")["reason"] == "PodScheduled"
+        pod = core_v1.read_namespaced_pod(f"{name}-0", ns)
+        assert pod.status.phase == "Running"
+        assert status["nodeName"] == pod.spec.node_name and status["podIP"] == pod.status.pod_ip
+        labels = _node_labels(core_v1, pod.spec.node_name)
+        assert labels.get(label) == "true" and labels.get("nvidia.com/cc.ready.state") == "true"
+        assert status["observedGeneration"] == obj["metadata"]["generation"]
+        assert status["modelName"] == "Qwen/Qwen3-8B"
+    row = cocoon_crd.kubectl("get", "cn", "tdx", "-n", ns, "--no-headers").stdout.split()
+    assert row[1:3] == ["True", "Reconciled"] and row[4] == "Qwen/Qwen3-8B"
+    # observedGeneration follows edits
+    cocoon_crd.kubectl(
+        "patch", "cn", "tdx", "-n", ns, "--type=merge", "-p", '{"spec":{"workerCoefficient":1200}}'
+    )
+    wait_for(
+        "observedGeneration 2",
+        lambda: _cn(cocoon_crd, ns, "tdx"),
+        lambda o: (
+            o["status"].get("observedGeneration") == 2 and _cond(o, "Ready").get("observedGeneration") == 2
+        ),
+        timeout_s=60,
+    )
+    cm = core_v1.read_namespaced_config_map("tdx-runner", ns)
+    assert '"coefficient": 1200' in cm.data["worker-config.json.tmpl"]
+    # the wallet key was generated once and is not in status
+    secret = core_v1.read_namespaced_secret("tdx-wallet", ns)
+    assert secret.data["node_wallet_key"] not in json.dumps(_cn(cocoon_crd, ns, "tdx"))
+
+
+def test_impossible_placement_explains(
+    operator: OperatorHandle, cocoon_crd: Any, k8s_api: client.ApiClient
+) -> None:
+    ns = operator.namespace
+    _create(cocoon_crd, ns, "b200", placement={"tee": "TDX", "gpuProducts": ["NVIDIA-B200"]})
+    obj = _wait_cond(cocoon_crd, ns, "b200", "Scheduled", "False")
+    cond = _cond(obj, "Scheduled")
+    assert cond["reason"] == "NoConfidentialGPUNode"
+    assert cond["message"].startswith("0 of ") and "but NVIDIA-B200 is required" in cond["message"]
+    assert "lack TDX" in cond["message"] or "are not confidential" in cond["message"]
+    assert _cond(obj, "Ready")["reason"] == "NoConfidentialGPUNode"
+    apps = client.AppsV1Api(k8s_api)
+    assert apps.list_namespaced_stateful_set(ns).items == []
+    events = cocoon_crd.kubectl("get", "events", "-n", ns, "-o", "json").stdout
+    wait_for(
+        "PlacementFailed event",
+        lambda: cocoon_crd.kubectl("get", "events", "-n", ns, "-o", "json").stdout,
+        lambda text: "PlacementFailed" in text,
+        timeout_s=30,
+    )
+    del events
+
+
+def test_ten_workers_each_on_own_confidential_gpu(
+    operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api
+) -> None:
+    ns = operator.namespace
+    names = [f"w{i}" for i in range(10)]
+    for name in names:
+        _create(cocoon_crd, ns, name)
+    for name in names:
+        _wait_cond(cocoon_crd, ns, name, "Scheduled", "True", timeout_s=180)
+    per_node = Counter(core_v1.read_namespaced_pod(f"{n}-0", ns).spec.node_name for n in names)
+    for node, count in per_node.items():
+        node_obj = core_v1.read_node(node)
+        labels = node_obj.metadata.labels
+        assert labels.get("nvidia.com/cc.ready.state") == "true", node
+        assert "A100" not in labels.get("nvidia.com/gpu.product", ""), node
+        assert count <= int(node_obj.status.allocatable["nvidia.com/gpu"]), node
+
+
+def test_evicted_worker_comes_back_on_another_node(
+    operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api
+) -> None:
+    ns = operator.namespace
+    _create(
+        cocoon_crd,
+        ns,
+        "mover",
+        placement={"tee": "TDX", "gpuProducts": ["NVIDIA-H100-80GB-HBM3", "NVIDIA-H200"]},
+    )
+    first = _wait_cond(cocoon_crd, ns, "mover", "Scheduled", "True")["status"]["nodeName"]
+    cocoon_crd.kubectl("cordon", first)
+    try:
+        eviction = client.V1Eviction(metadata=client.V1ObjectMeta(name="mover-0", namespace=ns))
+        core_v1.create_namespaced_pod_eviction("mover-0", ns, eviction)
+        obj = wait_for(
+            "worker back on another node",
+            lambda: _cn(cocoon_crd, ns, "mover"),
+            lambda o: (
+                _cond(o, "Ready").get("status") == "True" and o["status"].get("nodeName") not in (None, first)
+            ),
+            timeout_s=120,
+        )
+        second = obj["status"]["nodeName"]
+        assert _node_labels(core_v1, second).get(TDX_LABEL) == "true"
+    finally:
+        cocoon_crd.kubectl("uncordon", first)
+
+
+def test_restart_converges_without_duplicates_and_idles_with_zero_writes(
+    operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api, k8s_api: client.ApiClient
+) -> None:
+    ns = operator.namespace
+    _create(cocoon_crd, ns, "steady")
+    _wait_cond(cocoon_crd, ns, "steady", "Ready", "True")
+    before = _cn(cocoon_crd, ns, "steady")
+    operator.stop()
+    # while the operator is down, a child goes missing
+    cocoon_crd.kubectl("delete", "service", "steady", "-n", ns)
+    operator.start()
+    wait_for(
+        "Service recreated",
+        lambda: core_v1.read_namespaced_service("steady", ns),
+        lambda s: s is not None,
+        timeout_s=60,
+    )
+    apps = client.AppsV1Api(k8s_api)
+    assert [s.metadata.name for s in apps.list_namespaced_stateful_set(ns).items] == ["steady"]
+    assert [p.metadata.name for p in core_v1.list_namespaced_pod(ns).items] == ["steady-0"]
+    secrets = [
+        s.metadata.name
+        for s in core_v1.list_namespaced_secret(ns).items
+        if s.metadata.name.endswith("-wallet")
+    ]
+    assert secrets == ["steady-wallet"]
+    after = _cn(cocoon_crd, ns, "steady")
+    assert _cond(after, "Ready")["lastTransitionTime"] == _cond(before, "Ready")["lastTransitionTime"]
+
+    # Converged: further reconciles of the unchanged object make zero write calls.
+    key = ("reconcile", f"{ns}/steady")
+    wait_for(
+        "a reconcile after restart",
+        lambda: stats.RECONCILES.snapshot().get(key, 0),
+        lambda n: n > 0,
+        timeout_s=30,
+    )
+    time.sleep(3)  # let in-flight reconciles of the restart settle
+    writes = stats.WRITES.total()
+    seen = stats.RECONCILES.snapshot().get(key, 0)
+    wait_for(
+        "two more reconciles",
+        lambda: stats.RECONCILES.snapshot().get(key, 0),
+        lambda n: n >= seen + 2,
+        timeout_s=30,
+    )
+    assert stats.WRITES.total() == writes, stats.WRITES.snapshot()
+
+
+def test_delete_removes_children_and_object(
+    operator: OperatorHandle, cocoon_crd: Any, k8s_api: client.ApiClient
+) -> None:
+    ns = operator.namespace
+    _create(cocoon_crd, ns, "gone")
+    obj = _wait_cond(cocoon_crd, ns, "gone", "Scheduled", "True")
+    assert "cocoon.tonops.dev/finalizer" in obj["metadata"]["finalizers"]
+    cocoon_crd.kubectl("delete", "cn", "gone", "-n", ns, "--wait=false")
+    wait_for("CocoonNode gone", lambda: _cn(cocoon_crd, ns, "gone"), lambda o: o == {}, timeout_s=60)
+    core, apps = client.CoreV1Api(k8s_api), client.AppsV1Api(k8s_api)
+
+    def leftovers() -> list[str]:
+        sel = "cocoon.tonops.dev/node=gone,app.kubernetes.io/name=cocoon-worker"
+        found = [
+            f"sts/{s.metadata.name}" for s in apps.list_namespaced_stateful_set(ns, label_selector=sel).items
+        ]
+        found += [
+            f"svc/{s.metadata.name}" for s in core.list_namespaced_service(ns, label_selector=sel).items
+        ]
+        found += [
+            f"cm/{c.metadata.name}" for c in core.list_namespaced_config_map(ns, label_selector=sel).items
+        ]
+        found += [f"pod/{p.metadata.name}" for p in core.list_namespaced_pod(ns, label_selector=sel).items]
+        return found
+
+    wait_for("children garbage-collected", leftovers, lambda items: items == [], timeout_s=90)
+    # the wallet key outlives the CocoonNode on purpose (it controls the wallet's funds)
+    assert core.read_namespaced_secret("gone-wallet", ns).metadata.name == "gone-wallet"

@@ -1,0 +1,85 @@
+"""The thin client against a local HTTP server: apply content type, retries, write counting, 404 → None."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from cocoon_operator.k8s import ApiError, KubeClient, stats
+from cocoon_operator.k8s.config import Connection
+
+
+class _Config:
+    def get_api_key_with_prefix(self, key: str) -> str:
+        return "Bearer t0ken"
+
+
+@pytest.fixture
+async def server(aiohttp_unused_port: Any = None) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    seen: list[dict[str, Any]] = []
+    state = {"throttled": 0}
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.text()
+        seen.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "ctype": request.headers.get("Content-Type"),
+                "auth": request.headers.get("Authorization"),
+                "body": json.loads(body) if body else None,
+            }
+        )
+        if request.path.endswith("/missing"):
+            return web.json_response({"reason": "NotFound", "message": "nope"}, status=404)
+        if request.path.endswith("/throttled") and state["throttled"] < 2:
+            state["throttled"] += 1
+            return web.json_response({"reason": "TooManyRequests"}, status=429, headers={"Retry-After": "0"})
+        if request.method == "POST" and request.path.endswith("/secrets"):
+            return web.json_response({"reason": "AlreadyExists", "message": "exists"}, status=409)
+        if request.path.endswith("/forbidden"):
+            return web.json_response({"reason": "Forbidden", "message": "no"}, status=403)
+        return web.json_response({"items": [{"a": 1}]} if request.method == "GET" else {"ok": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_client_calls(server: tuple[str, list[dict[str, Any]]]) -> None:
+    url, seen = server
+    async with KubeClient(Connection(host=url, ssl_context=False, _configuration=_Config())) as kube:
+        before = stats.WRITES.total()
+        assert await kube.get("v1", "ConfigMap", "ns", "missing") is None
+        assert await kube.list("v1", "Node") == [{"a": 1}]
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "throttled", "namespace": "ns"}}
+        assert await kube.apply(cm) == {"ok": True}
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "ns"}}
+        assert await kube.create(secret) is None
+        await kube.patch_status("cocoon.tonops.dev/v1alpha1", "CocoonNode", "ns", "c", {"nodeName": "n"})
+        with pytest.raises(ApiError) as info:
+            await kube.get("apps/v1", "StatefulSet", "ns", "forbidden")
+        assert info.value.forbidden
+        assert stats.WRITES.total() - before == 3
+    applies = [s for s in seen if s["method"] == "PATCH" and s["path"].endswith("/throttled")]
+    assert len(applies) == 3  # two 429s, then success
+    assert applies[0]["ctype"] == "application/apply-patch+yaml"
+    assert applies[0]["query"] == {"fieldManager": "cocoon-operator", "force": "true"}
+    assert applies[0]["path"] == "/api/v1/namespaces/ns/configmaps/throttled"
+    status = next(s for s in seen if s["path"].endswith("/status"))
+    assert status["path"] == "/apis/cocoon.tonops.dev/v1alpha1/namespaces/ns/cocoonnodes/c/status"
+    assert status["ctype"] == "application/merge-patch+json"
+    assert status["body"] == {"status": {"nodeName": "n"}}
+    assert all(s["auth"] == "Bearer t0ken" for s in seen)
+    assert next(s for s in seen if s["path"] == "/api/v1/nodes")

@@ -1,0 +1,216 @@
+"""reconcile.run against an in-memory API: children, zero writes when unchanged, bad input changes nothing."""
+
+import copy
+from typing import Any
+
+import pytest
+
+from cocoon_operator import reconcile
+from cocoon_operator import status as st
+from cocoon_operator.reconcile import Context, Deps, StepReport
+from cocoon_operator.settings import Settings
+from cocoon_operator.status import Cond
+from tests.unit.builders import cocoonnode, default_fleet, minimal_spec
+from tests.unit.fakes import FakeKube
+
+CONFIG_MAP = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "ton-global-config", "namespace": "ns1"},
+    "data": {"global.config.json": "{}"},
+}
+
+
+def _world(body: dict[str, Any], *extra: dict[str, Any]) -> FakeKube:
+    return FakeKube([body, copy.deepcopy(CONFIG_MAP), *default_fleet(), *extra])
+
+
+async def _run(kube: FakeKube, name: str = "w1", **deps: Any) -> reconcile.Outcome:
+    body = kube.find("CocoonNode", "ns1", name)
+    assert body is not None
+    outcome = await reconcile.run(copy.deepcopy(body), Deps(kube=kube, settings=Settings(), **deps))
+    if outcome.status_patch:
+        await kube.patch_status("", "CocoonNode", "ns1", name, outcome.status_patch)
+    return outcome
+
+
+def _cond(kube: FakeKube, type_: str, name: str = "w1") -> dict[str, Any]:
+    body = kube.find("CocoonNode", "ns1", name)
+    assert body is not None
+    found = st.find(body["status"]["conditions"], type_)
+    assert found is not None
+    return dict(found)
+
+
+async def test_first_run_creates_children_then_zero_writes() -> None:
+    kube = _world(cocoonnode())
+    first = await _run(kube)
+    kinds = sorted(k for _, k, _ in kube.writes)
+    assert kinds == sorted(
+        [
+            "ConfigMap",
+            "Service",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "StatefulSet",
+            "Secret",
+            "CocoonNode",
+        ]
+    )
+    assert [e.reason for e in first.events] == ["WalletKeyGenerated"]
+    assert _cond(kube, "Configured")["status"] == "True"
+    assert _cond(kube, "Scheduled")["reason"] == "PodPending"
+    assert kube.find("CocoonNode", "ns1", "w1")["status"]["observedGeneration"] == 1  # type: ignore[index]
+    kube.writes.clear()
+    second = await _run(kube)
+    assert kube.writes == []
+    assert second.status_patch == {} and second.applied == ()
+
+
+async def test_pod_bound_sets_scheduled_and_fields() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube)
+    kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "w1-0", "namespace": "ns1"},
+            "spec": {"nodeName": "tdx-h100-0"},
+            "status": {"podIP": "127.100.0.5", "conditions": [{"type": "Ready", "status": "True"}]},
+        }
+    )
+    await _run(kube)
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    assert body["status"]["nodeName"] == "tdx-h100-0" and body["status"]["podIP"] == "127.100.0.5"
+    assert body["status"]["modelName"] == "Qwen/Qwen3-8B"
+    assert _cond(kube, "Scheduled")["status"] == "True"
+    assert _cond(kube, "InferenceReady")["status"] == "True"
+    assert _cond(kube, "Ready")["status"] == "True"
+    assert _cond(kube, "Registered")["status"] == "Unknown"
+
+
+async def test_impossible_placement_creates_no_workload() -> None:
+    kube = _world(cocoonnode(spec=minimal_spec(placement={"tee": "TDX", "gpuProducts": ["NVIDIA-B200"]})))
+    outcome = await _run(kube)
+    assert kube.find("StatefulSet", "ns1", "w1") is None
+    cond = _cond(kube, "Scheduled")
+    assert (cond["status"], cond["reason"]) == ("False", "NoConfidentialGPUNode")
+    assert cond["message"].startswith("0 of 10 nodes fit:")
+    assert [e.reason for e in outcome.events if e.type == "Warning"] == ["PlacementFailed"]
+    again = await _run(kube)
+    assert not [e for e in again.events if e.type == "Warning"]  # Events only on transitions
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason", "field"),
+    [
+        (minimal_spec(model="nope"), "InvalidSpec", "spec.model"),
+        (
+            minimal_spec(ownerAddress="UQAuz15H1ZHrZ_psVrAra7HealMIVeFq0wguqlmFno1f3B-n"),
+            "InvalidTonAddress",
+            "spec.ownerAddress",
+        ),
+        (
+            minimal_spec(
+                network={"globalConfigRef": {"name": "missing"}, "rootContractAddress": "0:" + "0" * 64}
+            ),
+            "ConfigMapNotFound",
+            "globalConfigRef",
+        ),
+        (
+            minimal_spec(funding={"treasurySecretRef": {"name": "nope"}}),
+            "TreasurySecretNotFound",
+            "treasurySecretRef",
+        ),
+    ],
+)
+async def test_bad_input_changes_nothing(spec: dict[str, Any], reason: str, field: str) -> None:
+    kube = _world(cocoonnode(spec=spec))
+    await _run(kube)
+    assert [w for w in kube.writes if w[1] != "CocoonNode"] == []
+    cond = _cond(kube, "Configured")
+    assert (cond["status"], cond["reason"]) == ("False", reason)
+    assert field in cond["message"]
+    assert _cond(kube, "Ready")["reason"] == reason
+
+
+async def test_existing_wallet_secret_is_never_replaced_and_validated() -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "w1-wallet", "namespace": "ns1"},
+        "data": {"node_wallet_key": "bm90LWEta2V5"},
+    }
+    kube = _world(cocoonnode(), secret)
+    await _run(kube)
+    assert ("create", "Secret", "w1-wallet") not in kube.writes
+    assert _cond(kube, "Configured")["reason"] == "InvalidWalletSecret"
+    assert "bm90LWEta2V5" not in str(kube.find("CocoonNode", "ns1", "w1"))
+    assert kube.find("StatefulSet", "ns1", "w1") is None
+
+
+async def test_paused_scales_to_zero_and_spec_change_applies_only_workload() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube)
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    body["spec"]["paused"] = True
+    body["metadata"]["generation"] = 2
+    kube.writes.clear()
+    outcome = await _run(kube)
+    assert outcome.applied == ("StatefulSet/w1",)
+    assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 0  # type: ignore[index]
+    assert _cond(kube, "Ready")["reason"] == "Paused"
+    assert _cond(kube, "Ready")["observedGeneration"] == 2
+
+
+class _BlockingChain:
+    async def preflight(self, ctx: Context) -> StepReport:
+        return StepReport(
+            conditions=(
+                Cond.false(st.REGISTERED, "ModelNotAllowed", f"Model {ctx.spec.model.name} is not allowed"),
+            ),
+            allow_workload=False,
+        )
+
+    async def observe(self, ctx: Context) -> StepReport:
+        return StepReport(status={"walletAddress": "EQwallet"})
+
+    async def finalize(self, ctx: Context) -> bool:
+        return True
+
+
+class _BrokenHealth:
+    async def observe(self, ctx: Context) -> StepReport:
+        raise RuntimeError("boom")
+
+
+async def test_providers_plug_in_and_failures_are_contained() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube, chain=_BlockingChain(), health=_BrokenHealth())
+    assert kube.find("StatefulSet", "ns1", "w1") is None
+    assert _cond(kube, "Registered")["reason"] == "ModelNotAllowed"
+    assert _cond(kube, "Scheduled")["reason"] == "WorkloadNotCreated"
+    assert _cond(kube, "InferenceReady")["reason"] == "ProviderError"
+    assert kube.find("CocoonNode", "ns1", "w1")["status"]["walletAddress"] == "EQwallet"  # type: ignore[index]
+
+
+async def test_finalize_is_bounded() -> None:
+    class Slow:
+        async def observe(self, ctx: Context) -> StepReport:
+            return StepReport()
+
+        async def finalize(self, ctx: Context) -> bool:
+            return False
+
+    body = cocoonnode()
+    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    deps = Deps(kube=FakeKube(), settings=Settings(finalize_timeout_seconds=60), rewards=Slow())
+    import datetime as dt
+
+    early = await reconcile.finalize(body, deps, now=dt.datetime(2026, 1, 1, 0, 0, 30, tzinfo=dt.UTC))
+    assert not early.done
+    late = await reconcile.finalize(body, deps, now=dt.datetime(2026, 1, 1, 0, 2, tzinfo=dt.UTC))
+    assert late.done and late.events[0].reason == "FinalizeTimedOut"
+    assert (await reconcile.finalize(body, Deps(kube=FakeKube(), settings=Settings()))).done
