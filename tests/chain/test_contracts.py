@@ -872,6 +872,11 @@ async def test_network_json_round_trip_and_no_key_in_repr(env: Env, tmp_path: An
         assert secret not in repr(env.net)
     voucher = sign_voucher(env.net, 0, env.worker(0), 1)
     assert voucher.signature.hex() not in repr(voucher)
+    # idempotent on the same chain: nothing is registered twice
+    txs = env.chain.total_transactions
+    assert await deploy_cocoon_network(env.chain) == env.net
+    assert (await read_root(env.chain, env.net)).version == 6
+    assert env.chain.total_transactions == txs
     # deterministic: the same seed gives the same network on a fresh chain
     again = await deploy_cocoon_network(LocalChain(config_b64=env.chain.config_b64))
     assert again == env.net

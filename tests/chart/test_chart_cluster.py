@@ -292,16 +292,23 @@ def test_single_namespace_install_reconciles_with_the_chart_identity(
     try:
         kube.kubectl("apply", "-n", workers_ns, "-f", str(EXAMPLE))
         name = example["metadata"]["name"]
+
+        def scheduled() -> dict[str, Any] | None:
+            out = operator.output()
+            if not operator.alive() or "system:anonymous" in out:  # no point in waiting
+                raise AssertionError("the operator exited or sent unauthenticated requests")
+            return _scheduled(kube.get(f"cocoonnodes.{GROUP}", name, "-n", workers_ns))
+
         try:
-            cond = _wait(
-                f"CocoonNode {name} Scheduled=True",
-                lambda: (
-                    operator.alive() and _scheduled(kube.get(f"cocoonnodes.{GROUP}", name, "-n", workers_ns))
-                ),
-                timeout_s=150,
-                every_s=2,
-            )
+            cond = _wait(f"CocoonNode {name} Scheduled=True", scheduled, timeout_s=150, every_s=2)
         except AssertionError:
+            if "system:anonymous" in operator.output():
+                raise AssertionError(
+                    "the operator sent its requests without the ServiceAccount token (as system:anonymous): "
+                    "its client does not read the kubeconfig's bearer token (kubernetes>=30 stores it under "
+                    "api_key['BearerToken'], see cocoon_operator/k8s/config.py); admin client certificates "
+                    f"hide this.\noperator output:\n{operator.output()[-3000:]}"
+                ) from None
             obj = kube.get(f"cocoonnodes.{GROUP}", name, "-n", workers_ns)
             status = yaml.safe_dump((obj or {}).get("status"))
             raise AssertionError(

@@ -189,12 +189,16 @@ def _operator_up(ctx: Context) -> str:
     found = operator_proc.running()
     if found is not None:
         return f"reused, pid {found[0].pid}, log {operator_proc.log_path()}"
-    sa_kubeconfig = operator_proc.write_sa_kubeconfig(
-        ctx.cluster["kubectl"], ctx.cluster["kubeconfig"], RELEASE_NAMESPACE, RELEASE
-    )
+    args = (ctx.cluster["kubectl"], ctx.cluster["kubeconfig"], RELEASE_NAMESPACE, RELEASE)
+    sa_kubeconfig = operator_proc.write_sa_kubeconfig(*args)
+    how = "token"
+    if not operator_proc.client_can_send_tokens(sa_kubeconfig):
+        # The operator's API client ignores bearer tokens (reported): same identity as a certificate.
+        sa_kubeconfig = operator_proc.write_sa_cert_kubeconfig(*args)
+        how = "client certificate"
     proc = operator_proc.start(sa_kubeconfig)
     ctx.started.append("operator")
-    return f"pid {proc.pid} as system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}, log {operator_proc.log_path()}"
+    return f"({how}) pid {proc.pid} as system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}, log {operator_proc.log_path()}"
 
 
 def _runtime_up(ctx: Context) -> str:

@@ -377,8 +377,8 @@ async def wallet_send(
 
 
 async def _deploy_wallet(chain: LocalChain, wallet: DevWallet, amount: int) -> None:
-    await chain.faucet(wallet.address, amount)
     if chain.status(wallet.address) != "active":
+        await chain.faucet(wallet.address, amount)
         public = bytes.fromhex(wallet.public_key)
         init = _state_init(_WALLET_V4R2_CODE, WalletV4R2.create_data_cell(public, wallet.wallet_id, 0))
         body = WalletV4R2.raw_create_transfer_msg(
@@ -465,8 +465,11 @@ async def deploy_cocoon_network(
         price_per_token=price_per_token, worker_fee_per_token=worker_fee_per_token, is_test=is_test
     )
     root_data = RootStorage(owner_address=root_owner.addr, params=params).to_cell()
-    root, result = await chain.deploy(_state_init(cocoon_root_code(), root_data), ROOT_BALANCE)
-    _check_all_succeeded(result, "root deploy")
+    root_init = _state_init(cocoon_root_code(), root_data)
+    root = Address((0, root_init.serialize().hash))
+    if chain.status(root) != "active":
+        _, result = await chain.deploy(root_init, ROOT_BALANCE)
+        _check_all_succeeded(result, "root deploy")
 
     proxy_seeds = [_derive_seed(base, f"proxy:{i}") for i in range(len(proxy_endpoints))]
     proxy_keys = [bytes(crypto_sign_seed_keypair(s)[0]) for s in proxy_seeds]
@@ -484,21 +487,36 @@ async def deploy_cocoon_network(
         code_hashes={name: str(entry["code_hash"]) for name, entry in _manifest_contracts().items()},
     )
 
-    ops: list[Cell] = [add_hash_body("worker", DEV_IMAGE_HASH), add_hash_body("proxy", DEV_PROXY_IMAGE_HASH)]
-    ops += [add_hash_body("model", model_hash(m)) for m in models]
-    ops += [register_proxy_body(ProxyDesc(endpoint)) for endpoint in proxy_endpoints]
-    await root_owner_ops(chain, network, ops)
+    # Only what the root lacks, so a second run on the same chain (e.g. a resumed chain without its
+    # network.json) changes nothing and returns the same description.
+    current = await read_root(chain, network)
+    ops: list[Cell] = []
+    if DEV_IMAGE_HASH not in current.worker_hashes:
+        ops.append(add_hash_body("worker", DEV_IMAGE_HASH))
+    if DEV_PROXY_IMAGE_HASH not in current.proxy_hashes:
+        ops.append(add_hash_body("proxy", DEV_PROXY_IMAGE_HASH))
+    ops += [
+        add_hash_body("model", model_hash(m)) for m in models if model_hash(m) not in current.model_hashes
+    ]
+    registered = {desc.address for desc in current.registered_proxies.values()}
+    ops += [register_proxy_body(ProxyDesc(e)) for e in proxy_endpoints if e not in registered]
+    if ops:
+        await root_owner_ops(chain, network, ops)
+    current = await read_root(chain, network)
+    seqnos = {desc.address: seqno for seqno, desc in sorted(current.registered_proxies.items(), reverse=True)}
 
     proxies = []
     for i, endpoint in enumerate(proxy_endpoints):
-        contract = await _deploy_proxy_contract(
-            chain, owner=root_owner.addr, proxy_key=proxy_keys[i], root=root, params=params
-        )
+        contract = proxy_contract_address(root_owner.addr, proxy_keys[i], root, current.params)
+        if chain.status(contract) != "active":
+            contract = await _deploy_proxy_contract(
+                chain, owner=root_owner.addr, proxy_key=proxy_keys[i], root=root, params=current.params
+            )
         desc = ProxyDesc(endpoint)
         proxies.append(
             DevProxy(
                 index=i,
-                seqno=i + 1,
+                seqno=seqnos[endpoint],
                 endpoint=endpoint,
                 address_for_workers=desc.worker_endpoint,
                 address_for_clients=desc.client_endpoint,
@@ -506,9 +524,10 @@ async def deploy_cocoon_network(
                 public_key=proxy_keys[i].hex(),
                 private_key=proxy_seeds[i].hex(),
                 contract=raw_address(contract),
-                params_version=params.params_version,
+                params_version=current.params.params_version,
             )
         )
+    network = dataclasses.replace(network, params=DevParams.from_params(current.params))
     return dataclasses.replace(network, proxies=proxies)
 
 
