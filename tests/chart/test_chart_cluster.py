@@ -185,6 +185,22 @@ class Operator:
 # ------------------------------------------------------------------ fixtures
 
 
+def _image_values() -> list[str]:
+    """On kind (CI) the image built and loaded by the workflow, so the hook Job can really run there."""
+    image = os.environ.get("COCOON_CHART_TEST_IMAGE", "")
+    if not image:
+        return []
+    repository, _, tag = image.rpartition(":")
+    return [
+        "--set",
+        f"image.repository={repository}",
+        "--set",
+        f"image.tag={tag}",
+        "--set",
+        "image.pullPolicy=Never",
+    ]
+
+
 @pytest.fixture
 def kube(cluster: Any) -> Kube:
     k = Kube(Path(cluster.kubectl_path), Path(cluster.kubeconfig))
@@ -224,9 +240,13 @@ def test_single_namespace_install_reconciles_with_the_chart_identity(
         "--set", "crds.install=false",
         "--set", "networkPolicy.enabled=true",
         "--set", "podDisruptionBudget.enabled=true",
+        *_image_values(),
     ]  # fmt: skip
     kube.helm("install", release, str(CHART), "-n", release_ns, *values, "--timeout", "120s")
     sa = f"{release}-cocoon-operator"
+    # The local process below is the operator under test: the chart's Deployment must not compete with
+    # it (here it never runs a container anyway; on kind it would).
+    kube.kubectl("scale", "deployment", sa, "-n", release_ns, "--replicas=0")
     assert kube.get("serviceaccount", sa, "-n", release_ns)
     assert kube.get("role", sa, "-n", workers_ns), (
         "single-namespace mode: the Role lives in the watched namespace"
@@ -399,8 +419,9 @@ def test_all_namespaces_install_rbac(kube: Kube, namespace: str, release_ns: str
     """Cluster-wide mode: what the identity may and may not do, asked of the real authorizer."""
     release = "ca"
     kube.helm(
-        "install", release, str(CHART), "-n", release_ns, "--set", "crds.install=false", "--timeout", "120s"
+        "install", release, str(CHART), "-n", release_ns, "--set", "crds.install=false", *_image_values()
     )
+    kube.kubectl("scale", "deployment", f"{release}-cocoon-operator", "-n", release_ns, "--replicas=0")
     sa = f"{release}-cocoon-operator"
     me = kube.as_identity(kube.token_kubeconfig(release_ns, sa, tmp_path / "op.kubeconfig"))
 

@@ -214,7 +214,7 @@ def test_rbac_cluster_wide_mode() -> None:
 
 
 def test_rbac_single_namespace_mode() -> None:
-    objs = render({"watchNamespace": WATCH_NS, "rbac.operatorSecretNames[0]": "treasury"})
+    objs = render({"watchNamespace": WATCH_NS})
     base = one(objs, "ClusterRole", "cocoon-system")
     # cluster-wide: only what cannot be namespaced
     resources = {r for rule in base["rules"] for r in rule["resources"]}
@@ -228,12 +228,6 @@ def test_rbac_single_namespace_mode() -> None:
     binding = one(objs, "RoleBinding", "cocoon-operator")
     assert binding["metadata"]["namespace"] == WATCH_NS
     assert binding["subjects"][0]["namespace"] == "cocoon-system"
-    # the operator's own Secrets: by name only
-    secrets_role = one(objs, "Role", "-secrets")
-    assert secrets_role["metadata"]["namespace"] == "cocoon-system"
-    assert secrets_role["rules"] == [
-        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["treasury"], "verbs": ["get"]}
-    ]
     deploy = one(objs, "Deployment")
     assert f"--namespace={WATCH_NS}" in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
 
@@ -474,6 +468,16 @@ def test_every_object_is_labelled_and_namespaced(scenario: tuple[str, list[dict[
             assert "namespace" not in o["metadata"]
         else:
             assert o["metadata"].get("namespace") in ("cocoon-system", WATCH_NS), o["metadata"]["name"]
+
+
+def test_packaged_chart_renders_the_same(tmp_path: Path) -> None:
+    """`helm package` keeps files/ (CRD copy, hook script): the package renders what the folder does."""
+    run([helm_bin(), "package", str(CHART), "--destination", str(tmp_path)], timeout=60)
+    (tgz,) = tmp_path.glob("cocoon-operator-*.tgz")
+    packaged = run(
+        [helm_bin(), "template", "cocoon", str(tgz), "-n", "cocoon-system", "--kube-version", "1.35.4"]
+    )
+    assert packaged.stdout == template().stdout
 
 
 def test_renders_on_the_oldest_supported_kubernetes() -> None:

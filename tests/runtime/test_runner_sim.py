@@ -32,9 +32,9 @@ ROOT_KEYS = ["owner_address", "proxy_hashes", "registered_proxies", "last_proxy_
              "model_hashes", "version", "struct_version", "params_version", "unique_id", "is_test",
              "price_per_token", "worker_fee_per_token", "prompt_tokens_price_multiplier",
              "cached_tokens_price_multiplier", "completion_tokens_price_multiplier",
-             "cached_tokens_price_multiplier", "reasoning_tokens_price_multiplier", "proxy_delay_before_close",
-             "client_delay_before_close", "proxy_min_stake", "client_min_stake", "proxy_code_hash",
-             "worker_code_hash", "client_code_hash"]  # fmt: skip
+             "cached_tokens_price_multiplier", "reasoning_tokens_price_multiplier",
+             "proxy_delay_before_close", "client_delay_before_close", "proxy_min_stake", "client_min_stake",
+             "proxy_code_hash", "worker_code_hash", "client_code_hash"]  # fmt: skip
 PROXY_KEYS = ["sc_inited", "proxy_sc_address", "proxy_public_key", "sc_address",
               "earned_tokens_committed_to_blockchain", "earned_tokens_committed_to_proxy_db",
               "earned_tokens_max_known", "cached_out_tokens", "expected_cached_out_tokens", "running_request",

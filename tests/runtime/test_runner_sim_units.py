@@ -24,7 +24,8 @@ def test_json_writer_keeps_duplicate_keys_and_does_not_escape() -> None:
         jsonout.Obj([("a", 1), ("a", 2), ("s", 'x"y'), ("l", [1.5, 1e-05, True]), ("e", [])])
     )
     assert text == (
-        '{\n  "a": 1,\n  "a": 2,\n  "s": "x"y",\n  "l": [\n    1.5,\n    1e-05,\n    true\n  ],\n  "e": []\n}\n'
+        '{\n  "a": 1,\n  "a": 2,\n  "s": "x"y",\n'
+        '  "l": [\n    1.5,\n    1e-05,\n    true\n  ],\n  "e": []\n}\n'
     )
 
 

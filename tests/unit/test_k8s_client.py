@@ -59,7 +59,7 @@ async def server(aiohttp_unused_port: Any = None) -> AsyncIterator[tuple[str, li
 
 async def test_client_calls(server: tuple[str, list[dict[str, Any]]]) -> None:
     url, seen = server
-    async with KubeClient(Connection(host=url, ssl_context=False, _configuration=_Config())) as kube:
+    async with KubeClient(Connection(host=url, ssl_context=False, configuration=_Config())) as kube:
         before = stats.WRITES.total()
         assert await kube.get("v1", "ConfigMap", "ns", "missing") is None
         assert await kube.list("v1", "Node") == [{"a": 1}]

@@ -55,8 +55,11 @@ def main() -> int:
             return 0
         if time.monotonic() > deadline:
             names = ", ".join(f"{i['metadata']['namespace']}/{i['metadata']['name']}" for i in left)
-            print(f"CocoonNodes still present after the timeout (is the operator running?): {names}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"CocoonNodes still present after the timeout (is the operator running?): {names}",
+                file=sys.stderr,
+                flush=True,
+            )
             return 1
         time.sleep(2)
 

@@ -37,6 +37,8 @@ def register(subparsers: Any) -> None:
             help="full: real processes; light: one in-process stand-in per pod IP (benchmarks)",
         )
         p.add_argument("--network", type=Path, default=None, help="dev chain network.json")
+        p.add_argument("--ton-config", type=Path, default=None, help="dev chain TON global config")
+        p.add_argument("--no-chain", action="store_true", help="runner simulators use the fake chain")
 
     p_up = sub.add_parser("up", help="start the runtime in the background")
     common(p_up)
@@ -57,6 +59,10 @@ def _argv(args: argparse.Namespace) -> list[str]:
         argv += ["--kubeconfig", str(args.kubeconfig)]
     if args.network:
         argv += ["--network", str(args.network)]
+    if args.ton_config:
+        argv += ["--ton-config", str(args.ton_config)]
+    if args.no_chain:
+        argv.append("--no-chain")
     return argv
 
 

@@ -45,7 +45,7 @@ import aiohttp
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from cocoon_dev.paths import component_dir
+from cocoon_dev.paths import component_dir, dev_home
 from cocoon_dev.runtime import triton as triton_mod
 
 log = logging.getLogger("cocoon_dev.runtime")
@@ -70,6 +70,7 @@ class RuntimeOptions:
     backoff_max_s: float = 30.0
     max_grace_s: float = 45.0
     network_json: Path | None = None  # dev chain's network.json, handed to the runner simulator
+    ton_config: Path | None = None  # the dev chain's TON global config (when the pod's is not mounted)
     sim_env: dict[str, str] = field(default_factory=dict)  # extra COCOON_SIM_* settings
     python: str = sys.executable
 
@@ -612,7 +613,22 @@ class PodRuntime:
             argv += ["--forward-override", f"{self.ip}:{FRONT_PORT}"]
         if self.options.network_json is not None:
             argv += ["--network", str(self.options.network_json)]
+            ton_config = self._ton_config(spec, volumes, runner_cfg)
+            if ton_config is not None:
+                argv += ["--ton-config", str(ton_config)]
+        else:
+            argv += ["--chain", "fake"]
         return argv
+
+    def _ton_config(self, spec: dict[str, Any], volumes: dict[str, Path], runner_cfg: Path) -> Path | None:
+        """The pod's mounted TON config if the runner config names one, else the dev chain's."""
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            name = json.loads(runner_cfg.read_text()).get("ton_config_filename", "")
+            found = resolve_path(name, mount_map(spec, volumes)) if name else None
+            if found is not None and found.is_file():
+                return found
+        ton_config = self.options.ton_config
+        return ton_config if ton_config is not None and ton_config.is_file() else None
 
     def _wallet_key_file(self, spec: dict[str, Any], volumes: dict[str, Path]) -> Path | None:
         secret_vols = {v["name"] for v in self.pod["spec"].get("volumes") or [] if "secret" in v}
@@ -810,10 +826,19 @@ def default_kubeconfig() -> Path | None:
 
 
 def default_network_json() -> Path | None:
+    """The dev chain's network.json (`cocoon-dev chain up` writes it), if there is one."""
     env = os.environ.get("COCOON_DEV_NETWORK_JSON")
     if env:
         return Path(env)
-    path = component_dir("ton") / "network.json"
+    path = dev_home() / "chain" / "network.json"
+    return path if path.exists() else None
+
+
+def default_ton_config() -> Path | None:
+    env = os.environ.get("COCOON_DEV_TON_CONFIG")
+    if env:
+        return Path(env)
+    path = dev_home() / "chain" / "global-config.json"
     return path if path.exists() else None
 
 
@@ -827,6 +852,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--network", type=Path, default=None, help="dev chain network.json for the runner simulator"
     )
+    p.add_argument("--ton-config", type=Path, default=None, help="TON global config of the dev chain")
+    p.add_argument("--no-chain", action="store_true", help="runner simulators use the fake chain")
     p.add_argument("--poll-interval", type=float, default=1.0)
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -838,7 +865,8 @@ def main(argv: list[str] | None = None) -> int:
         kubeconfig=args.kubeconfig or default_kubeconfig(),
         mode=args.mode,
         poll_interval_s=args.poll_interval,
-        network_json=args.network or default_network_json(),
+        network_json=None if args.no_chain else args.network or default_network_json(),
+        ton_config=args.ton_config or default_ton_config(),
     )
     if args.state_dir is not None:
         options.state_dir = args.state_dir

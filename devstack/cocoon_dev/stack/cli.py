@@ -125,7 +125,10 @@ def collect_status() -> dict[str, Any]:
             "owner": chain.get("owner"),
             "log": chain.get("log"),
         },
-        "helm": {"release": f"{steps.RELEASE_NAMESPACE}/{steps.RELEASE}", "log": str(steps.logs_dir() / "helm.log")},
+        "helm": {
+            "release": f"{steps.RELEASE_NAMESPACE}/{steps.RELEASE}",
+            "log": str(steps.logs_dir() / "helm.log"),
+        },
         "operator": {
             "running": op is not None,
             "pid": op[0].pid if op else None,
@@ -136,7 +139,10 @@ def collect_status() -> dict[str, Any]:
         "runtime": {
             "running": bool(runtime.get("running")),
             "pid": runtime.get("pid"),
-            "pods": {name: {"ip": p.get("ip"), "pids": p.get("pids", {})} for name, p in (runtime.get("pods") or {}).items()},
+            "pods": {
+                name: {"ip": p.get("ip"), "pids": p.get("pids", {})}
+                for name, p in (runtime.get("pods") or {}).items()
+            },
             "log": str(component_dir("runtime") / "kubelet.log"),
         },
         "stack_logs": str(steps.logs_dir()),
@@ -166,7 +172,9 @@ def _print_status(info: dict[str, Any]) -> None:
         pids = ", ".join(f"{k}={v}" for k, v in pod["pids"].items()) or "-"
         c.print(f"            {name} on {pod['ip']}: {pids}")
     c.print(f"            log {rt['log']}")
-    c.print(f"  logs      `cocoon-dev logs <operator|runtime|chain|cluster|helm>`; step logs in {info['stack_logs']}")
+    c.print(
+        f"  logs      `cocoon-dev logs <operator|runtime|chain|cluster|helm>`; step logs in {info['stack_logs']}"
+    )
 
 
 def _status(args: argparse.Namespace) -> int:

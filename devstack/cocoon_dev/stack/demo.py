@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,9 @@ async def _verified(observer: Observer, claims: list[Claim]) -> list[Claim]:
         return []
 
 
-async def summary(observer: Observer, snap: Snapshot, start_owner: int | None, elapsed: float) -> dict[str, Any]:
+async def summary(
+    observer: Observer, snap: Snapshot, start_owner: int | None, elapsed: float
+) -> dict[str, Any]:
     """The numbers of the summary, every chain number read from the chain now."""
     payouts = await observer.owner_payouts()
     confirmed = confirmed_on_chain(snap.claims, payouts)
@@ -118,10 +121,17 @@ async def summary(observer: Observer, snap: Snapshot, start_owner: int | None, e
         "worker_contract_tokens": workers,
         "worker_fee_per_token": observer.fee_per_token,
         "nodes": {
-            r.name: {"node": r.node, "ready": r.ready, "reason": r.reason, "requests": r.requests,
-                     "tokens": r.tokens, "claimed_nano": r.claimed_nano, "wallet_nano": r.wallet_nano}
+            r.name: {
+                "node": r.node,
+                "ready": r.ready,
+                "reason": r.reason,
+                "requests": r.requests,
+                "tokens": r.tokens,
+                "claimed_nano": r.claimed_nano,
+                "wallet_nano": r.wallet_nano,
+            }
             for r in snap.rows
-        },  # fmt: skip
+        },
     }
 
 
@@ -155,7 +165,9 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
 async def watch(
     console: Console, ctx: steps.Context, *, exit_after: int | None, timeout_s: float, live: bool
 ) -> int:
-    observer = Observer(ctx.cluster["kubeconfig"], Path(ctx.chain["global_config"]), ctx.network, DEMO_NAMESPACE)
+    observer = Observer(
+        ctx.cluster["kubeconfig"], Path(ctx.chain["global_config"]), ctx.network, DEMO_NAMESPACE
+    )
     t0 = time.monotonic()
     start_owner: int | None = None
     snap: Snapshot | None = None
@@ -180,7 +192,9 @@ async def watch(
                 if len(snap.claims) > len(confirmed):
                     confirmed = await _verified(observer, snap.claims)
                 if live_view is not None:
-                    live_view.update(render(snap, start_owner=start_owner, confirmed=len(confirmed), elapsed=elapsed))
+                    live_view.update(
+                        render(snap, start_owner=start_owner, confirmed=len(confirmed), elapsed=elapsed)
+                    )
                 elif elapsed - last_progress >= 10 or last_progress == 0:
                     last_progress = max(elapsed, 0.001)
                     console.print(progress_line(snap, len(confirmed), elapsed), highlight=False, markup=False)
@@ -219,7 +233,14 @@ def _why_no_claims(snap: Snapshot | None, target: int, confirmed: int, timeout_s
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(console: Console, *, exit_after: int | None, timeout_s: float, verbose: bool = False) -> int:
+    # A closed terminal or a `kill` ends the demo like Ctrl-C does: the stack is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     try:
         ctx = steps.up(console, verbose=verbose)
     except steps.StepFailed:

@@ -134,10 +134,14 @@ def row_of(obj: dict[str, Any]) -> NodeRow:
     row.claims = claims_of(row.name, status)
     totals = (status.get("claims") or {}).get("totals") if isinstance(status.get("claims"), dict) else None
     row.claimed_nano = (
-        _int(earnings.get("claimedNano")) or _int((totals or {}).get("claimedNano")) or sum(c.nano for c in row.claims)
+        _int(earnings.get("claimedNano"))
+        or _int((totals or {}).get("claimedNano"))
+        or sum(c.nano for c in row.claims)
     )
     row.wallet = str(status.get("walletAddress") or "")
-    row.worker_contracts = [str(w["address"]) for w in status.get("workerContracts") or [] if w.get("address")]
+    row.worker_contracts = [
+        str(w["address"]) for w in status.get("workerContracts") or [] if w.get("address")
+    ]
     row.worker_contracts += [c.worker_contract for c in row.claims if c.worker_contract]
     row.worker_contracts = sorted(set(row.worker_contracts))
     row.pod_ip = str(status.get("podIP") or "")
@@ -186,7 +190,11 @@ class Observer:
         self.owner = raw_address(str(network["owner"]["address"]))
         self.fee_per_token = int(network["params"]["worker_fee_per_token"])
         self.proxy_contracts = sorted(
-            {raw_address(c) for p in network["proxies"] for c in [p["contract"], *p.get("previous_contracts", [])]}
+            {
+                raw_address(c)
+                for p in network["proxies"]
+                for c in [p["contract"], *p.get("previous_contracts", [])]
+            }
         )
         self._http = httpx.AsyncClient(trust_env=False)
         self._chain: ChainClient | None = None
@@ -209,7 +217,12 @@ class Observer:
 
     async def snapshot(self) -> Snapshot:
         listing = await asyncio.to_thread(
-            self._api.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, _request_timeout=10
+            self._api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            _request_timeout=10,
         )
         rows = [row_of(obj) for obj in sorted(listing.get("items", []), key=lambda o: o["metadata"]["name"])]
         stats = await asyncio.gather(*(runner_stats(self._http, r.pod_ip) for r in rows))
@@ -230,7 +243,9 @@ class Observer:
         return snap
 
     async def owner_payouts(self) -> list[PayoutTx]:
-        scan = await scan_owner_payouts(await self.chain(), self.owner, after_lt=0, sources=self.proxy_contracts)
+        scan = await scan_owner_payouts(
+            await self.chain(), self.owner, after_lt=0, sources=self.proxy_contracts
+        )
         return list(scan.payouts)
 
     async def worker_tokens(self, worker_contract: str) -> int | None:
@@ -246,7 +261,9 @@ def confirmed_on_chain(claims: list[Claim], payouts: list[PayoutTx]) -> list[Cla
     unused = list(payouts)
     found = []
     for claim in claims:
-        match = next((p for p in unused if claim.tx_hash and p.tx_hash.lower() == claim.tx_hash.lower()), None)
+        match = next(
+            (p for p in unused if claim.tx_hash and p.tx_hash.lower() == claim.tx_hash.lower()), None
+        )
         if match is None and not claim.tx_hash:
             proxy = raw_address(claim.proxy) if claim.proxy else ""
             match = next((p for p in unused if p.source == proxy and p.value == claim.nano), None)

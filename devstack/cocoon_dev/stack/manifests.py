@@ -2,7 +2,7 @@
 
 The CocoonNodes come from `examples/` and get only what ties them to THIS local network: the model the
 dev root allows, the dev owner and root addresses, a claim policy that pays out within a demo's
-minutes, and no model volume (the local runtime serves its own stand-in model, and a PVC nobody
+minutes, test mode (the dev root is a test network), and no model volume (the local runtime serves its own stand-in model, and a PVC nobody
 provisions would keep the pod unschedulable). Everything else (placement, images, wallet refs) is the
 example's own.
 """
@@ -84,6 +84,8 @@ def sample_cocoonnodes(network: dict[str, Any], namespace: str = DEMO_NAMESPACE)
         spec["network"]["globalConfigRef"] = {"name": "ton-global-config", "key": "global.config.json"}
         spec["funding"] = {"treasurySecretRef": {"name": "cocoon-treasury"}}
         spec["rewards"] = {**spec.get("rewards", {}), **DEMO_REWARDS}
+        # The dev root has is_test=true: its workers run in test mode (the runner's `is_test`).
+        spec["worker"] = {**spec.get("worker", {}), "mode": "Test"}
         inference = spec.setdefault("inference", {})
         inference.pop("modelSource", None)
         inference.pop("resources", None)

@@ -80,7 +80,9 @@ def client_can_send_tokens(kubeconfig: Path) -> bool:
         return False
 
 
-def write_sa_cert_kubeconfig(kubectl: str, admin_kubeconfig: str, namespace: str, service_account: str) -> Path:
+def write_sa_cert_kubeconfig(
+    kubectl: str, admin_kubeconfig: str, namespace: str, service_account: str
+) -> Path:
     """Fallback: the same identity as a client certificate from the CSR API.
 
     A certificate with CN `system:serviceaccount:<ns>:<name>` and the ServiceAccount groups is
@@ -117,9 +119,13 @@ def write_sa_cert_kubeconfig(kubectl: str, admin_kubeconfig: str, namespace: str
     base = [kubectl, "--kubeconfig", admin_kubeconfig]
 
     def kc(*args: str, stdin: str | None = None) -> str:
-        proc = subprocess.run([*base, *args], input=stdin, capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            [*base, *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+        )
         if proc.returncode != 0:
-            raise StepFailed(f"client certificate for {user}: kubectl {args[0]} failed: {proc.stderr.strip()}")
+            raise StepFailed(
+                f"client certificate for {user}: kubectl {args[0]} failed: {proc.stderr.strip()}"
+            )
         return proc.stdout
 
     kc("create", "-f", "-", stdin=json.dumps(obj))

@@ -128,9 +128,7 @@ class Step:
 def _cluster_up(ctx: Context) -> str:
     log = logs_dir() / "cluster.log"
     before = _quiet(cluster_status)
-    rc, out = run_logged(
-        dev_cli("cluster", "up", "--fleet", "default"), log, timeout_s=3600, echo=ctx.echo
-    )
+    rc, out = run_logged(dev_cli("cluster", "up", "--fleet", "default"), log, timeout_s=3600, echo=ctx.echo)
     if rc != 0:
         raise StepFailed(f"the control plane did not come up: {_last_error(out)}", log)
     ctx.cluster = cluster_status()
@@ -150,7 +148,11 @@ def _chain_up(ctx: Context) -> str:
     if rc != 0:
         raise StepFailed(f"the TON chain did not come up: {_last_error(out)}", log)
     ctx.chain = chain_status()
-    if not ctx.chain.get("running") or not ctx.chain.get("network_file") or not ctx.chain.get("global_config"):
+    if (
+        not ctx.chain.get("running")
+        or not ctx.chain.get("network_file")
+        or not ctx.chain.get("global_config")
+    ):
         raise StepFailed("the chain runs but has no COCOON network or global config", Path(ctx.chain["log"]))
     ctx.network = json.loads(Path(ctx.chain["network_file"]).read_text())
     reused = bool(before and before.get("running"))
@@ -231,7 +233,9 @@ def _apply_samples(ctx: Context) -> str:
     nodes = manifests.sample_cocoonnodes(ctx.network, ns)
     kubectl(ctx.cluster, "apply", "--server-side", "--field-manager=cocoon-dev", "-f", "-",
             stdin=manifests.as_list(nodes))  # fmt: skip
-    names = ", ".join(f"{n['metadata']['name']} ({label})" for n, (_, label) in zip(nodes, manifests.SAMPLES, strict=True))
+    names = ", ".join(
+        f"{n['metadata']['name']} ({label})" for n, (_, label) in zip(nodes, manifests.SAMPLES, strict=True)
+    )
     return f"namespace {ns}: ConfigMap ton-global-config, Secret cocoon-treasury, CocoonNodes {names}"
 
 
@@ -270,7 +274,9 @@ def up(console: Console, *, verbose: bool = False, keep_on_failure: bool = False
             detail = step.run(ctx)
         except StepFailed as exc:
             took = time.monotonic() - t0
-            console.print(f"  [red]✗ [{i}/{len(STEPS)}] {step.title} failed after {took:.1f} s[/red]", highlight=False)
+            console.print(
+                f"  [red]✗ [{i}/{len(STEPS)}] {step.title} failed after {took:.1f} s[/red]", highlight=False
+            )
             console.print(f"    {exc}", highlight=False, markup=False)
             if exc.log is not None:
                 console.print(f"    log: {exc.log}", highlight=False)
@@ -279,7 +285,9 @@ def up(console: Console, *, verbose: bool = False, keep_on_failure: bool = False
                 stop_components(console, list(reversed(ctx.started)))
             raise
         took = time.monotonic() - t0
-        console.print(f"  [green]✓[/green] [{i}/{len(STEPS)}] {step.title}: {took:.1f} s — {detail}", highlight=False)
+        console.print(
+            f"  [green]✓[/green] [{i}/{len(STEPS)}] {step.title}: {took:.1f} s — {detail}", highlight=False
+        )
     record_processes(ctx)
     console.print(f"[bold green]stack up in {time.monotonic() - t_all:.1f} s[/bold green]")
     return ctx

@@ -31,6 +31,22 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     logger.info("Configured cocoon-operator", extra={"resync_seconds": cfg.resync_seconds})
 
 
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf and the operator's own client share one credential source (kubeconfig or in-cluster)."""
+    c = config.load().configuration
+    scheme, _sep, token = (c.get_api_key_with_prefix("authorization") or "").partition(" ")
+    return kopf.ConnectionInfo(
+        server=c.host,
+        ca_path=c.ssl_ca_cert,
+        insecure=not c.verify_ssl,
+        certificate_path=c.cert_file,
+        private_key_path=c.key_file,
+        scheme=scheme or None,
+        token=token or None,
+    )
+
+
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("runtime")

@@ -10,11 +10,11 @@ from typing import Any
 class Connection:
     host: str
     ssl_context: ssl.SSLContext | bool
-    _configuration: Any  # kubernetes.client.Configuration: re-read for rotating tokens
+    configuration: Any  # kubernetes.client.Configuration: re-read for rotating tokens
 
     def auth_headers(self) -> dict[str, str]:
         # get_api_key_with_prefix runs the loader's refresh hook (projected tokens rotate in-cluster).
-        token = self._configuration.get_api_key_with_prefix("authorization")
+        token = self.configuration.get_api_key_with_prefix("authorization")
         return {"Authorization": token} if token else {}
 
 
@@ -32,7 +32,7 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Connectio
             config_file=path, context=context, client_configuration=configuration
         )
     return Connection(
-        host=configuration.host.rstrip("/"), ssl_context=_ssl(configuration), _configuration=configuration
+        host=configuration.host.rstrip("/"), ssl_context=_ssl(configuration), configuration=configuration
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from cocoon_dev.runtime.runner_sim import SIMULATOR_COMMIT
-from cocoon_dev.runtime.runner_sim.chain import ChainBackend, FakeTonChain
+from cocoon_dev.runtime.runner_sim.chain import ChainBackend, ChainError, FakeTonChain
 from cocoon_dev.runtime.runner_sim.config import ConfigError, WorkerConfig
 from cocoon_dev.runtime.runner_sim.runner import Runner, Settings
 from cocoon_dev.runtime.runner_sim.web_api import make_app
@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=_env_path("COCOON_DEV_NETWORK_JSON"),
         help="dev network.json written by the local chain (proxy keys)",
     )
+    p.add_argument("--ton-config", type=Path, help="TON global config (instead of ton_config_filename)")
     p.add_argument("--request-rate", type=float, default=float(env("COCOON_SIM_REQUEST_RATE", "0.5")))
     p.add_argument("--max-tokens", type=int, default=int(env("COCOON_SIM_MAX_TOKENS", "16")))
     p.add_argument("--commit-interval", type=float, default=float(env("COCOON_SIM_COMMIT_INTERVAL", "30")))
@@ -104,7 +105,12 @@ async def serve(args: argparse.Namespace) -> int:
         root_refresh_s=args.root_refresh,
         refresh_s=args.refresh,
     )
-    runner = Runner(config, make_chain(args, config), settings)
+    try:
+        chain = make_chain(args, config)
+    except ChainError as exc:
+        print(f"{SIMULATOR_COMMIT}: cannot use the chain: {exc}", file=sys.stderr)
+        return 2
+    runner = Runner(config, chain, settings)
     app = make_app(runner)
     site_runner = web.AppRunner(app, access_log=None)
     await site_runner.setup()
