@@ -69,7 +69,9 @@ def baseline_statefulset(cn: dict[str, Any], namespace: str) -> dict[str, Any]:
 
     spec = parse_spec(cn["spec"])
     settings = Settings()
-    owner = children.Owner(name=cn["metadata"]["name"], namespace=namespace, uid="00000000-0000-0000-0000-000000000000")
+    owner = children.Owner(
+        name=cn["metadata"]["name"], namespace=namespace, uid="00000000-0000-0000-0000-000000000000"
+    )
     desired = children.desired(owner, spec, settings)
     sts = next(o for o in desired if o["kind"] == "StatefulSet")
     sts["metadata"].pop("ownerReferences", None)  # no owner: the garbage collector would delete it

@@ -119,11 +119,18 @@ class Kube:
     async def watch(
         self, path: str, rv: str, label_selector: str | None = None
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "3000"}
+        params = {
+            "watch": "1",
+            "resourceVersion": rv,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": "3000",
+        }
         if label_selector:
             params["labelSelector"] = label_selector
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-        async with self._http().get(self.host + path, params=params, headers=self._headers, timeout=timeout) as resp:
+        async with self._http().get(
+            self.host + path, params=params, headers=self._headers, timeout=timeout
+        ) as resp:
             if resp.status >= 300:
                 raise KubeError(resp.status, f"watch {path}")
             async for line in resp.content:
@@ -156,5 +163,7 @@ def request_counts(text: str) -> dict[tuple[str, str, str], float]:
     return out
 
 
-def diff(after: dict[tuple[str, str, str], float], before: dict[tuple[str, str, str], float]) -> dict[tuple[str, str, str], float]:
+def diff(
+    after: dict[tuple[str, str, str], float], before: dict[tuple[str, str, str], float]
+) -> dict[tuple[str, str, str], float]:
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}

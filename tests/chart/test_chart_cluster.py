@@ -315,8 +315,13 @@ def test_single_namespace_install_reconciles_with_the_chart_identity(
 
         def scheduled() -> dict[str, Any] | None:
             out = operator.output()
-            if not operator.alive() or "system:anonymous" in out:  # no point in waiting
-                raise AssertionError("the operator exited or sent unauthenticated requests")
+            # no point in waiting: exited, unauthenticated, or its start-up failed
+            if (
+                not operator.alive()
+                or "system:anonymous" in out
+                or ("kopf.activities" in out and " failed " in out)
+            ):
+                raise AssertionError("the operator exited, failed to start, or sent unauthenticated requests")
             return _scheduled(kube.get(f"cocoonnodes.{GROUP}", name, "-n", workers_ns))
 
         try:

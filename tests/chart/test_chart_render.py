@@ -182,16 +182,63 @@ def test_rbac_secrets_only_get_and_create(scenario: tuple[str, list[dict[str, An
             )
 
 
-def test_rbac_status_finalizers_nodes_minimal(scenario: tuple[str, list[dict[str, Any]]]) -> None:
+def test_rbac_matches_what_the_operator_calls(scenario: tuple[str, list[dict[str, Any]]]) -> None:
+    """Exactly the verbs of docs/rbac-needs.md (the operator's own list of API calls), no more."""
     _, objs = scenario
     group = "cocoon.tonops.dev"
-    assert _grants(objs, group, "cocoonnodes") == {"get", "list", "watch", "patch", "update"}
-    assert _grants(objs, group, "cocoonnodes/status") <= {"get", "patch", "update"}
-    assert _grants(objs, group, "cocoonnodes/finalizers") <= {"update"}
-    assert _grants(objs, "", "nodes") == {"get", "list", "watch"}
-    assert _grants(objs, "", "pods") == {"get", "list", "watch"}
-    assert _grants(objs, "", "events") <= {"create", "patch"}
-    assert "delete" not in _grants(objs, group, "cocoonnodes")
+    expected = {
+        (group, "cocoonnodes"): {"get", "list", "watch", "patch"},
+        (group, "cocoonnodes/status"): {"get", "patch"},
+        (group, "cocoonnodes/finalizers"): {"update"},
+        ("", "events"): {"create"},
+        ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch"},
+        ("", "configmaps"): {"get", "create", "patch"},
+        ("", "services"): {"get", "create", "patch"},
+        ("policy", "poddisruptionbudgets"): {"get", "create", "patch"},
+        ("networking.k8s.io", "networkpolicies"): {"get", "create", "patch"},
+        ("", "pods"): {"get", "list", "watch", "delete"},
+        ("", "secrets"): {"get", "create"},
+        ("", "nodes"): {"get", "list", "watch"},
+        ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+    }
+    for (api_group, resource), verbs in expected.items():
+        assert _grants(objs, api_group, resource) == verbs, f"{api_group}/{resource}"
+    granted = {(g, r) for rule in _operator_rules(objs) for g in rule["apiGroups"] for r in rule["resources"]}
+    assert granted - set(expected) <= {("", "namespaces")}, granted - set(expected)
+
+
+def _rbac_needs() -> dict[str, dict[tuple[str, str], set[str]]]:
+    """The tables of docs/rbac-needs.md (the operator's own list of API calls), by section."""
+    sections: dict[str, dict[tuple[str, str], set[str]]] = {}
+    current = ""
+    for line in (REPO / "docs" / "rbac-needs.md").read_text().splitlines():
+        if line.startswith("## "):
+            current = line[3:].split()[0].lower()  # "namespaced" / "cluster-scoped"
+            sections[current] = {}
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if current and len(cells) >= 3 and cells[0].startswith("`"):
+            group = cells[0].strip("`").replace('""', "")
+            verbs = {v.strip() for v in cells[2].split(",")}
+            for resource in cells[1].split("/ "):
+                name = resource.split("(")[0].strip().strip("`").strip()
+                sections[current][(group, name)] = verbs
+    return sections
+
+
+@pytest.mark.skipif(
+    not (REPO / "docs" / "rbac-needs.md").exists(), reason="docs/rbac-needs.md not written yet"
+)
+def test_rbac_follows_the_operators_list_of_calls() -> None:
+    """Every namespaced call in docs/rbac-needs.md is granted with exactly those verbs, in both modes;
+    the cluster-scoped ones too, except the rows the doc itself marks as conditional."""
+    needs = _rbac_needs()
+    for objs in (render(), render({"watchNamespace": WATCH_NS})):
+        for (group, resource), verbs in needs["namespaced"].items():
+            assert _grants(objs, group, resource) == verbs, f"{group}/{resource}: doc says {sorted(verbs)}"
+        for key in (("", "nodes"), ("apiextensions.k8s.io", "customresourcedefinitions")):
+            assert _grants(objs, *key) == needs["cluster-scoped"][key], key
+    # kopf peering is not used (--standalone): no rules for it
+    assert not _grants(render(), "kopf.dev", "kopfpeerings")
 
 
 def test_rbac_cluster_wide_mode() -> None:

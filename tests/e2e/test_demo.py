@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from cocoon_dev.paths import REPO_ROOT, testenv_cache
+from cocoon_dev import paths
+from cocoon_dev.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -28,7 +29,7 @@ COMMAND_TIMEOUT_S = 1500  # the whole command, start-up included
 
 def _missing_piece() -> str | None:
     """Why the demo cannot run here yet (None: everything it needs is present)."""
-    cache = testenv_cache()
+    cache = paths.testenv_cache()  # (imported via the module: pytest would collect test*)
     for binary in ("k8s-v1.35.4/kube-apiserver", "k8s-v1.35.4/kubectl", "helm-v3.21.4/helm"):
         if not (cache / binary).is_file():
             return f"{cache / binary} is not built (tools/build-testenv.sh)"
@@ -40,7 +41,7 @@ def _missing_piece() -> str | None:
     from cocoon_operator.handlers.runtime import PROVIDER_FACTORIES
 
     if not PROVIDER_FACTORIES:
-        return "the operator registers no chain/rewards provider yet (handlers.runtime.PROVIDER_FACTORIES is empty)"
+        return "the operator registers no chain/rewards provider yet (PROVIDER_FACTORIES is empty)"
     return None
 
 

@@ -241,3 +241,65 @@ def test_delete_removes_children_and_object(
     wait_for("children garbage-collected", leftovers, lambda items: items == [], timeout_s=90)
     # the wallet key outlives the CocoonNode on purpose (it controls the wallet's funds)
     assert core.read_namespaced_secret("gone-wallet", ns).metadata.name == "gone-wallet"
+
+
+def test_image_change_rolls_pause_scales_to_zero(
+    operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api
+) -> None:
+    ns = operator.namespace
+    _create(cocoon_crd, ns, "roll")
+    _wait_cond(cocoon_crd, ns, "roll", "Ready", "True")
+    uid = core_v1.read_namespaced_pod("roll-0", ns).metadata.uid
+    cocoon_crd.kubectl(
+        "patch",
+        "cn",
+        "roll",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"worker":{"image":"localhost/runner:v2"}}}',
+    )
+
+    def runner_image() -> tuple[str, str]:
+        pod = core_v1.read_namespaced_pod("roll-0", ns)
+        image = next(c.image for c in pod.spec.containers if c.name == "runner")
+        return pod.metadata.uid, image
+
+    wait_for(
+        "pod rolled to the new image",
+        runner_image,
+        lambda t: t[0] != uid and t[1] == "localhost/runner:v2",
+        timeout_s=120,
+    )
+    _wait_cond(cocoon_crd, ns, "roll", "Ready", "True")
+    cocoon_crd.kubectl("patch", "cn", "roll", "-n", ns, "--type=merge", "-p", '{"spec":{"paused":true}}')
+    obj = wait_for(
+        "paused",
+        lambda: _cn(cocoon_crd, ns, "roll"),
+        lambda o: _cond(o, "Ready").get("reason") == "Paused" and "podName" not in o["status"],
+        timeout_s=90,
+    )
+    assert _cond(obj, "Scheduled")["reason"] == "Paused"
+    assert cocoon_crd.kubectl("get", "sts", "roll", "-n", ns, "-o", "jsonpath={.spec.replicas}").stdout == "0"
+    assert core_v1.read_namespaced_secret("roll-wallet", ns)  # wallet kept
+
+
+def test_pending_worker_reports_scheduler_reason(operator: OperatorHandle, cocoon_crd: Any) -> None:
+    ns = operator.namespace
+    # Only one node has 8 H100s: the second worker that wants 8 stays Pending, with a reason in status.
+    _create(cocoon_crd, ns, "big1", placement={"tee": "TDX", "gpuCount": 8})
+    _wait_cond(cocoon_crd, ns, "big1", "Scheduled", "True")
+    _create(cocoon_crd, ns, "big2", placement={"tee": "TDX", "gpuCount": 8})
+    obj = wait_for(
+        "big2 waiting with a reason",
+        lambda: _cn(cocoon_crd, ns, "big2"),
+        lambda o: (
+            _cond(o, "Scheduled").get("reason") == "InsufficientGPU"
+            and "nodes are available" in _cond(o, "Scheduled").get("message", "")
+        ),
+        timeout_s=90,
+    )
+    message = _cond(obj, "Scheduled")["message"]
+    assert "Insufficient nvidia.com/gpu" in message and "0 of " in message
+    assert _cond(obj, "Ready")["status"] == "False"

@@ -83,6 +83,10 @@ class FakeKube:
                 status[key] = copy.deepcopy(value)
         return copy.deepcopy(obj)
 
+    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+        self.writes.append(("delete", kind, name))
+        return self.objects.pop((kind, namespace, name), None) is not None
+
 
 def _server_defaults(obj: dict[str, Any]) -> None:
     """A few of the defaults the real API server adds, so "compare before apply" is tested against them."""

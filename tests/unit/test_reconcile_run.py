@@ -214,3 +214,38 @@ async def test_finalize_is_bounded() -> None:
     late = await reconcile.finalize(body, deps, now=dt.datetime(2026, 1, 1, 0, 2, tzinfo=dt.UTC))
     assert late.done and late.events[0].reason == "FinalizeTimedOut"
     assert (await reconcile.finalize(body, Deps(kube=FakeKube(), settings=Settings()))).done
+
+
+async def test_pod_stuck_on_old_revision_is_replaced() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube)
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None
+    sts["status"] = {"updateRevision": "w1-new"}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "w1-0", "namespace": "ns1", "labels": {"controller-revision-hash": "w1-old"}},
+        "spec": {"nodeName": "tdx-h100-0"},
+        "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+    }
+    kube.put(pod)
+    outcome = await _run(kube)
+    assert ("delete", "Pod", "w1-0") in kube.writes
+    assert "WorkerRestarted" in [e.reason for e in outcome.events]
+    # a Ready pod of an old revision is left to the StatefulSet's own rolling update
+    pod["status"]["conditions"][0]["status"] = "True"
+    kube.put(pod)
+    kube.writes.clear()
+    await _run(kube)
+    assert ("delete", "Pod", "w1-0") not in kube.writes
+
+
+async def test_failed_preflight_stops_an_existing_worker() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube)
+    assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 1  # type: ignore[index]
+    await _run(kube, chain=_BlockingChain())
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None and sts["spec"]["replicas"] == 0  # kept (stable name), but stopped
+    assert _cond(kube, "Scheduled")["reason"] == "WorkloadNotCreated"

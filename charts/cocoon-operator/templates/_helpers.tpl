@@ -104,52 +104,59 @@ seccompProfile:
 
 {{/* --- RBAC rule sets (kept here so the cluster-wide and single-namespace modes grant the same) --- */}}
 
-{{/* The CocoonNode resource itself, and the Events the operator posts about it. */}}
+{{/* The CocoonNode resource itself, and the Events the operator posts about it.
+     Kept in step with docs/rbac-needs.md (the operator's own list of calls). */}}
 {{- define "cocoon-operator.rules.cocoonnodes" -}}
-# application: the custom resource. kopf needs patch even to watch (progress/diff-base annotations).
+# application: the custom resource. kopf needs patch even to watch (finalizer, progress and diff-base
+# annotations); reconcile re-reads the object (get).
 - apiGroups: ["cocoon.tonops.dev"]
   resources: ["cocoonnodes"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["get", "list", "watch", "patch"]
+# status is written with a merge patch on the status subresource, only when it changed.
 - apiGroups: ["cocoon.tonops.dev"]
   resources: ["cocoonnodes/status"]
-  verbs: ["get", "patch", "update"]
-# the finalizer is added and removed by patching the object; /finalizers is only checked when an
-# owner reference with blockOwnerDeletion points at a CocoonNode (children of a CocoonNode).
+  verbs: ["get", "patch"]
+# children carry ownerReferences with blockOwnerDeletion: true, which needs update on /finalizers
+# where the OwnerReferencesPermissionEnforcement admission plugin is on.
 - apiGroups: ["cocoon.tonops.dev"]
   resources: ["cocoonnodes/finalizers"]
   verbs: ["update"]
-# framework: kopf posts Events (core/v1).
+# framework: kopf posts Events (core/v1, POST only).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end }}
 
-{{/* Children of a CocoonNode, in the CocoonNode's namespace. */}}
+{{/* Children of a CocoonNode, in the CocoonNode's namespace. Server-side apply is `patch` (plus
+     `create` when the object does not exist yet). No delete (but of a stuck worker pod): children go
+     by garbage collection through their ownerReferences. No update. */}}
 {{- define "cocoon-operator.rules.children" -}}
+# the worker StatefulSet; kopf also watches worker StatefulSets to re-reconcile their owner.
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# the runner ConfigMap (and spec.network.globalConfigRef, read), the headless Service.
 - apiGroups: [""]
-  resources: ["services", "configmaps"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  resources: ["configmaps", "services"]
+  verbs: ["get", "create", "patch"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "create", "patch"]
+# only the operator may reach the runner's control port.
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-# pods are created by the StatefulSet controller; the operator only reads them (placement, pod IP).
+  verbs: ["get", "create", "patch"]
+# pods are created by the StatefulSet controller; the operator reads them (worker pod, kopf watch,
+# GPU accounting for placement explanations) and deletes only a worker pod stuck Not Ready on an
+# outdated StatefulSet revision (StatefulSets never replace it themselves, kubernetes#67250).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "delete"]
 # Secrets: the worker wallet key is generated once (create) and read back (get); the treasury key
 # named in a CocoonNode's spec is read (get). No list/watch (that would expose every Secret), no
-# update/delete: the operator never rotates or deletes a key (the wallet Secret has no owner reference
-# on purpose, it must outlive the CocoonNode). RBAC cannot restrict `create`, or `get` of names only
-# known at run time, by name; see docs/security.md.
+# update/patch/delete: the operator never rotates or deletes a key (the wallet Secret has no owner
+# reference on purpose, it must outlive the CocoonNode). RBAC cannot restrict `create`, or `get` of
+# names only known at run time, by name; see docs/security.md.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create"]

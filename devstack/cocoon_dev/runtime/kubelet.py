@@ -32,7 +32,9 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -53,6 +55,9 @@ log = logging.getLogger("cocoon_dev.runtime")
 WORKER_LABEL = ("app.kubernetes.io/name", "cocoon-worker")
 FAKE_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 FRONT_PORT = 9000
+PROBE_PERIOD_MAX_S = 2.0
+INIT_TIMEOUT_S = 300.0
+SHELLS = ("/bin/sh", "sh", "/bin/bash", "bash")
 Mode = Literal["full", "light"]
 
 
@@ -251,10 +256,14 @@ class Probe:
     def from_spec(cls, spec: dict[str, Any] | None, container: dict[str, Any]) -> Probe | None:
         if not spec:
             return None
+        # Probe at most every PROBE_PERIOD_MAX_S, scaling failureThreshold so that the time budget
+        # (period x threshold, e.g. a startup probe's allowance for model loads) stays the same.
+        period = float(spec.get("periodSeconds", 10))
+        fast = min(period, PROBE_PERIOD_MAX_S)
         common = {
-            "period_s": min(float(spec.get("periodSeconds", 10)), 10.0),
+            "period_s": fast,
             "timeout_s": min(float(spec.get("timeoutSeconds", 1)), 5.0),
-            "failure_threshold": int(spec.get("failureThreshold", 3)),
+            "failure_threshold": math.ceil(int(spec.get("failureThreshold", 3)) * period / fast),
             "success_threshold": int(spec.get("successThreshold", 1)),
             "initial_delay_s": min(float(spec.get("initialDelaySeconds", 0)), 30.0),
         }
@@ -453,10 +462,23 @@ class Container:
         log.warning("Container %s/%s %s: %s", self.pod.namespace, self.pod.name, self.name, why)
         await self.stop(grace_s=5.0)
 
-    async def stop(self, grace_s: float) -> None:
+    def pre_stop_sleep_s(self) -> float:
+        """`lifecycle.preStop` of the form `exec: sleep N` (what the operator sets on Triton)."""
+        command = ((self.spec.get("lifecycle") or {}).get("preStop") or {}).get("exec", {}).get(
+            "command"
+        ) or []
+        if len(command) == 2 and command[0] in ("sleep", "/bin/sleep") and command[1].isdigit():
+            return float(command[1])
+        return 0.0
+
+    async def stop(self, grace_s: float, pre_stop: bool = False) -> None:
+        """Like the kubelet: preStop (when the pod is deleted), SIGTERM, SIGKILL when the grace ends."""
         proc = self.process
         if proc is None or proc.returncode is not None:
             return
+        if pre_stop and (sleep_s := min(self.pre_stop_sleep_s(), grace_s)) > 0:
+            await asyncio.sleep(sleep_s)  # the pod keeps serving while endpoints drop it
+            grace_s = max(2.0, grace_s - sleep_s)
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
         try:
@@ -514,6 +536,10 @@ class PodRuntime:
         self.pod = pod
         self.dir = self.options.state_dir / "pods" / f"{self.namespace}_{self.name}_{self.uid[:8]}"
         self.containers: list[Container] = []
+        self.init_statuses: dict[str, dict[str, Any]] = {}
+        self.initialized = not pod["spec"].get("initContainers")
+        self.blocked: str | None = None  # a reason the pod cannot start (e.g. its IP is taken)
+        self.volumes: dict[str, Path] = {}
         self.last_patch: dict[str, Any] | None = None
         self.task: asyncio.Task[None] | None = None
         self.grace_s = min(
@@ -522,7 +548,11 @@ class PodRuntime:
 
     async def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        volumes = await materialize_volumes(self.runtime.kube, self.pod, self.dir / "volumes")
+        self.volumes = await materialize_volumes(self.runtime.kube, self.pod, self.dir / "volumes")
+
+    def build_containers(self) -> None:
+        """The main containers' processes (after the init containers, which may render their files)."""
+        volumes = self.volumes
         specs = self.pod["spec"]["containers"]
         runner_spec = next((c for c in specs if container_kind(c) == "runner"), None)
         runner_cfg = self._runner_config_path(runner_spec, volumes) if runner_spec else None
@@ -556,6 +586,10 @@ class PodRuntime:
 
     def _triton_argv(self, spec: dict[str, Any], runner_cfg: Path | None, forward: int | None) -> list[str]:
         argv = [*(spec.get("command") or []), *(spec.get("args") or [])]
+        # A model repository the pod itself provides (e.g. fetched and verified by an init container)
+        # is served as is; otherwise the stand-in model.
+        given = _flag_value(argv, "--model-repository")
+        pod_repo = resolve_path(given, mount_map(spec, self.volumes)) if given else None
         served = "cocoon-dev/stand-in"
         if runner_cfg is not None:
             with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -567,7 +601,14 @@ class PodRuntime:
             fail_init=fault == "broken",
             init_delay_s=float(fault.split(":", 1)[1]) if fault.startswith("slow-init:") else 0.0,
         )
-        repo = triton_mod.write_model_repository(self.dir / "model-repository", [model])
+        triton_model = triton_mod.STANDIN_MODEL
+        pod_models = (
+            sorted(pod_repo.glob("*/config.pbtxt")) if pod_repo is not None and pod_repo.is_dir() else []
+        )
+        if pod_models:
+            repo, triton_model = pod_repo, pod_models[0].parent.name
+        else:
+            repo = triton_mod.write_model_repository(self.dir / "model-repository", [model])
         ports = {p.get("name"): int(p["containerPort"]) for p in spec.get("ports") or []}
         front = forward if forward not in (None, *ports.values()) else FRONT_PORT
         exit_timeout = _flag_value(argv, "--exit-timeout-secs") or "30"
@@ -581,6 +622,7 @@ class PodRuntime:
             "--metrics-port", str(ports.get("metrics", triton_mod.METRICS_PORT)),
             "--front-port", str(front),
             "--served-model-name", served,
+            "--triton-model", triton_model,
             "--exit-timeout-secs", exit_timeout,
             "--model-control-mode", mode if mode in ("none", "explicit", "poll") else "none",
             "--pid-file", str(self.dir / "tritonserver.pid"),
@@ -648,6 +690,16 @@ class PodRuntime:
 
     async def run(self) -> None:
         await self.prepare()
+        while (taken := await _ip_in_use(self.ip)) is not None:
+            self.blocked = (
+                f"another process listens on {self.ip}:{taken} (another local cluster with this pod CIDR?)"
+            )
+            log.warning("Pod %s/%s: %s", self.namespace, self.name, self.blocked)
+            await self.publish()
+            await asyncio.sleep(5)
+        self.blocked = None
+        await self.run_init_containers()
+        self.build_containers()
         async with aiohttp.ClientSession() as session:
             while True:
                 for c in self.containers:
@@ -656,16 +708,106 @@ class PodRuntime:
                 await self.publish()
                 await asyncio.sleep(0.5)
 
+    async def run_init_containers(self) -> None:
+        """Run each init container to completion, in order, restarting failures with backoff."""
+        backoff = self.options.backoff_initial_s
+        for spec in self.pod["spec"].get("initContainers") or []:
+            name = spec["name"]
+            restarts = 0
+            while True:
+                self.init_statuses[name] = _init_status(
+                    spec, restarts, {"running": {"startedAt": now_rfc3339()}}
+                )
+                await self.publish()
+                started = now_rfc3339()
+                code, message = await self._run_init(spec)
+                terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                              "startedAt": started, "finishedAt": now_rfc3339()}  # fmt: skip
+                if message and code != 0:
+                    terminated["message"] = message
+                if code == 0:
+                    self.init_statuses[name] = _init_status(
+                        spec, restarts, {"terminated": terminated}, ready=True
+                    )
+                    await self.publish()
+                    break
+                log.warning("Init container %s/%s %s exited with %d", self.namespace, self.name, name, code)
+                message = f"back-off restarting failed container {name} in pod {self.name}"
+                waiting = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+                status = _init_status(spec, restarts, waiting)
+                status["lastState"] = {"terminated": terminated}
+                self.init_statuses[name] = status
+                await self.publish()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.options.backoff_max_s)
+                restarts += 1
+        self.initialized = True
+
+    async def _run_init(self, spec: dict[str, Any]) -> tuple[int, str]:
+        """A `sh -c` init container runs on the host with its mount paths mapped to the pod's volume
+        dirs; other commands cannot be emulated and count as completed."""
+        argv = [*(spec.get("command") or []), *(spec.get("args") or [])]
+        if len(argv) < 3 or argv[0] not in SHELLS or argv[1] != "-c":
+            log.info("Init container %s/%s %s: not a shell script, treated as completed",
+                     self.namespace, self.name, spec["name"])  # fmt: skip
+            return 0, ""
+        script = remap_paths(argv[2], mount_map(spec, self.volumes))
+        env = os.environ | {e["name"]: str(e["value"]) for e in spec.get("env") or [] if "value" in e}
+        log_path = self.dir / "logs" / f"init-{_safe_name(spec['name'])}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("wb") as out:
+            proc = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", script, *argv[3:], env=env, stdin=asyncio.subprocess.DEVNULL, stdout=out,
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True, cwd=str(self.dir),
+            )  # fmt: skip
+            try:
+                rc = await asyncio.wait_for(proc.wait(), INIT_TIMEOUT_S)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                rc = await proc.wait()
+        code = 128 - rc if rc < 0 else rc
+        # terminationMessagePolicy FallbackToLogsOnError: the log tail becomes the message.
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        return code, "\n".join(tail)[-1024:]
+
     async def publish(self) -> None:
         current = self.pod.get("status") or {}
         prev_statuses = {s["name"]: s for s in current.get("containerStatuses") or []}
-        statuses = [c.status(prev_statuses.get(c.name)) for c in self.containers]
+        if self.containers:
+            statuses = [c.status(prev_statuses.get(c.name)) for c in self.containers]
+        else:
+            reason = "PodIPInUse" if self.blocked else "PodInitializing"
+            waiting: dict[str, Any] = {"reason": reason}
+            if self.blocked:
+                waiting["message"] = self.blocked
+            statuses = [
+                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+                 "restartCount": 0, "started": False, "state": {"waiting": dict(waiting)}}
+                for c in self.pod["spec"]["containers"]
+            ]  # fmt: skip
         all_ready = all(s["ready"] for s in statuses)
         not_ready = [s["name"] for s in statuses if not s["ready"]]
+        mine = ("Ready", "ContainersReady", "Initialized")
         conditions: list[dict[str, Any]] = [
-            c for c in current.get("conditions") or [] if c["type"] not in ("Ready", "ContainersReady")
+            c for c in current.get("conditions") or [] if c["type"] not in mine
         ]
         old = {c["type"]: c for c in current.get("conditions") or []}
+        pending_init = [n for n, st in self.init_statuses.items() if "terminated" not in st["state"]
+                        or st["state"]["terminated"]["exitCode"] != 0]  # fmt: skip
+        init_ok = self.initialized and not pending_init
+        init_cond: dict[str, Any] = {
+            "type": "Initialized",
+            "status": "True" if init_ok else "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": old.get("Initialized", {}).get("lastTransitionTime")
+            if old.get("Initialized", {}).get("status") == ("True" if init_ok else "False")
+            else now_rfc3339(),
+        }
+        if not init_ok:
+            init_cond["reason"] = "ContainersNotInitialized"
+            init_cond["message"] = f"containers with incomplete status: [{' '.join(pending_init)}]"
+        conditions.append(init_cond)
         for ctype in ("ContainersReady", "Ready"):
             status = "True" if all_ready else "False"
             previous = old.get(ctype, {})
@@ -681,7 +823,9 @@ class PodRuntime:
                 cond["reason"] = "ContainersNotReady"
                 cond["message"] = f"containers with unready status: [{' '.join(not_ready)}]"
             conditions.append(cond)
-        desired = {"conditions": conditions, "containerStatuses": statuses}
+        desired: dict[str, Any] = {"conditions": conditions, "containerStatuses": statuses}
+        if self.init_statuses:
+            desired["initContainerStatuses"] = list(self.init_statuses.values())
         # Compare without timestamps that only change on transitions we already encoded.
         if desired == self.last_patch:
             return
@@ -697,8 +841,40 @@ class PodRuntime:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
-        await asyncio.gather(*(c.stop(self.grace_s) for c in self.containers), return_exceptions=True)
+        await asyncio.gather(
+            *(c.stop(self.grace_s, pre_stop=True) for c in self.containers), return_exceptions=True
+        )
         log.info("Stopped pod %s/%s", self.namespace, self.name)
+
+
+def _init_status(
+    spec: dict[str, Any], restarts: int, state: dict[str, Any], ready: bool = False
+) -> dict[str, Any]:
+    return {"name": spec["name"], "image": spec.get("image", ""), "imageID": "", "ready": ready,
+            "restartCount": restarts, "started": "running" in state, "state": state}  # fmt: skip
+
+
+def remap_paths(script: str, mounts: list[tuple[str, Path]]) -> str:
+    """Replace container mount paths in a shell script by the pod's local volume dirs (one pass, so
+    a local dir is never rewritten again by a shorter mount path)."""
+    if not mounts:
+        return script
+    mapping = {mount_path: str(local) for mount_path, local in mounts}
+    alternatives = "|".join(re.escape(m) for m in sorted(mapping, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w./-])({alternatives})(?=$|[/\s\"';:|&)])")
+    return pattern.sub(lambda m: mapping[m.group(1)], script)
+
+
+async def _ip_in_use(ip: str, ports: tuple[int, ...] = (8000, 12000)) -> int | None:
+    """A port of the pod IP that something else already listens on, if any."""
+    for port in ports:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), 0.5)
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        return port
+    return None
 
 
 def _read_forward(runner_cfg: Path | None) -> int | None:

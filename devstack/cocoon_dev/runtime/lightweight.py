@@ -162,7 +162,9 @@ class Server:
 
     async def _meta(self, request: web.Request) -> web.Response:
         self._pod(request)
-        return web.json_response({"name": "triton (lightweight stand-in)", "version": "2.51.0", "extensions": []})
+        return web.json_response(
+            {"name": "triton (lightweight stand-in)", "version": "2.51.0", "extensions": []}
+        )
 
     async def _models(self, request: web.Request) -> web.Response:
         info = self._pod(request)
@@ -431,11 +433,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cidr", default="127.100.0.0/16", help="only pod IPs inside this range are served")
     parser.add_argument("--ports", type=int, nargs="+", default=list(DEFAULT_PORTS))
     parser.add_argument("--selector", default=WORKER_SELECTOR, help="label selector of the served pods")
-    parser.add_argument("--patch-ready", action="store_true", help="patch pods Ready like the process runtime")
+    parser.add_argument(
+        "--patch-ready", action="store_true", help="patch pods Ready like the process runtime"
+    )
     parser.add_argument("--state-file", type=Path, default=None, help="JSON counters, rewritten every second")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s"
+    )
     return asyncio.run(_main(args))
 
 

@@ -12,20 +12,27 @@ from typing import Any
 from rich.console import Console
 
 from cocoon_dev.paths import component_dir, dev_home
+from cocoon_dev.stack.procs import StepFailed
 
 
 def register(subparsers: Any) -> None:
     p_up = subparsers.add_parser(
         "up",
         help="bring the whole stack up (cluster, chain, chart, operator, runtime, samples); reuses what runs",
-        description="Control plane + fleet, TON chain + COCOON network, Helm chart (CRDs + RBAC), the operator "
-        "as a process with the chart's ServiceAccount, the local runtime, and sample CocoonNodes.",
+        description="Control plane + fleet, TON chain + COCOON network, Helm chart (CRDs + RBAC), "
+        "the operator as a process with the chart's ServiceAccount, the local runtime, "
+        "and sample CocoonNodes.",
     )
     p_up.add_argument("-v", "--verbose", action="store_true", help="echo every line of the sub-commands")
     p_up.add_argument("--keep-on-failure", action="store_true", help="leave started components up on failure")
     p_up.set_defaults(func=_up)
 
     p_down = subparsers.add_parser("down", help="stop everything the stack started, by pid, reverse order")
+    p_down.add_argument(
+        "--purge",
+        action="store_true",
+        help="then delete all state (cluster data, chain, logs): a fresh start",
+    )
     p_down.set_defaults(func=_down)
 
     p_status = subparsers.add_parser("status", help="what runs and where (kubeconfig, chain config, logs)")
@@ -66,7 +73,7 @@ def _up(args: argparse.Namespace) -> int:
 
     try:
         steps.up(_console(), verbose=args.verbose, keep_on_failure=args.keep_on_failure)
-    except steps.StepFailed:
+    except StepFailed:
         return 1
     _print_status(collect_status())
     return 0
@@ -75,7 +82,7 @@ def _up(args: argparse.Namespace) -> int:
 def _down(args: argparse.Namespace) -> int:
     from cocoon_dev.stack import steps
 
-    return steps.down(_console())
+    return steps.down(_console(), purge=args.purge)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -97,7 +104,7 @@ def collect_status() -> dict[str, Any]:
     def quiet(fn: Any) -> dict[str, Any]:
         try:
             result: dict[str, Any] = fn()
-        except steps.StepFailed as exc:
+        except StepFailed as exc:
             return {"running": False, "error": str(exc)}
         return result
 
@@ -173,7 +180,8 @@ def _print_status(info: dict[str, Any]) -> None:
         c.print(f"            {name} on {pod['ip']}: {pids}")
     c.print(f"            log {rt['log']}")
     c.print(
-        f"  logs      `cocoon-dev logs <operator|runtime|chain|cluster|helm>`; step logs in {info['stack_logs']}"
+        "  logs      `cocoon-dev logs <operator|runtime|chain|cluster|helm>`; "
+        f"step logs in {info['stack_logs']}"
     )
 
 
@@ -202,7 +210,7 @@ def log_file(component: str) -> Path | None:
     if component in ("cluster", "etcd", "kwok") or component.startswith("kube-"):
         try:
             logs = steps.cluster_status().get("logs", {})
-        except steps.StepFailed:
+        except StepFailed:
             logs = {}
         name = "kube-apiserver" if component == "cluster" else component
         if name in logs:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -24,6 +24,7 @@ from rich.text import Text
 from cocoon_dev.stack import steps
 from cocoon_dev.stack.fleet import Claim, Observer, Snapshot, confirmed_on_chain
 from cocoon_dev.stack.manifests import DEMO_NAMESPACE
+from cocoon_dev.stack.procs import StepFailed
 
 TON = 1_000_000_000
 REFRESH_S = 1.5
@@ -54,7 +55,7 @@ def render(snap: Snapshot, *, start_owner: int | None, confirmed: int, elapsed: 
             "—" if row.tokens is None else f"{row.tokens:,}",
             ton(row.claimable_nano), ton(row.claimed_nano), _short(row.wallet), ton(row.wallet_nano),
         )  # fmt: skip
-    lines = [table]
+    lines: list[RenderableType] = [table]
     for row in snap.rows:
         if not row.node and row.message:
             lines.append(Text(f"  {row.name}: {row.message}", style="dim"))
@@ -82,7 +83,8 @@ def progress_line(snap: Snapshot, confirmed: int, elapsed: float) -> str:
     states = ", ".join(f"{r.name}={r.ready}/{r.reason}" for r in snap.rows)
     return (
         f"[{elapsed:5.0f} s] ready {ready}/{len(snap.rows)}, requests {requests}, tokens {tokens}, "
-        f"claimable {ton(claimable)} TON, claims on chain {confirmed}, owner {ton(snap.owner_nano)} TON ({states})"
+        f"claimable {ton(claimable)} TON, claims on chain {confirmed}, "
+        f"owner {ton(snap.owner_nano)} TON ({states})"
     )
 
 
@@ -139,12 +141,14 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
     console.print("[bold]── summary ──[/bold]")
     console.print(
         f"claims confirmed on chain: {data['claims_confirmed']} "
-        f"({ton(data['claimed_nano'])} TON for {data['claimed_tokens']:,} tokens) in {data['elapsed_s']:.0f} s",
+        f"({ton(data['claimed_nano'])} TON for {data['claimed_tokens']:,} tokens) "
+        f"in {data['elapsed_s']:.0f} s",
         highlight=False,
     )
     for c in data["claims"]:
         console.print(
-            f"  {c['node']}: {c['tokens']:,} tokens → {ton(c['nano'])} TON, worker contract {_short(c['worker_contract'])}, "
+            f"  {c['node']}: {c['tokens']:,} tokens → {ton(c['nano'])} TON, "
+            f"worker contract {_short(c['worker_contract'])}, "
             f"tx {c['tx_hash'][:16]}… ({c['source']})",
             highlight=False,
         )
@@ -152,7 +156,8 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
     console.print(
         f"owner {data['owner']}: {ton(data['owner_balance_nano'])} TON"
         + (f" (was {ton(start)})" if start is not None else "")
-        + f"; payouts on chain: {data['owner_payouts_on_chain']} = {ton(data['owner_payouts_nano_on_chain'])} TON",
+        + f"; payouts on chain: {data['owner_payouts_on_chain']} "
+        + f"= {ton(data['owner_payouts_nano_on_chain'])} TON",
         highlight=False,
     )
     for address, tokens in data["worker_contract_tokens"].items():
@@ -243,7 +248,7 @@ def run(console: Console, *, exit_after: int | None, timeout_s: float, verbose: 
     signal.signal(signal.SIGHUP, _interrupt)
     try:
         ctx = steps.up(console, verbose=verbose)
-    except steps.StepFailed:
+    except StepFailed:
         return 1
     live = exit_after is None and console.is_terminal
     try:

@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -183,7 +183,8 @@ class Observer:
         from kubernetes import client as k8s
         from kubernetes import config as k8s_config
 
-        self._api = k8s.CustomObjectsApi(k8s_config.new_client_from_config(config_file=kubeconfig))
+        api_client = k8s_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        self._api = k8s.CustomObjectsApi(api_client)
         self._global_config = json.loads(global_config.read_text())
         self.network = network
         self.namespace = namespace
@@ -215,15 +216,13 @@ class Observer:
         state = await (await self.chain()).account_state(address)
         return int(state.balance)
 
-    async def snapshot(self) -> Snapshot:
-        listing = await asyncio.to_thread(
-            self._api.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            _request_timeout=10,
+    def _list(self) -> object:
+        return self._api.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, _request_timeout=10
         )
+
+    async def snapshot(self) -> Snapshot:
+        listing = cast(dict[str, Any], await asyncio.to_thread(self._list))
         rows = [row_of(obj) for obj in sorted(listing.get("items", []), key=lambda o: o["metadata"]["name"])]
         stats = await asyncio.gather(*(runner_stats(self._http, r.pod_ip) for r in rows))
         for row, s in zip(rows, stats, strict=True):

@@ -2,7 +2,8 @@
 
 The CocoonNodes come from `examples/` and get only what ties them to THIS local network: the model the
 dev root allows, the dev owner and root addresses, a claim policy that pays out within a demo's
-minutes, test mode (the dev root is a test network), and no model volume (the local runtime serves its own stand-in model, and a PVC nobody
+minutes, test mode (the dev root is a test network), and no model volume (the local runtime serves
+its own stand-in model, and a PVC nobody
 provisions would keep the pod unschedulable). Everything else (placement, images, wallet refs) is the
 example's own.
 """

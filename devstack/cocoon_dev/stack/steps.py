@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -38,6 +39,13 @@ HELM_VERSION = "3.21.4"
 # The runner simulators' pace in the demo: one real inference request per second per worker, vouchers
 # committed every 5 s (defaults: 0.5/s and 30 s).
 RUNTIME_ENV = {"COCOON_SIM_REQUEST_RATE": "1", "COCOON_SIM_COMMIT_INTERVAL": "5", "COCOON_SIM_REFRESH": "2"}
+
+
+# nanoTON per token of the demo network. With the dev default (fee 1 nano/token) a claim is never worth
+# its ~0.05 TON of gas (the operator's policy needs claimable >= gas / maxFeeFraction, i.e. 50 M+
+# tokens); at 0.001 TON per token a few inference requests make a claim worth it. Passed only when
+# `cocoon-dev chain up` offers these options, and only used when the network is first deployed.
+DEMO_PRICES = {"--price-per-token": 2_000_000, "--worker-fee-per-token": 1_000_000}
 
 
 def stack_dir() -> Path:
@@ -144,7 +152,10 @@ def _cluster_up(ctx: Context) -> str:
 def _chain_up(ctx: Context) -> str:
     log = logs_dir() / "chain.log"
     before = _quiet(chain_status)
-    rc, out = run_logged(dev_cli("chain", "up", "--json"), log, timeout_s=300, echo=ctx.echo)
+    # --resume: the chain keeps its state across `down`/`up`, like the cluster's etcd does, so the
+    # CocoonNodes' ledgers (cursors, claims) keep matching the chain they were written against.
+    argv = dev_cli("chain", "up", "--resume", "--json", *_chain_price_args())
+    rc, out = run_logged(argv, log, timeout_s=300, echo=ctx.echo)
     if rc != 0:
         raise StepFailed(f"the TON chain did not come up: {_last_error(out)}", log)
     ctx.chain = chain_status()
@@ -162,6 +173,21 @@ def _chain_up(ctx: Context) -> str:
         f"{'reused, ' if reused else ''}liteserver {ctx.chain.get('liteserver')}, root {ctx.chain['root']}, "
         f"{len(ctx.chain.get('proxies') or [])} proxies"
     )
+
+
+def _chain_price_args() -> list[str]:
+    """The demo network's prices, when `chain up` lets us choose them (see DEMO_PRICES)."""
+    try:
+        help_text = subprocess.run(
+            dev_cli("chain", "up", "--help"), capture_output=True, text=True, timeout=60, check=False
+        ).stdout
+    except subprocess.TimeoutExpired:
+        return []
+    args = []
+    for flag, value in DEMO_PRICES.items():
+        if flag in help_text:
+            args += [flag, str(value)]
+    return args
 
 
 def _helm_install(ctx: Context) -> str:
@@ -184,7 +210,8 @@ def _helm_install(ctx: Context) -> str:
     # and the operator runs as a local process with the chart's identity (next step).
     kubectl(ctx.cluster, "-n", RELEASE_NAMESPACE, "scale", "deployment", RELEASE, "--replicas=0")
     crd = kubectl(ctx.cluster, "get", "crd", "cocoonnodes.cocoon.tonops.dev", "-o", "name").strip()
-    return f"{'reused, ' if reused else ''}release {RELEASE_NAMESPACE}/{RELEASE}: {crd}, RBAC; Deployment scaled to 0"
+    reuse = "reused, " if reused else ""
+    return f"{reuse}release {RELEASE_NAMESPACE}/{RELEASE}: {crd}, RBAC; Deployment scaled to 0"
 
 
 def _operator_up(ctx: Context) -> str:
@@ -200,7 +227,8 @@ def _operator_up(ctx: Context) -> str:
         how = "client certificate"
     proc = operator_proc.start(sa_kubeconfig)
     ctx.started.append("operator")
-    return f"({how}) pid {proc.pid} as system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}, log {operator_proc.log_path()}"
+    identity = f"system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"
+    return f"pid {proc.pid} as {identity} ({how}), log {operator_proc.log_path()}"
 
 
 def _runtime_up(ctx: Context) -> str:
@@ -218,7 +246,8 @@ def _runtime_up(ctx: Context) -> str:
     reused = bool(before and before.get("running"))
     if not reused:
         ctx.started.append("runtime")
-    return f"{'reused, ' if reused else ''}pid {status.get('pid')}, real Triton (CPU) + runner simulator per worker pod"
+    reuse = "reused, " if reused else ""
+    return f"{reuse}pid {status.get('pid')}, real Triton (CPU) + runner simulator per worker pod"
 
 
 def _apply_samples(ctx: Context) -> str:
@@ -228,11 +257,10 @@ def _apply_samples(ctx: Context) -> str:
         manifests.global_config_map(Path(ctx.chain["global_config"]), ns),
         manifests.treasury_secret(ctx.network, ns),
     ]
-    kubectl(ctx.cluster, "apply", "--server-side", "--field-manager=cocoon-dev", "--force-conflicts", "-f", "-",
-            stdin=manifests.as_list(objs))  # fmt: skip
+    apply = ("apply", "--server-side", "--field-manager=cocoon-dev", "--force-conflicts", "-f", "-")
+    kubectl(ctx.cluster, *apply, stdin=manifests.as_list(objs))
     nodes = manifests.sample_cocoonnodes(ctx.network, ns)
-    kubectl(ctx.cluster, "apply", "--server-side", "--field-manager=cocoon-dev", "-f", "-",
-            stdin=manifests.as_list(nodes))  # fmt: skip
+    kubectl(ctx.cluster, *apply, stdin=manifests.as_list(nodes))
     names = ", ".join(
         f"{n['metadata']['name']} ({label})" for n, (_, label) in zip(nodes, manifests.SAMPLES, strict=True)
     )
@@ -363,8 +391,9 @@ def stop_components(console: Console, order: list[str]) -> list[str]:
     return failures
 
 
-def down(console: Console) -> int:
-    """Stop everything, reverse order, by pid; then check that no recorded process is left."""
+def down(console: Console, *, purge: bool = False) -> int:
+    """Stop everything, reverse order, by pid; then check that no recorded process is left.
+    `purge` then deletes the whole state (cluster data, chain state, logs) for a fresh start."""
     record_processes()  # pods started since `up` are recorded too
     console.print(f"[bold]cocoon-dev down[/bold]  (state in {dev_home()})")
     failures = stop_components(console, ["operator", "runtime", "helm", "chain", "cluster"])
@@ -374,8 +403,8 @@ def down(console: Console) -> int:
         terminate(proc, grace_s=5.0)
     still = [p for p in left if p.alive()]
     if left:
-        console.print(f"  [yellow]stopped {len(left) - len(still)} leftover process(es): "
-                      f"{', '.join(f'{p.what} (pid {p.pid})' for p in left)}[/yellow]", highlight=False)  # fmt: skip
+        listed = ", ".join(f"{p.what} (pid {p.pid})" for p in left)
+        console.print(f"  [yellow]stopped {len(left) - len(still)} leftover process(es): {listed}[/yellow]")
     if still:
         console.print(f"[red]still running: {', '.join(f'{p.what} (pid {p.pid})' for p in still)}[/red]")
         return 1
@@ -385,4 +414,7 @@ def down(console: Console) -> int:
         console.print("[red]down finished with errors (see above)[/red]")
         return 1
     console.print("[bold green]down: nothing of the stack is left running[/bold green]")
+    if purge:
+        shutil.rmtree(dev_home(), ignore_errors=True)
+        console.print(f"  purged {dev_home()}")
     return 0

@@ -39,6 +39,8 @@ class KubeApi(Protocol):
         self, api_version: str, kind: str, namespace: str | None, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any]: ...
 
+    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool: ...
+
 
 @dataclass(frozen=True)
 class EventSpec:

@@ -75,3 +75,13 @@ def _waiting_reasons(pod: Obj) -> str:
             if detail and detail.get("reason") not in (None, "Completed"):
                 parts.append(f"{cs.get('name')} {detail.get('reason')}")
     return ", ".join(parts)
+
+
+def stuck_on_old_revision(sts: Obj, pod: Obj) -> bool:
+    """The pod runs an outdated template and is not Ready, so the StatefulSet will wait forever."""
+    update = (sts.get("status") or {}).get("updateRevision")
+    current = (pod.get("metadata", {}).get("labels") or {}).get("controller-revision-hash")
+    if not update or not current or update == current or pod.get("metadata", {}).get("deletionTimestamp"):
+        return False
+    ready = pod_condition(pod, "Ready")
+    return ready is None or ready.get("status") != "True"

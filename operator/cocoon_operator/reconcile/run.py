@@ -233,6 +233,13 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) 
             _scaled_to_zero(children.statefulset(owner, spec, settings, children.config_hash(desired[0])))
         )
     await _apply_changed(r, desired, {"StatefulSet": sts})
+    if sts is not None and pod is not None and observe.stuck_on_old_revision(sts, pod):
+        # StatefulSets never replace a broken pod of an old revision (kubernetes#67250): do it for them.
+        await r.deps.kube.delete("v1", "Pod", r.namespace, pod["metadata"]["name"])
+        r.applied.append(f"Pod/{pod['metadata']['name']} (deleted: stuck on the previous revision)")
+        r.events.append(
+            EventSpec("Normal", "WorkerRestarted", "Replaced a worker pod stuck on the previous revision")
+        )
 
     previous = st.find(r.old_status.get("conditions"), st.SCHEDULED)
     cond = observe.scheduled(paused=spec.paused, pod=pod, report=report, blocked_by=blocked_by)

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): `python -m bench.scale --nodes N`; see bench/README.md."""

@@ -1,0 +1,129 @@
+"""Summarise every `bench/results/scale-*.json` by N: Markdown table + PNG plot (matplotlib).
+
+    .venv/bin/python -m bench.report [--include-tagged]
+
+Results whose file name carries a tag (`--tag`, e.g. smoke or profile runs) are left out unless asked.
+Writes `bench/results/summary.md` and `bench/results/scale.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COLUMNS = (
+    ("operator_s", "operator to all Ready (s)"),
+    ("baseline_s", "baseline StatefulSets to Ready (s)"),
+    ("ratio", "ratio"),
+    ("steady_writes_per_node_min", "steady writes / node / min"),
+    ("steady_operator_reads_per_min", "steady reads / min"),
+    ("steady_reconciles_per_min", "reconciles / min"),
+    ("steady_cpu_s_per_min", "steady CPU s / min"),
+    ("create_cpu_s", "CPU s during create"),
+    ("peak_rss_mb", "peak RSS (MB)"),
+    ("steady_rss_mb", "steady RSS (MB)"),
+    ("churn_observed_s", "spec change -> observedGeneration (s)"),
+    ("churn_pod_ready_s", "spec change -> new pod Ready (s)"),
+    ("rebuild_s", "restart -> all status current (s)"),
+)
+
+
+def load(include_tagged: bool) -> dict[int, list[dict[str, Any]]]:
+    by_n: dict[int, list[dict[str, Any]]] = {}
+    for path in sorted(RESULTS.glob("scale-*.json")):
+        parts = path.stem.split("-")  # scale-N-STAMP[-tag]
+        if len(parts) > 3 and not include_tagged:
+            continue
+        data = json.loads(path.read_text())
+        for rep in data.get("reps", []):
+            rep = {**rep, "_file": path.name, "_profiled": data["summary"].get("profiled")}
+            by_n.setdefault(int(data["summary"]["nodes"]), []).append(rep)
+    return by_n
+
+
+def stats(values: list[Any]) -> tuple[float | None, float | None, float | None]:
+    nums = [float(v) for v in values if isinstance(v, int | float)]
+    if not nums:
+        return None, None, None
+    return statistics.median(nums), min(nums), max(nums)
+
+
+def fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def table(by_n: dict[int, list[dict[str, Any]]]) -> str:
+    head = "| metric | " + " | ".join(f"N = {n} ({len(r)} runs)" for n, r in sorted(by_n.items())) + " |"
+    lines = [head, "|---|" + "---|" * len(by_n)]
+    for key, label in COLUMNS:
+        cells = []
+        for _, reps in sorted(by_n.items()):
+            med, lo, hi = stats([r.get(key) for r in reps])
+            cells.append(fmt(med) if len(reps) == 1 or med is None else f"{fmt(med)} ({fmt(lo)}..{fmt(hi)})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(by_n: dict[int, list[dict[str, Any]]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = sorted(by_n)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for key, label, marker in (("operator_s", "operator", "o"), ("baseline_s", "baseline StatefulSets", "s")):
+        meds, errs = [], [[], []]
+        for n in ns:
+            med, lo, hi = stats([r.get(key) for r in by_n[n]])
+            meds.append(med if med is not None else float("nan"))
+            errs[0].append((med - lo) if med is not None and lo is not None else 0)
+            errs[1].append((hi - med) if med is not None and hi is not None else 0)
+        ax1.errorbar(ns, meds, yerr=errs, marker=marker, capsize=3, label=label)
+    ax1.set_xlabel("N (CocoonNodes / StatefulSets)")
+    ax1.set_ylabel("time to all Ready (s)")
+    ax1.set_title("Time to Ready (median, min..max)")
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.grid(True, which="both", alpha=0.3)
+    ax1.legend()
+    for key, label, marker in (("peak_rss_mb", "peak RSS", "o"), ("steady_rss_mb", "steady RSS", "s")):
+        ax2.plot(
+            ns,
+            [stats([r.get(key) for r in by_n[n]])[0] or float("nan") for n in ns],
+            marker=marker,
+            label=label,
+        )
+    ax2.set_xlabel("N (CocoonNodes)")
+    ax2.set_ylabel("operator resident memory (MB)")
+    ax2.set_title("Operator memory")
+    ax2.set_xscale("log")
+    ax2.grid(True, which="both", alpha=0.3)
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("--include-tagged", action="store_true")
+    args = parser.parse_args(argv)
+    by_n = load(args.include_tagged)
+    if not by_n:
+        print("no results yet")
+        return 1
+    md = "# Scale benchmark summary (medians, min..max over runs)\n\n" + table(by_n)
+    (RESULTS / "summary.md").write_text(md)
+    plot(by_n, RESULTS / "scale.png")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

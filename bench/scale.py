@@ -1,0 +1,801 @@
+"""Scale benchmark: the operator against the cluster's own controllers (issue 9). Not a test.
+
+    .venv/bin/python -m bench.scale --nodes N [--repeat R] [--steady-s S] [--profile]
+
+One invocation = one size N, R repetitions on one private cluster (own COCOON_DEV_HOME in a temp dir,
+own pod CIDR, so it never touches the dev or test clusters). Per repetition:
+
+1. baseline: N one-replica StatefulSets, built by the operator's pure builders, created directly with
+   the operator stopped -> time until all N pods are Running and Ready; then deleted;
+2. operator: `cocoon-operator run --namespace NS` started, N CocoonNodes created -> time until all have
+   Scheduled=True and InferenceReady=True and all N pods are Running and Ready;
+3. steady state (nothing changes) for S seconds: API requests per verb/resource from the API server's
+   `apiserver_request_total` (differences of two scrapes), the operator's own write counter (its
+   `writes` probe), CPU seconds and RSS of the operator process;
+4. churn: one spec change (workerCoefficient) -> time to observedGeneration and to the new pod Ready;
+5. background: the operator stopped for a window -> the same counters without it (subtracted);
+6. restart: every CocoonNode's status.nodeName made stale while the operator is down, operator started
+   -> time until every status is current again.
+
+Prints progress on stderr and, as its LAST stdout line, one JSON object (medians over the repetitions).
+Writes `bench/results/scale-N-<stamp>.json` and `.md`; `python -m bench.report` draws the plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import fleet as bench_fleet
+from bench.kube import Kube, KubeError, diff, request_counts
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+GROUP = "cocoon.tonops.dev"
+CN_PATH = "/apis/cocoon.tonops.dev/v1alpha1/namespaces/{ns}/cocoonnodes"
+WORKER_SELECTOR = "app.kubernetes.io/name=cocoon-worker"
+WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION", "CREATE", "UPDATE"}
+READ_VERBS = {"GET", "LIST"}
+# Resources only the operator writes while nothing changes (subresource "" = the object itself).
+OPERATOR_WRITES = {
+    ("cocoonnodes", ""),
+    ("cocoonnodes", "status"),
+    ("statefulsets", ""),
+    ("services", ""),
+    ("configmaps", ""),
+    ("secrets", ""),
+    ("poddisruptionbudgets", ""),
+    ("networkpolicies", ""),
+}
+# Events: kopf POSTs them; PATCH events are event-series updates by the built-in controllers.
+OPERATOR_EVENT_VERBS = {"POST"}
+
+
+def log(msg: str) -> None:
+    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ----- processes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sampler:
+    """RSS and CPU of one process, sampled every 0.5 s in a thread."""
+
+    pid: int
+    samples: list[tuple[float, float, float]] = field(default_factory=list)  # (t, rss_mb, cpu_s)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        proc = psutil.Process(self.pid)
+        while not self._stop.is_set():
+            try:
+                cpu = proc.cpu_times()
+                self.samples.append((time.monotonic(), proc.memory_info().rss / 2**20, cpu.user + cpu.system))
+            except psutil.Error:
+                return
+            self._stop.wait(0.5)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def cpu_at(self) -> float:
+        cpu = psutil.Process(self.pid).cpu_times()
+        return float(cpu.user + cpu.system)
+
+    def rss_between(self, t0: float, t1: float) -> list[float]:
+        return [rss for t, rss, _ in self.samples if t0 <= t <= t1]
+
+
+def hwm_mb(pid: int) -> float:
+    """Peak resident set (VmHWM) from /proc: catches peaks between samples."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Operator:
+    def __init__(self, kubeconfig: str, namespace: str, logdir: Path, env: dict[str, str]) -> None:
+        self.kubeconfig, self.namespace, self.logdir, self.env = kubeconfig, namespace, logdir, env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.starts = 0
+
+    def start(self) -> int:
+        self.port = free_port()
+        self.starts += 1
+        exe = shutil.which("cocoon-operator", path=str(Path(sys.executable).parent)) or "cocoon-operator"
+        argv = [
+            exe,
+            "run",
+            "--namespace",
+            self.namespace,
+            "--standalone",
+            "--liveness",
+            f"http://127.0.0.1:{self.port}/healthz",
+        ]
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig, **self.env}
+        out = (self.logdir / f"operator-{self.namespace}-{self.starts}.log").open("ab")
+        self.proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        return self.proc.pid
+
+    def probes(self) -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as resp:
+                data: dict[str, Any] = json.loads(resp.read() or b"{}")
+                return data
+        except (OSError, ValueError):
+            return {}
+
+    async def wait_live(self, timeout: float = 120.0) -> float:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.proc.returncode}; see {self.logdir}")
+            if await asyncio.to_thread(self.probes):
+                return time.monotonic() - t0
+            await asyncio.sleep(0.3)
+        raise RuntimeError("operator liveness endpoint did not answer")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+# ----- watching for readiness -----------------------------------------------------------------------
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    return (
+        status.get("phase") == "Running"
+        and conds.get("Ready") == "True"
+        and not pod["metadata"].get("deletionTimestamp")
+    )
+
+
+def cn_conditions(cn: dict[str, Any]) -> dict[str, str]:
+    return {c.get("type"): c.get("status") for c in (cn.get("status") or {}).get("conditions") or []}
+
+
+class Tracker:
+    """Watches one collection and records when each object first satisfies a predicate."""
+
+    def __init__(self, kube: Kube, path: str, selector: str | None = None) -> None:
+        self.kube, self.path, self.selector = kube, path, selector
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.changed = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        params = {"labelSelector": self.selector} if self.selector else {}
+        listed = await self.kube.list(self.path, **params)
+        for obj in listed.get("items", []):
+            self.objects[obj["metadata"]["name"]] = obj
+        self.task = asyncio.create_task(self._run(listed["metadata"]["resourceVersion"]))
+
+    async def _run(self, rv: str) -> None:
+        while True:
+            try:
+                async for kind, obj in self.kube.watch(self.path, rv, self.selector):
+                    rv = obj["metadata"].get("resourceVersion", rv)
+                    if kind == "DELETED":
+                        self.objects.pop(obj["metadata"]["name"], None)
+                    else:
+                        self.objects[obj["metadata"]["name"]] = obj
+                    self.changed.set()
+            except KubeError:  # 410 Gone: re-list
+                params = {"labelSelector": self.selector} if self.selector else {}
+                listed = await self.kube.list(self.path, **params)
+                self.objects = {o["metadata"]["name"]: o for o in listed.get("items", [])}
+                rv = listed["metadata"]["resourceVersion"]
+
+    async def wait(self, pred: Callable[[dict[str, dict[str, Any]]], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not pred(self.objects):
+            self.changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(left, 2.0))
+        return True
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+
+def probe_pod_ip(pods: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One worker pod's IP answers Triton health and /jsonstats (the lightweight runtime serves it)."""
+    ip = next((p["status"].get("podIP") for p in pods.values() if pod_ready(p)), None)
+    out: dict[str, Any] = {"ip": ip}
+    for label, url in (
+        ("triton_ready", f"http://{ip}:8000/v2/health/ready"),
+        ("jsonstats", f"http://{ip}:12000/jsonstats"),
+    ):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                body = resp.read()
+                out[label] = resp.status if label != "jsonstats" else sorted(json.loads(body))
+        except (OSError, ValueError) as exc:
+            out[label] = f"error: {exc}"
+    return out
+
+
+# ----- phases -----------------------------------------------------------------------------------------
+
+
+async def ensure_namespace(kube: Kube, ns: str) -> None:
+    await kube.create(
+        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+    )
+
+
+async def delete_namespace(kube: Kube, ns: str, timeout: float) -> float:
+    """Delete and wait until its worker pods are gone (their GPUs are free again)."""
+    t0 = time.monotonic()
+    await kube.delete(f"/api/v1/namespaces/{ns}")
+    while time.monotonic() - t0 < timeout:
+        pods = await kube.list(f"/api/v1/namespaces/{ns}/pods", labelSelector=WORKER_SELECTOR, limit="1")
+        if not pods.get("items"):
+            return time.monotonic() - t0
+        await asyncio.sleep(2.0)
+    log(f"namespace {ns}: worker pods still present after {timeout:.0f} s")
+    return time.monotonic() - t0
+
+
+async def baseline(kube: Kube, n: int, ns: str, timeout: float) -> dict[str, Any]:
+    await ensure_namespace(kube, ns)
+    sets = [bench_fleet.baseline_statefulset(bench_fleet.cocoonnode(f"w{i:04d}", i), ns) for i in range(n)]
+    pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
+    await pods.start()
+    t0 = time.monotonic()
+    await kube.create_all((f"/apis/apps/v1/namespaces/{ns}/statefulsets", s) for s in sets)
+    created = time.monotonic() - t0
+    ok = await pods.wait(lambda o: sum(pod_ready(p) for p in o.values()) >= n, timeout)
+    total = time.monotonic() - t0
+    ready = sum(pod_ready(p) for p in pods.objects.values())
+    await pods.stop()
+    flag = "" if ok else " TIMEOUT"
+    log(f"baseline N={n}: {ready}/{n} pods Ready in {total:.1f} s (created in {created:.1f} s){flag}")
+    return {"baseline_s": total if ok else None, "baseline_create_s": created, "baseline_ready": ready}
+
+
+def cn_done(cn: dict[str, Any], need_inference: bool) -> bool:
+    conds = cn_conditions(cn)
+    return conds.get("Scheduled") == "True" and (not need_inference or conds.get("InferenceReady") == "True")
+
+
+async def scrape(kube: Kube) -> dict[tuple[str, str, str], float]:
+    return request_counts(await kube.metrics())
+
+
+def summarize_requests(delta: dict[tuple[str, str, str], float]) -> dict[str, Any]:
+    writes = {
+        f"{v} {r}/{s}".rstrip("/"): c
+        for (v, r, s), c in delta.items()
+        if (v in WRITE_VERBS and (r, s) in OPERATOR_WRITES)
+        or (v in OPERATOR_EVENT_VERBS and (r, s) == ("events", ""))
+    }
+    reads = {f"{v} {r}/{s}".rstrip("/"): c for (v, r, s), c in delta.items() if v in READ_VERBS and r}
+    watches = {f"{v} {r}".rstrip("/"): c for (v, r, s), c in delta.items() if v == "WATCH"}
+    return {
+        "writes": sum(writes.values()),
+        "reads": sum(reads.values()),
+        "watches": sum(watches.values()),
+        "writes_by": dict(sorted(writes.items())),
+        "reads_by": dict(sorted(reads.items(), key=lambda kv: -kv[1])[:12]),
+    }
+
+
+@dataclass
+class Cluster:
+    kube: Kube
+    kubeconfig: str
+    workdir: Path
+    n: int
+    args: argparse.Namespace
+
+
+async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dict[str, Any]:
+    kube, n, args = c.kube, c.n, c.args
+    ns = f"op-{rep}"
+    await ensure_namespace(kube, ns)
+    for obj in bench_fleet.support_objects():
+        kind_path = "configmaps" if obj["kind"] == "ConfigMap" else "secrets"
+        await kube.create(f"/api/v1/namespaces/{ns}/{kind_path}", obj)
+    op = Operator(c.kubeconfig, ns, c.workdir, {"COCOON_RESYNC_SECONDS": str(args.resync_s)})
+    pid = op.start()
+    live_s = await op.wait_live()
+    sampler = Sampler(pid)
+    sampler.start()
+    log(f"operator pid {pid} live in {live_s:.1f} s")
+    cns = [bench_fleet.cocoonnode(f"w{i:04d}", i) for i in range(n)]
+    cn_path = CN_PATH.format(ns=ns)
+    cn_track = Tracker(kube, cn_path)
+    pod_track = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
+    await cn_track.start()
+    await pod_track.start()
+    profiler = None
+    if args.profile:
+        prof_out = RESULTS / f"profile-{n}-{rep}-create.txt"
+        profiler = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "25",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "-o",
+                str(prof_out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    cpu0 = sampler.cpu_at()
+    m0 = await scrape(kube)
+    t0 = time.monotonic()
+    await kube.create_all((cn_path, o) for o in cns)
+    created = time.monotonic() - t0
+    times: dict[str, float | None] = {}
+
+    async def until(label: str, tracker: Tracker, pred: Callable[[dict[str, dict[str, Any]]], bool]) -> None:
+        ok = await tracker.wait(pred, args.timeout)
+        times[label] = time.monotonic() - t0 if ok else None
+
+    await asyncio.gather(
+        until(
+            "scheduled_s",
+            cn_track,
+            lambda o: sum(cn_conditions(x).get("Scheduled") == "True" for x in o.values()) >= n,
+        ),
+        until("pods_ready_s", pod_track, lambda o: sum(pod_ready(p) for p in o.values()) >= n),
+        until("inference_ready_s", cn_track, lambda o: sum(cn_done(x, True) for x in o.values()) >= n),
+    )
+    done = [v for v in times.values()]
+    operator_s = max(done) if all(v is not None for v in done) else None  # type: ignore[type-var]
+    t_ready = time.monotonic()
+    create_cpu = sampler.cpu_at() - cpu0
+    create_req = summarize_requests(diff(await scrape(kube), m0))
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            profiler.wait(timeout=30)
+    sched = sum(cn_conditions(x).get("Scheduled") == "True" for x in cn_track.objects.values())
+    log(f"operator N={n}: all Ready in {operator_s} s (created {created:.1f} s; {times})")
+    log(f"  {sched}/{n} Scheduled")
+    bad = [x["metadata"]["name"] for x in cn_track.objects.values() if not cn_done(x, True)][:5]
+    if bad:
+        log(f"  not done, e.g. {bad}: {[cn_conditions(cn_track.objects[b]) for b in bad[:2]]}")
+
+    runtime_check = await asyncio.to_thread(probe_pod_ip, pod_track.objects)
+    # Settle: wait until the operator-only write counters stop moving (trailing pod events), max 90 s.
+    last, quiet_since = summarize_requests(await scrape(kube))["writes"], time.monotonic()
+    while time.monotonic() - quiet_since < 12 and time.monotonic() - t_ready < 90:
+        await asyncio.sleep(3)
+        now_w = summarize_requests(await scrape(kube))["writes"]
+        if now_w != last:
+            last, quiet_since = now_w, time.monotonic()
+    settle_s = time.monotonic() - t_ready
+    await cn_track.stop()
+    await pod_track.stop()
+
+    # Steady state.
+    log(f"steady window {args.steady_s:.0f} s")
+    p0, m0, cpu0, ts0 = op.probes(), await scrape(kube), sampler.cpu_at(), time.monotonic()
+    if args.profile:
+        prof_steady = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "25",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--duration",
+                str(int(args.steady_s)),
+                "-o",
+                str(RESULTS / f"profile-{n}-{rep}-steady.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    await asyncio.sleep(args.steady_s)
+    if args.profile:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            prof_steady.wait(timeout=30)
+    p1, m1, cpu1, ts1 = op.probes(), await scrape(kube), sampler.cpu_at(), time.monotonic()
+    minutes = (ts1 - ts0) / 60
+    steady = summarize_requests(diff(m1, m0))
+    steady_rss = sampler.rss_between(ts0, ts1)
+    op_writes = (p1.get("writes", 0) or 0) - (p0.get("writes", 0) or 0)
+    op_reconciles = (p1.get("reconciles", 0) or 0) - (p0.get("reconciles", 0) or 0)
+
+    # Churn: one spec change while N exist.
+    churn = await churn_one(kube, cn_path, ns, args.timeout)
+
+    # Background: the same window without the operator.
+    op.stop()
+    sampler.stop()
+    peak_rss = max([s[1] for s in sampler.samples] or [0.0])
+    bg_s = min(args.steady_s, args.background_s)
+    mb0 = await scrape(kube)
+    await asyncio.sleep(bg_s)
+    background = summarize_requests(diff(await scrape(kube), mb0))
+    bg_minutes = bg_s / 60
+
+    # Restart: stale status everywhere, then the operator rebuilds it.
+    rebuild = await restart(c, op, cn_path, ns)
+    op.stop()
+    await delete_namespace(kube, ns, args.timeout)
+
+    writes_pm = steady["writes"] / minutes
+    bg_writes_pm = background["writes"] / bg_minutes
+    reads_pm = steady["reads"] / minutes
+    bg_reads_pm = background["reads"] / bg_minutes
+    return {
+        "operator_s": operator_s,
+        "operator_create_s": created,
+        **times,
+        "operator_live_s": live_s,
+        "settle_s": settle_s,
+        "runtime_check": runtime_check,
+        "create_cpu_s": create_cpu,
+        "create_requests": create_req,
+        "steady_minutes": minutes,
+        "steady_writes_per_min": writes_pm,
+        "background_writes_per_min": bg_writes_pm,
+        "steady_writes_per_node_min": max(0.0, writes_pm - bg_writes_pm) / n,
+        "steady_operator_client_writes": op_writes,
+        "steady_reads_per_min": reads_pm,
+        "background_reads_per_min": bg_reads_pm,
+        "steady_operator_reads_per_min": max(0.0, reads_pm - bg_reads_pm),
+        "steady_reconciles_per_min": op_reconciles / minutes,
+        "steady_cpu_s": cpu1 - cpu0,
+        "steady_cpu_s_per_min": (cpu1 - cpu0) / minutes,
+        "steady_requests": steady,
+        "background_requests": background,
+        "peak_rss_mb": max(peak_rss, sampler_out.get("hwm", 0.0)),
+        "steady_rss_mb": statistics.median(steady_rss) if steady_rss else None,
+        **churn,
+        **rebuild,
+    }
+
+
+async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[str, Any]:
+    name = "w0000"
+    pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", f"cocoon.tonops.dev/node={name}")
+    cns = Tracker(kube, cn_path)
+    await pods.start()
+    await cns.start()
+    old_uid = next((p["metadata"]["uid"] for p in pods.objects.values()), None)
+    t0 = time.monotonic()
+    obj = await kube.patch(f"{cn_path}/{name}", {"spec": {"workerCoefficient": 1100}})
+    gen = obj["metadata"]["generation"]
+    ok_obs = await cns.wait(
+        lambda o: (o.get(name, {}).get("status") or {}).get("observedGeneration") == gen, timeout
+    )
+    t_obs = time.monotonic() - t0
+    ok_new = await pods.wait(
+        lambda o: any(p["metadata"]["uid"] != old_uid and pod_ready(p) for p in o.values()), timeout
+    )
+    t_new = time.monotonic() - t0
+    ok_cn = await cns.wait(lambda o: cn_done(o.get(name, {}), True), timeout)
+    t_cn = time.monotonic() - t0
+    await pods.stop()
+    await cns.stop()
+    log(
+        f"churn: observedGeneration {t_obs:.1f} s, new pod Ready {t_new:.1f} s, CocoonNode ready {t_cn:.1f} s"
+    )
+    return {
+        "churn_observed_s": t_obs if ok_obs else None,
+        "churn_pod_ready_s": t_new if ok_new else None,
+        "churn_ready_s": t_cn if ok_cn else None,
+    }
+
+
+async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, Any]:
+    kube = c.kube
+    listed = await kube.list(cn_path)
+    truth = {o["metadata"]["name"]: (o.get("status") or {}).get("nodeName") for o in listed["items"]}
+    sem = asyncio.Semaphore(8)
+
+    async def stale(name: str) -> None:
+        async with sem:
+            await kube.request(
+                "PATCH",
+                f"{cn_path}/{name}/status",
+                {"status": {"nodeName": "stale"}},
+                content_type="application/merge-patch+json",
+            )
+
+    await asyncio.gather(*(stale(n) for n in truth))
+    cns = Tracker(kube, cn_path)
+    await cns.start()
+    t0 = time.monotonic()
+    pid = op.start()
+    sampler = Sampler(pid)
+    sampler.start()
+    live = await op.wait_live()
+    ok = await cns.wait(
+        lambda o: all((x.get("status") or {}).get("nodeName") == truth.get(k) for k, x in o.items()),
+        c.args.timeout,
+    )
+    rebuild = time.monotonic() - t0
+    hwm = hwm_mb(pid)
+    sampler.stop()
+    await cns.stop()
+    log(f"restart: live {live:.1f} s, every status current again {rebuild:.1f} s; RSS peak {hwm:.0f} MB")
+    return {"restart_live_s": live, "rebuild_s": rebuild if ok else None, "rebuild_peak_rss_mb": hwm}
+
+
+# ----- the run -------------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    home = Path(tempfile.mkdtemp(prefix="cocoon-bench-"))
+    os.environ["COCOON_DEV_HOME"] = str(home)  # the launcher's state, the runtime's: all private
+    from cocoon_dev.cluster import launcher
+    from cocoon_dev.cluster.components import ClusterOptions
+
+    runtime: subprocess.Popen[bytes] | None = None
+    workdir = home / "cluster"
+    reps: list[dict[str, Any]] = []
+    meta: dict[str, Any] = {}
+    try:
+        t0 = time.monotonic()
+        state, _ = await asyncio.to_thread(
+            launcher.up, workdir, ClusterOptions(pod_cidr=args.cidr), None, False, log
+        )
+        kubeconfig = state.kubeconfig
+        kube = Kube(kubeconfig)
+        meta["cluster_up_s"] = time.monotonic() - t0
+        crd = __import__("yaml").safe_load((REPO / "crds" / "cocoonnodes.yaml").read_text())
+        await kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        nodes = bench_fleet.fleet(args.nodes)
+        t1 = time.monotonic()
+        await kube.create_all((("/api/v1/nodes", nd.manifest()) for nd in nodes), concurrency=16)
+        while True:
+            listed = await kube.list("/api/v1/nodes")
+            ready = sum(
+                any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in (x.get("status") or {}).get("conditions") or []
+                )
+                for x in listed["items"]
+            )
+            if ready >= len(nodes) or time.monotonic() - t1 > 300:
+                break
+            await asyncio.sleep(3)
+        meta["fleet_nodes"] = len(nodes)
+        meta["fleet_ready_s"] = time.monotonic() - t1
+        log(f"fleet: {ready}/{len(nodes)} nodes Ready in {meta['fleet_ready_s']:.1f} s")
+        state_file = home / "lightweight.json"
+        runtime = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cocoon_dev.runtime.lightweight",
+                "--kubeconfig",
+                kubeconfig,
+                "--cidr",
+                args.cidr,
+                "--patch-ready",
+                "--state-file",
+                str(state_file),
+            ],
+            stdout=(home / "lightweight.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        cluster = Cluster(kube, kubeconfig, home, args.nodes, args)
+        for rep in range(args.repeat):
+            row: dict[str, Any] = {"rep": rep}
+            if not args.skip_baseline:
+                row.update(await baseline(kube, args.nodes, f"bl-{rep}", args.timeout))
+                row["baseline_cleanup_s"] = await delete_namespace(kube, f"bl-{rep}", args.timeout)
+            row.update(await operator_rep(cluster, rep, {}))
+            if row.get("baseline_s") and row.get("operator_s"):
+                row["ratio"] = row["operator_s"] / row["baseline_s"]
+            with contextlib.suppress(OSError, ValueError):
+                row["lightweight_runtime"] = json.loads(state_file.read_text())
+            reps.append(row)
+            log(f"rep {rep}: {json.dumps({k: v for k, v in row.items() if not isinstance(v, dict)})}")
+        await kube.close()
+    finally:
+        if runtime is not None:
+            runtime.send_signal(signal.SIGTERM)
+            try:
+                runtime.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                runtime.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(launcher.down, workdir, False, log)
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+    return {"meta": meta, "reps": reps}
+
+
+def median(values: list[Any]) -> float | None:
+    nums = [v for v in values if isinstance(v, int | float)]
+    return statistics.median(nums) if nums else None
+
+
+def spread(values: list[Any]) -> list[float] | None:
+    nums = [v for v in values if isinstance(v, int | float)]
+    return [min(nums), max(nums)] if nums else None
+
+
+SUMMARY_KEYS = (
+    "operator_s",
+    "baseline_s",
+    "ratio",
+    "scheduled_s",
+    "pods_ready_s",
+    "inference_ready_s",
+    "steady_writes_per_node_min",
+    "steady_operator_client_writes",
+    "steady_operator_reads_per_min",
+    "steady_reconciles_per_min",
+    "steady_cpu_s_per_min",
+    "create_cpu_s",
+    "peak_rss_mb",
+    "steady_rss_mb",
+    "churn_observed_s",
+    "churn_pod_ready_s",
+    "rebuild_s",
+    "rebuild_peak_rss_mb",
+)
+
+
+def machine() -> dict[str, Any]:
+    load1, load5, _ = os.getloadavg()
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        ),
+        "mem_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "loadavg_1_5": [round(load1, 2), round(load5, 2)],
+    }
+
+
+def markdown(summary: dict[str, Any], reps: list[dict[str, Any]]) -> str:
+    lines = [
+        f"# Scale benchmark, N = {summary['nodes']} ({summary['timestamp']})",
+        "",
+        f"Machine: {summary['machine']['cpus']} CPUs ({summary['machine']['cpu_model']}), "
+        f"{summary['machine']['mem_gb']} GB; load average at the end {summary['machine']['loadavg_1_5']}. "
+        f"Fleet: {summary['fleet_nodes']} fake nodes. Repetitions: {len(reps)}.",
+        "",
+        "| metric | median | min..max | per repetition |",
+        "|---|---|---|---|",
+    ]
+    for key in SUMMARY_KEYS:
+        vals = [r.get(key) for r in reps]
+        med, sp = summary.get(key), summary.get("spread", {}).get(key)
+        fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
+        rng = "-" if not sp else f"{fmt(sp[0])}..{fmt(sp[1])}"
+        lines.append(f"| {key} | {fmt(med)} | {rng} | {', '.join(fmt(v) for v in vals)} |")
+    lines += ["", "Steady-state operator writes by verb/resource (first repetition):", ""]
+    if reps:
+        lines.append("```")
+        lines.append(json.dumps(reps[0].get("steady_requests", {}).get("writes_by"), indent=1))
+        lines.append(
+            "reads (top): " + json.dumps(reps[0].get("steady_requests", {}).get("reads_by"), indent=1)
+        )
+        lines.append(
+            "background reads (top): "
+            + json.dumps(reps[0].get("background_requests", {}).get("reads_by"), indent=1)
+        )
+        lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--nodes", type=int, required=True, help="N: CocoonNodes (and baseline StatefulSets)")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--steady-s", type=float, default=180.0, help="steady-state window (seconds)")
+    parser.add_argument("--background-s", type=float, default=60.0, help="window without the operator")
+    parser.add_argument("--resync-s", type=float, default=60.0, help="COCOON_RESYNC_SECONDS of the operator")
+    parser.add_argument("--timeout", type=float, default=900.0, help="per wait (seconds)")
+    parser.add_argument("--cidr", default="127.103.0.0/16", help="pod CIDR of the private cluster")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="py-spy the operator (create phase, steady)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp COCOON_DEV_HOME (logs)")
+    parser.add_argument("--tag", default="", help="suffix of the result file names")
+    args = parser.parse_args(argv)
+
+    result = asyncio.run(run(args))
+    reps = result["reps"]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    summary: dict[str, Any] = {
+        "nodes": args.nodes,
+        "timestamp": stamp,
+        "repetitions": len(reps),
+        "profiled": args.profile,
+        "machine": machine(),
+        "fleet_nodes": result["meta"].get("fleet_nodes"),
+        **{k: median([r.get(k) for r in reps]) for k in SUMMARY_KEYS},
+        "spread": {k: spread([r.get(k) for r in reps]) for k in SUMMARY_KEYS},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    base = RESULTS / f"scale-{args.nodes}-{stamp}{('-' + args.tag) if args.tag else ''}"
+    base.with_suffix(".json").write_text(
+        json.dumps({"summary": summary, **result}, indent=1, default=str) + "\n"
+    )
+    base.with_suffix(".md").write_text(markdown(summary, reps))
+    log(f"wrote {base}.json and .md")
+    last = {
+        k: summary[k]
+        for k in ("nodes", "operator_s", "baseline_s", "ratio", "steady_writes_per_node_min", "peak_rss_mb")
+    }
+    last.update({k: summary[k] for k in SUMMARY_KEYS if k not in last})
+    print(json.dumps(last))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

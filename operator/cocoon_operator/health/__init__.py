@@ -1,0 +1,40 @@
+"""Worker health: probe Triton and the COCOON runner in a pod, evaluate, export metrics.
+
+No kopf and no Kubernetes client here: the reconcile passes the pod it already read.
+Entry points: `WorkerHealth.observe(ctx)` (the reconcile's `Deps.health`), `evaluate_health`
+(pure), `probe_worker` / `HealthProber` (network), `HealthMetrics` (Prometheus).
+"""
+
+from cocoon_operator.health.evaluate import (
+    HealthNumbers,
+    HealthReport,
+    ModelStatus,
+    PodLayout,
+    Thresholds,
+    evaluate_health,
+)
+from cocoon_operator.health.metrics import HealthMetrics
+from cocoon_operator.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, probe_worker
+from cocoon_operator.health.provider import WorkerHealth, default_metrics, from_settings, provider_factory
+from cocoon_operator.health.reasons import RUNNER_HEALTHY, HealthReason
+
+__all__ = [
+    "RUNNER_HEALTHY",
+    "HealthMetrics",
+    "HealthNumbers",
+    "HealthProber",
+    "HealthReason",
+    "HealthReport",
+    "ModelStatus",
+    "PodLayout",
+    "Ports",
+    "RunnerProbe",
+    "Thresholds",
+    "Timeouts",
+    "WorkerHealth",
+    "default_metrics",
+    "evaluate_health",
+    "from_settings",
+    "probe_worker",
+    "provider_factory",
+]

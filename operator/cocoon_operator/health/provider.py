@@ -1,0 +1,142 @@
+"""The health provider the reconcile calls (`Deps.health`, see `reconcile/deps.py`).
+
+Per reconcile of one CocoonNode: probe the worker pod by its IP (cached briefly, bounded in time and
+concurrency), evaluate, export metrics, and return `InferenceReady`, `RunnerHealthy` and
+`status.models`. While the worker is not healthy it asks for an earlier reconcile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cocoon_operator.health.evaluate import HealthReport, PodLayout, Thresholds, evaluate_health
+from cocoon_operator.health.metrics import HealthMetrics
+from cocoon_operator.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
+from cocoon_operator.health.reasons import RUNNER_HEALTHY, HealthReason
+from cocoon_operator.reconcile.deps import Context, StepReport
+from cocoon_operator.settings import Settings
+from cocoon_operator.status import INFERENCE_READY, Cond
+from cocoon_operator.worker.triton_client import TritonProbe
+
+# Not yet serving: look again soon rather than waiting for the resync timer.
+RECHECK_UNHEALTHY_S = 10.0
+DEFAULT_LAYOUT = PodLayout()
+DEFAULT_TIMEOUTS = Timeouts()
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class WorkerHealth:
+    """Implements `reconcile.deps.HealthProvider`."""
+
+    def __init__(
+        self,
+        prober: HealthProber,
+        *,
+        metrics: HealthMetrics | None = None,
+        triton_model: str | None = None,
+        layout: PodLayout = DEFAULT_LAYOUT,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self.prober = prober
+        self.metrics = metrics
+        self.triton_model = triton_model  # None: every model in Triton's repository must be READY
+        self.layout = layout
+        self._clock = clock
+
+    async def check(self, pod: Mapping[str, Any] | None, *, max_age_s: float | None = None) -> HealthReport:
+        """Probe (when the pod has an IP) and evaluate. Usable without a reconcile Context."""
+        ip = str((pod or {}).get("status", {}).get("podIP") or "")
+        triton: TritonProbe
+        runner: RunnerProbe
+        if pod is not None and ip:
+            triton, runner = await self.prober.probe(ip, self.triton_model, max_age_s=max_age_s)
+        else:
+            triton, runner = _not_probed(self.triton_model)
+        return evaluate_health(
+            dict(pod) if pod is not None else None,
+            triton,
+            runner,
+            self._clock(),
+            thresholds=Thresholds(),
+            layout=self.layout,
+        )
+
+    async def observe(self, ctx: Context) -> StepReport:
+        if ctx.spec.paused:
+            msg = "The worker is paused (spec.paused)"
+            if self.metrics is not None:
+                self.metrics.forget(ctx.namespace, ctx.name)
+            return StepReport(
+                conditions=(
+                    Cond.false(INFERENCE_READY, HealthReason.PAUSED, msg),
+                    Cond.false(RUNNER_HEALTHY, HealthReason.PAUSED, msg),
+                ),
+                status={"models": None},
+            )
+        if ctx.deleting and self.metrics is not None:
+            self.metrics.forget(ctx.namespace, ctx.name)
+        report = await self.check(ctx.pod)
+        if self.metrics is not None and not ctx.deleting:
+            self.metrics.observe(ctx.namespace, ctx.name, report)
+        healthy = all(c.status == "True" for c in report.conditions)
+        return StepReport(
+            conditions=report.conditions,
+            status=report.status_fields(),
+            retry_after=None if healthy else RECHECK_UNHEALTHY_S,
+        )
+
+    def forget(self, namespace: str, name: str, pod_ip: str | None = None) -> None:
+        """Call when a CocoonNode is deleted: drops its metric series and cached probes."""
+        if self.metrics is not None:
+            self.metrics.forget(namespace, name)
+        if pod_ip:
+            self.prober.forget(pod_ip)
+
+    async def close(self) -> None:
+        await self.prober.close()
+
+
+def _not_probed(model: str | None) -> tuple[TritonProbe, RunnerProbe]:
+    # No IP yet: the pod checks decide (a pod gets its IP when it starts running).
+    return skipped_probes("0.0.0.0", model, "the pod has no IP yet")  # noqa: S104
+
+
+_DEFAULT_METRICS: HealthMetrics | None = None
+
+
+def default_metrics() -> HealthMetrics:
+    """The process-wide collector on prometheus_client's default registry (created once)."""
+    global _DEFAULT_METRICS
+    if _DEFAULT_METRICS is None:
+        _DEFAULT_METRICS = HealthMetrics()
+    return _DEFAULT_METRICS
+
+
+def provider_factory(settings: Settings, kube: object) -> dict[str, Any]:
+    """For `handlers.runtime.PROVIDER_FACTORIES`: `{"health": WorkerHealth}` with default metrics."""
+    return {"health": from_settings(settings, metrics=default_metrics())}
+
+
+def from_settings(
+    settings: Settings,
+    *,
+    metrics: HealthMetrics | None = None,
+    max_concurrency: int = 32,
+    cache_ttl_s: float = 3.0,
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
+) -> WorkerHealth:
+    """A `WorkerHealth` for the operator's ports. Create it inside the running event loop."""
+    ports = Ports(
+        triton_http=settings.triton_http_port,
+        triton_metrics=settings.triton_metrics_port,
+        runner_http=settings.runner_http_port,
+    )
+    prober = HealthProber(
+        timeouts=timeouts, ports=ports, max_concurrency=max_concurrency, cache_ttl_s=cache_ttl_s
+    )
+    return WorkerHealth(prober, metrics=metrics)
