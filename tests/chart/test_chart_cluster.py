@@ -218,12 +218,32 @@ def kube(cluster: Any) -> Kube:
 
 
 @pytest.fixture
-def release_ns(kube: Kube) -> Iterator[str]:
+def release_ns(kube: Kube, namespace: str) -> Iterator[str]:
+    """The release's namespace. Teardown leaves nothing behind even when a test failed half-way:
+    releases still installed are uninstalled (their ClusterRoles are cluster-scoped), and CocoonNodes
+    left in the test's namespace lose their finalizer (the test's operator is gone by then), so that
+    both namespaces can be deleted."""
     name = f"rel-{uuid.uuid4().hex[:8]}"
     kube.kubectl("create", "namespace", name)
     try:
         yield name
     finally:
+        listed = subprocess.run(
+            [helm_bin(), "--kubeconfig", str(kube.kubeconfig), "list", "-n", name, "-q"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        for release in listed.stdout.split():
+            uninstall = ["uninstall", release, "-n", name, "--no-hooks"]
+            subprocess.run(
+                [helm_bin(), "--kubeconfig", str(kube.kubeconfig), *uninstall],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+        left = kube.kubectl(
+            "get", f"cocoonnodes.{GROUP}", "-n", namespace, "-o", "name", check=False
+        ).stdout.split()
+        no_finalizers = '{"metadata":{"finalizers":null}}'
+        for obj in left:
+            kube.kubectl("patch", obj, "-n", namespace, "--type=merge", "-p", no_finalizers, check=False)
         kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
@@ -331,7 +351,8 @@ def test_single_namespace_install_reconciles_with_the_chart_identity(
                 raise AssertionError(
                     "the operator sent its requests without the ServiceAccount token (as system:anonymous): "
                     "its client does not read the kubeconfig's bearer token (kubernetes>=30 stores it under "
-                    "api_key['BearerToken'], see cocoon_operator/k8s/config.py); admin client certificates "
+                    "api_key['BearerToken']; see cocoon_operator/k8s/config.py and the kopf login handler in "
+                    "cocoon_operator/handlers/startup.py); admin client certificates "
                     f"hide this.\noperator output:\n{operator.output()[-3000:]}"
                 ) from None
             obj = kube.get(f"cocoonnodes.{GROUP}", name, "-n", workers_ns)

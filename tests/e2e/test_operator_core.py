@@ -1,6 +1,8 @@
 """The operator core on the local control plane: placement, status, restarts, zero writes, deletion."""
 
+import base64
 import json
+import logging
 import time
 from collections import Counter
 from typing import Any
@@ -57,8 +59,9 @@ def _node_labels(core: client.CoreV1Api, node: str) -> dict[str, str]:
 
 
 def test_create_places_on_matching_tee_and_reports(
-    operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api
+    operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     ns = operator.namespace
     _create(cocoon_crd, ns, "tdx", placement={"tee": "TDX"})
     _create(cocoon_crd, ns, "snp", placement={"tee": "SEV-SNP"})
@@ -91,7 +94,14 @@ def test_create_places_on_matching_tee_and_reports(
     assert '"coefficient": 1200' in cm.data["worker-config.json.tmpl"]
     # the wallet key was generated once and is not in status
     secret = core_v1.read_namespaced_secret("tdx-wallet", ns)
-    assert secret.data["node_wallet_key"] not in json.dumps(_cn(cocoon_crd, ns, "tdx"))
+    key_b64 = secret.data["node_wallet_key"]  # base64 of the key text, as the API returns it
+    key_text = base64.b64decode(key_b64).decode()
+    for leak in (key_b64, key_text):
+        assert leak not in json.dumps(_cn(cocoon_crd, ns, "tdx"))
+        assert leak not in caplog.text
+        assert leak not in cocoon_crd.kubectl("get", "events", "-n", ns, "-o", "json").stdout
+        assert leak not in json.dumps(core_v1.read_namespaced_config_map("tdx-runner", ns).data)
+    assert "Applied" in caplog.text  # the operator's log was captured
 
 
 def test_impossible_placement_explains(

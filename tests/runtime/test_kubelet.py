@@ -255,6 +255,13 @@ def test_light_mode_answers_for_every_pod(
         lambda: (p := core_v1.read_namespaced_pod(f"{name}-0", namespace)).status.pod_ip and p,
     )
     ip = pod.status.pod_ip
+    pod = wait(
+        "the runtime took the pod over",
+        lambda: (
+            (p := core_v1.read_namespaced_pod(f"{name}-0", namespace)) and (taken_over(p) or blocked(p)) and p
+        ),
+    )
+    skip_if_ip_taken(pod)
     wait(
         "Triton health", lambda: httpx.get(f"http://{ip}:8000/v2/health/ready", timeout=2).status_code == 200
     )

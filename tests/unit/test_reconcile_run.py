@@ -249,3 +249,18 @@ async def test_failed_preflight_stops_an_existing_worker() -> None:
     sts = kube.find("StatefulSet", "ns1", "w1")
     assert sts is not None and sts["spec"]["replicas"] == 0  # kept (stable name), but stopped
     assert _cond(kube, "Scheduled")["reason"] == "WorkloadNotCreated"
+
+
+async def test_a_step_can_hold_evictions_off() -> None:
+    class ClaimInFlight:
+        async def observe(self, ctx: Context) -> StepReport:
+            return StepReport(pdb_max_unavailable=0)
+
+        async def finalize(self, ctx: Context) -> bool:
+            return True
+
+    kube = _world(cocoonnode())
+    await _run(kube)
+    assert kube.find("PodDisruptionBudget", "ns1", "w1")["spec"]["maxUnavailable"] == 1  # type: ignore[index]
+    await _run(kube, rewards=ClaimInFlight())
+    assert kube.find("PodDisruptionBudget", "ns1", "w1")["spec"]["maxUnavailable"] == 0  # type: ignore[index]

@@ -1048,6 +1048,12 @@ def main(argv: list[str] | None = None) -> int:
         options.state_dir = args.state_dir
     options.state_dir.mkdir(parents=True, exist_ok=True)
 
+    try:
+        Kube(options.kubeconfig)
+    except Exception as exc:  # kubeconfig missing or invalid
+        print(f"cocoon-dev-kubelet: cannot use the kubeconfig {options.kubeconfig}: {exc}", file=sys.stderr)
+        return 2
+
     async def run() -> None:
         kubelet = Kubelet(options)
         loop = asyncio.get_running_loop()

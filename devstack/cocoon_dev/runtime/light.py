@@ -117,7 +117,32 @@ class LightPod:
         await web.TCPSite(runner, self.ip, port).start()
         self._sites.append(runner)
 
+    async def _patch(self, desired: dict[str, Any]) -> bool:
+        try:
+            await self.runtime.kube.patch_status(self.namespace, self.name, desired)
+        except Exception as exc:
+            log.debug("Status patch for %s/%s failed: %s", self.namespace, self.name, exc)
+            return False
+        return True
+
     async def run(self) -> None:
+        from cocoon_dev.runtime.kubelet import _ip_in_use
+
+        warned = False
+        while (taken := await _ip_in_use(self.ip)) is not None:
+            message = (
+                f"another process listens on {self.ip}:{taken} (another local cluster with this pod CIDR?)"
+            )
+            if not warned:
+                log.warning("Pod %s/%s: %s", self.namespace, self.name, message)
+                waiting = {"waiting": {"reason": "PodIPInUse", "message": message}}
+                statuses = [
+                    {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+                     "started": False, "restartCount": 0, "state": waiting}
+                    for c in self.pod["spec"]["containers"]
+                ]  # fmt: skip
+                warned = await self._patch({"containerStatuses": statuses})
+            await asyncio.sleep(5)
         config = await self._config()
         config = replace(config, forward_requests_to=f"{self.ip}:9000")
         served = config.model_name.split("@", 1)[0] or "cocoon-dev/stand-in"
@@ -143,6 +168,7 @@ class LightPod:
                 "started": True,
                 "restartCount": 0,
                 "state": {"running": {"startedAt": now}},
+                "containerID": "cocoon-dev://light",
             }
             for c in self.pod["spec"]["containers"]
         ]
@@ -157,11 +183,9 @@ class LightPod:
         ]
         while self.last_patch is None:
             desired = {"conditions": conditions, "containerStatuses": statuses}
-            try:
-                await self.runtime.kube.patch_status(self.namespace, self.name, desired)
+            if await self._patch(desired):
                 self.last_patch = desired
-            except Exception as exc:
-                log.debug("Status patch for %s/%s failed: %s", self.namespace, self.name, exc)
+            else:
                 await asyncio.sleep(2)
         await asyncio.Event().wait()
 

@@ -215,6 +215,9 @@ def log_file(component: str) -> Path | None:
         name = "kube-apiserver" if component == "cluster" else component
         if name in logs:
             return Path(logs[name])
+        stopped = component_dir("cluster") / "logs" / f"{name}.log"  # the cluster is down: its last log
+        if stopped.exists():
+            return stopped
     return step_log if step_log.exists() else None
 
 

@@ -3,7 +3,8 @@
 Interactive: a rich table refreshed every ~1.5 s; Ctrl-C stops the whole stack (`down`).
 `--exit-after-claims N`: no live table; a progress line every 10 s; exits 0 once N claims recorded by
 the operator are confirmed on chain (a payout at the owner), non-zero with the reason after
-`--timeout`. Either way the summary is printed last, ending with one JSON line
+`--timeout`. Only claims that land while the demo watches count (a re-run does not count the claims
+of earlier runs). Either way the summary is printed last, ending with one JSON line
 (`{"cocoon_dev_demo_summary": ...}`). The stack stays up until `cocoon-dev down`.
 """
 
@@ -97,12 +98,16 @@ async def _verified(observer: Observer, claims: list[Claim]) -> list[Claim]:
         return []
 
 
+def claim_key(claim: Claim) -> str:
+    return claim.tx_hash.lower() or f"{claim.node}/{claim.proxy}/{claim.tokens}/{claim.nano}"
+
+
 async def summary(
-    observer: Observer, snap: Snapshot, start_owner: int | None, elapsed: float
+    observer: Observer, snap: Snapshot, claims: list[Claim], start_owner: int | None, elapsed: float
 ) -> dict[str, Any]:
     """The numbers of the summary, every chain number read from the chain now."""
     payouts = await observer.owner_payouts()
-    confirmed = confirmed_on_chain(snap.claims, payouts)
+    confirmed = confirmed_on_chain(claims, payouts)
     workers: dict[str, int | None] = {}
     for row in snap.rows:
         for address in row.worker_contracts:
@@ -112,6 +117,7 @@ async def summary(
         SUMMARY_KEY: 1,
         "elapsed_s": round(elapsed, 1),
         "claims_confirmed": len(confirmed),
+        "claims_before_demo": len(snap.claims) - len(claims),
         "claims": [c.__dict__ for c in confirmed],
         "claimed_nano": sum(c.nano for c in confirmed),
         "claimed_tokens": sum(c.tokens for c in confirmed),
@@ -177,6 +183,8 @@ async def watch(
     start_owner: int | None = None
     snap: Snapshot | None = None
     confirmed: list[Claim] = []
+    earlier: set[str] | None = None  # claims already in the ledgers when the demo started
+    fresh: list[Claim] = []
     target = exit_after if exit_after is not None else 1
     last_progress = 0.0
     try:
@@ -194,8 +202,11 @@ async def watch(
                     continue
                 if start_owner is None and snap.owner_nano is not None:
                     start_owner = snap.owner_nano
-                if len(snap.claims) > len(confirmed):
-                    confirmed = await _verified(observer, snap.claims)
+                if earlier is None:
+                    earlier = {claim_key(c) for c in snap.claims}
+                fresh = [c for c in snap.claims if claim_key(c) not in earlier]
+                if len(fresh) > len(confirmed):
+                    confirmed = await _verified(observer, fresh)
                 if live_view is not None:
                     live_view.update(
                         render(snap, start_owner=start_owner, confirmed=len(confirmed), elapsed=elapsed)
@@ -211,7 +222,8 @@ async def watch(
         finally:
             if live_view is not None:
                 live_view.stop()
-        data = await summary(observer, snap, start_owner, time.monotonic() - t0)
+        assert snap is not None  # the loop only ends with a snapshot
+        data = await summary(observer, snap, fresh, start_owner, time.monotonic() - t0)
         if not live:
             console.print(render(snap, start_owner=start_owner, confirmed=data["claims_confirmed"],
                                  elapsed=data["elapsed_s"]))  # fmt: skip
@@ -229,8 +241,13 @@ async def watch(
 def _why_no_claims(snap: Snapshot | None, target: int, confirmed: int, timeout_s: float) -> str:
     if snap is None:
         return f"no fleet snapshot within {timeout_s:.0f} s (API server unreachable?)"
-    parts = [f"{r.name}: Ready={r.ready} ({r.reason}), claimable {ton(r.claimable_nano)} TON, "
-             f"{len(r.claims)} claim(s) in status" for r in snap.rows]  # fmt: skip
+    parts = []
+    for r in snap.rows:
+        blocking = ", ".join(f"{k}={v}" for k, v in r.not_true.items()) or "none"
+        parts.append(
+            f"{r.name}: Ready={r.ready} ({r.reason}), not-True conditions: {blocking}, "
+            f"claimable {ton(r.claimable_nano)} TON, {len(r.claims)} claim(s) in status"
+        )
     return (
         f"only {confirmed} of {target} claim(s) confirmed on chain within {timeout_s:.0f} s; "
         + "; ".join(parts)

@@ -56,6 +56,7 @@ class NodeRow:
     wallet_nano: int | None = None
     claims: list[Claim] = field(default_factory=list)
     worker_contracts: list[str] = field(default_factory=list)
+    not_true: dict[str, str] = field(default_factory=dict)  # condition type -> "Status/Reason"
 
 
 @dataclass
@@ -121,7 +122,13 @@ def claims_of(name: str, status: dict[str, Any]) -> list[Claim]:
 def row_of(obj: dict[str, Any]) -> NodeRow:
     meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
     ready = _cond(status, "Ready")
+    not_true = {
+        str(c.get("type")): f"{c.get('status')}/{c.get('reason')}"
+        for c in status.get("conditions") or []
+        if c.get("status") != "True" and c.get("type") != "Ready"
+    }
     row = NodeRow(name=meta["name"], tee=str((spec.get("placement") or {}).get("tee", "Any")))
+    row.not_true = not_true
     row.node = str(status.get("nodeName") or "")
     row.ready = str(ready.get("status", "Unknown"))
     row.reason = str(ready.get("reason", "NotObserved"))

@@ -5,6 +5,7 @@ StatefulSets and Nodes. A per-object lock keeps reconciles of one CocoonNode ser
 """
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -16,6 +17,7 @@ from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint, index_va
 from cocoon_operator.k8s import stats
 from cocoon_operator.status import SCHEDULED, find
 
+log = logging.getLogger(__name__)
 CN = (identity.GROUP, identity.VERSION, identity.PLURAL)
 WORKER_LABELS = {identity.LABEL_MANAGED_BY: identity.MANAGED_BY, identity.LABEL_NAME: identity.WORKER_APP}
 
@@ -25,7 +27,10 @@ def node_index(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]
     return {name: slim_node(body)}
 
 
-async def _reconcile(key: Key, memo: kopf.Memo, kwargs: Mapping[str, Any], logger: kopf.Logger) -> None:
+async def _reconcile(
+    key: Key, memo: kopf.Memo, kwargs: Mapping[str, Any], logger: kopf.Logger
+) -> float | None:
+    """One reconcile under the per-object lock; returns the earlier resync a step asked for, if any."""
     node_index: kopf.Index[str, Any] = kwargs["node_index"]
     runtime: Runtime = memo.runtime
     namespace, name = key
@@ -33,7 +38,7 @@ async def _reconcile(key: Key, memo: kopf.Memo, kwargs: Mapping[str, Any], logge
         body = await runtime.kube.get(identity.API_VERSION, identity.KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             runtime.forget(key)
-            return
+            return None
         outcome = await reconcile.run(body, runtime.deps, nodes=index_values(node_index))
         if outcome.status_patch:
             await runtime.kube.patch_status(
@@ -54,6 +59,7 @@ async def _reconcile(key: Key, memo: kopf.Memo, kwargs: Mapping[str, Any], logge
         else:
             runtime.unscheduled.add(key)
         stats.RECONCILES.add("reconcile", f"{namespace}/{name}")
+        return outcome.retry_after
 
 
 @kopf.on.resume(*CN)
@@ -77,11 +83,15 @@ async def cocoonnode_resync(
     """Level-based resync: re-read the world every `COCOON_RESYNC_SECONDS` (a daemon reads it at run time)."""
     runtime: Runtime = memo.runtime
     while not stopped:
+        delay = runtime.settings.resync_seconds
         try:
-            await _reconcile((str(namespace), name), memo, kwargs, logger)
+            retry_after = await _reconcile((str(namespace), name), memo, kwargs, logger)
+            if retry_after is not None:
+                delay = min(delay, max(retry_after, 1.0))  # e.g. health asks to look again soon
         except Exception as exc:  # keep resyncing; change handlers report and retry with backoff
-            logger.warning(f"Resync failed: {exc}")
-        await asyncio.sleep(runtime.settings.resync_seconds)
+            # Module logger, not kopf's per-object one: a flapping API must not turn into Events.
+            log.warning("Resync failed", extra={"cocoonnode": f"{namespace}/{name}", "error": str(exc)})
+        await asyncio.sleep(delay)
 
 
 @kopf.on.delete(*CN)

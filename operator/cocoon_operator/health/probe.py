@@ -22,6 +22,7 @@ from cocoon_operator.worker.triton_client import (
     ProbeError,
     TritonClient,
     TritonProbe,
+    describe_network_error,
 )
 
 
@@ -83,11 +84,9 @@ async def probe_runner(
         return RunnerProbe(
             url=url, error=ProbeError(kind=ErrorKind.TIMEOUT, detail=f"no answer within {timeout_s:g} s")
         )
-    except aiohttp.ClientConnectorError as exc:
-        detail = (exc.os_error.strerror or str(exc.os_error)) if exc.os_error else str(exc)
-        return RunnerProbe(url=url, error=ProbeError(kind=ErrorKind.UNREACHABLE, detail=detail.lower()))
     except (aiohttp.ClientError, OSError) as exc:
-        return RunnerProbe(url=url, error=ProbeError(kind=ErrorKind.UNREACHABLE, detail=type(exc).__name__))
+        detail = describe_network_error(exc)
+        return RunnerProbe(url=url, error=ProbeError(kind=ErrorKind.UNREACHABLE, detail=detail))
     if status != 200:
         text = body.strip().splitlines()[0][:200] if body.strip() else ""
         return RunnerProbe(

@@ -8,17 +8,21 @@ concurrency), evaluate, export metrics, and return `InferenceReady`, `RunnerHeal
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cocoon_operator.health.evaluate import HealthReport, PodLayout, Thresholds, evaluate_health
 from cocoon_operator.health.metrics import HealthMetrics
 from cocoon_operator.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
 from cocoon_operator.health.reasons import RUNNER_HEALTHY, HealthReason
-from cocoon_operator.reconcile.deps import Context, StepReport
 from cocoon_operator.settings import Settings
-from cocoon_operator.status import INFERENCE_READY, Cond
+from cocoon_operator.status import INFERENCE_READY, Cond, find
 from cocoon_operator.worker.triton_client import TritonProbe
+
+if TYPE_CHECKING:
+    # Only for types: importing the reconcile package at module level would load the Kubernetes
+    # client into this package (reconcile/__init__ imports run → k8s).
+    from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
 
 # Not yet serving: look again soon rather than waiting for the resync timer.
 RECHECK_UNHEALTHY_S = 10.0
@@ -67,6 +71,8 @@ class WorkerHealth:
         )
 
     async def observe(self, ctx: Context) -> StepReport:
+        from cocoon_operator.reconcile.deps import StepReport  # deferred: see TYPE_CHECKING
+
         if ctx.spec.paused:
             msg = "The worker is paused (spec.paused)"
             if self.metrics is not None:
@@ -87,6 +93,7 @@ class WorkerHealth:
         return StepReport(
             conditions=report.conditions,
             status=report.status_fields(),
+            events=tuple(lost_events(ctx.status.get("conditions"), report.conditions)),
             retry_after=None if healthy else RECHECK_UNHEALTHY_S,
         )
 
@@ -99,6 +106,19 @@ class WorkerHealth:
 
     async def close(self) -> None:
         await self.prober.close()
+
+
+def lost_events(old: Sequence[Mapping[str, Any]] | None, new: Sequence[Cond]) -> list[EventSpec]:
+    """A Warning Event when a health condition goes from True to False (only on that transition;
+    the reason is the condition's, so `kubectl get events` says what broke)."""
+    from cocoon_operator.reconcile.deps import EventSpec  # deferred: see TYPE_CHECKING
+
+    events = []
+    for cond in new:
+        before = find(old, cond.type)
+        if cond.status == "False" and before is not None and before.get("status") == "True":
+            events.append(EventSpec("Warning", cond.reason, f"{cond.type} is False: {cond.message}"))
+    return events
 
 
 def _not_probed(model: str | None) -> tuple[TritonProbe, RunnerProbe]:

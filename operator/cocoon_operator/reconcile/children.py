@@ -385,16 +385,22 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_d
 
 
 def desired(
-    owner: Owner, spec: CocoonNodeSpec, settings: Settings, *, with_workload: bool = True
+    owner: Owner,
+    spec: CocoonNodeSpec,
+    settings: Settings,
+    *,
+    with_workload: bool = True,
+    pdb_max_unavailable: int | None = 1,
 ) -> list[dict[str, Any]]:
     """All owned children, in apply order (config before the workload that mounts it)."""
     config_map = configmap(owner, spec, settings)
     objects = [
         config_map,
         service(owner, settings),
-        pod_disruption_budget(owner),
         network_policy(owner, settings),
     ]
+    if pdb_max_unavailable is not None:
+        objects.insert(2, pod_disruption_budget(owner, pdb_max_unavailable))
     if with_workload:
         objects.append(statefulset(owner, spec, settings, config_hash(config_map)))
     return objects

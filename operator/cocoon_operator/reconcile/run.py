@@ -44,6 +44,7 @@ class _Run:
     events: list[EventSpec] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
     retry_after: float | None = None
+    pdb_max_unavailable: int | None = None  # lowest value any step asked for
 
     @property
     def name(self) -> str:
@@ -67,6 +68,13 @@ class _Run:
         self.events.extend(report.events)
         if report.retry_after is not None:
             self.retry_after = min(self.retry_after or report.retry_after, report.retry_after)
+        if report.pdb_max_unavailable is not None:
+            current = self.pdb_max_unavailable
+            self.pdb_max_unavailable = (
+                min(current, report.pdb_max_unavailable)
+                if current is not None
+                else report.pdb_max_unavailable
+            )
 
 
 def spec_errors(error: ValidationError) -> str:
@@ -226,7 +234,8 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) 
     feasible = report is None or bool(report.feasible)
     with_workload = blocked_by is None and (sts is not None or feasible)
 
-    desired = children.desired(owner, spec, settings, with_workload=with_workload)
+    # The PDB is applied after the providers: a step may hold evictions off (e.g. a claim in flight).
+    desired = children.desired(owner, spec, settings, with_workload=with_workload, pdb_max_unavailable=None)
     if blocked_by is not None and sts is not None:
         # Keep the StatefulSet (and the stable pod name) but stop the worker.
         desired.append(
@@ -255,6 +264,9 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) 
         r.take(await _provider(r, r.deps.chain.observe(ctx), st.REGISTERED, "Chain check"))
     if r.deps.rewards is not None:
         r.take(await _provider(r, r.deps.rewards.observe(ctx), st.REWARDS_HEALTHY, "Rewards check"))
+
+    pdb = children.pod_disruption_budget(owner, 1 if r.pdb_max_unavailable is None else r.pdb_max_unavailable)
+    await _apply_changed(r, [pdb], {})
 
     r.fields.update(
         {

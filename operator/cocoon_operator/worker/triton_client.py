@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -125,6 +126,16 @@ class TritonProbe(_Frozen):
         return self.live.error if self.live.ok is None else None
 
 
+def describe_network_error(exc: BaseException) -> str:
+    """'connection refused', 'no route to host', ... (short, lower case, without the address)."""
+    os_error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(os_error, OSError) and os_error.errno:
+        return os.strerror(os_error.errno).lower()
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server closed the connection"
+    return type(exc).__name__
+
+
 # ------------------------------------------------------------------------------------------------
 # Parsing (pure)
 
@@ -168,11 +179,13 @@ def parse_metrics(text: str) -> tuple[ModelMetrics, ...]:
 
 def shorten(text: str, limit: int = MAX_REASON_CHARS) -> str:
     """Keep a reason readable: Python tracebacks are reduced to their last line (the error)."""
-    text = text.strip()
+    # Python-backend errors end with a stack ("\n\nAt:\n  file(line): fn"): keep the message.
+    text = text.split("\n\nAt:", 1)[0].strip()
     if "Traceback (most recent call last)" in text:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         head = text.split("Traceback", 1)[0].strip().rstrip(":")
         text = f"{head}: {lines[-1]}" if head else lines[-1]
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -245,13 +258,8 @@ class TritonClient:
                 "",
                 ProbeError(kind=ErrorKind.TIMEOUT, detail=f"no answer within {self._timeout_s:g} s"),
             )
-        except aiohttp.ClientConnectorError as exc:
-            detail = (exc.os_error.strerror or str(exc.os_error)) if exc.os_error else str(exc)
-            return None, "", ProbeError(kind=ErrorKind.UNREACHABLE, detail=detail.lower())
-        except aiohttp.ClientError as exc:
-            return None, "", ProbeError(kind=ErrorKind.UNREACHABLE, detail=type(exc).__name__)
-        except OSError as exc:
-            return None, "", ProbeError(kind=ErrorKind.UNREACHABLE, detail=exc.strerror or str(exc))
+        except (aiohttp.ClientError, OSError) as exc:
+            return None, "", ProbeError(kind=ErrorKind.UNREACHABLE, detail=describe_network_error(exc))
 
     async def _check(self, path: str) -> Check:
         status, _, error = await self._request("GET", self.base_url + path)

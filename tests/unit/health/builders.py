@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 from typing import Any
 
-from cocoon_operator.health.probe import RunnerProbe
+from cocoon_operator.health.probe import HealthProber, RunnerProbe
 from cocoon_operator.worker.runner_client import parse_jsonstats
 from cocoon_operator.worker.triton_client import (
     Check,
@@ -181,3 +181,18 @@ def runner_error(kind: ErrorKind, detail: str, status: int | None = None) -> Run
     return RunnerProbe(
         url=RUNNER_URL, status=status, error=ProbeError(kind=kind, detail=detail, status=status)
     )
+
+
+class StubProber(HealthProber):
+    """Returns fixed probe results and records which pods were asked for."""
+
+    def __init__(self, result: tuple[TritonProbe, RunnerProbe]) -> None:
+        super().__init__()
+        self.result = result
+        self.asked: list[tuple[str, str | None]] = []
+
+    async def probe(
+        self, pod_ip: str, model_name: str | None = None, *, max_age_s: float | None = None
+    ) -> tuple[TritonProbe, RunnerProbe]:
+        self.asked.append((pod_ip, model_name))
+        return self.result

@@ -1,6 +1,8 @@
 """evaluate_health across the worker lifecycle (cocoon-protocol.md §2.4) and Triton's failure modes
 (triton.md §2): which condition, which reason, and a message that names what to act on."""
 
+# ruff: noqa: E501  (one table row per case reads better than wrapped rows)
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format=f"%(asctime)s {SIMULATOR_COMMIT} %(levelname)s %(message)s",
     )
+    # pytoniq logs every liteserver query at INFO.
+    for name in ("LiteClient", "LiteBalancer", "AdnlTransport", "sync"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return asyncio.run(serve(args))
 
 

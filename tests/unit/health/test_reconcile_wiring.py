@@ -1,0 +1,84 @@
+"""WorkerHealth plugged into the real reconcile (Deps.health) against the in-memory API: the
+conditions land in status, Ready follows them, status.models is written, Events fire on loss."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from cocoon_operator import reconcile
+from cocoon_operator import status as st
+from cocoon_operator.health import RUNNER_HEALTHY, HealthReason, WorkerHealth
+from cocoon_operator.reconcile import Deps
+from cocoon_operator.settings import Settings
+from tests.unit.builders import cocoonnode, default_fleet
+from tests.unit.fakes import FakeKube
+from tests.unit.health.builders import NOW, StubProber, model, runner_ok, triton_down, triton_ok
+from tests.unit.test_reconcile_run import CONFIG_MAP
+
+POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "w1-0", "namespace": "ns1", "labels": {}},
+    "spec": {"nodeName": "tdx-h100-0"},
+    "status": {
+        "phase": "Running",
+        "podIP": "127.100.0.5",
+        "conditions": [{"type": "Ready", "status": "True"}],
+    },
+}
+
+
+async def _run(kube: FakeKube, health: WorkerHealth) -> reconcile.Outcome:
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    outcome = await reconcile.run(copy.deepcopy(body), Deps(kube=kube, settings=Settings(), health=health))
+    if outcome.status_patch:
+        await kube.patch_status("", "CocoonNode", "ns1", "w1", outcome.status_patch)
+    return outcome
+
+
+def _status(kube: FakeKube) -> dict[str, Any]:
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    return dict(body["status"])
+
+
+async def test_health_drives_conditions_models_and_events() -> None:
+    kube = FakeKube([cocoonnode(), copy.deepcopy(CONFIG_MAP), *default_fleet()])
+    await reconcile.run(
+        copy.deepcopy(kube.find("CocoonNode", "ns1", "w1")), Deps(kube=kube, settings=Settings())
+    )
+    # The pod the StatefulSet would create, labelled as reconcile looks for it.
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None
+    pod = copy.deepcopy(POD)
+    pod["metadata"]["labels"] = dict(sts["spec"]["selector"]["matchLabels"])
+    kube.put(pod)
+
+    prober = StubProber((triton_ok(model(), model("broken_llm", "UNAVAILABLE", "boom")), runner_ok()))
+    health = WorkerHealth(prober, clock=lambda: NOW)
+    await _run(kube, health)
+    status = _status(kube)
+    inference = st.find(status["conditions"], st.INFERENCE_READY)
+    runner = st.find(status["conditions"], RUNNER_HEALTHY)
+    ready = st.find(status["conditions"], st.READY)
+    assert inference is not None and runner is not None and ready is not None
+    assert prober.asked == [("127.100.0.5", None)]
+    assert inference["reason"] == HealthReason.MODEL_UNAVAILABLE
+    assert ready["status"] == "False" and ready["reason"] == HealthReason.MODEL_UNAVAILABLE
+    assert status["models"][1] == {"name": "broken_llm", "ready": False, "reason": "UNAVAILABLE: boom"}
+
+    prober.result = (triton_ok(), runner_ok())
+    await _run(kube, health)
+    status = _status(kube)
+    assert st.find(status["conditions"], st.INFERENCE_READY)["status"] == "True"  # type: ignore[index]
+    assert st.find(status["conditions"], RUNNER_HEALTHY)["reason"] == HealthReason.HEALTHY  # type: ignore[index]
+    assert status["models"] == [{"name": "cocoon_llm", "ready": True}]
+
+    prober.result = (triton_down(), runner_ok())
+    outcome = await _run(kube, health)
+    assert [(e.type, e.reason) for e in outcome.events] == [("Warning", HealthReason.TRITON_UNREACHABLE)]
+    assert "models" not in _status(kube)
+    again = await _run(kube, health)
+    assert again.events == ()  # only on the transition
