@@ -1,6 +1,6 @@
 """Top functions of a py-spy `--format raw` profile (collapsed stacks), inclusive and self.
 
-    .venv/bin/python -m bench.profile bench/results/profile-300-0-create.txt [--top 25] [--match cocoon_operator]
+.venv/bin/python -m bench.profile bench/results/profile-300-0-create.txt [--top 25] [--match cocoon_operator]
 """
 
 from __future__ import annotations

@@ -592,7 +592,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     runtime: subprocess.Popen[bytes] | None = None
     workdir = home / "cluster"
     reps: list[dict[str, Any]] = []
-    meta: dict[str, Any] = {}
+    meta: dict[str, Any] = {"operator_version": operator_version()}
     try:
         t0 = time.monotonic()
         state, _ = await asyncio.to_thread(
@@ -699,6 +699,21 @@ SUMMARY_KEYS = (
 )
 
 
+def operator_version() -> dict[str, str]:
+    """Commit and a digest of uncommitted changes under operator/ (the operator changes between runs)."""
+    import hashlib
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD").strip(),
+        "operator_diff_sha256": hashlib.sha256(git("diff", "HEAD", "--", "operator/").encode()).hexdigest()[
+            :12
+        ],
+    }
+
+
 def machine() -> dict[str, Any]:
     load1, load5, _ = os.getloadavg()
     return {
@@ -777,6 +792,7 @@ def main(argv: list[str] | None = None) -> int:
         "repetitions": len(reps),
         "profiled": args.profile,
         "machine": machine(),
+        "operator_version": result["meta"].get("operator_version"),
         "fleet_nodes": result["meta"].get("fleet_nodes"),
         **{k: median([r.get(k) for r in reps]) for k in SUMMARY_KEYS},
         "spread": {k: spread([r.get(k) for r in reps]) for k in SUMMARY_KEYS},

@@ -35,7 +35,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
 def login(**_: Any) -> kopf.ConnectionInfo:
     """kopf and the operator's own client share one credential source (kubeconfig or in-cluster)."""
     c = config.load().configuration
-    scheme, _sep, token = (c.get_api_key_with_prefix("authorization") or "").partition(" ")
+    scheme, _sep, token = (config.bearer_token(c) or "").partition(" ")
     return kopf.ConnectionInfo(
         server=c.host,
         ca_path=c.ssl_ca_cert,

@@ -13,9 +13,21 @@ class Connection:
     configuration: Any  # kubernetes.client.Configuration: re-read for rotating tokens
 
     def auth_headers(self) -> dict[str, str]:
-        # get_api_key_with_prefix runs the loader's refresh hook (projected tokens rotate in-cluster).
-        token = self.configuration.get_api_key_with_prefix("authorization")
+        token = bearer_token(self.configuration)
         return {"Authorization": token} if token else {}
+
+
+def bearer_token(configuration: Any) -> str | None:
+    """The `Bearer …` credential of a loaded configuration, or None for client-certificate auth.
+
+    kubernetes>=35 stores it under `BearerToken`, older releases under `authorization`.
+    get_api_key_with_prefix runs the loader's refresh hook (projected tokens rotate in-cluster).
+    """
+    for key in ("BearerToken", "authorization"):
+        token = configuration.get_api_key_with_prefix(key)
+        if token:
+            return str(token)
+    return None
 
 
 def load(kubeconfig: str | None = None, context: str | None = None) -> Connection:

@@ -1,0 +1,113 @@
+"""Prometheus metrics of money and chain access (issue 6), on prometheus_client's default registry
+(the same one `health.metrics.HealthMetrics` registers on, so one exporter serves both).
+
+Amounts are nanoTON (base unit, stated in the name); durations seconds; counters end in `_total`.
+The chain-observed wallet balance is `cocoon_wallet_balance_nanoton`; the runner-reported one stays
+`cocoon_worker_wallet_balance_nanoton` (health).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.registry import CollectorRegistry
+
+NODE = ("namespace", "name")
+METRICS_PORT_ENV = "COCOON_METRICS_PORT"
+
+
+@dataclass(frozen=True)
+class MoneyMetrics:
+    claimable: Gauge
+    claimed: Counter
+    claims: Counter
+    funding: Counter
+    wallet_balance: Gauge
+    ton_requests: Counter
+    ton_failures: Counter
+    ton_latency: Histogram
+    reconcile_duration: Histogram
+    reconcile_errors: Counter
+    root_param: Gauge
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop the per-node series of a deleted CocoonNode (best effort)."""
+        for metric in (self.wallet_balance,):
+            try:
+                metric.remove(namespace, name)
+            except KeyError:
+                pass
+
+
+def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
+    reg = registry if registry is not None else CollectorRegistry()
+    return MoneyMetrics(
+        claimable=Gauge(
+            "cocoon_claimable_nanoton",
+            "Rewards claimable now per proxy contract (committed minus paid tokens, times the fee)",
+            [*NODE, "proxy"],
+            registry=reg,
+        ),
+        claimed=Counter(
+            "cocoon_claimed_nanoton",
+            "Rewards paid to the owner per proxy contract, as recorded in the ledger",
+            [*NODE, "proxy", "source"],
+            registry=reg,
+        ),
+        claims=Counter(
+            "cocoon_claims", "Claim outcomes (RewardClaimed, ClaimTimedOut, ...)", [*NODE, "outcome"], registry=reg
+        ),
+        funding=Counter(
+            "cocoon_funding_transfers", "Treasury top-ups by result", [*NODE, "result"], registry=reg
+        ),
+        wallet_balance=Gauge(
+            "cocoon_wallet_balance_nanoton", "Cocoon wallet balance read from the chain", NODE, registry=reg
+        ),
+        ton_requests=Counter(
+            "cocoon_ton_requests", "Chain (liteserver) operations by kind", ["operation"], registry=reg
+        ),
+        ton_failures=Counter(
+            "cocoon_ton_request_failures", "Chain operations that failed (liteserver unavailable)",
+            ["operation"], registry=reg,
+        ),  # fmt: skip
+        ton_latency=Histogram(
+            "cocoon_ton_request_duration_seconds", "Duration of chain operations", ["operation"], registry=reg
+        ),
+        reconcile_duration=Histogram(
+            "cocoon_provider_duration_seconds", "Duration of the chain and rewards reconcile steps",
+            ["step"], registry=reg,
+        ),  # fmt: skip
+        reconcile_errors=Counter(
+            "cocoon_provider_errors", "Chain and rewards reconcile steps that failed", ["step", "reason"],
+            registry=reg,
+        ),  # fmt: skip
+        root_param=Gauge(
+            "cocoon_root_param", "Root contract parameters (fees in nanoTON per token)", ["root", "param"],
+            registry=reg,
+        ),  # fmt: skip
+    )
+
+
+_DEFAULT: MoneyMetrics | None = None
+_SERVED = False
+
+
+def default() -> MoneyMetrics:
+    """The process-wide instance on the default registry (created once)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = create()
+    return _DEFAULT
+
+
+def serve_from_env() -> int | None:
+    """Start the exporter once when `COCOON_METRICS_PORT` is set (it serves the default registry)."""
+    global _SERVED
+    port = os.environ.get(METRICS_PORT_ENV)
+    if not port or _SERVED:
+        return None
+    start_http_server(int(port))
+    _SERVED = True
+    return int(port)

@@ -1,0 +1,239 @@
+"""What the chain and rewards providers share: one `ChainClient` per distinct TON global config,
+the node's public identity (never its key), timed chain operations, and durable status writes.
+
+Durable writes: kopf-style handlers write the reconcile's status after the step returns, which is
+too late for write-ahead records (a funding intent, a claim intent). `StatusWriter` patches
+`status` at once, guarded by the object's resourceVersion, so a record is on the API server
+before the action it announces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from cocoon_operator import metrics as mx
+from cocoon_operator.api import identity
+from cocoon_operator.reconcile.deps import Context
+from cocoon_operator.ton.addresses import public_key_from_seed
+from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, raw_address
+from cocoon_operator.ton.identity import cocoon_wallet_of
+from cocoon_operator.ton.root import RootConfig, read_root
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CHAIN_UNAVAILABLE = "ChainUnavailable"
+ROOT_TTL_S = 5.0
+
+
+class StatusPatcher(Protocol):
+    """The part of `k8s.KubeClient` used for guarded status writes."""
+
+    async def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None: ...
+
+    async def patch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
+class StaleStatus(RuntimeError):
+    """The object changed under a durable write (another writer): nothing was written."""
+
+
+class StatusWriter:
+    """Reads a CocoonNode's status fresh and writes fields at once, guarded by resourceVersion."""
+
+    def __init__(self, kube: StatusPatcher, namespace: str, name: str) -> None:
+        self._kube, self.namespace, self.name = kube, namespace, name
+        self._rv: str | None = None
+        self.status: dict[str, Any] = {}
+
+    async def read(self) -> dict[str, Any]:
+        body = await self._kube.get(identity.API_VERSION, identity.KIND, self.namespace, self.name)
+        if body is None:
+            raise StaleStatus(f"CocoonNode {self.namespace}/{self.name} is gone")
+        self._rv = str(body["metadata"].get("resourceVersion") or "") or None
+        self.status = dict(body.get("status") or {})
+        return self.status
+
+    async def write(self, fields: Mapping[str, Any]) -> None:
+        if self._rv is None:
+            await self.read()
+        patch: dict[str, Any] = {"status": dict(fields)}
+        if self._rv is not None:
+            patch["metadata"] = {"resourceVersion": self._rv}  # a conflict (409) fails the write
+        body = await self._kube.patch(
+            identity.API_VERSION, identity.KIND, self.namespace, self.name, patch, subresource="status"
+        )
+        self._rv = str(body.get("metadata", {}).get("resourceVersion") or "") or None
+        self.status = dict(body.get("status") or {})
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    """The node's public side: its cocoon wallet address (raw) and the owner (raw)."""
+
+    public_key: bytes
+    owner: str
+    wallet: str
+
+
+def node_identity(secret: Mapping[str, Any] | None, owner_address: str) -> NodeIdentity | None:
+    """From the wallet Secret: the seed is decoded only to derive the public key, then dropped."""
+    raw = ((secret or {}).get("data") or {}).get(identity.WALLET_SECRET_KEY)
+    if not raw:
+        return None
+    try:
+        seed = base64.b64decode(base64.b64decode(raw, validate=True).strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(seed) != 32:
+        return None
+    public = public_key_from_seed(seed)
+    del seed
+    return NodeIdentity(
+        public_key=public, owner=raw_address(owner_address), wallet=raw_address(cocoon_wallet_of(public, owner_address))
+    )
+
+
+class ChainHub:
+    """One shared `ChainClient` per distinct global config, bounded timeouts, root cache, metrics.
+
+    A client that failed with `ChainUnavailable` is dropped, so the next reconcile reconnects: a
+    liteserver that comes back is picked up without a restart.
+    """
+
+    def __init__(
+        self,
+        *,
+        trust_level: int = 2,
+        chain_settings: ChainSettings | None = None,
+        metrics: mx.MoneyMetrics | None = None,
+    ) -> None:
+        self.settings = chain_settings or ChainSettings(
+            trust_level=trust_level, connect_timeout_s=4.0, call_timeout_s=4.0, retries=2, retry_delay_s=0.3
+        )
+        self.metrics = metrics
+        self._clients: dict[str, ChainClient] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._roots: dict[tuple[str, str], tuple[float, RootConfig]] = {}
+        self._wallet_balances: dict[tuple[str, str], int] = {}
+
+    @staticmethod
+    def config_key(text: str) -> str:
+        try:
+            canonical = json.dumps(json.loads(text), sort_keys=True)
+        except ValueError:
+            canonical = text
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    async def global_config(self, ctx: Context) -> tuple[str, dict[str, Any]]:
+        ref = ctx.spec.network.global_config_ref
+        cm = await ctx.kube.get("v1", "ConfigMap", ctx.namespace, ref.name)
+        text = str(((cm or {}).get("data") or {}).get(ref.key) or "")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ChainUnavailable(f"ConfigMap {ref.name} key {ref.key} is not a TON global config (JSON)") from exc
+        if not isinstance(data, dict):
+            raise ChainUnavailable(f"ConfigMap {ref.name} key {ref.key} is not a TON global config")
+        return self.config_key(text), data
+
+    async def client(self, ctx: Context) -> tuple[str, ChainClient]:
+        key, config = await self.global_config(ctx)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = ChainClient.from_config(config, self.settings)
+                try:
+                    await self.timed("connect", client.start())
+                except ChainUnavailable:
+                    await client.close()
+                    raise
+                self._clients[key] = client
+        return key, client
+
+    async def drop(self, key: str) -> None:
+        client = self._clients.pop(key, None)
+        self._roots = {k: v for k, v in self._roots.items() if k[0] != key}
+        if client is not None:
+            await client.close()
+
+    async def timed(self, operation: str, step: Awaitable[T]) -> T:
+        started = time.monotonic()
+        m = self.metrics
+        if m is not None:
+            m.ton_requests.labels(operation).inc()
+        try:
+            return await step
+        except ChainUnavailable:
+            if m is not None:
+                m.ton_failures.labels(operation).inc()
+            raise
+        finally:
+            if m is not None:
+                m.ton_latency.labels(operation).observe(time.monotonic() - started)
+
+    async def root(self, key: str, client: ChainClient, address: str) -> RootConfig:
+        cache_key = (key, raw_address(address))
+        hit = self._roots.get(cache_key)
+        if hit is not None and time.monotonic() - hit[0] < ROOT_TTL_S:
+            return hit[1]
+        root = await self.timed("readRoot", read_root(client, address))
+        self._roots[cache_key] = (time.monotonic(), root)
+        if self.metrics is not None:
+            for param, value in (
+                ("params_version", root.params_version),
+                ("price_per_token_nanoton", root.price_per_token),
+                ("worker_fee_per_token_nanoton", root.worker_fee_per_token),
+                ("registered_proxies", len(root.registered_proxies)),
+            ):
+                self.metrics.root_param.labels(root.address, param).set(value)
+        return root
+
+    def remember_balance(self, ctx: Context, balance: int) -> None:
+        self._wallet_balances[(ctx.namespace, ctx.name)] = balance
+        if self.metrics is not None:
+            self.metrics.wallet_balance.labels(ctx.namespace, ctx.name).set(balance)
+
+    def known_balance(self, ctx: Context) -> int | None:
+        return self._wallet_balances.get((ctx.namespace, ctx.name))
+
+    async def close(self) -> None:
+        for key in list(self._clients):
+            await self.drop(key)
+
+
+def pod_ip(pod: Mapping[str, Any] | None) -> str | None:
+    ip = (pod or {}).get("status", {}).get("podIP")
+    return str(ip) if ip else None
+
+
+def pod_running(pod: Mapping[str, Any] | None) -> bool:
+    return bool(pod_ip(pod)) and (pod or {}).get("status", {}).get("phase") == "Running"
+
+
+def condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return {}
