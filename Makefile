@@ -28,6 +28,7 @@ venv: $(STAMP)
 
 binaries:
 	bash tools/build-testenv.sh
+	bash hack/install-actionlint.sh
 
 triton:
 	bash tools/setup-triton.sh

@@ -5,8 +5,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cocoon_operator import health
 from cocoon_operator.k8s import KubeClient
-from cocoon_operator.reconcile import Deps
+from cocoon_operator.reconcile import Deps, providers
 from cocoon_operator.settings import Settings
 
 Key = tuple[str, str]  # (namespace, name)
@@ -14,7 +15,7 @@ Key = tuple[str, str]  # (namespace, name)
 # Extension point: later steps (health, chain, rewards) register a factory that builds their
 # providers from the settings and the client; `build_deps` passes them to reconcile.
 ProviderFactory = Callable[[Settings, KubeClient], Mapping[str, Any]]
-PROVIDER_FACTORIES: list[ProviderFactory] = []
+PROVIDER_FACTORIES: list[ProviderFactory] = [health.provider_factory, providers.provider_factory]
 
 
 def build_deps(settings: Settings, kube: KubeClient) -> Deps:

@@ -237,3 +237,13 @@ def condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
         if cond.get("type") == type_:
             return dict(cond)
     return {}
+
+
+def strip_none(value: Any) -> Any:
+    """Drop None values recursively: status fields written by the reconcile compare equal to what the
+    API server stores (a merge patch deletes None keys), so an unchanged status costs no write."""
+    if isinstance(value, Mapping):
+        return {k: strip_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [strip_none(v) for v in value]
+    return value

@@ -1,0 +1,302 @@
+"""`Deps.rewards`: the claim cycle per CocoonNode, with the ledger in `status.claims` (issue 6;
+docs/money.md §2).
+
+The ledger record is written to the API server at once (guarded by resourceVersion) before every
+action it announces, through `StatusWriter`: an intent before the policy's claim is triggered, the
+Triggering phase before `/request/payout`. The reconcile's own status write comes after the step
+and only repeats what is already stored. Recovery after a crash reads the chain (worker contract
+`tokens`, owner payouts above the cursor), never memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from cocoon_operator import metrics as mx
+from cocoon_operator import status as st
+from cocoon_operator.api.units import nano_to_ton
+from cocoon_operator.reconcile import children
+from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
+from cocoon_operator.reconcile.providers.common import (
+    CHAIN_UNAVAILABLE,
+    ChainHub,
+    StatusPatcher,
+    StatusWriter,
+    node_identity,
+    pod_ip,
+    strip_none,
+)
+from cocoon_operator.rewards import ledger as lg
+from cocoon_operator.rewards.cycle import CycleResult, run_claim_cycle
+from cocoon_operator.rewards.facts import KnownContract, LiveFacts, runner_trigger
+from cocoon_operator.rewards.policy import ClaimPolicy
+from cocoon_operator.status import Cond
+from cocoon_operator.ton.client import ChainClient, ChainError, ChainUnavailable, raw_address
+from cocoon_operator.ton.identity import read_cocoon_wallet
+from cocoon_operator.worker.runner_client import RunnerClient
+
+log = logging.getLogger(__name__)
+
+LAST_CLAIMS = 10
+PENDING_RECHECK_S = 3.0
+RUNNER_TIMEOUT_S = 5.0
+
+_EVENT_TYPES: dict[lg.EventKind, str] = {
+    lg.EventKind.CLAIM_CONFIRMED: "Normal",
+    lg.EventKind.CLAIM_TRIGGERED: "Normal",
+    lg.EventKind.CLAIM_SUPERSEDED: "Normal",
+    lg.EventKind.CLAIM_TIMED_OUT: "Warning",
+    lg.EventKind.CLAIM_PAYOUT_MISSING: "Warning",
+    lg.EventKind.CLAIM_REJECTED: "Warning",
+    lg.EventKind.CLAIM_DROPPED: "Warning",
+    lg.EventKind.SCAN_GAP: "Warning",
+}
+_OUTCOMES = {
+    lg.EventKind.CLAIM_CONFIRMED,
+    lg.EventKind.CLAIM_SUPERSEDED,
+    lg.EventKind.CLAIM_TIMED_OUT,
+    lg.EventKind.CLAIM_PAYOUT_MISSING,
+    lg.EventKind.CLAIM_REJECTED,
+    lg.EventKind.CLAIM_DROPPED,
+}
+
+
+class StatusLedgerStore:
+    """`cycle.LedgerStore` over `status.claims`: a fresh read, then guarded immediate writes."""
+
+    def __init__(self, writer: StatusWriter) -> None:
+        self._writer = writer
+        self.ledger: lg.ClaimLedger | None = None
+
+    async def load(self) -> lg.ClaimLedger:
+        status = await self._writer.read()
+        self.ledger = lg.ClaimLedger.from_status(status.get("claims"))
+        return self.ledger
+
+    async def save(self, ledger: lg.ClaimLedger) -> None:
+        await self._writer.write({"claims": ledger.to_status()})  # None values delete keys
+        self.ledger = ledger
+
+
+def policy_of(ctx: Context, *, final: bool = False) -> ClaimPolicy:
+    r = ctx.spec.rewards
+    if final:  # the last claim before deletion: anything worth its gas, no interval
+        return ClaimPolicy(min_claim_nano=1, max_fee_fraction=Decimal(1), min_interval_seconds=0)
+    return ClaimPolicy(
+        min_claim_nano=max(1, r.min_claim), max_fee_fraction=r.max_fee_fraction, min_interval_seconds=r.check_interval
+    )
+
+
+def _known_contracts(status: Any) -> list[KnownContract]:
+    known = []
+    for c in (status or {}).get("workerContracts") or []:
+        if c.get("proxyAddress") and c.get("address"):
+            known.append(KnownContract(proxy=raw_address(c["proxyAddress"]), worker_contract=raw_address(c["address"])))
+    return known
+
+
+def _iso(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RewardSteps:
+    """Implements `reconcile.deps.RewardsProvider`."""
+
+    def __init__(
+        self,
+        hub: ChainHub,
+        kube: StatusPatcher,
+        metrics: mx.MoneyMetrics | None = None,
+        limits: lg.LedgerLimits | None = None,
+    ) -> None:
+        self.hub = hub
+        self.kube = kube
+        self.metrics = metrics
+        self.limits = limits or lg.LedgerLimits()
+        self._claimed_seen: dict[tuple[str, str], set[str]] = {}
+
+    async def observe(self, ctx: Context) -> StepReport:
+        started = time.monotonic()
+        try:
+            return await self._observe(ctx)
+        finally:
+            if self.metrics is not None:
+                self.metrics.reconcile_duration.labels("rewards").observe(time.monotonic() - started)
+
+    async def _cycle(self, ctx: Context, *, final: bool) -> tuple[CycleResult, ChainClient] | StepReport:
+        secret = await ctx.kube.get("v1", "Secret", ctx.namespace, ctx.wallet_secret_name)
+        ident = node_identity(secret, ctx.spec.owner_address)
+        if ident is None:
+            return StepReport()
+        try:
+            key, client = await self.hub.client(ctx)
+        except ChainError as exc:
+            return self._unavailable(ctx, exc)
+        ip = pod_ip(ctx.pod)
+        runner = RunnerClient(f"http://{ip}:{ctx.settings.runner_http_port}", timeout_s=RUNNER_TIMEOUT_S) if ip else None
+        try:
+            balance = self.hub.known_balance(ctx)
+            if balance is None or final:
+                wallet = await self.hub.timed("readWallet", read_cocoon_wallet(client, ident.public_key, ident.owner))
+                balance = wallet.balance
+                self.hub.remember_balance(ctx, balance)
+            writer = StatusWriter(self.kube, ctx.namespace, ctx.name)
+            store = StatusLedgerStore(writer)
+            facts = LiveFacts(client, runner, owner=ident.owner, previous=_known_contracts(ctx.status))
+            trigger = runner_trigger(runner, facts) if runner is not None else _no_runner
+            registered = st.find(ctx.status.get("conditions"), st.REGISTERED) or {}
+            allow = final or (not ctx.deleting and registered.get("status") == "True")
+            result = await self.hub.timed(
+                "claimCycle",
+                run_claim_cycle(
+                    store,
+                    facts,
+                    trigger,
+                    policy=policy_of(ctx, final=final),
+                    wallet_balance_nano=balance,
+                    limits=self.limits,
+                    allow_new_claims=allow,
+                ),
+            )
+        except ChainUnavailable as exc:
+            await self.hub.drop(key)
+            return self._unavailable(ctx, exc)
+        finally:
+            if runner is not None:
+                await runner.close()
+        return result, client
+
+    async def _observe(self, ctx: Context) -> StepReport:
+        got = await self._cycle(ctx, final=False)
+        if isinstance(got, StepReport):
+            return got
+        result, _ = got
+        return self._report(ctx, result)
+
+    def _unavailable(self, ctx: Context, exc: Exception) -> StepReport:
+        if self.metrics is not None:
+            self.metrics.reconcile_errors.labels("rewards", CHAIN_UNAVAILABLE).inc()
+        message = f"Cannot reach the TON chain; claims wait: {str(exc)[:300]}"
+        pending = (ctx.status.get("claims") or {}).get("pending")
+        return StepReport(
+            conditions=(Cond.unknown(st.REWARDS_HEALTHY, CHAIN_UNAVAILABLE, message),),
+            retry_after=15.0,
+            pdb_max_unavailable=0 if pending else None,
+        )
+
+    def _report(self, ctx: Context, result: CycleResult) -> StepReport:
+        ledger = result.ledger
+        claimable_nano = sum(d.claimable_nano for d in result.decisions)
+        claimable_tokens = sum(d.claimable_tokens for d in result.decisions)
+        totals = ledger.totals
+        fields: dict[str, Any] = {
+            "claims": strip_none(ledger.to_status()),
+            "earnings": {
+                "claimableNano": claimable_nano,
+                "claimedNano": totals.claimed_nano,
+                "claimableTon": nano_to_ton(claimable_nano),
+                "claimedTon": nano_to_ton(totals.claimed_nano),
+                "claimableTokens": claimable_tokens,
+                "claimedTokens": totals.claimed_tokens,
+            },
+            "lastClaims": [
+                strip_none(
+                    {
+                        "time": _iso(e.time),
+                        "proxyAddress": e.proxy,
+                        "tokens": e.tokens,
+                        "amountNano": e.nano,
+                        "queryId": e.query_id,
+                        "txHash": e.tx_hash,
+                        "state": "Confirmed",
+                        "source": e.source.value,
+                    }
+                )
+                for e in reversed(ledger.history[-LAST_CLAIMS:])
+            ],
+        }
+        events = [
+            EventSpec(_EVENT_TYPES.get(e.kind, "Normal"), e.kind.value, e.message)
+            for e in result.events
+            if e.kind in _EVENT_TYPES
+            or (e.kind is lg.EventKind.PAYOUT_RECORDED and e.attempt_id is None)
+        ]
+        self._export(ctx, result)
+        outcome = ledger.last_outcome
+        bad = outcome is not None and outcome.reason in (
+            lg.EventKind.CLAIM_TIMED_OUT.value,
+            lg.EventKind.CLAIM_PAYOUT_MISSING.value,
+        )
+        if ledger.pending is not None:
+            cond = Cond.true(
+                st.REWARDS_HEALTHY,
+                "ClaimInFlight",
+                f"Claim on proxy {ledger.pending.proxy} is {ledger.pending.phase.value}; waiting for the chain",
+            )
+        elif bad and outcome is not None:
+            cond = Cond.false(st.REWARDS_HEALTHY, outcome.reason, outcome.message)
+        else:
+            reasons = sorted({d.reason.value for d in result.decisions}) or ["NoWorkerContracts"]
+            cond = Cond.true(
+                st.REWARDS_HEALTHY,
+                "ClaimsHealthy",
+                f"Claimable {nano_to_ton(claimable_nano)} TON; claimed {nano_to_ton(totals.claimed_nano)} TON in "
+                f"{totals.payouts} payout(s); policy: {', '.join(reasons)}",
+            )
+        return StepReport(
+            conditions=(cond,),
+            status=fields,
+            events=events,
+            retry_after=PENDING_RECHECK_S if ledger.pending is not None else None,
+            pdb_max_unavailable=0 if ledger.pending is not None else None,
+        )
+
+    def _export(self, ctx: Context, result: CycleResult) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        for e in result.earnings:
+            tokens = max(0, e.committed_tokens - max(e.paid_tokens, e.expected_paid_tokens))
+            m.claimable.labels(ctx.namespace, ctx.name, e.proxy).set(tokens * e.fee_per_token)
+        seen = self._claimed_seen.setdefault((ctx.namespace, ctx.name), set())
+        for entry in result.ledger.history:
+            if entry.tx_hash not in seen:
+                seen.add(entry.tx_hash)
+                m.claimed.labels(ctx.namespace, ctx.name, entry.proxy, entry.source.value).inc(entry.nano)
+        for e in result.events:
+            if e.kind in _OUTCOMES:
+                m.claims.labels(ctx.namespace, ctx.name, e.kind.value).inc()
+
+    async def finalize(self, ctx: Context) -> bool:
+        """claimOnDelete: one last claim of everything claimable, then wait for the chain (the
+        reconcile's finalize bounds the wait and lets go with an Event)."""
+        if not ctx.spec.rewards.claim_on_delete:
+            return True
+        pod = await ctx.kube.get("v1", "Pod", ctx.namespace, children.pod_name(_owner(ctx)))
+        ctx = _with_pod(ctx, pod)
+        got = await self._cycle(ctx, final=True)
+        if isinstance(got, StepReport):
+            return False
+        result, _ = got
+        if result.ledger.pending is not None:
+            return False
+        due = any(d.claim for d in result.decisions)
+        return not due
+
+
+def _owner(ctx: Context) -> children.Owner:
+    return children.Owner(name=ctx.name, namespace=ctx.namespace, uid=ctx.uid)
+
+
+def _with_pod(ctx: Context, pod: Any) -> Context:
+    from dataclasses import replace
+
+    return replace(ctx, pod=pod)
+
+
+async def _no_runner(proxy: str) -> lg.TriggerAnswer:
+    return lg.TriggerAnswer.UNREACHABLE
