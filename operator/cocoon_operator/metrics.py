@@ -8,6 +8,7 @@ The chain-observed wallet balance is `cocoon_wallet_balance_nanoton`; the runner
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -35,10 +36,8 @@ class MoneyMetrics:
     def forget(self, namespace: str, name: str) -> None:
         """Drop the per-node series of a deleted CocoonNode (best effort)."""
         for metric in (self.wallet_balance,):
-            try:
+            with contextlib.suppress(KeyError):
                 metric.remove(namespace, name)
-            except KeyError:
-                pass
 
 
 def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
@@ -57,7 +56,10 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
             registry=reg,
         ),
         claims=Counter(
-            "cocoon_claims", "Claim outcomes (RewardClaimed, ClaimTimedOut, ...)", [*NODE, "outcome"], registry=reg
+            "cocoon_claims",
+            "Claim outcomes (RewardClaimed, ClaimTimedOut, ...)",
+            [*NODE, "outcome"],
+            registry=reg,
         ),
         funding=Counter(
             "cocoon_funding_transfers", "Treasury top-ups by result", [*NODE, "result"], registry=reg
@@ -69,24 +71,32 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
             "cocoon_ton_requests", "Chain (liteserver) operations by kind", ["operation"], registry=reg
         ),
         ton_failures=Counter(
-            "cocoon_ton_request_failures", "Chain operations that failed (liteserver unavailable)",
-            ["operation"], registry=reg,
-        ),  # fmt: skip
+            "cocoon_ton_request_failures",
+            "Chain operations that failed (liteserver unavailable)",
+            ["operation"],
+            registry=reg,
+        ),
         ton_latency=Histogram(
             "cocoon_ton_request_duration_seconds", "Duration of chain operations", ["operation"], registry=reg
         ),
         reconcile_duration=Histogram(
-            "cocoon_provider_duration_seconds", "Duration of the chain and rewards reconcile steps",
-            ["step"], registry=reg,
-        ),  # fmt: skip
+            "cocoon_provider_duration_seconds",
+            "Duration of the chain and rewards reconcile steps",
+            ["step"],
+            registry=reg,
+        ),
         reconcile_errors=Counter(
-            "cocoon_provider_errors", "Chain and rewards reconcile steps that failed", ["step", "reason"],
+            "cocoon_provider_errors",
+            "Chain and rewards reconcile steps that failed",
+            ["step", "reason"],
             registry=reg,
-        ),  # fmt: skip
+        ),
         root_param=Gauge(
-            "cocoon_root_param", "Root contract parameters (fees in nanoTON per token)", ["root", "param"],
+            "cocoon_root_param",
+            "Root contract parameters (fees in nanoTON per token)",
+            ["root", "param"],
             registry=reg,
-        ),  # fmt: skip
+        ),
     )
 
 

@@ -8,11 +8,11 @@ import pytest
 from kubernetes import client
 
 from cocoon_dev.cluster.fleet import GPU_PRODUCT, NFD_SEV_SNP, NFD_TDX
+from tests.fixtures.cluster import TEST_POD_CIDR
 from tests.helpers.k8s import events_for, pod_manifest, wait_event, wait_for, wait_pod_running
 
 pytestmark = pytest.mark.cluster
 
-POD_CIDR = ipaddress.ip_network("127.100.0.0/16")
 
 
 def test_gpu_pod_with_tdx_affinity_runs_on_a_tdx_node(core_v1: client.CoreV1Api, namespace: str) -> None:
@@ -23,7 +23,7 @@ def test_gpu_pod_with_tdx_affinity_runs_on_a_tdx_node(core_v1: client.CoreV1Api,
     running = wait_pod_running(core_v1, namespace, "tdx-worker")
     node = core_v1.read_node(running.spec.node_name)
     assert node.metadata.labels.get(NFD_TDX) == "true", f"bound to {node.metadata.name}"
-    assert ipaddress.ip_address(running.status.pod_ip) in POD_CIDR, running.status.pod_ip
+    assert ipaddress.ip_address(running.status.pod_ip) in ipaddress.ip_network(TEST_POD_CIDR), running.status.pod_ip
 
 
 def test_impossible_tee_product_combination_stays_pending(core_v1: client.CoreV1Api, namespace: str) -> None:

@@ -1,6 +1,6 @@
 """Typed view of CocoonNode status (what the operator observed); follows the CRD's status schema."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -28,6 +28,7 @@ class WorkerContract(_Model):
     address: str | None = None
     params_version: int | None = None
     state: str | None = None
+    tokens: int | str | None = None
 
 
 class Earnings(_Model):
@@ -35,6 +36,8 @@ class Earnings(_Model):
     claimed_nano: int | str | None = None
     claimable_ton: str | None = None
     claimed_ton: str | None = None
+    claimable_tokens: int | str | None = None
+    claimed_tokens: int | str | None = None
 
 
 class Claim(_Model):
@@ -45,6 +48,7 @@ class Claim(_Model):
     query_id: int | str | None = None
     tx_hash: str | None = None
     state: str | None = None
+    source: str | None = None
 
 
 class ModelState(_Model):
@@ -65,3 +69,5 @@ class CocoonNodeStatus(_Model):
     earnings: Earnings | None = None
     last_claims: tuple[Claim, ...] = ()
     models: tuple[ModelState, ...] = ()
+    claims: dict[str, Any] | None = None  # rewards.ledger.ClaimLedger (camelCase JSON)
+    funding: dict[str, Any] | None = None  # balances and the open top-up intent

@@ -217,7 +217,9 @@ class ChainSteps:
         try:
             key = TreasuryKey.from_secret_data((secret or {}).get("data") or {}, decoded=False)
         except ValueError as exc:
-            cond = Cond.false(st.WALLET_FUNDED, "InvalidTreasurySecret", f"spec.funding.treasurySecretRef: {exc}")
+            cond = Cond.false(
+                st.WALLET_FUNDED, "InvalidTreasurySecret", f"spec.funding.treasurySecretRef: {exc}"
+            )
             conditions.append(cond)
             if _cond_changed(ctx, cond):
                 events.append(EventSpec("Warning", "InvalidTreasurySecret", cond.message))
@@ -303,9 +305,13 @@ class ChainSteps:
             except ContractUnreadable:
                 entry["state"] = "Closed"
             contracts[proxy_addr] = entry
-        ordered = sorted(contracts.values(), key=lambda c: (-(c.get("paramsVersion") or 0), c["proxyAddress"]))
+        ordered = sorted(
+            contracts.values(), key=lambda c: (-(c.get("paramsVersion") or 0), c["proxyAddress"])
+        )
         fields["workerContracts"] = [strip_none(c) for c in ordered[:MAX_CONTRACTS]]
-        current = [c for c in checks if c.worker is not None and c.worker.params_version >= root.params_version]
+        current = [
+            c for c in checks if c.worker is not None and c.worker.params_version >= root.params_version
+        ]
         ok = [c for c in current if c.registered]
         if ok:
             cond = Cond.true(
@@ -323,13 +329,17 @@ class ChainSteps:
                 else "The worker pod is not running yet",
             )
         elif not checks:
-            cond = Cond.false(st.REGISTERED, "NoProxyConnected", "The runner has not connected to a proxy yet")
+            cond = Cond.false(
+                st.REGISTERED, "NoProxyConnected", "The runner has not connected to a proxy yet"
+            )
         else:
             bad = next((c for c in checks if not c.registered), checks[0])
             reason = bad.reason.value if not bad.registered else "WaitingForCurrentParams"
-            message = bad.message if not bad.registered else (
-                f"Worker contracts are from params version {bad.worker.params_version if bad.worker else '?'}; "
-                f"the root is at {root.params_version}"
+            seen = bad.worker.params_version if bad.worker else "?"
+            message = (
+                bad.message
+                if not bad.registered
+                else f"Worker contracts are from params version {seen}; root is at {root.params_version}"
             )
             cond = Cond.false(st.REGISTERED, reason, message)
         conditions.append(cond)
@@ -367,22 +377,27 @@ def _funding_condition(result: FundingResult) -> Cond:
 
 
 def _funding_status(result: FundingResult, intent: FundingIntent | None) -> dict[str, Any]:
-    return strip_none({
-        "walletBalanceNano": result.wallet_balance,
-        "treasury": result.treasury,
-        "treasuryBalanceNano": result.treasury_balance,
-        "lastResult": result.status.value,
-        "lastTopUpNano": result.amount_nano if result.status is FundingStatus.CONFIRMED else None,
-        "lastTopUpTx": result.tx_hash,
-        "intent": intent.model_dump(mode="json", by_alias=True) if intent is not None else None,
-    })
+    result_status: dict[str, Any] = strip_none(
+        {
+            "walletBalanceNano": result.wallet_balance,
+            "treasury": result.treasury,
+            "treasuryBalanceNano": result.treasury_balance,
+            "lastResult": result.status.value,
+            "lastTopUpNano": result.amount_nano if result.status is FundingStatus.CONFIRMED else None,
+            "lastTopUpTx": result.tx_hash,
+            "intent": intent.model_dump(mode="json", by_alias=True) if intent is not None else None,
+        }
+    )
+    return result_status
 
 
 async def _runner_stats(ctx: Context) -> RunnerStats | None:
     ip = pod_ip(ctx.pod)
     if ip is None:
         return None
-    async with RunnerClient(f"http://{ip}:{ctx.settings.runner_http_port}", timeout_s=RUNNER_TIMEOUT_S) as runner:
+    async with RunnerClient(
+        f"http://{ip}:{ctx.settings.runner_http_port}", timeout_s=RUNNER_TIMEOUT_S
+    ) as runner:
         try:
             return await runner.jsonstats()
         except (RunnerUnavailable, ValueError):

@@ -110,7 +110,9 @@ def node_identity(secret: Mapping[str, Any] | None, owner_address: str) -> NodeI
     public = public_key_from_seed(seed)
     del seed
     return NodeIdentity(
-        public_key=public, owner=raw_address(owner_address), wallet=raw_address(cocoon_wallet_of(public, owner_address))
+        public_key=public,
+        owner=raw_address(owner_address),
+        wallet=raw_address(cocoon_wallet_of(public, owner_address)),
     )
 
 
@@ -152,7 +154,9 @@ class ChainHub:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise ChainUnavailable(f"ConfigMap {ref.name} key {ref.key} is not a TON global config (JSON)") from exc
+            raise ChainUnavailable(
+                f"ConfigMap {ref.name} key {ref.key} is not a TON global config (JSON)"
+            ) from exc
         if not isinstance(data, dict):
             raise ChainUnavailable(f"ConfigMap {ref.name} key {ref.key} is not a TON global config")
         return self.config_key(text), data

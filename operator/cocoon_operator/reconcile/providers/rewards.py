@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from cocoon_operator import metrics as mx
 from cocoon_operator import status as st
@@ -45,7 +45,7 @@ LAST_CLAIMS = 10
 PENDING_RECHECK_S = 3.0
 RUNNER_TIMEOUT_S = 5.0
 
-_EVENT_TYPES: dict[lg.EventKind, str] = {
+_EVENT_TYPES: dict[lg.EventKind, Literal["Normal", "Warning"]] = {
     lg.EventKind.CLAIM_CONFIRMED: "Normal",
     lg.EventKind.CLAIM_TRIGGERED: "Normal",
     lg.EventKind.CLAIM_SUPERSEDED: "Normal",
@@ -87,7 +87,9 @@ def policy_of(ctx: Context, *, final: bool = False) -> ClaimPolicy:
     if final:  # the last claim before deletion: anything worth its gas, no interval
         return ClaimPolicy(min_claim_nano=1, max_fee_fraction=Decimal(1), min_interval_seconds=0)
     return ClaimPolicy(
-        min_claim_nano=max(1, r.min_claim), max_fee_fraction=r.max_fee_fraction, min_interval_seconds=r.check_interval
+        min_claim_nano=max(1, r.min_claim),
+        max_fee_fraction=r.max_fee_fraction,
+        min_interval_seconds=r.check_interval,
     )
 
 
@@ -95,7 +97,9 @@ def _known_contracts(status: Any) -> list[KnownContract]:
     known = []
     for c in (status or {}).get("workerContracts") or []:
         if c.get("proxyAddress") and c.get("address"):
-            known.append(KnownContract(proxy=raw_address(c["proxyAddress"]), worker_contract=raw_address(c["address"])))
+            known.append(
+                KnownContract(proxy=raw_address(c["proxyAddress"]), worker_contract=raw_address(c["address"]))
+            )
     return known
 
 
@@ -137,17 +141,27 @@ class RewardSteps:
         except ChainError as exc:
             return self._unavailable(ctx, exc)
         ip = pod_ip(ctx.pod)
-        runner = RunnerClient(f"http://{ip}:{ctx.settings.runner_http_port}", timeout_s=RUNNER_TIMEOUT_S) if ip else None
+        runner = (
+            RunnerClient(f"http://{ip}:{ctx.settings.runner_http_port}", timeout_s=RUNNER_TIMEOUT_S)
+            if ip
+            else None
+        )
         try:
             balance = self.hub.known_balance(ctx)
             if balance is None or final:
-                wallet = await self.hub.timed("readWallet", read_cocoon_wallet(client, ident.public_key, ident.owner))
+                wallet = await self.hub.timed(
+                    "readWallet", read_cocoon_wallet(client, ident.public_key, ident.owner)
+                )
                 balance = wallet.balance
                 self.hub.remember_balance(ctx, balance)
             writer = StatusWriter(self.kube, ctx.namespace, ctx.name)
             store = StatusLedgerStore(writer)
             facts = LiveFacts(client, runner, owner=ident.owner, previous=_known_contracts(ctx.status))
-            trigger = runner_trigger(runner, facts) if runner is not None else _no_runner
+            send = runner_trigger(runner, facts) if runner is not None else _no_runner
+
+            async def trigger(proxy: str) -> lg.TriggerAnswer:
+                return await send(proxy)
+
             registered = st.find(ctx.status.get("conditions"), st.REGISTERED) or {}
             allow = final or (not ctx.deleting and registered.get("status") == "True")
             result = await self.hub.timed(
@@ -222,8 +236,7 @@ class RewardSteps:
         events = [
             EventSpec(_EVENT_TYPES.get(e.kind, "Normal"), e.kind.value, e.message)
             for e in result.events
-            if e.kind in _EVENT_TYPES
-            or (e.kind is lg.EventKind.PAYOUT_RECORDED and e.attempt_id is None)
+            if e.kind in _EVENT_TYPES or (e.kind is lg.EventKind.PAYOUT_RECORDED and e.attempt_id is None)
         ]
         self._export(ctx, result)
         outcome = ledger.last_outcome
@@ -235,7 +248,7 @@ class RewardSteps:
             cond = Cond.true(
                 st.REWARDS_HEALTHY,
                 "ClaimInFlight",
-                f"Claim on proxy {ledger.pending.proxy} is {ledger.pending.phase.value}; waiting for the chain",
+                f"Claim on proxy {ledger.pending.proxy} is {ledger.pending.phase.value}; awaiting the chain",
             )
         elif bad and outcome is not None:
             cond = Cond.false(st.REWARDS_HEALTHY, outcome.reason, outcome.message)
@@ -244,8 +257,8 @@ class RewardSteps:
             cond = Cond.true(
                 st.REWARDS_HEALTHY,
                 "ClaimsHealthy",
-                f"Claimable {nano_to_ton(claimable_nano)} TON; claimed {nano_to_ton(totals.claimed_nano)} TON in "
-                f"{totals.payouts} payout(s); policy: {', '.join(reasons)}",
+                f"Claimable {nano_to_ton(claimable_nano)} TON; claimed {nano_to_ton(totals.claimed_nano)} "
+                f"TON in {totals.payouts} payout(s); policy: {', '.join(reasons)}",
             )
         return StepReport(
             conditions=(cond,),
@@ -267,9 +280,9 @@ class RewardSteps:
             if entry.tx_hash not in seen:
                 seen.add(entry.tx_hash)
                 m.claimed.labels(ctx.namespace, ctx.name, entry.proxy, entry.source.value).inc(entry.nano)
-        for e in result.events:
-            if e.kind in _OUTCOMES:
-                m.claims.labels(ctx.namespace, ctx.name, e.kind.value).inc()
+        for event in result.events:
+            if event.kind in _OUTCOMES:
+                m.claims.labels(ctx.namespace, ctx.name, event.kind.value).inc()
 
     async def finalize(self, ctx: Context) -> bool:
         """claimOnDelete: one last claim of everything claimable, then wait for the chain (the
