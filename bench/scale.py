@@ -58,6 +58,9 @@ WORKER_SELECTOR = "app.kubernetes.io/name=cocoon-worker"
 WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION", "CREATE", "UPDATE"}
 READ_VERBS = {"GET", "LIST"}
 # Resources only the operator writes while nothing changes (subresource "" = the object itself).
+# DELETE is left out (the namespace controller deletes in terminating namespaces, the operator does
+# not delete these), and so are Events (the built-in controllers post and patch them too): the
+# operator's own client count (its `writes` probe) is reported next to this figure.
 OPERATOR_WRITES = {
     ("cocoonnodes", ""),
     ("cocoonnodes", "status"),
@@ -68,8 +71,7 @@ OPERATOR_WRITES = {
     ("poddisruptionbudgets", ""),
     ("networkpolicies", ""),
 }
-# Events: kopf POSTs them; PATCH events are event-series updates by the built-in controllers.
-OPERATOR_EVENT_VERBS = {"POST"}
+OPERATOR_WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "CREATE", "UPDATE"}
 
 
 def log(msg: str) -> None:
@@ -318,9 +320,9 @@ def summarize_requests(delta: dict[tuple[str, str, str], float]) -> dict[str, An
     writes = {
         f"{v} {r}/{s}".rstrip("/"): c
         for (v, r, s), c in delta.items()
-        if (v in WRITE_VERBS and (r, s) in OPERATOR_WRITES)
-        or (v in OPERATOR_EVENT_VERBS and (r, s) == ("events", ""))
+        if v in OPERATOR_WRITE_VERBS and (r, s) in OPERATOR_WRITES
     }
+    all_writes = {f"{v} {r}/{s}".rstrip("/"): c for (v, r, s), c in delta.items() if v in WRITE_VERBS}
     reads = {f"{v} {r}/{s}".rstrip("/"): c for (v, r, s), c in delta.items() if v in READ_VERBS and r}
     watches = {f"{v} {r}".rstrip("/"): c for (v, r, s), c in delta.items() if v == "WATCH"}
     return {
@@ -328,6 +330,8 @@ def summarize_requests(delta: dict[tuple[str, str, str], float]) -> dict[str, An
         "reads": sum(reads.values()),
         "watches": sum(watches.values()),
         "writes_by": dict(sorted(writes.items())),
+        "all_writes_by": dict(sorted(all_writes.items(), key=lambda kv: -kv[1])[:15]),
+        "events_posted": delta.get(("POST", "events", ""), 0.0),
         "reads_by": dict(sorted(reads.items(), key=lambda kv: -kv[1])[:12]),
     }
 
@@ -531,6 +535,15 @@ async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[s
         lambda o: any(p["metadata"]["uid"] != old_uid and pod_ready(p) for p in o.values()), timeout
     )
     t_new = time.monotonic() - t0
+    new_pod = next((p for p in pods.objects.values() if p["metadata"]["uid"] != old_uid), {})
+    replaced = {
+        "old_uid": old_uid,
+        "new_uid": new_pod.get("metadata", {}).get("uid"),
+        "new_created": new_pod.get("metadata", {}).get("creationTimestamp"),
+        "new_config_hash": (new_pod.get("metadata", {}).get("annotations") or {}).get(
+            "cocoon.tonops.dev/config-hash"
+        ),
+    }
     ok_cn = await cns.wait(lambda o: cn_done(o.get(name, {}), True), timeout)
     t_cn = time.monotonic() - t0
     await pods.stop()
@@ -542,6 +555,7 @@ async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[s
         "churn_observed_s": t_obs if ok_obs else None,
         "churn_pod_ready_s": t_new if ok_new else None,
         "churn_ready_s": t_cn if ok_cn else None,
+        "churn_pod": replaced,
     }
 
 

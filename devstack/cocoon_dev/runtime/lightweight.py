@@ -240,7 +240,7 @@ class Server:
     async def on_pod(self, kind: str, pod: dict[str, Any]) -> None:
         meta, status = pod["metadata"], pod.get("status") or {}
         key = (meta["namespace"], meta["name"])
-        ip = status.get("podIP")
+        ip = str(status.get("podIP") or "")
         serving = (
             kind != "DELETED"
             and not meta.get("deletionTimestamp")
