@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psutil
 
 from bench import fleet as bench_fleet
@@ -127,16 +128,22 @@ def hwm_mb(pid: int) -> float:
     return 0.0
 
 
+RUNNING: list[Operator] = []  # stopped in run()'s finally, whatever happens
+
+
 class Operator:
     def __init__(self, kubeconfig: str, namespace: str, logdir: Path, env: dict[str, str]) -> None:
         self.kubeconfig, self.namespace, self.logdir, self.env = kubeconfig, namespace, logdir, env
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.starts = 0
+        self.versions: list[dict[str, str]] = []
+        RUNNING.append(self)
 
     def start(self) -> int:
         self.port = free_port()
         self.starts += 1
+        self.versions.append(operator_version())
         exe = shutil.which("cocoon-operator", path=str(Path(sys.executable).parent)) or "cocoon-operator"
         argv = [
             exe,
@@ -227,7 +234,7 @@ class Tracker:
                     else:
                         self.objects[obj["metadata"]["name"]] = obj
                     self.changed.set()
-            except KubeError:  # 410 Gone: re-list
+            except (KubeError, aiohttp.ClientError):  # 410 Gone or a broken stream: re-list
                 params = {"labelSelector": self.selector} if self.selector else {}
                 listed = await self.kube.list(self.path, **params)
                 self.objects = {o["metadata"]["name"]: o for o in listed.get("items", [])}
@@ -489,6 +496,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     reads_pm = steady["reads"] / minutes
     bg_reads_pm = background["reads"] / bg_minutes
     return {
+        "operator_versions": op.versions,
         "operator_s": operator_s,
         "operator_create_s": created,
         **times,
@@ -560,9 +568,10 @@ async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[s
 
 
 async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, Any]:
+    """Stale status everywhere while the operator is down; time until every status matches its pod again."""
     kube = c.kube
     listed = await kube.list(cn_path)
-    truth = {o["metadata"]["name"]: (o.get("status") or {}).get("nodeName") for o in listed["items"]}
+    names = [o["metadata"]["name"] for o in listed["items"]]
     sem = asyncio.Semaphore(8)
 
     async def stale(name: str) -> None:
@@ -574,24 +583,43 @@ async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, 
                 content_type="application/merge-patch+json",
             )
 
-    await asyncio.gather(*(stale(n) for n in truth))
+    await asyncio.gather(*(stale(n) for n in names))
     cns = Tracker(kube, cn_path)
+    pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
     await cns.start()
+    await pods.start()
+    uids_before = {p["metadata"]["uid"] for p in pods.objects.values()}
+
+    def current(objs: dict[str, dict[str, Any]]) -> bool:
+        for name, cn in objs.items():
+            pod = pods.objects.get(f"{name}-0")
+            node = (pod or {}).get("spec", {}).get("nodeName")
+            if not node or (cn.get("status") or {}).get("nodeName") != node:
+                return False
+        return True
+
     t0 = time.monotonic()
     pid = op.start()
     sampler = Sampler(pid)
     sampler.start()
     live = await op.wait_live()
-    ok = await cns.wait(
-        lambda o: all((x.get("status") or {}).get("nodeName") == truth.get(k) for k, x in o.items()),
-        c.args.timeout,
-    )
+    ok = await cns.wait(current, c.args.timeout)
     rebuild = time.monotonic() - t0
     hwm = hwm_mb(pid)
+    replaced = len(uids_before - {p["metadata"]["uid"] for p in pods.objects.values()})
     sampler.stop()
     await cns.stop()
-    log(f"restart: live {live:.1f} s, every status current again {rebuild:.1f} s; RSS peak {hwm:.0f} MB")
-    return {"restart_live_s": live, "rebuild_s": rebuild if ok else None, "rebuild_peak_rss_mb": hwm}
+    await pods.stop()
+    log(
+        f"restart: live {live:.1f} s, every status current again {rebuild:.1f} s; RSS peak {hwm:.0f} MB;"
+        f" {replaced} pods replaced"
+    )
+    return {
+        "restart_live_s": live,
+        "rebuild_s": rebuild if ok else None,
+        "rebuild_peak_rss_mb": hwm,
+        "restart_pods_replaced": replaced,
+    }
 
 
 # ----- the run -------------------------------------------------------------------------------------------
@@ -665,9 +693,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             with contextlib.suppress(OSError, ValueError):
                 row["lightweight_runtime"] = json.loads(state_file.read_text())
             reps.append(row)
+            partial = RESULTS / "partial" / f"scale-{args.nodes}-{args.stamp}.json"
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps({"meta": meta, "reps": reps}, indent=1, default=str) + "\n")
             log(f"rep {rep}: {json.dumps({k: v for k, v in row.items() if not isinstance(v, dict)})}")
         await kube.close()
     finally:
+        for op in RUNNING:
+            op.stop()
         if runtime is not None:
             runtime.send_signal(signal.SIGTERM)
             try:
@@ -797,9 +830,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="", help="suffix of the result file names")
     args = parser.parse_args(argv)
 
+    args.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     result = asyncio.run(run(args))
     reps = result["reps"]
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = args.stamp
     summary: dict[str, Any] = {
         "nodes": args.nodes,
         "timestamp": stamp,
@@ -817,6 +851,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"summary": summary, **result}, indent=1, default=str) + "\n"
     )
     base.with_suffix(".md").write_text(markdown(summary, reps))
+    (RESULTS / "partial" / f"scale-{args.nodes}-{stamp}.json").unlink(missing_ok=True)
     log(f"wrote {base}.json and .md")
     last = {
         k: summary[k]

@@ -108,7 +108,7 @@ def test_placement_extras_in_pod_spec() -> None:
 def test_url_model_source_gets_verifying_init_container() -> None:
     sts = _sts(inference={"modelSource": {"url": "https://example.invalid/m.tar"}, "modelSha256": "a" * 64})
     init = {c["name"]: c for c in sts["spec"]["template"]["spec"]["initContainers"]}
-    assert "sha256sum -c" in init["fetch-model"]["command"][-1]
+    assert "sha256sum /tmp/model.tar" in init["fetch-model"]["command"][-1]
     assert {"name": "MODEL_SHA256", "value": "a" * 64} in init["fetch-model"]["env"]
 
 

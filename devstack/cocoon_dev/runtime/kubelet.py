@@ -128,6 +128,25 @@ class Kube:
         )
         return self._json(resp)
 
+    async def claim_path(self, namespace: str, claim: str) -> Path | None:
+        """The directory of a PVC bound to a `hostPath` or `local` PV (what a node would mount), else None."""
+        try:
+            pvc = self._json(await asyncio.to_thread(
+                self.api.read_namespaced_persistent_volume_claim, claim, namespace,
+                _preload_content=False, _request_timeout=10,
+            ))  # fmt: skip
+            volume = (pvc.get("spec") or {}).get("volumeName")
+            if not volume:
+                return None
+            pv = self._json(await asyncio.to_thread(
+                self.api.read_persistent_volume, volume, _preload_content=False, _request_timeout=10
+            ))  # fmt: skip
+        except k8s.ApiException:
+            return None
+        spec = pv.get("spec") or {}
+        path = (spec.get("hostPath") or spec.get("local") or {}).get("path")
+        return Path(path) if path else None
+
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await asyncio.to_thread(
             self.api.patch_namespaced_pod_status,
@@ -166,7 +185,14 @@ async def materialize_volumes(kube: Kube, pod: dict[str, Any], root: Path) -> di
             files = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
             secret = True
         else:
-            target.mkdir(parents=True, exist_ok=True)  # emptyDir, PVC, ...: an empty local dir
+            if "persistentVolumeClaim" in vol:
+                # A claim bound to a hostPath/local PV is that directory (shared, not copied: the
+                # content is the point, e.g. a model repository); any other claim is an empty dir.
+                found = await kube.claim_path(ns, vol["persistentVolumeClaim"]["claimName"])
+                if found is not None and found.is_dir():
+                    dirs[name] = found
+                    continue
+            target.mkdir(parents=True, exist_ok=True)  # emptyDir, other PVCs, ...: an empty local dir
             dirs[name] = target
             continue
         items = src.get("items")

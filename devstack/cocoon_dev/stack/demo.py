@@ -187,6 +187,7 @@ async def watch(
     fresh: list[Claim] = []
     target = exit_after if exit_after is not None else 1
     last_progress = 0.0
+    last_record = 0.0
     try:
         live_view = Live(console=console, refresh_per_second=4, transient=False) if live else None
         if live_view is not None:
@@ -214,6 +215,9 @@ async def watch(
                 elif elapsed - last_progress >= 10 or last_progress == 0:
                     last_progress = max(elapsed, 0.001)
                     console.print(progress_line(snap, len(confirmed), elapsed), highlight=False, markup=False)
+                if time.monotonic() - last_record >= 10:  # pods come and go: keep their pids on file
+                    last_record = time.monotonic()
+                    await asyncio.to_thread(steps.record_processes)
                 if len(confirmed) >= target:
                     break
                 if elapsed > timeout_s:

@@ -7,6 +7,7 @@ not run, and what this run started is stopped again (reverse order), unless `kee
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -133,10 +134,22 @@ class Step:
     run: Callable[[Context], str]  # returns a short detail; raises StepFailed
 
 
+def pod_cidr() -> str:
+    """Pod IPs (bindable loopback addresses) of this stack. The default home keeps the project's
+    127.100.0.0/16; any other home (tests, a second stack) gets its own /16 of 127.0.0.0/8, so two
+    stacks on one machine never serve the same pod IP."""
+    home = str(dev_home())
+    if Path(home) == REPO_ROOT / ".cocoon-dev":
+        return "127.100.0.0/16"
+    second = 101 + int(hashlib.sha256(home.encode()).hexdigest(), 16) % 150
+    return f"127.{second}.0.0/16"
+
+
 def _cluster_up(ctx: Context) -> str:
     log = logs_dir() / "cluster.log"
     before = _quiet(cluster_status)
-    rc, out = run_logged(dev_cli("cluster", "up", "--fleet", "default"), log, timeout_s=3600, echo=ctx.echo)
+    argv = dev_cli("cluster", "up", "--fleet", "default", "--pod-cidr", pod_cidr())
+    rc, out = run_logged(argv, log, timeout_s=3600, echo=ctx.echo)
     if rc != 0:
         raise StepFailed(f"the control plane did not come up: {_last_error(out)}", log)
     ctx.cluster = cluster_status()
@@ -194,24 +207,32 @@ def _helm_install(ctx: Context) -> str:
     log = logs_dir() / "helm.log"
     helm = helm_bin()
     base = [helm, "--kubeconfig", ctx.cluster["kubeconfig"], "-n", RELEASE_NAMESPACE]
-    status = subprocess.run([*base, "status", RELEASE, "-o", "json"], capture_output=True, text=True,
-                            timeout=60, check=False)  # fmt: skip
-    reused = status.returncode == 0 and json.loads(status.stdout).get("info", {}).get("status") == "deployed"
-    if not reused:
-        rc, out = run_logged(
-            [*base, "upgrade", "--install", RELEASE, str(CHART), "--create-namespace", "--timeout", "120s"],
-            log,
-            timeout_s=180,
-            echo=ctx.echo,
-        )
-        if rc != 0:
-            raise StepFailed(f"helm install of {CHART.name} failed: {_last_error(out)}", log)
+    # Always `upgrade --install` (idempotent, ~1 s): a chart or CRD changed since the last `up` lands.
+    rc, out = run_logged(
+        [*base, "upgrade", "--install", RELEASE, str(CHART), "--create-namespace", "--timeout", "120s"],
+        log,
+        timeout_s=180,
+        echo=ctx.echo,
+    )
+    if rc != 0:
+        raise StepFailed(f"helm install of {CHART.name} failed: {_last_error(out)}", log)
+    revision = next(
+        (line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("REVISION:")), "?"
+    )
     # Images cannot run on this machine (no container runtime): the chart's Deployment is scaled to 0
     # and the operator runs as a local process with the chart's identity (next step).
     kubectl(ctx.cluster, "-n", RELEASE_NAMESPACE, "scale", "deployment", RELEASE, "--replicas=0")
-    crd = kubectl(ctx.cluster, "get", "crd", "cocoonnodes.cocoon.tonops.dev", "-o", "name").strip()
-    reuse = "reused, " if reused else ""
-    return f"{reuse}release {RELEASE_NAMESPACE}/{RELEASE}: {crd}, RBAC; Deployment scaled to 0"
+    kubectl(ctx.cluster, "get", "crd", "cocoonnodes.cocoon.tonops.dev", "-o", "name")
+    detail = f"release {RELEASE_NAMESPACE}/{RELEASE} revision {revision}: CRD + RBAC; Deployment scaled to 0"
+    check = subprocess.run(
+        ["bash", str(REPO_ROOT / "hack" / "sync-crds.sh"), "--check"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if check.returncode == 1:  # the chart installs its own copy of the CRD: say when it is stale
+        detail += (
+            " [yellow](WARNING: the chart's CRD copy differs from crds/; run hack/sync-crds.sh)[/yellow]"
+        )
+    return detail
 
 
 def _operator_up(ctx: Context) -> str:
@@ -351,8 +372,34 @@ def current_processes() -> list[ProcRef]:
     cluster = _quiet(cluster_status) or {}
     for name, pid in (cluster.get("pids") or {}).items():
         add(pid, f"cluster {name}")
+    found += home_processes()
     unique = {(p.pid, p.start_ticks): p for p in found}
     return list(unique.values())
+
+
+def home_processes() -> list[ProcRef]:
+    """Orphans of this stack: processes re-parented to init that work inside this stack's home (cwd)
+    or name a path in it (command line), e.g. a Triton server whose wrapper crashed. Found this way
+    even when no recorded parent leads to them. Processes with a live parent (say, a `tail -f` of a
+    log in a terminal) are never picked up."""
+    home = str(dev_home()) + "/"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid != 1:
+                continue
+            cwd = os.readlink(entry / "cwd") + "/"
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if cwd.startswith(home) or home in cmdline:
+            proc = ref(int(entry.name), f"orphan in {home} ({cmdline[:60].strip()})")
+            if proc is not None:
+                found.append(proc)
+    return found
 
 
 def record_processes(ctx: Context | None = None) -> None:
@@ -398,7 +445,9 @@ def down(console: Console, *, purge: bool = False) -> int:
     console.print(f"[bold]cocoon-dev down[/bold]  (state in {dev_home()})")
     failures = stop_components(console, ["operator", "runtime", "helm", "chain", "cluster"])
     state = load_state()
-    left = [p for p in (ProcRef.from_json(d) for d in state.get("processes", [])) if p.alive()]
+    recorded = [ProcRef.from_json(d) for d in state.get("processes", [])]
+    left = [p for p in recorded + home_processes() if p.alive()]
+    left = list({(p.pid, p.start_ticks): p for p in left}.values())
     for proc in left:  # a leftover is stopped by its recorded identity, never by name
         terminate(proc, grace_s=5.0)
     still = [p for p in left if p.alive()]

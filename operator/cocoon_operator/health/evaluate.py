@@ -45,7 +45,8 @@ class PodLayout:
     triton: str = "triton"
     runner: str = "runner"
     model_fetch: str = "fetch-model"
-    model_fetch_mismatch_code: int = 3  # its exit code when the SHA-256 does not match
+    model_verify: str = "verify-model"  # checks a PVC model repository against its manifest digest
+    model_fetch_mismatch_code: int = 3  # their exit code when the SHA-256 does not match
 
 
 @dataclass(frozen=True)
@@ -278,14 +279,21 @@ def _init_problem(pod: Obj, layout: PodLayout) -> _Finding | None:
             continue
         restarts = int(cs.get("restartCount") or 0)
         tries = f" ({restarts} restarts)" if restarts else ""
+        model_init = (layout.model_fetch, layout.model_verify)
+        if container in model_init and term.get("exitCode") == layout.model_fetch_mismatch_code:
+            detail = str(term.get("message") or "").strip().splitlines()
+            said = f" ({detail[-1][:400]})" if detail else ""
+            where = (
+                "the archive at spec.inference.modelSource.url"
+                if container == layout.model_fetch
+                else "the model repository on spec.inference.modelSource.pvc"
+            )
+            return _Finding(
+                R.MODEL_INTEGRITY_FAILED,
+                f"The model of pod {_name(pod)} does not match spec.inference.modelSha256{said}{tries}: "
+                f"Triton is not started. Fix the hash or {where}; details in {_logs(pod, container)}",
+            )
         if container == layout.model_fetch:
-            if term.get("exitCode") == layout.model_fetch_mismatch_code:
-                return _Finding(
-                    R.MODEL_FETCH_FAILED,
-                    f"The model downloaded by pod {_name(pod)} does not match spec.inference.modelSha256"
-                    f"{tries}: Triton is not started. Fix the hash or the archive at "
-                    f"spec.inference.modelSource.url; details in {_logs(pod, container)}",
-                )
             return _Finding(
                 R.MODEL_FETCH_FAILED,
                 f"Downloading the model failed in pod {_name(pod)}, {_terminated_text(term)}{tries}. "

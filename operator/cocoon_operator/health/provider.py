@@ -58,6 +58,9 @@ class WorkerHealth:
         triton: TritonProbe
         runner: RunnerProbe
         if pod is not None and ip:
+            if max_age_s is None and not _triton_ready(pod, self.layout):
+                # Starting or just restarted: an answer cached before the crash would read Serving.
+                max_age_s = 0.0
             triton, runner = await self.prober.probe(ip, self.triton_model, max_age_s=max_age_s)
         else:
             triton, runner = _not_probed(self.triton_model)
@@ -135,6 +138,11 @@ def default_metrics() -> HealthMetrics:
     if _DEFAULT_METRICS is None:
         _DEFAULT_METRICS = HealthMetrics()
     return _DEFAULT_METRICS
+
+
+def _triton_ready(pod: Mapping[str, Any], layout: PodLayout) -> bool:
+    statuses = pod.get("status", {}).get("containerStatuses") or []
+    return any(cs.get("name") == layout.triton and cs.get("ready") is True for cs in statuses)
 
 
 def provider_factory(settings: Settings, kube: object) -> dict[str, Any]:

@@ -22,6 +22,7 @@ class HealthReason:
     CONTAINER_TERMINATED: Final = "ContainerTerminated"
     IMAGE_PULL_FAILED: Final = "ImagePullFailed"
     MODEL_FETCH_FAILED: Final = "ModelFetchFailed"
+    MODEL_INTEGRITY_FAILED: Final = "ModelIntegrityFailed"  # content does not match modelSha256
     INIT_CONTAINER_FAILED: Final = "InitContainerFailed"
     PROBE_SKIPPED: Final = "ProbeSkipped"
     # InferenceReady

@@ -193,10 +193,6 @@ def _triton_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any
     requests[settings.gpu_resource] = gpus
     limits[settings.gpu_resource] = gpus
     startup_period = 10
-    model_mount: dict[str, Any] = {"name": "model", "mountPath": TRITON_MODEL_DIR, "readOnly": True}
-    source = inference.model_source
-    if source is not None and source.pvc is not None and source.pvc.sub_path:
-        model_mount["subPath"] = source.pvc.sub_path
     return {
         "name": "triton",
         "image": inference.image,
@@ -238,7 +234,7 @@ def _triton_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(settings.prestop_sleep_seconds)]}}},
         "securityContext": _container_security(),
         "volumeMounts": [
-            model_mount,
+            _model_mount(spec),
             {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - a memory emptyDir
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's /tmp
         ],
@@ -264,6 +260,7 @@ def _render_container(spec: CocoonNodeSpec) -> dict[str, Any]:
         "name": "render-config",
         "image": spec.worker.image,
         "command": ["/bin/sh", "-c", runner_config.RENDER_SCRIPT],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "runner-template", "mountPath": runner_config.TEMPLATE_DIR, "readOnly": True},
@@ -273,26 +270,107 @@ def _render_container(spec: CocoonNodeSpec) -> dict[str, Any]:
     }
 
 
+# Exit code of the model init containers when the content does not match spec.inference.modelSha256
+# (the health layer turns it into InferenceReady=False/ModelIntegrityFailed with the message).
+MODEL_MISMATCH_EXIT_CODE: Final = 3
+FETCH_MODEL_CONTAINER: Final = "fetch-model"
+VERIFY_MODEL_CONTAINER: Final = "verify-model"
+_MODEL_RW_DIR: Final = "/models-rw"
+
+# URL source: the SHA-256 of the archive as published (what `sha256sum model.tar` prints), checked
+# before anything is unpacked, so a tampered archive never reaches the model volume.
+FETCH_SCRIPT: Final = (
+    "set -eu; "
+    'echo "fetching model archive $MODEL_URL"; '
+    'curl -fsSL --retry 3 --connect-timeout 20 "$MODEL_URL" -o /tmp/model.tar; '
+    "actual=\"$(sha256sum /tmp/model.tar | cut -d' ' -f1)\"; "
+    'if [ "$actual" != "$MODEL_SHA256" ]; then '
+    "rm -f /tmp/model.tar; "
+    'echo "model integrity check failed: SHA-256 of the archive at $MODEL_URL is $actual, '
+    'spec.inference.modelSha256 is $MODEL_SHA256" >&2; '
+    f"exit {MODEL_MISMATCH_EXIT_CODE}; fi; "
+    f"cd {_MODEL_RW_DIR}; tar --no-same-owner --no-same-permissions -xf /tmp/model.tar; "
+    "rm -f /tmp/model.tar; "
+    'echo "model archive verified ($actual) and unpacked"'
+)
+
+# PVC source: a manifest digest over the repository as Triton sees it (the mount, subPath applied):
+# one `sha256sum` line per regular file (symlinks followed, `lost+found` skipped), paths sorted
+# bytewise, then the SHA-256 of that text. docs/worker-pod.md gives the same command to compute it.
+MANIFEST_COMMAND: Final = (
+    "find -L . -type f ! -path './lost+found/*' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum"
+)
+VERIFY_SCRIPT: Final = (
+    "set -eu; "
+    f"cd {TRITON_MODEL_DIR}; "
+    f'manifest="$({MANIFEST_COMMAND})"; '
+    'if [ -z "$manifest" ]; then '
+    'echo "model integrity check failed: the model repository on the PVC is empty '
+    '(check spec.inference.modelSource.pvc.claimName and subPath)" >&2; '
+    f"exit {MODEL_MISMATCH_EXIT_CODE}; fi; "
+    "actual=\"$(printf '%s\\n' \"$manifest\" | sha256sum | cut -d' ' -f1)\"; "
+    "files=\"$(printf '%s\\n' \"$manifest\" | wc -l | tr -d ' ')\"; "
+    'if [ "$actual" != "$MODEL_SHA256" ]; then '
+    'echo "model integrity check failed: manifest SHA-256 of the model repository on the PVC '
+    '($files files) is $actual, spec.inference.modelSha256 is $MODEL_SHA256" >&2; '
+    f"exit {MODEL_MISMATCH_EXIT_CODE}; fi; "
+    'echo "model repository verified: $files files, manifest SHA-256 $actual"'
+)
+
+
 def _fetch_model_container(spec: CocoonNodeSpec, url: str) -> dict[str, Any]:
     """Downloads the model archive, verifies its SHA-256, then unpacks it; a mismatch fails the pod."""
-    script = (
-        "set -eu; cd /models-rw; "
-        'curl -fsSL "$MODEL_URL" -o /tmp/model.tar; '
-        'echo "$MODEL_SHA256  /tmp/model.tar" | sha256sum -c - '
-        '|| { echo "model SHA-256 mismatch for $MODEL_URL" >&2; exit 3; }; '
-        "tar -xf /tmp/model.tar; rm -f /tmp/model.tar"
-    )
     return {
-        "name": "fetch-model",
+        "name": FETCH_MODEL_CONTAINER,
         "image": spec.inference.image,
-        "command": ["/bin/sh", "-c", script],
+        "command": ["/bin/sh", "-c", FETCH_SCRIPT],
         "env": [
             {"name": "MODEL_URL", "value": url},
             {"name": "MODEL_SHA256", "value": spec.inference.model_sha256 or ""},
         ],
+        # The kubelet copies the log tail into status (lastState.terminated.message), where the
+        # operator reads it: the mismatch message reaches the CocoonNode's conditions.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": _container_security(),
-        "volumeMounts": [{"name": "model", "mountPath": "/models-rw"}, {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+        "volumeMounts": [
+            {"name": "model", "mountPath": _MODEL_RW_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's /tmp
+        ],
     }
+
+
+def _verify_model_container(spec: CocoonNodeSpec, sha256: str) -> dict[str, Any]:
+    """Checks a PVC model repository against the manifest digest before Triton may start."""
+    return {
+        "name": VERIFY_MODEL_CONTAINER,
+        "image": spec.inference.image,
+        "command": ["/bin/sh", "-c", VERIFY_SCRIPT],
+        "env": [{"name": "MODEL_SHA256", "value": sha256}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": _container_security(),
+        "volumeMounts": [_model_mount(spec)],
+    }
+
+
+def _model_mount(spec: CocoonNodeSpec) -> dict[str, Any]:
+    """The model repository as Triton (and the verifier) see it: read-only, the PVC's subPath applied."""
+    mount: dict[str, Any] = {"name": "model", "mountPath": TRITON_MODEL_DIR, "readOnly": True}
+    source = spec.inference.model_source
+    if source is not None and source.pvc is not None and source.pvc.sub_path:
+        mount["subPath"] = source.pvc.sub_path
+    return mount
+
+
+def model_init_containers(spec: CocoonNodeSpec) -> list[dict[str, Any]]:
+    """URL: fetch + verify + unpack; PVC with a hash: verify in place; no source: none."""
+    source = spec.inference.model_source
+    if source is None:
+        return []
+    if source.url:
+        return [_fetch_model_container(spec, source.url)]
+    if source.pvc is not None and spec.inference.model_sha256:
+        return [_verify_model_container(spec, spec.inference.model_sha256)]
+    return []
 
 
 def _container_security() -> dict[str, Any]:
@@ -340,10 +418,8 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_d
         + settings.triton_exit_timeout_seconds
         + settings.unload_allowance_seconds
     )
-    init_containers = [_render_container(spec)]
-    source = spec.inference.model_source
-    if source is not None and source.url:
-        init_containers.append(_fetch_model_container(spec, source.url))
+    # Model first: a bad model fails fast and visibly, before anything else is prepared.
+    init_containers = [*model_init_containers(spec), _render_container(spec)]
     pod_spec: dict[str, Any] = {
         "affinity": placement.node_affinity(spec.placement, settings),
         "tolerations": placement.tolerations(spec.placement, settings),

@@ -60,10 +60,18 @@ CASES = [
          ("False", R.POD_NOT_RUNNING), ("False", R.POD_NOT_RUNNING), ("fetch-model running", "verifying the model")),
     Case("model-hash-mismatch", pod("Pending", init=[container(
             "fetch-model", {"waiting": {"reason": "CrashLoopBackOff"}}, ready=False, restarts=3,
-            last={"terminated": {"exitCode": 3, "reason": "Error"}})]),
+            last={"terminated": {"exitCode": 3, "reason": "Error", "message":
+                  "fetching model archive x\nmodel integrity check failed: SHA-256 of the archive is 1f"}})]),
          triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
-         ("False", R.MODEL_FETCH_FAILED), ("False", R.MODEL_FETCH_FAILED),
-         ("does not match spec.inference.modelSha256", "3 restarts", "kubectl logs -n cocoon worker-a-0 -c fetch-model")),
+         ("False", R.MODEL_INTEGRITY_FAILED), ("False", R.MODEL_INTEGRITY_FAILED),
+         ("does not match spec.inference.modelSha256", "SHA-256 of the archive is 1f", "3 restarts",
+          "kubectl logs -n cocoon worker-a-0 -c fetch-model")),
+    Case("pvc-model-mismatch", pod("Running", init=[container(
+            "verify-model", {"terminated": {"exitCode": 3, "reason": "Error", "message": "manifest SHA-256 is 2e"}},
+            ready=False)]),
+         triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
+         ("False", R.MODEL_INTEGRITY_FAILED), ("False", R.MODEL_INTEGRITY_FAILED),
+         ("manifest SHA-256 is 2e", "spec.inference.modelSource.pvc", "-c verify-model")),
     Case("model-download-failed", pod("Pending", init=[container(
             "fetch-model", {"terminated": {"exitCode": 22, "reason": "Error", "message": "404 Not Found"}},
             ready=False)]),

@@ -126,6 +126,11 @@ class ChainSteps:
         )
         return StepReport(conditions=(cond,), status=fields, allow_workload=not blocked, retry_after=15.0)
 
+    async def finalize(self, ctx: Context) -> bool:
+        """Nothing to undo on chain: the wallet and its key outlive the CocoonNode (the key Secret is
+        kept on purpose); the last claim is the rewards provider's."""
+        return True
+
     # --- funding and registration -------------------------------------------------------------
 
     async def observe(self, ctx: Context) -> StepReport:
@@ -228,18 +233,21 @@ class ChainSteps:
         del key
         writer = StatusWriter(self.kube, ctx.namespace, ctx.name)
         store = StatusIntentStore(writer)
-        result = await self.hub.timed(
-            "ensureFunded",
-            ensure_funded(
-                client,
-                treasury,
-                ident.wallet,
-                floor_nano=wallet_cfg.floor,
-                target_nano=wallet_cfg.target,
-                store=store,
-                confirm_wait_s=2.0,
-            ),
-        )
+        # One top-up at a time per treasury in this process: concurrent ones would pick the same
+        # treasury seqno and all but one would be refused (and retried later).
+        async with self.hub.treasury_lock(treasury.address):
+            result = await self.hub.timed(
+                "ensureFunded",
+                ensure_funded(
+                    client,
+                    treasury,
+                    ident.wallet,
+                    floor_nano=wallet_cfg.floor,
+                    target_nano=wallet_cfg.target,
+                    store=store,
+                    confirm_wait_s=2.0,
+                ),
+            )
         self.hub.remember_balance(ctx, result.wallet_balance)
         if self.metrics is not None and result.status in (
             FundingStatus.SENT,

@@ -138,6 +138,10 @@ class ChainHub:
         self._locks: dict[str, asyncio.Lock] = {}
         self._roots: dict[tuple[str, str], tuple[float, RootConfig]] = {}
         self._wallet_balances: dict[tuple[str, str], int] = {}
+        self._treasury_locks: dict[str, asyncio.Lock] = {}
+
+    def treasury_lock(self, treasury: str) -> asyncio.Lock:
+        return self._treasury_locks.setdefault(treasury, asyncio.Lock())
 
     @staticmethod
     def config_key(text: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from cocoon_operator import metrics as mx
 from cocoon_operator import status as st
+from cocoon_operator.api import identity
 from cocoon_operator.api.units import nano_to_ton
 from cocoon_operator.reconcile import children
 from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
@@ -78,8 +79,18 @@ class StatusLedgerStore:
         return self.ledger
 
     async def save(self, ledger: lg.ClaimLedger) -> None:
-        await self._writer.write({"claims": ledger.to_status()})  # None values delete keys
+        await self._writer.write({"claims": ledger_status(ledger)})  # None values delete keys
         self.ledger = ledger
+
+
+def ledger_status(ledger: lg.ClaimLedger) -> dict[str, Any]:
+    """`status.claims`. Query ids are uint64: as JSON numbers above 2^63 the API server would turn
+    them into floats (or refuse them), so they are stored as decimal strings (read back as ints)."""
+    data: dict[str, Any] = ledger.to_status()
+    history: list[dict[str, Any]] = data.get("history") or []
+    for entry in history:
+        entry["queryId"] = str(entry["queryId"])
+    return data
 
 
 def policy_of(ctx: Context, *, final: bool = False) -> ClaimPolicy:
@@ -208,7 +219,7 @@ class RewardSteps:
         claimable_tokens = sum(d.claimable_tokens for d in result.decisions)
         totals = ledger.totals
         fields: dict[str, Any] = {
-            "claims": strip_none(ledger.to_status()),
+            "claims": strip_none(ledger_status(ledger)),
             "earnings": {
                 "claimableNano": claimable_nano,
                 "claimedNano": totals.claimed_nano,
@@ -224,7 +235,7 @@ class RewardSteps:
                         "proxyAddress": e.proxy,
                         "tokens": e.tokens,
                         "amountNano": e.nano,
-                        "queryId": e.query_id,
+                        "queryId": str(e.query_id),
                         "txHash": e.tx_hash,
                         "state": "Confirmed",
                         "source": e.source.value,
@@ -287,8 +298,8 @@ class RewardSteps:
     async def finalize(self, ctx: Context) -> bool:
         """claimOnDelete: one last claim of everything claimable, then wait for the chain (the
         reconcile's finalize bounds the wait and lets go with an Event)."""
-        if not ctx.spec.rewards.claim_on_delete:
-            return True
+        if not ctx.spec.rewards.claim_on_delete or not ctx.status.get("workerContracts"):
+            return True  # no worker contract was ever seen: nothing can be claimable
         pod = await ctx.kube.get("v1", "Pod", ctx.namespace, children.pod_name(_owner(ctx)))
         ctx = _with_pod(ctx, pod)
         got = await self._cycle(ctx, final=True)
@@ -297,8 +308,24 @@ class RewardSteps:
         result, _ = got
         if result.ledger.pending is not None:
             return False
-        due = any(d.claim for d in result.decisions)
-        return not due
+        # One last claim is enough: a worker that keeps serving until its pod goes keeps earning, so
+        # "nothing due" may never come; a claim confirmed after the deletion request closes it.
+        last = result.ledger.last_claim_at
+        deleted_at = await _deletion_time(ctx)
+        if last is not None and deleted_at is not None and last >= deleted_at:
+            return True
+        return not any(d.claim for d in result.decisions)
+
+
+async def _deletion_time(ctx: Context) -> int | None:
+    body = await ctx.kube.get(identity.API_VERSION, identity.KIND, ctx.namespace, ctx.name)
+    stamp = ((body or {}).get("metadata") or {}).get("deletionTimestamp")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return int(dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
 
 
 def _owner(ctx: Context) -> children.Owner:

