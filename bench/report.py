@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+HEADER = "# Scale benchmark summary (medians, min..max over runs)\n\n"
 COLUMNS = (
     ("operator_s", "operator to all Ready (s)"),
     ("baseline_s", "baseline StatefulSets to Ready (s)"),
@@ -25,6 +26,7 @@ COLUMNS = (
     ("steady_cpu_s_per_min", "steady CPU s / min"),
     ("create_cpu_s", "CPU s during create"),
     ("peak_rss_mb", "peak RSS (MB)"),
+    ("rebuild_peak_rss_mb", "peak RSS after a restart (MB)"),
     ("steady_rss_mb", "steady RSS (MB)"),
     ("churn_observed_s", "spec change -> observedGeneration (s)"),
     ("churn_pod_ready_s", "spec change -> new pod Ready (s)"),
@@ -93,7 +95,11 @@ def plot(by_n: dict[int, list[dict[str, Any]]], out: Path) -> None:
     ax1.set_yscale("log")
     ax1.grid(True, which="both", alpha=0.3)
     ax1.legend()
-    for key, label, marker in (("peak_rss_mb", "peak RSS", "o"), ("steady_rss_mb", "steady RSS", "s")):
+    for key, label, marker in (
+        ("peak_rss_mb", "peak RSS (create + steady)", "o"),
+        ("steady_rss_mb", "steady RSS", "s"),
+        ("rebuild_peak_rss_mb", "peak RSS of a restarted operator", "^"),
+    ):
         ax2.plot(
             ns,
             [stats([r.get(key) for r in by_n[n]])[0] or float("nan") for n in ns],
@@ -104,6 +110,7 @@ def plot(by_n: dict[int, list[dict[str, Any]]], out: Path) -> None:
     ax2.set_ylabel("operator resident memory (MB)")
     ax2.set_title("Operator memory")
     ax2.set_xscale("log")
+    ax2.set_ylim(bottom=0)
     ax2.grid(True, which="both", alpha=0.3)
     ax2.legend()
     fig.tight_layout()
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if not by_n:
         print("no results yet")
         return 1
-    md = "# Scale benchmark summary (medians, min..max over runs)\n\n" + table(by_n)
+    md = HEADER + table(by_n)
     (RESULTS / "summary.md").write_text(md)
     plot(by_n, RESULTS / "scale.png")
     print(md)

@@ -75,6 +75,26 @@ OPERATOR_WRITES = {
 OPERATOR_WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "CREATE", "UPDATE"}
 
 
+class Interrupted(Exception):
+    """SIGINT/SIGTERM: stop the repetition; `run` still stops every process it started."""
+
+
+STOP = threading.Event()
+
+
+def check_stop() -> None:
+    # Polled in every wait: on Python 3.11 `wait_for` can swallow a task cancellation (bpo-42130).
+    if STOP.is_set():
+        raise Interrupted("interrupted")
+
+
+async def pause(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        check_stop()
+        await asyncio.sleep(min(left, 1.0))
+
+
 def log(msg: str) -> None:
     print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
@@ -243,6 +263,7 @@ class Tracker:
     async def wait(self, pred: Callable[[dict[str, dict[str, Any]]], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not pred(self.objects):
+            check_stop()
             self.changed.clear()
             left = deadline - time.monotonic()
             if left <= 0:
@@ -292,7 +313,7 @@ async def delete_namespace(kube: Kube, ns: str, timeout: float) -> float:
         pods = await kube.list(f"/api/v1/namespaces/{ns}/pods", labelSelector=WORKER_SELECTOR, limit="1")
         if not pods.get("items"):
             return time.monotonic() - t0
-        await asyncio.sleep(2.0)
+        await pause(2.0)
     log(f"namespace {ns}: worker pods still present after {timeout:.0f} s")
     return time.monotonic() - t0
 
@@ -414,6 +435,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     done = [v for v in times.values()]
     operator_s = max(done) if all(v is not None for v in done) else None  # type: ignore[type-var]
     t_ready = time.monotonic()
+    load_at_ready = os.getloadavg()[0]
     create_cpu = sampler.cpu_at() - cpu0
     create_req = summarize_requests(diff(await scrape(kube), m0))
     if profiler is not None:
@@ -462,7 +484,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    await asyncio.sleep(args.steady_s)
+    await pause(args.steady_s)
     if args.profile:
         with contextlib.suppress(subprocess.TimeoutExpired):
             prof_steady.wait(timeout=30)
@@ -482,7 +504,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     peak_rss = max([s[1] for s in sampler.samples] or [0.0])
     bg_s = min(args.steady_s, args.background_s)
     mb0 = await scrape(kube)
-    await asyncio.sleep(bg_s)
+    await pause(bg_s)
     background = summarize_requests(diff(await scrape(kube), mb0))
     bg_minutes = bg_s / 60
 
@@ -502,6 +524,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
         **times,
         "operator_live_s": live_s,
         "settle_s": settle_s,
+        "load_at_ready": load_at_ready,
         "runtime_check": runtime_check,
         "create_cpu_s": create_cpu,
         "create_requests": create_req,
@@ -633,6 +656,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     runtime: subprocess.Popen[bytes] | None = None
     workdir = home / "cluster"
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, STOP.set)
     reps: list[dict[str, Any]] = []
     meta: dict[str, Any] = {"operator_version": operator_version()}
     try:
@@ -683,10 +709,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         cluster = Cluster(kube, kubeconfig, home, args.nodes, args)
         for rep in range(args.repeat):
-            row: dict[str, Any] = {"rep": rep}
+            check_stop()
+            row: dict[str, Any] = {"rep": rep, "load_before_baseline": os.getloadavg()[0]}
             if not args.skip_baseline:
                 row.update(await baseline(kube, args.nodes, f"bl-{rep}", args.timeout))
                 row["baseline_cleanup_s"] = await delete_namespace(kube, f"bl-{rep}", args.timeout)
+            row["load_before_operator"] = os.getloadavg()[0]
             row.update(await operator_rep(cluster, rep, {}))
             if row.get("baseline_s") and row.get("operator_s"):
                 row["ratio"] = row["operator_s"] / row["baseline_s"]
@@ -853,6 +881,15 @@ def main(argv: list[str] | None = None) -> int:
     base.with_suffix(".md").write_text(markdown(summary, reps))
     (RESULTS / "partial" / f"scale-{args.nodes}-{stamp}.json").unlink(missing_ok=True)
     log(f"wrote {base}.json and .md")
+    try:  # refresh the summary table and the plot over every result so far
+        from bench import report
+
+        by_n = report.load(include_tagged=False)
+        if by_n:
+            (RESULTS / "summary.md").write_text(report.HEADER + report.table(by_n))
+            report.plot(by_n, RESULTS / "scale.png")
+    except Exception as exc:  # a plotting problem must not lose the measured result
+        log(f"summary/plot not refreshed: {exc}")
     last = {
         k: summary[k]
         for k in ("nodes", "operator_s", "baseline_s", "ratio", "steady_writes_per_node_min", "peak_rss_mb")

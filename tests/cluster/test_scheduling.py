@@ -23,7 +23,8 @@ def test_gpu_pod_with_tdx_affinity_runs_on_a_tdx_node(core_v1: client.CoreV1Api,
     running = wait_pod_running(core_v1, namespace, "tdx-worker")
     node = core_v1.read_node(running.spec.node_name)
     assert node.metadata.labels.get(NFD_TDX) == "true", f"bound to {node.metadata.name}"
-    assert ipaddress.ip_address(running.status.pod_ip) in ipaddress.ip_network(TEST_POD_CIDR), running.status.pod_ip
+    pod_ip = ipaddress.ip_address(running.status.pod_ip)
+    assert pod_ip in ipaddress.ip_network(TEST_POD_CIDR), running.status.pod_ip
 
 
 def test_impossible_tee_product_combination_stays_pending(core_v1: client.CoreV1Api, namespace: str) -> None:

@@ -414,8 +414,16 @@ async def test_crash_the_operator_at_random_points_of_claim_cycles(stack: Stack)
             ),
             300,
         )
-    for name, _ in NODES:
-        await _chain_matches_ledger(stack, name)
+    figures = {name: await _chain_matches_ledger(stack, name) for name, _ in NODES}
+    after = {name: totals(stack.cn(name)) for name, _ in NODES}
+    print(  # figures for the report
+        f"crash test: {kills} SIGKILLs, {stack.operator.starts} operator starts;",
+        {
+            n: (before[n], a.get("operatorClaims"), a.get("timedOut"), a.get("rejected"))
+            for n, a in after.items()
+        },
+        figures,
+    )
     assert stack.operator.starts >= kills
 
 
@@ -562,4 +570,9 @@ async def test_params_version_bump_pays_out_and_closes_old_contracts(stack: Stac
     new = [c for c in obj["status"]["workerContracts"] if c["proxyAddress"] not in old]
     assert new and all(c["state"] == "Active" and c["paramsVersion"] > old_version for c in new)
     time.sleep(6)  # the last payouts reach the ledger on the next reconciles
-    await _chain_matches_ledger(stack, name)
+    figures = await _chain_matches_ledger(stack, name)
+    print(
+        "params bump:",
+        [(c["paramsVersion"], c["state"], c["tokens"]) for c in obj["status"]["workerContracts"]],
+        figures,
+    )

@@ -141,7 +141,8 @@ def pod_cidr() -> str:
     home = str(dev_home())
     if Path(home) == REPO_ROOT / ".cocoon-dev":
         return "127.100.0.0/16"
-    second = 101 + int(hashlib.sha256(home.encode()).hexdigest(), 16) % 150
+    # 127.100 is the dev stack's, 127.101 the test fixtures' own cluster (tests/fixtures/cluster.py).
+    second = 102 + int(hashlib.sha256(home.encode()).hexdigest(), 16) % 148
     return f"127.{second}.0.0/16"
 
 
