@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     runner_max_active_requests: int = Field(default=60, ge=0)
     run_as_user: int = 1000
 
+    # Health: probe Triton and the runner on each worker's pod IP. Turn off only where worker pods do
+    # not really run (KWOK-only test clusters); InferenceReady then follows the pod's Ready condition.
+    health_probes: bool = True
+
     # Chain access (used by the chain layer).
     ton_trust_level: int = Field(default=2, ge=0, le=2)
 

@@ -150,6 +150,7 @@ class Operator:
             KUBECONFIG=str(kubeconfig),
             COCOON_OPERATOR_NAMESPACE=release_ns,
             COCOON_RESYNC_SECONDS="5",
+            COCOON_HEALTH_PROBES="false",  # KWOK-only pods: nothing serves them in this test
             PYTHONPATH=os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO / "operator")) if p),
         )
         self.log = log

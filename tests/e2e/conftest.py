@@ -56,6 +56,9 @@ def operator(
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     monkeypatch.setenv("COCOON_RESYNC_SECONDS", "2")
     monkeypatch.setenv("COCOON_FINALIZE_TIMEOUT_SECONDS", "30")
+    # Worker pods here are only simulated by KWOK (no local runtime serves them): Triton and the runner
+    # are not probed, and InferenceReady follows the pod's Ready condition.
+    monkeypatch.setenv("COCOON_HEALTH_PROBES", "false")
     handle = OperatorHandle(kubeconfig, worker_namespace)
     handle.start()
     try:

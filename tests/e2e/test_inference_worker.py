@@ -1,11 +1,11 @@
 """End to end: a CocoonNode's worker pod really serves, fails visibly and recovers.
 
-The operator (in-process, with its registered health provider) runs against the local control plane;
+The operator (in-process, health probes on) runs against the local control plane;
 the local process runtime (real kubelet stand-in, full mode) runs the operator-generated pod: the
 `fetch-model` init container downloads the model archive from a local HTTP server and checks its
 SHA-256, a real tritonserver (CPU) serves it, the runner simulator sends real inference requests.
 
-The health provider is registered by the `health_operator` fixture (see there). No chain: the TON
+The `health_operator` fixture runs the operator with its health probes on. No chain: the TON
 global config is `{}`, so the chain provider reports `ChainUnavailable` and lets the
 workload run; the tests assert on `InferenceReady` (Ready also needs the chain conditions to settle).
 """
@@ -29,8 +29,6 @@ import pytest
 from kubernetes import client
 
 from cocoon_dev.runtime import triton as triton_mod
-from cocoon_operator import health
-from cocoon_operator.handlers import runtime as handlers_runtime
 from cocoon_operator.reconcile import children
 from tests.e2e.conftest import OperatorHandle
 from tests.fixtures.runtime import LocalRuntime
@@ -95,11 +93,8 @@ def model_server(tmp_path: Path) -> Iterator[ModelServer]:
 def health_operator(
     cocoon_crd: Any, worker_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[OperatorHandle]:
-    """The operator with the health provider registered (through the `PROVIDER_FACTORIES` extension
-    point, for this test only: the shared list may not carry it while the chain work lands)."""
-    factories = handlers_runtime.PROVIDER_FACTORIES
-    if health.provider_factory not in factories:
-        monkeypatch.setattr(handlers_runtime, "PROVIDER_FACTORIES", [health.provider_factory, *factories])
+    """The operator with its health probes on (the default), against pods the local runtime serves."""
+    monkeypatch.setenv("COCOON_HEALTH_PROBES", "true")
     kubeconfig = str(cocoon_crd.kubeconfig)
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     monkeypatch.setenv("COCOON_RESYNC_SECONDS", "2")
@@ -320,5 +315,5 @@ def test_pvc_model_is_verified_in_place(
         cocoon_crd, ns, "pvc-tampered", "False", timeout_s=120, reasons={"ModelIntegrityFailed"}
     )
     message = _cond({"status": bad})["message"]
-    assert "manifest SHA-256" in message and digest in message and "f" * 64 in message
+    assert "manifest SHA-256" in message and digest in message and "f" * 64 in message, message
     assert "spec.inference.modelSource.pvc" in message and "-c verify-model" in message

@@ -65,7 +65,10 @@ def register(subparsers: Any) -> None:
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # logs and pipes: wide enough for the fleet table (rich's default is 80)
+        console = Console(highlight=False, soft_wrap=True, width=200)
+    return console
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -266,7 +266,9 @@ def confirmed_on_chain(claims: list[Claim], payouts: list[PayoutTx]) -> list[Cla
     ledger has no hash, from that proxy contract with that amount), each payout used once."""
     unused = list(payouts)
     found = []
-    for claim in claims:
+    # CocoonNodes of one owner share a worker contract per proxy, so one payout can sit in several
+    # ledgers (Operator in the node that triggered it, External elsewhere): the triggering one wins.
+    for claim in sorted(claims, key=lambda c: c.source != "Operator"):
         match = next(
             (p for p in unused if claim.tx_hash and p.tx_hash.lower() == claim.tx_hash.lower()), None
         )

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cocoon_operator import health
 from cocoon_operator.k8s import KubeClient
 from cocoon_operator.reconcile import Deps, providers
 from cocoon_operator.settings import Settings
@@ -14,9 +15,14 @@ Key = tuple[str, str]  # (namespace, name)
 # Extension point: later steps (health, chain, rewards) register a factory that builds their
 # providers from the settings and the client; `build_deps` passes them to reconcile.
 ProviderFactory = Callable[[Settings, KubeClient], Mapping[str, Any]]
-# The health provider (`cocoon_operator.health.provider_factory`) is not registered yet: without a
-# runtime behind the worker pods (the operator-core e2e tests) it keeps InferenceReady False.
-PROVIDER_FACTORIES: list[ProviderFactory] = [providers.provider_factory]
+
+
+def health_factory(settings: Settings, kube: KubeClient) -> Mapping[str, Any]:
+    """Triton + runner probes on the pod IP, unless switched off (COCOON_HEALTH_PROBES=false)."""
+    return health.provider_factory(settings, kube) if settings.health_probes else {}
+
+
+PROVIDER_FACTORIES: list[ProviderFactory] = [providers.provider_factory, health_factory]
 
 
 def build_deps(settings: Settings, kube: KubeClient) -> Deps:

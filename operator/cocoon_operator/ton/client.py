@@ -188,15 +188,22 @@ class ChainClient:
             raise ChainUnavailable("The TON global config lists no liteservers")
         timeout = max(1, int(settings.call_timeout_s))
         backend: Any
-        if settings.use_balancer:
-            backend = LiteBalancer.from_config(
-                global_config, trust_level=settings.trust_level, timeout=timeout
-            )
-            backend.set_max_retries(settings.retries)
-        else:
-            backend = LiteClient.from_config(
-                global_config, 0, trust_level=settings.trust_level, timeout=timeout
-            )
+        try:
+            if settings.use_balancer:
+                backend = LiteBalancer.from_config(
+                    global_config, trust_level=settings.trust_level, timeout=timeout
+                )
+                backend.set_max_retries(settings.retries)
+            else:
+                backend = LiteClient.from_config(
+                    global_config, 0, trust_level=settings.trust_level, timeout=timeout
+                )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            # pytoniq indexes the dict directly; name what is missing instead of a bare KeyError.
+            raise ChainUnavailable(
+                f"The TON global config is malformed ({type(exc).__name__}: {exc}); it needs "
+                "`liteservers` (ip, port, id.key) and `validator.init_block`"
+            ) from exc
         return cls(backend, settings)
 
     @property
