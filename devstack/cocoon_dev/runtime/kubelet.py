@@ -47,7 +47,7 @@ import aiohttp
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from cocoon_dev.paths import component_dir, dev_home
+from cocoon_dev.paths import component_dir
 from cocoon_dev.runtime import triton as triton_mod
 
 log = logging.getLogger("cocoon_dev.runtime")
@@ -1032,7 +1032,7 @@ def default_network_json() -> Path | None:
     env = os.environ.get("COCOON_DEV_NETWORK_JSON")
     if env:
         return Path(env)
-    path = dev_home() / "chain" / "network.json"
+    path = component_dir("chain") / "network.json"  # cocoon_dev.ton.server.COMPONENT is "chain"
     return path if path.exists() else None
 
 
@@ -1040,7 +1040,7 @@ def default_ton_config() -> Path | None:
     env = os.environ.get("COCOON_DEV_TON_CONFIG")
     if env:
         return Path(env)
-    path = dev_home() / "chain" / "global-config.json"
+    path = component_dir("chain") / "global-config.json"
     return path if path.exists() else None
 
 

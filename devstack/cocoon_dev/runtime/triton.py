@@ -55,10 +55,6 @@ class TritonInstall:
         env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
         env.pop("PYTHONPATH", None)  # would let the stub import the operator venv's numpy 2
         env.pop("VIRTUAL_ENV", None)
-        # In a pod the model repository is mounted read-only; locally it is a plain directory (root
-        # ignores permissions), so keep the Python backend from writing __pycache__ into it, which
-        # would change the model content other pods verify.
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
         return env
 
 

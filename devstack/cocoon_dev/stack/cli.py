@@ -174,7 +174,7 @@ def _print_status(info: dict[str, Any]) -> None:
     c.print(f"            global config {ch.get('global_config')}")
     c.print(f"            network       {ch.get('network_file')}  (dev keys: never use with real money)")
     c.print(f"            log           {ch.get('log')}")
-    c.print(f"  helm      release {info['helm']['release']} (CRDs + RBAC; Deployment scaled to 0)")
+    c.print(f"  helm      release {info['helm']['release']} (CRDs + RBAC; replicaCount=0)")
     c.print(f"  operator  {yes(op['running'])}  pid {op.get('pid')} as {op['identity']}")
     c.print(f"            log {op['log']}")
     c.print(f"  runtime   {yes(rt['running'])}  pid {rt.get('pid')}, {len(rt['pods'])} worker pod(s)")

@@ -1,7 +1,8 @@
 """The dev objects `cocoon-dev up` applies: TON global config, treasury Secret, sample CocoonNodes.
 
 The CocoonNodes come from `examples/` and get only what ties them to THIS local network: the model the
-dev root allows, the dev owner and root addresses, a claim policy that pays out within a demo's
+dev root allows, the dev root address, an owner address per sample (the dev owner wallet, then
+addresses derived from it: see `sample_owner`), a claim policy that pays out within a demo's
 minutes, test mode (the dev root is a test network), and no model volume (the local runtime serves
 its own stand-in model, and a PVC nobody
 provisions would keep the pod unschedulable). Everything else (placement, images, wallet refs) is the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,7 @@ def treasury_secret(network: dict[str, Any], namespace: str = DEMO_NAMESPACE) ->
     treasury = network["treasury"]
     seed_hex = str(treasury["private_key"])
     data = {
-        "privateKey": seed_hex,  # what cocoon_operator.ton.funding.TreasuryKey reads
-        "private_key": base64.b64encode(bytes.fromhex(seed_hex)).decode(),  # examples/ spelling
+        "privateKey": seed_hex,  # what cocoon_operator.ton.funding.TreasuryKey reads (as examples/)
         "version": str(treasury.get("version", "v4r2")),
         "walletId": str(treasury.get("wallet_id", 698983191)),
     }
@@ -67,12 +68,27 @@ def treasury_secret(network: dict[str, Any], namespace: str = DEMO_NAMESPACE) ->
     }
 
 
+def sample_owner(network: dict[str, Any], index: int) -> str:
+    """The owner address of the index-th sample (raw form).
+
+    Instances with the same owner share one worker contract per proxy (cocoon-protocol.md
+    "Identity"), and the runner simulators of two pods would then sign conflicting vouchers for it.
+    So every sample gets its own owner: the first the dev network's owner wallet, the others
+    addresses derived from it (any valid address can receive a non-bounceable payout; the account
+    appears with the first one)."""
+    owner = Address(str(network["owner"]["address"]))
+    if index == 0:
+        return str(owner.to_str(is_user_friendly=False))  # type: ignore[no-untyped-call]
+    digest = hashlib.sha256(b"cocoon-dev-sample-owner:%d:" % index + bytes(owner.hash_part)).digest()
+    return str(Address((owner.wc, digest)).to_str(is_user_friendly=False))  # type: ignore[no-untyped-call]
+
+
 def sample_cocoonnodes(network: dict[str, Any], namespace: str = DEMO_NAMESPACE) -> list[dict[str, Any]]:
     model = str(network["models"][0])
-    owner = friendly(str(network["owner"]["address"]), bounceable=False)
     root = friendly(str(network["root"]), bounceable=True)
     objs = []
-    for filename, _ in SAMPLES:
+    for index, (filename, _) in enumerate(SAMPLES):
+        owner = friendly(sample_owner(network, index), bounceable=False)
         example = yaml.safe_load((EXAMPLES / filename).read_text())
         obj = copy.deepcopy(example)
         meta = obj.setdefault("metadata", {})

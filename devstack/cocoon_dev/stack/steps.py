@@ -44,8 +44,8 @@ RUNTIME_ENV = {"COCOON_SIM_REQUEST_RATE": "1", "COCOON_SIM_COMMIT_INTERVAL": "5"
 
 # nanoTON per token of the demo network. With the dev default (fee 1 nano/token) a claim is never worth
 # its ~0.05 TON of gas (the operator's policy needs claimable >= gas / maxFeeFraction, i.e. 50 M+
-# tokens); at 0.001 TON per token a few inference requests make a claim worth it. Passed only when
-# `cocoon-dev chain up` offers these options, and only used when the network is first deployed.
+# tokens); at 0.001 TON per token a few inference requests make a claim worth it. Passed explicitly to
+# `cocoon-dev chain up` (its defaults are the same); only used when the network is first deployed.
 DEMO_PRICES = {"--price-per-token": 2_000_000, "--worker-fee-per-token": 1_000_000}
 
 
@@ -190,18 +190,8 @@ def _chain_up(ctx: Context) -> str:
 
 
 def _chain_price_args() -> list[str]:
-    """The demo network's prices, when `chain up` lets us choose them (see DEMO_PRICES)."""
-    try:
-        help_text = subprocess.run(
-            dev_cli("chain", "up", "--help"), capture_output=True, text=True, timeout=60, check=False
-        ).stdout
-    except subprocess.TimeoutExpired:
-        return []
-    args = []
-    for flag, value in DEMO_PRICES.items():
-        if flag in help_text:
-            args += [flag, str(value)]
-    return args
+    """The demo network's prices as `chain up` options (see DEMO_PRICES)."""
+    return [arg for flag, value in DEMO_PRICES.items() for arg in (flag, str(value))]
 
 
 def _helm_install(ctx: Context) -> str:
@@ -209,8 +199,12 @@ def _helm_install(ctx: Context) -> str:
     helm = helm_bin()
     base = [helm, "--kubeconfig", ctx.cluster["kubeconfig"], "-n", RELEASE_NAMESPACE]
     # Always `upgrade --install` (idempotent, ~1 s): a chart or CRD changed since the last `up` lands.
+    # replicaCount=0: images cannot run on this machine (no container runtime); the operator runs as a
+    # local process with the chart's identity (next step).
+    install = [*base, "upgrade", "--install", RELEASE, str(CHART), "--create-namespace",
+               "--timeout", "120s", "--set", "replicaCount=0"]  # fmt: skip
     rc, out = run_logged(
-        [*base, "upgrade", "--install", RELEASE, str(CHART), "--create-namespace", "--timeout", "120s"],
+        install,
         log,
         timeout_s=180,
         echo=ctx.echo,
@@ -220,11 +214,8 @@ def _helm_install(ctx: Context) -> str:
     revision = next(
         (line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("REVISION:")), "?"
     )
-    # Images cannot run on this machine (no container runtime): the chart's Deployment is scaled to 0
-    # and the operator runs as a local process with the chart's identity (next step).
-    kubectl(ctx.cluster, "-n", RELEASE_NAMESPACE, "scale", "deployment", RELEASE, "--replicas=0")
     kubectl(ctx.cluster, "get", "crd", "cocoonnodes.cocoon.tonops.dev", "-o", "name")
-    detail = f"release {RELEASE_NAMESPACE}/{RELEASE} revision {revision}: CRD + RBAC; Deployment scaled to 0"
+    detail = f"release {RELEASE_NAMESPACE}/{RELEASE} revision {revision}: CRD + RBAC; replicaCount=0"
     check = subprocess.run(
         ["bash", str(REPO_ROOT / "hack" / "sync-crds.sh"), "--check"],
         capture_output=True, text=True, timeout=60, check=False,

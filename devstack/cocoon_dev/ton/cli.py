@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from cocoon_dev.ton.server import SERVER_MODULE, ChainPaths, chain_paths, port_is_free
+from cocoon_dev.ton.server import SERVER_MODULE, ChainPaths, add_price_arguments, chain_paths, port_is_free
 
 TON = 1_000_000_000
 UP_TIMEOUT_S = 120.0
@@ -45,6 +45,7 @@ def register(subparsers: Any) -> None:
     p_up.add_argument("--resume", action="store_true", help="resume the state saved by the last `down`")
     p_up.add_argument("--no-network", action="store_true", help="do not deploy the COCOON network")
     p_up.add_argument("--json", action="store_true", help="print the status as one JSON object")
+    add_price_arguments(p_up)  # only used when a network is deployed (not on --resume of a saved one)
     p_up.set_defaults(func=_up)
 
     p_down = sub.add_parser("down", help="stop the chain (its state is saved to state.json)")
@@ -200,6 +201,13 @@ def _ton(nano: Any) -> str:
 
 # ---------------------------------------------------------------------- commands
 def _up(args: argparse.Namespace) -> int:
+    if args.worker_fee_per_token > args.price_per_token:
+        print(
+            f"error: --worker-fee-per-token ({args.worker_fee_per_token}) must not exceed "
+            f"--price-per-token ({args.price_per_token})",
+            file=sys.stderr,
+        )
+        return 2
     paths = _paths(args)
     paths.root.mkdir(parents=True, exist_ok=True)
     if _read_pid(paths) and _server_info(paths):
@@ -220,6 +228,10 @@ def _up(args: argparse.Namespace) -> int:
         str(args.control_port),
         "--block-interval-ms",
         str(args.block_interval_ms),
+        "--price-per-token",
+        str(args.price_per_token),
+        "--worker-fee-per-token",
+        str(args.worker_fee_per_token),
     ]
     if args.resume:
         argv.append("--resume")

@@ -108,7 +108,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def load_network_deployer() -> Callable[[LocalChain], Any] | None:
+def load_network_deployer() -> Callable[..., Any] | None:
     """`cocoon_dev.ton.network.deploy_cocoon_network`, or None when that module is not there (yet)."""
     try:
         module = importlib.import_module("cocoon_dev.ton.network")
@@ -120,13 +120,24 @@ def load_network_deployer() -> Callable[[LocalChain], Any] | None:
     return deployer if callable(deployer) else None
 
 
-async def deploy_network(chain: LocalChain) -> Any:
-    """Run the network deployer (sync or async). None when there is none."""
+# The dev stack's prices (nanoTON per token). Much higher than `deploy_cocoon_network`'s own defaults
+# (2 / 1, which the contract tests rely on) so that a claim is worth its gas after a few requests.
+DEFAULT_PRICE_PER_TOKEN = 2_000_000
+DEFAULT_WORKER_FEE_PER_TOKEN = 1_000_000
+
+
+async def deploy_network(
+    chain: LocalChain,
+    *,
+    price_per_token: int = DEFAULT_PRICE_PER_TOKEN,
+    worker_fee_per_token: int = DEFAULT_WORKER_FEE_PER_TOKEN,
+) -> Any:
+    """Run the network deployer (sync or async) at the given prices. None when there is none."""
     deployer = load_network_deployer()
     if deployer is None:
         log.warning("cocoon_dev.ton.network.deploy_cocoon_network not found: no COCOON network deployed")
         return None
-    result = deployer(chain)
+    result = deployer(chain, price_per_token=price_per_token, worker_fee_per_token=worker_fee_per_token)
     if inspect.isawaitable(result):
         result = await result
     return result
@@ -169,7 +180,9 @@ async def serve(args: argparse.Namespace) -> int:
             log.info("resumed: keeping the deployed network of %s", paths.network)
         else:
             started = time.monotonic()
-            network = await deploy_network(chain)
+            network = await deploy_network(
+                chain, price_per_token=args.price_per_token, worker_fee_per_token=args.worker_fee_per_token
+            )
             if network is not None:
                 write_json(paths.network, network, private=True)
                 log.info("COCOON network deployed in %.2fs -> %s", time.monotonic() - started, paths.network)
@@ -210,7 +223,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--resume", action="store_true", help="load state.json written by the last stop")
     parser.add_argument("--no-network", action="store_true", help="do not deploy the COCOON network")
+    add_price_arguments(parser)
     return parser
+
+
+def _nano_per_token(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be a non-negative integer (nanoTON per token)")
+    return value
+
+
+def add_price_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--price-per-token` / `--worker-fee-per-token` (shared by `chain up` and the server)."""
+    parser.add_argument(
+        "--price-per-token",
+        type=_nano_per_token,
+        default=DEFAULT_PRICE_PER_TOKEN,
+        metavar="NANO",
+        help=f"root price in nanoTON per token for a new network (default {DEFAULT_PRICE_PER_TOKEN})",
+    )
+    parser.add_argument(
+        "--worker-fee-per-token",
+        type=_nano_per_token,
+        default=DEFAULT_WORKER_FEE_PER_TOKEN,
+        metavar="NANO",
+        help="worker fee in nanoTON per token for a new network, at most the price "
+        f"(default {DEFAULT_WORKER_FEE_PER_TOKEN})",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

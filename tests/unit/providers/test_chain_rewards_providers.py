@@ -152,12 +152,16 @@ def _objects(network: Any, *, model: str | None = None, treasury: bool = True) -
     return cn, wallet, secret, cm
 
 
-def _ctx(kube: VersionedKube) -> Context:
+# A worker pod bound to a node but not running yet (no pod IP): funded, not registered.
+BOUND_POD: dict[str, Any] = {"metadata": {"name": "w-0"}, "spec": {"nodeName": "tdx-h100-0"}, "status": {}}
+
+
+def _ctx(kube: VersionedKube, pod: dict[str, Any] | None = BOUND_POD) -> Context:
     body = kube.find("CocoonNode", NS, "w")
     assert body is not None
     return Context(
         name="w", namespace=NS, uid="u1", generation=1, spec=parse_spec(body["spec"]),
-        status=copy.deepcopy(body.get("status") or {}), pod=None, wallet_secret_name="w-wallet",
+        status=copy.deepcopy(body.get("status") or {}), pod=pod, wallet_secret_name="w-wallet",
         settings=Settings(), kube=kube,
     )  # fmt: skip
 
@@ -206,6 +210,28 @@ async def test_funding_writes_the_intent_first_and_tops_up_once(ton_chain: Any, 
     key = kube.find("Secret", NS, "w-wallet")
     assert key is not None and key["data"]["node_wallet_key"] not in dump
     assert network.treasury.private_key not in dump
+
+
+async def test_an_unplaced_worker_gets_no_treasury_money(ton_chain: Any, hub: LocalHub) -> None:
+    chain, _ = ton_chain
+    network = await deploy_cocoon_network(chain)
+    kube = VersionedKube(list(_objects(network)))
+    steps = ChainSteps(hub, kube)
+    ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
+    assert ident is not None
+    treasury_before = chain.balance(network.treasury.address)
+    for pod in (None, {"metadata": {"name": "w-0"}, "spec": {}, "status": {"phase": "Pending"}}):
+        report = await steps.observe(_ctx(kube, pod=pod))
+        funded = next(c for c in report.conditions if c.type == "WalletFunded")
+        assert (funded.status, funded.reason) == ("False", "WaitingForPlacement")
+        assert "Scheduled=True" in funded.message
+    assert chain.balance(ident.wallet) == 0
+    assert chain.balance(network.treasury.address) == treasury_before
+    assert not [p for p in kube.patches if (p.get("status") or {}).get("funding", {}).get("intent")]
+    # Once the pod is bound to a node, the wallet is topped up.
+    report = await steps.observe(_ctx(kube))
+    assert next(c for c in report.conditions if c.type == "WalletFunded").status == "True"
+    assert chain.balance(ident.wallet) == 5 * TON
 
 
 async def test_chain_unavailable_is_a_condition_not_a_crash(ton_chain: Any, hub: LocalHub) -> None:

@@ -54,6 +54,11 @@ MAX_CONTRACTS = 32
 RUNNER_TIMEOUT_S = 4.0
 
 
+def _placed(ctx: Context) -> bool:
+    """The worker pod is bound to a node (what `Scheduled=True` says)."""
+    return bool(((ctx.pod or {}).get("spec") or {}).get("nodeName"))
+
+
 def _cond_changed(ctx: Context, cond: Cond) -> bool:
     old = condition(ctx.status, cond.type)
     return old.get("status") != cond.status or old.get("reason") != cond.reason
@@ -199,22 +204,35 @@ class ChainSteps:
     ) -> bool:
         wallet_cfg = ctx.spec.wallet
         ref = ctx.spec.funding.treasury_secret_ref
-        if ref is None:
+        # Treasury money goes only to a worker that runs somewhere (Scheduled=True: its pod is bound to
+        # a node); a CocoonNode that cannot be placed must not drain the treasury. An open intent is
+        # always followed up (crash safety: a sent top-up is confirmed even if the pod went away).
+        open_intent = bool((ctx.status.get("funding") or {}).get("intent"))
+        if ref is None or not (_placed(ctx) or open_intent):
             info = await self.hub.timed(
                 "readWallet", read_cocoon_wallet(client, ident.public_key, ident.owner)
             )
             self.hub.remember_balance(ctx, info.balance)
             ok = info.balance >= wallet_cfg.floor
-            cond = (
-                Cond.true(st.WALLET_FUNDED, "WalletFunded", f"Cocoon wallet holds {info.balance} nanoTON")
-                if ok
-                else Cond.false(
+            if ok:
+                cond = Cond.true(
+                    st.WALLET_FUNDED, "WalletFunded", f"Cocoon wallet holds {info.balance} nanoTON"
+                )
+            elif ref is None:
+                cond = Cond.false(
                     st.WALLET_FUNDED,
                     "NoTreasury",
                     f"Cocoon wallet {info.address} holds {info.balance} nanoTON, below the floor "
                     f"{wallet_cfg.floor}; no spec.funding.treasurySecretRef to top it up from",
                 )
-            )
+            else:
+                cond = Cond.false(
+                    st.WALLET_FUNDED,
+                    "WaitingForPlacement",
+                    f"Cocoon wallet {info.address} holds {info.balance} nanoTON, below the floor "
+                    f"{wallet_cfg.floor}; it is topped up from the treasury once the worker pod is "
+                    "placed on a node (Scheduled=True)",
+                )
             conditions.append(cond)
             fields["funding"] = {"walletBalanceNano": info.balance}
             return ok
