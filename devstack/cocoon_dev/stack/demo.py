@@ -40,7 +40,7 @@ def _short(address: str) -> str:
     return f"{address[:6]}…{address[-4:]}" if len(address) > 14 else address or "—"
 
 
-def render(snap: Snapshot, *, start_owner: int | None, confirmed: int, elapsed: float) -> Group:
+def render(snap: Snapshot, *, start_owners: dict[str, int], confirmed: int, elapsed: float) -> Group:
     table = Table(title="COCOON fleet (namespace cocoon-demo)", title_justify="left", expand=False)
     for col, justify in (
         ("CocoonNode", "left"), ("TEE", "left"), ("k8s node", "left"), ("Ready", "left"), ("reason", "left"),
@@ -60,12 +60,11 @@ def render(snap: Snapshot, *, start_owner: int | None, confirmed: int, elapsed: 
     for row in snap.rows:
         if not row.node and row.message:
             lines.append(Text(f"  {row.name}: {row.message}", style="dim"))
-    growth = (
-        f"  (+{ton(snap.owner_nano - start_owner)} since start)"
-        if snap.owner_nano is not None and start_owner is not None
-        else ""
-    )
-    lines.append(Text(f"owner {_short(snap.owner)}: {ton(snap.owner_nano)} TON{growth}", style="bold"))
+    for owner, nano in snap.owners.items():
+        start = start_owners.get(owner)
+        growth = f"  (+{ton(nano - start)} since start)" if nano is not None and start is not None else ""
+        nodes = ", ".join(r.name for r in snap.rows if r.owner == owner) or "—"
+        lines.append(Text(f"owner {_short(owner)} ({nodes}): {ton(nano)} TON{growth}", style="bold"))
     lines.append(
         Text(
             f"claims confirmed on chain: {confirmed}   elapsed {elapsed:.0f} s"
@@ -85,7 +84,7 @@ def progress_line(snap: Snapshot, confirmed: int, elapsed: float) -> str:
     return (
         f"[{elapsed:5.0f} s] ready {ready}/{len(snap.rows)}, requests {requests}, tokens {tokens}, "
         f"claimable {ton(claimable)} TON, claims on chain {confirmed}, "
-        f"owner {ton(snap.owner_nano)} TON ({states})"
+        f"owners {ton(snap.owners_nano)} TON ({states})"
     )
 
 
@@ -103,7 +102,7 @@ def claim_key(claim: Claim) -> str:
 
 
 async def summary(
-    observer: Observer, snap: Snapshot, claims: list[Claim], start_owner: int | None, elapsed: float
+    observer: Observer, snap: Snapshot, claims: list[Claim], start_owners: dict[str, int], elapsed: float
 ) -> dict[str, Any]:
     """The numbers of the summary, every chain number read from the chain now."""
     payouts = await observer.owner_payouts()
@@ -112,7 +111,17 @@ async def summary(
     for row in snap.rows:
         for address in row.worker_contracts:
             workers[address] = await observer.worker_tokens(address)
-    owner_now = await observer._balance(observer.owner)
+    owners = {
+        owner: {
+            "nodes": [r.name for r in snap.rows if r.owner == owner],
+            "balance_start_nano": start_owners.get(owner),
+            "balance_nano": await observer._balance(owner),
+            "payouts_on_chain": len(txs),
+            "payouts_nano_on_chain": sum(p.value for p in txs),
+        }
+        for owner, txs in payouts.items()
+    }
+    all_payouts = [p for txs in payouts.values() for p in txs]
     return {
         SUMMARY_KEY: 1,
         "elapsed_s": round(elapsed, 1),
@@ -121,11 +130,9 @@ async def summary(
         "claims": [c.__dict__ for c in confirmed],
         "claimed_nano": sum(c.nano for c in confirmed),
         "claimed_tokens": sum(c.tokens for c in confirmed),
-        "owner": observer.owner,
-        "owner_payouts_on_chain": len(payouts),
-        "owner_payouts_nano_on_chain": sum(p.value for p in payouts),
-        "owner_balance_start_nano": start_owner,
-        "owner_balance_nano": owner_now,
+        "owners": owners,  # raw owner address -> its nodes, balance then and now, payouts on chain
+        "owner_payouts_on_chain": len(all_payouts),  # all owners together
+        "owner_payouts_nano_on_chain": sum(p.value for p in all_payouts),
         "worker_contract_tokens": workers,
         "worker_fee_per_token": observer.fee_per_token,
         "nodes": {
@@ -158,14 +165,14 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
             f"tx {c['tx_hash'][:16]}… ({c['source']})",
             highlight=False,
         )
-    start = data["owner_balance_start_nano"]
-    console.print(
-        f"owner {data['owner']}: {ton(data['owner_balance_nano'])} TON"
-        + (f" (was {ton(start)})" if start is not None else "")
-        + f"; payouts on chain: {data['owner_payouts_on_chain']} "
-        + f"= {ton(data['owner_payouts_nano_on_chain'])} TON",
-        highlight=False,
-    )
+    for owner, o in data["owners"].items():
+        start = o["balance_start_nano"]
+        console.print(
+            f"owner {owner} ({', '.join(o['nodes']) or '—'}): {ton(o['balance_nano'])} TON"
+            + (f" (was {ton(start)})" if start is not None else "")
+            + f"; payouts on chain: {o['payouts_on_chain']} = {ton(o['payouts_nano_on_chain'])} TON",
+            highlight=False,
+        )
     for address, tokens in data["worker_contract_tokens"].items():
         console.print(f"  worker contract {address}: tokens {tokens}", highlight=False)
     console.print("the stack keeps running: `cocoon-dev status`, `cocoon-dev down`", highlight=False)
@@ -180,7 +187,7 @@ async def watch(
         ctx.cluster["kubeconfig"], Path(ctx.chain["global_config"]), ctx.network, DEMO_NAMESPACE
     )
     t0 = time.monotonic()
-    start_owner: int | None = None
+    start_owners: dict[str, int] = {}  # each owner's balance when the demo first read it
     snap: Snapshot | None = None
     confirmed: list[Claim] = []
     earlier: set[str] | None = None  # claims already in the ledgers when the demo started
@@ -201,8 +208,9 @@ async def watch(
                     console.print(f"[yellow]could not read the fleet: {type(exc).__name__}: {exc}[/yellow]")
                     await asyncio.sleep(REFRESH_S)
                     continue
-                if start_owner is None and snap.owner_nano is not None:
-                    start_owner = snap.owner_nano
+                for owner, nano in snap.owners.items():
+                    if owner not in start_owners and nano is not None:
+                        start_owners[owner] = nano
                 if earlier is None:
                     earlier = {claim_key(c) for c in snap.claims}
                 fresh = [c for c in snap.claims if claim_key(c) not in earlier]
@@ -210,7 +218,7 @@ async def watch(
                     confirmed = await _verified(observer, fresh)
                 if live_view is not None:
                     live_view.update(
-                        render(snap, start_owner=start_owner, confirmed=len(confirmed), elapsed=elapsed)
+                        render(snap, start_owners=start_owners, confirmed=len(confirmed), elapsed=elapsed)
                     )
                 elif elapsed - last_progress >= 10 or last_progress == 0:
                     last_progress = max(elapsed, 0.001)
@@ -227,9 +235,9 @@ async def watch(
             if live_view is not None:
                 live_view.stop()
         assert snap is not None  # the loop only ends with a snapshot
-        data = await summary(observer, snap, fresh, start_owner, time.monotonic() - t0)
+        data = await summary(observer, snap, fresh, start_owners, time.monotonic() - t0)
         if not live:
-            console.print(render(snap, start_owner=start_owner, confirmed=data["claims_confirmed"],
+            console.print(render(snap, start_owners=start_owners, confirmed=data["claims_confirmed"],
                                  elapsed=data["elapsed_s"]))  # fmt: skip
         print_summary(console, data)
         return 0 if data["claims_confirmed"] >= target else 3

@@ -31,6 +31,7 @@ class Claim:
     """One payout recorded in a CocoonNode's ledger (what the operator says it confirmed)."""
 
     node: str
+    owner: str  # raw address the payout goes to (the CocoonNode's spec.ownerAddress)
     proxy: str
     worker_contract: str
     tokens: int
@@ -43,6 +44,7 @@ class Claim:
 class NodeRow:
     name: str
     tee: str
+    owner: str = ""  # raw spec.ownerAddress
     node: str = ""
     ready: str = "Unknown"
     reason: str = ""
@@ -63,14 +65,19 @@ class NodeRow:
 class Snapshot:
     at: float
     rows: list[NodeRow]
-    owner: str
-    owner_nano: int | None
+    owners: dict[str, int | None]  # raw owner address -> balance (None: not read)
     height: int | None = None
     chain_error: str | None = None
 
     @property
     def claims(self) -> list[Claim]:
         return [c for row in self.rows for c in row.claims]
+
+    @property
+    def owners_nano(self) -> int | None:
+        """All owners' balances together (None until every one was read)."""
+        values = list(self.owners.values())
+        return None if not values or any(v is None for v in values) else sum(v or 0 for v in values)
 
 
 def _int(value: Any) -> int | None:
@@ -84,7 +91,7 @@ def _cond(status: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
 
 
-def claims_of(name: str, status: dict[str, Any]) -> list[Claim]:
+def claims_of(name: str, status: dict[str, Any], owner: str = "") -> list[Claim]:
     """Confirmed payouts from the status ledger (`status.claims.history`, or `lastClaims` Confirmed)."""
     found: list[Claim] = []
     ledger = status.get("claims")
@@ -93,6 +100,7 @@ def claims_of(name: str, status: dict[str, Any]) -> list[Claim]:
             found.append(
                 Claim(
                     node=name,
+                    owner=owner,
                     proxy=str(e.get("proxy", "")),
                     worker_contract=str(e.get("workerContract", "")),
                     tokens=_int(e.get("tokens")) or 0,
@@ -108,6 +116,7 @@ def claims_of(name: str, status: dict[str, Any]) -> list[Claim]:
         found.append(
             Claim(
                 node=name,
+                owner=owner,
                 proxy=str(e.get("proxyAddress", "")),
                 worker_contract=str(e.get("workerContract", "")),
                 tokens=_int(e.get("tokens")) or 0,
@@ -128,6 +137,10 @@ def row_of(obj: dict[str, Any]) -> NodeRow:
         if c.get("status") != "True" and c.get("type") != "Ready"
     }
     row = NodeRow(name=meta["name"], tee=str((spec.get("placement") or {}).get("tee", "Any")))
+    try:
+        row.owner = raw_address(str(spec.get("ownerAddress") or ""))
+    except Exception:  # not a valid address: the operator's Configured condition says why
+        row.owner = ""
     row.not_true = not_true
     row.node = str(status.get("nodeName") or "")
     row.ready = str(ready.get("status", "Unknown"))
@@ -138,7 +151,7 @@ def row_of(obj: dict[str, Any]) -> NodeRow:
         row.reason, row.message = str(scheduled.get("reason", row.reason)), str(scheduled.get("message", ""))
     earnings = status.get("earnings") or {}
     row.claimable_nano = _int(earnings.get("claimableNano"))
-    row.claims = claims_of(row.name, status)
+    row.claims = claims_of(row.name, status, row.owner)
     totals = (status.get("claims") or {}).get("totals") if isinstance(status.get("claims"), dict) else None
     row.claimed_nano = (
         _int(earnings.get("claimedNano"))
@@ -195,7 +208,7 @@ class Observer:
         self._global_config = json.loads(global_config.read_text())
         self.network = network
         self.namespace = namespace
-        self.owner = raw_address(str(network["owner"]["address"]))
+        self.owners: list[str] = [raw_address(str(network["owner"]["address"]))]  # grows with the rows
         self.fee_per_token = int(network["params"]["worker_fee_per_token"])
         self.proxy_contracts = sorted(
             {
@@ -234,10 +247,14 @@ class Observer:
         stats = await asyncio.gather(*(runner_stats(self._http, r.pod_ip) for r in rows))
         for row, s in zip(rows, stats, strict=True):
             apply_runner(row, s, self.fee_per_token)
-        snap = Snapshot(at=time.time(), rows=rows, owner=self.owner, owner_nano=None)
+        for row in rows:
+            if row.owner and row.owner not in self.owners:
+                self.owners.append(row.owner)
+        snap = Snapshot(at=time.time(), rows=rows, owners=dict.fromkeys(self.owners))
         try:
             async with asyncio.timeout(8):
-                snap.owner_nano = await self._balance(self.owner)
+                for owner in self.owners:
+                    snap.owners[owner] = await self._balance(owner)
                 for row in rows:
                     if row.wallet:
                         row.wallet_nano = await self._balance(row.wallet)
@@ -248,11 +265,15 @@ class Observer:
                 self._chain = None
         return snap
 
-    async def owner_payouts(self) -> list[PayoutTx]:
-        scan = await scan_owner_payouts(
-            await self.chain(), self.owner, after_lt=0, sources=self.proxy_contracts
-        )
-        return list(scan.payouts)
+    async def owner_payouts(self) -> dict[str, list[PayoutTx]]:
+        """Payouts from the network's proxy contracts, per owner."""
+        found = {}
+        for owner in self.owners:
+            scan = await scan_owner_payouts(
+                await self.chain(), owner, after_lt=0, sources=self.proxy_contracts
+            )
+            found[owner] = list(scan.payouts)
+        return found
 
     async def worker_tokens(self, worker_contract: str) -> int | None:
         try:
@@ -261,14 +282,16 @@ class Observer:
             return None
 
 
-def confirmed_on_chain(claims: list[Claim], payouts: list[PayoutTx]) -> list[Claim]:
-    """The ledger's claims the chain shows: a payout at the owner with that tx hash (or, when the
-    ledger has no hash, from that proxy contract with that amount), each payout used once."""
-    unused = list(payouts)
+def confirmed_on_chain(claims: list[Claim], payouts: dict[str, list[PayoutTx]]) -> list[Claim]:
+    """The ledger's claims the chain shows: a payout at the claim's owner with that tx hash (or, when
+    the ledger has no hash, from that proxy contract with that amount), each payout used once."""
+    unused_by_owner = {owner: list(txs) for owner, txs in payouts.items()}
     found = []
     # CocoonNodes of one owner share a worker contract per proxy, so one payout can sit in several
     # ledgers (Operator in the node that triggered it, External elsewhere): the triggering one wins.
+    # (The demo's samples have an owner each; a user's own CocoonNodes may share one.)
     for claim in sorted(claims, key=lambda c: c.source != "Operator"):
+        unused = unused_by_owner.get(claim.owner, [])
         match = next(
             (p for p in unused if claim.tx_hash and p.tx_hash.lower() == claim.tx_hash.lower()), None
         )
