@@ -85,16 +85,20 @@ def _summary(stdout: str) -> dict[str, Any]:
     return data
 
 
-async def _chain_facts(global_config: Path, owner: str, workers: list[str]) -> dict[str, Any]:
+async def _chain_facts(global_config: Path, owners: list[str], workers: list[str]) -> dict[str, Any]:
     from cocoon_operator.ton.client import ChainClient
     from cocoon_operator.ton.payouts import scan_owner_payouts
     from cocoon_operator.ton.worker_contracts import read_worker_data
 
+    payouts: dict[str, dict[str, Any]] = {}
+    balances: dict[str, int] = {}
     async with ChainClient.from_config(json.loads(global_config.read_text())) as client:
-        scan = await scan_owner_payouts(client, owner, after_lt=0)
+        for owner in owners:
+            scan = await scan_owner_payouts(client, owner, after_lt=0)
+            payouts[owner] = {p.tx_hash.lower(): p for p in scan.payouts}
+            balances[owner] = (await client.account_state(owner)).balance
         tokens = {w: (await read_worker_data(client, w)).tokens for w in workers}
-        balance = (await client.account_state(owner)).balance
-    return {"payouts": {p.tx_hash.lower(): p for p in scan.payouts}, "tokens": tokens, "balance": balance}
+    return {"payouts": payouts, "tokens": tokens, "balances": balances}
 
 
 @pytest.mark.e2e
@@ -124,23 +128,32 @@ def test_demo_exit_after_one_claim(tmp_path: Path) -> None:
         # Every number of the summary, against the chain (read now, through the liteserver).
         from cocoon_operator.ton.client import raw_address
 
-        owner = raw_address(network["owner"]["address"])
-        assert summary["owner"] == owner
+        # Every sample CocoonNode has its own owner (one worker contract each): the dev owner wallet is one.
+        owners = sorted(summary["owners"])
+        assert raw_address(network["owner"]["address"]) in owners
+        nodes = [n for o in summary["owners"].values() for n in o["nodes"]]
+        assert len(nodes) == len(set(nodes)) == len(owners), summary["owners"]
         workers = sorted({c["worker_contract"] for c in summary["claims"]})
-        chain = asyncio.run(_chain_facts(home / "chain" / "global-config.json", owner, workers))
+        chain = asyncio.run(_chain_facts(home / "chain" / "global-config.json", owners, workers))
         for claim in summary["claims"]:
-            payout = chain["payouts"].get(claim["tx_hash"].lower())
-            assert payout is not None, f"claim {claim} has no payout at the owner on chain"
+            assert claim["owner"] in owners and claim["node"] in summary["owners"][claim["owner"]]["nodes"]
+            payout = chain["payouts"][claim["owner"]].get(claim["tx_hash"].lower())
+            assert payout is not None, f"claim {claim} has no payout at its owner on chain"
             assert payout.value == claim["nano"] == claim["tokens"] * fee
         for worker in workers:
             claimed_tokens = sum(c["tokens"] for c in summary["claims"] if c["worker_contract"] == worker)
             assert summary["worker_contract_tokens"][worker] >= claimed_tokens
             assert chain["tokens"][worker] >= summary["worker_contract_tokens"][worker]
-        on_chain_total = sum(p.value for p in chain["payouts"].values())
-        assert summary["owner_payouts_nano_on_chain"] <= on_chain_total
+        for owner, facts in summary["owners"].items():
+            on_chain = sum(p.value for p in chain["payouts"][owner].values())
+            assert facts["payouts_nano_on_chain"] <= on_chain
+            assert facts["balance_nano"] is not None and chain["balances"][owner] >= facts["balance_nano"]
+            claimed = sum(c["nano"] for c in summary["claims"] if c["owner"] == owner)
+            assert claimed <= facts["payouts_nano_on_chain"]
+            if claimed and facts["balance_start_nano"] is not None:  # the owner's balance grew
+                assert facts["balance_nano"] > facts["balance_start_nano"]
         assert summary["claimed_nano"] == sum(c["nano"] for c in summary["claims"])
         assert summary["claimed_nano"] <= summary["owner_payouts_nano_on_chain"]
-        assert summary["owner_balance_nano"] is not None and chain["balance"] >= 0
     finally:
         down = subprocess.run(
             [*cli, "down"], capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT, check=False
@@ -176,6 +189,11 @@ def test_sample_cocoonnodes_are_valid_and_cover_the_fleet() -> None:
         assert str(spec.model) == _fake_network()["models"][0]
         assert spec.inference.model_source is None
         assert spec.funding.treasury_secret_ref is not None
+    # An owner each (no shared worker contract), the first the dev owner wallet, all valid addresses.
+    from cocoon_operator.ton.client import raw_address
+
+    owners = [raw_address(str(spec.owner_address)) for spec in specs]
+    assert len(set(owners)) == len(owners) and owners[0] == _fake_network()["owner"]["address"]
     secret = manifests.treasury_secret(_fake_network())
     assert set(secret["data"]) >= {"privateKey", "version"}
 
@@ -195,6 +213,9 @@ def test_only_claims_the_chain_shows_are_counted() -> None:
             ]
         }
     }  # fmt: skip
-    claims = claims_of("n", status)
+    owner, other = "0:" + "66" * 32, "0:" + "77" * 32
+    claims = claims_of("n", status, owner)
     payouts = [PayoutTx(lt=1, tx_hash="aa" * 32, utime=0, source=proxy, value=10, query_id=1)]
-    assert [c.tokens for c in confirmed_on_chain(claims, payouts)] == [10]
+    assert [c.tokens for c in confirmed_on_chain(claims, {owner: payouts})] == [10]
+    # A payout counts only at the claim's own owner.
+    assert confirmed_on_chain(claims, {other: payouts, owner: []}) == []
