@@ -25,6 +25,7 @@ class MoneyMetrics:
     claimed: Counter
     claims: Counter
     funding: Counter
+    sweeps: Counter
     wallet_balance: Gauge
     ton_requests: Counter
     ton_failures: Counter
@@ -63,6 +64,9 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
         ),
         funding=Counter(
             "cocoon_funding_transfers", "Treasury top-ups by result", [*NODE, "result"], registry=reg
+        ),
+        sweeps=Counter(
+            "cocoon_sweeps", "Surplus sweeps to the owner by result", [*NODE, "result"], registry=reg
         ),
         wallet_balance=Gauge(
             "cocoon_wallet_balance_nanoton", "Cocoon wallet balance read from the chain", NODE, registry=reg

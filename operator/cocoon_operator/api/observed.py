@@ -71,3 +71,4 @@ class CocoonNodeStatus(_Model):
     models: tuple[ModelState, ...] = ()
     claims: dict[str, Any] | None = None  # rewards.ledger.ClaimLedger (camelCase JSON)
     funding: dict[str, Any] | None = None  # balances and the open top-up intent
+    sweep: dict[str, Any] | None = None  # ton.sweep.SweepRecord (camelCase JSON)

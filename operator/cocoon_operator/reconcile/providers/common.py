@@ -96,8 +96,8 @@ class NodeIdentity:
     wallet: str
 
 
-def node_identity(secret: Mapping[str, Any] | None, owner_address: str) -> NodeIdentity | None:
-    """From the wallet Secret: the seed is decoded only to derive the public key, then dropped."""
+def node_seed(secret: Mapping[str, Any] | None) -> bytes | None:
+    """The node wallet key seed from the wallet Secret; only for signing (the sweep), never kept."""
     raw = ((secret or {}).get("data") or {}).get(identity.WALLET_SECRET_KEY)
     if not raw:
         return None
@@ -105,7 +105,13 @@ def node_identity(secret: Mapping[str, Any] | None, owner_address: str) -> NodeI
         seed = base64.b64decode(base64.b64decode(raw, validate=True).strip(), validate=True)
     except (binascii.Error, ValueError):
         return None
-    if len(seed) != 32:
+    return seed if len(seed) == 32 else None
+
+
+def node_identity(secret: Mapping[str, Any] | None, owner_address: str) -> NodeIdentity | None:
+    """From the wallet Secret: the seed is decoded only to derive the public key, then dropped."""
+    seed = node_seed(secret)
+    if seed is None:
         return None
     public = public_key_from_seed(seed)
     del seed

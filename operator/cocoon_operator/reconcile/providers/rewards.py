@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from cocoon_operator.reconcile.providers.common import (
     StatusPatcher,
     StatusWriter,
     node_identity,
+    node_seed,
     pod_ip,
     strip_none,
 )
@@ -38,7 +40,8 @@ from cocoon_operator.rewards.policy import ClaimPolicy
 from cocoon_operator.status import Cond
 from cocoon_operator.ton.client import ChainClient, ChainError, ChainUnavailable, raw_address
 from cocoon_operator.ton.identity import read_cocoon_wallet
-from cocoon_operator.worker.runner_client import RunnerClient
+from cocoon_operator.ton.sweep import SweepPolicy, SweepRecord, SweepResult, SweepStatus, sweep_surplus
+from cocoon_operator.worker.runner_client import RunnerClient, RunnerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,38 @@ class StatusLedgerStore:
     async def save(self, ledger: lg.ClaimLedger) -> None:
         await self._writer.write({"claims": ledger_status(ledger)})  # None values delete keys
         self.ledger = ledger
+
+
+class StatusSweepStore:
+    """`ton.sweep.SweepStore` over `status.sweep`: a fresh read, then guarded immediate writes."""
+
+    def __init__(self, writer: StatusWriter) -> None:
+        self._writer = writer
+
+    async def load(self) -> SweepRecord:
+        return SweepRecord.from_status((await self._writer.read()).get("sweep"))
+
+    async def save(self, record: SweepRecord) -> None:
+        await self._writer.write({"sweep": record.to_status()})  # None values delete keys
+
+
+_SWEEP_EVENTS: dict[SweepStatus, Literal["Normal", "Warning"]] = {
+    SweepStatus.SENT: "Normal",
+    SweepStatus.CONFIRMED: "Normal",
+    SweepStatus.DROPPED: "Warning",
+}
+
+
+async def _runner_busy(runner: RunnerClient | None) -> bool:
+    """The runner's own wallet transactions in flight (it may be using the seqno). No runner: idle;
+    a runner that does not answer: assume busy (the sweep waits, it is never urgent)."""
+    if runner is None:
+        return False
+    try:
+        wallet = (await runner.jsonstats()).wallet
+    except RunnerUnavailable:
+        return True
+    return wallet is not None and (wallet.pending_transactions_cnt > 0 or wallet.active_transactions_cnt > 0)
 
 
 def ledger_status(ledger: lg.ClaimLedger) -> dict[str, Any]:
@@ -142,7 +177,9 @@ class RewardSteps:
             if self.metrics is not None:
                 self.metrics.reconcile_duration.labels("rewards").observe(time.monotonic() - started)
 
-    async def _cycle(self, ctx: Context, *, final: bool) -> tuple[CycleResult, ChainClient] | StepReport:
+    async def _cycle(
+        self, ctx: Context, *, final: bool
+    ) -> tuple[CycleResult, ChainClient, SweepResult | None] | StepReport:
         secret = await ctx.kube.get("v1", "Secret", ctx.namespace, ctx.wallet_secret_name)
         ident = node_identity(secret, ctx.spec.owner_address)
         if ident is None:
@@ -187,20 +224,75 @@ class RewardSteps:
                     allow_new_claims=allow,
                 ),
             )
+            swept = None
+            open_sweep = bool((ctx.status.get("sweep") or {}).get("pending"))
+            if not final and (ctx.spec.rewards.sweep_above is not None or open_sweep):
+                swept = await self._sweep(ctx, client, secret, writer, runner, result)
         except ChainUnavailable as exc:
             await self.hub.drop(key)
             return self._unavailable(ctx, exc)
         finally:
             if runner is not None:
                 await runner.close()
-        return result, client
+        return result, client, swept
+
+    async def _sweep(
+        self,
+        ctx: Context,
+        client: ChainClient,
+        secret: Any,
+        writer: StatusWriter,
+        runner: RunnerClient | None,
+        cycle: CycleResult,
+    ) -> SweepResult | None:
+        """The surplus sweep (docs/money.md §5), after the claim step: never while a claim is open."""
+        seed = node_seed(secret)
+        if seed is None:
+            return None
+        policy = SweepPolicy(
+            sweep_above_nano=ctx.spec.rewards.sweep_above,
+            keep_nano=ctx.spec.wallet.target,
+            interval_s=ctx.spec.rewards.check_interval,
+        )
+        claim_pending = cycle.ledger.pending is not None
+        busy = False if claim_pending else await _runner_busy(runner)
+        swept = await self.hub.timed(
+            "sweep",
+            sweep_surplus(
+                client,
+                seed,
+                ctx.spec.owner_address,
+                policy=policy,
+                store=StatusSweepStore(writer),
+                claim_pending=claim_pending,
+                runner_busy=busy,
+            ),
+        )
+        del seed
+        if swept.status in (SweepStatus.CONFIRMED, SweepStatus.DROPPED):
+            self.hub.remember_balance(ctx, swept.balance_nano)
+        return swept
 
     async def _observe(self, ctx: Context) -> StepReport:
         got = await self._cycle(ctx, final=False)
         if isinstance(got, StepReport):
             return got
-        result, _ = got
-        return self._report(ctx, result)
+        result, _, swept = got
+        report = self._report(ctx, result)
+        return report if swept is None else self._with_sweep(ctx, report, swept)
+
+    def _with_sweep(self, ctx: Context, report: StepReport, swept: SweepResult) -> StepReport:
+        if self.metrics is not None and swept.status in _SWEEP_EVENTS:
+            self.metrics.sweeps.labels(ctx.namespace, ctx.name, swept.status.value).inc()
+        events = list(report.events)
+        if swept.status in _SWEEP_EVENTS:
+            events.append(EventSpec(_SWEEP_EVENTS[swept.status], swept.status.value, swept.message))
+        fields = dict(report.status)
+        if swept.record is not None:
+            fields["sweep"] = strip_none(swept.record.to_status())
+        open_sweep = swept.status in (SweepStatus.SENT, SweepStatus.PENDING)
+        retry = PENDING_RECHECK_S if open_sweep else report.retry_after
+        return replace(report, status=fields, events=events, retry_after=retry)
 
     def _unavailable(self, ctx: Context, exc: Exception) -> StepReport:
         if self.metrics is not None:
@@ -305,7 +397,7 @@ class RewardSteps:
         got = await self._cycle(ctx, final=True)
         if isinstance(got, StepReport):
             return False
-        result, _ = got
+        result, _, _ = got
         if result.ledger.pending is not None:
             return False
         # One last claim is enough: a worker that keeps serving until its pod goes keeps earning, so
@@ -333,8 +425,6 @@ def _owner(ctx: Context) -> children.Owner:
 
 
 def _with_pod(ctx: Context, pod: Any) -> Context:
-    from dataclasses import replace
-
     return replace(ctx, pod=pod)
 
 
