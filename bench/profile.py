@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import re
 from collections import Counter
 from pathlib import Path
@@ -31,7 +32,8 @@ def summarize(path: Path, top: int, match: str | None) -> str:
     own: Counter[str] = Counter()
     total = 0
     idle = 0
-    for line in path.read_text().splitlines():
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    for line in text.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue

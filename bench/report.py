@@ -20,6 +20,8 @@ COLUMNS = (
     ("operator_s", "operator to all Ready (s)"),
     ("baseline_s", "baseline StatefulSets to Ready (s)"),
     ("ratio", "ratio"),
+    ("operator_s_lower_bound", "operator not finished after (s)"),
+    ("ratio_lower_bound", "ratio at least"),
     ("steady_writes_per_node_min", "steady writes / node / min"),
     ("steady_operator_reads_per_min", "steady reads / min"),
     ("steady_reconciles_per_min", "reconciles / min"),
@@ -38,7 +40,7 @@ def load(include_tagged: bool) -> dict[int, list[dict[str, Any]]]:
     by_n: dict[int, list[dict[str, Any]]] = {}
     for path in sorted(RESULTS.glob("scale-*.json")):
         parts = path.stem.split("-")  # scale-N-STAMP[-tag]
-        if len(parts) > 3 and not include_tagged:
+        if len(parts) > 3 and parts[3] != "incomplete" and not include_tagged:
             continue
         data = json.loads(path.read_text())
         for rep in data.get("reps", []):
@@ -61,7 +63,11 @@ def fmt(v: float | None) -> str:
 
 
 def table(by_n: dict[int, list[dict[str, Any]]]) -> str:
-    head = "| metric | " + " | ".join(f"N = {n} ({len(r)} runs)" for n, r in sorted(by_n.items())) + " |"
+    head = (
+        "| metric | "
+        + " | ".join(f"N = {n} ({len(r)} run{'s' if len(r) != 1 else ''})" for n, r in sorted(by_n.items()))
+        + " |"
+    )
     lines = [head, "|---|" + "---|" * len(by_n)]
     for key, label in COLUMNS:
         cells = []
@@ -88,6 +94,16 @@ def plot(by_n: dict[int, list[dict[str, Any]]], out: Path) -> None:
             errs[0].append((med - lo) if med is not None and lo is not None else 0)
             errs[1].append((hi - med) if med is not None and hi is not None else 0)
         ax1.errorbar(ns, meds, yerr=errs, marker=marker, capsize=3, label=label)
+    bounds = [(n, stats([r.get("operator_s_lower_bound") for r in by_n[n]])[0]) for n in ns]
+    bounds = [(n, b) for n, b in bounds if b is not None]
+    if bounds:
+        ax1.plot(
+            *zip(*bounds, strict=True),
+            "^",
+            color="C0",
+            markersize=9,
+            label="operator: not done yet (lower bound)",
+        )
     ax1.set_xlabel("N (CocoonNodes / StatefulSets)")
     ax1.set_ylabel("time to all Ready (s)")
     ax1.set_title("Time to Ready (median, min..max)")

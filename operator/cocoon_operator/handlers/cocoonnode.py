@@ -6,6 +6,7 @@ StatefulSets and Nodes. A per-object lock keeps reconciles of one CocoonNode ser
 
 import asyncio
 import logging
+import random
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -82,6 +83,9 @@ async def cocoonnode_resync(
 ) -> None:
     """Level-based resync: re-read the world every `COCOON_RESYNC_SECONDS` (a daemon reads it at run time)."""
     runtime: Runtime = memo.runtime
+    # Spread the resyncs: after a restart or a bulk create every daemon starts at once and would stay
+    # in phase, sending the API server N reconciles in one burst every period.
+    await asyncio.sleep(random.uniform(0, runtime.settings.resync_seconds))
     while not stopped:
         delay = runtime.settings.resync_seconds
         try:

@@ -45,8 +45,10 @@ def scheduled(
         return Cond.false(SCHEDULED, reason, f"{sched.get('message') or sched.get('reason')}{hint}")
     if report is not None and not report.fitting:
         return Cond.false(SCHEDULED, Reason.INSUFFICIENT_GPU, f"Waiting for a free GPU{hint}")
+    # No placement hint here: once the StatefulSet exists the fleet is only re-checked when the
+    # scheduler gives up, so a hint would come and go between reconciles (a status write each time).
     what = "The pod is waiting for the scheduler" if pod is not None else "Waiting for the worker pod"
-    return Cond.false(SCHEDULED, Reason.POD_PENDING, f"{what}{hint}")
+    return Cond.false(SCHEDULED, Reason.POD_PENDING, what)
 
 
 def inference_from_pod(pod: Obj | None, paused: bool) -> Cond:

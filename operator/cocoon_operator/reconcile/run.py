@@ -227,9 +227,8 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) 
             blocked = [c.message for c in pre.conditions if c.status != "True"]
             blocked_by = blocked[0] if blocked else "the chain pre-flight did not pass"
 
-    bound = pod is not None and bool(pod.get("spec", {}).get("nodeName"))
     report = None
-    if not bound and not spec.paused:
+    if not spec.paused and _needs_placement_check(sts, pod):
         report = await _placement(r, spec, nodes)
     feasible = report is None or bool(report.feasible)
     with_workload = blocked_by is None and (sts is not None or feasible)
@@ -283,17 +282,25 @@ def _scaled_to_zero(sts: dict[str, Any]) -> dict[str, Any]:
     return sts
 
 
+def _needs_placement_check(sts: Obj | None, pod: Obj | None) -> bool:
+    """Explain placement before the workload exists, and when the scheduler gave up on the pod.
+
+    In between (StatefulSet created, pod not yet created or not yet bound) the scheduler is at work:
+    checking the fleet again on every pod event of a bulk create only costs API reads.
+    """
+    if pod is not None and pod.get("spec", {}).get("nodeName"):
+        return False
+    if sts is None:
+        return True
+    sched = observe.pod_condition(pod, "PodScheduled")
+    return sched is not None and sched.get("status") == "False"
+
+
 async def _placement(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) -> placement.PlacementReport:
     kube, settings = r.deps.kube, r.deps.settings
     node_list = list(nodes) if nodes is not None else await kube.list("v1", "Node")
-    try:
-        pods = await kube.list(
-            "v1", "Pod", field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
-        )
-    except ApiError as exc:
-        if not exc.forbidden:
-            raise
-        pods = await kube.list("v1", "Pod", r.namespace)  # namespaced install: GPU counts are approximate
+    # Namespaced install: GPU counts of other namespaces are unknown, so the message is approximate.
+    pods, _cluster_wide = await r.deps.pods.bound_pods(kube, r.namespace)
     mine = identity.selector_labels(r.name)
     ours = [p for p in pods if p.get("metadata", {}).get("namespace") == r.namespace]
     others = [p for p in pods if p.get("metadata", {}).get("namespace") != r.namespace]

@@ -234,6 +234,19 @@ async def test_an_unplaced_worker_gets_no_treasury_money(ton_chain: Any, hub: Lo
     assert chain.balance(ident.wallet) == 5 * TON
 
 
+async def test_a_paused_worker_keeps_its_wallet_topped_up(ton_chain: Any, hub: LocalHub) -> None:
+    chain, _ = ton_chain
+    network = await deploy_cocoon_network(chain)
+    kube = VersionedKube(list(_objects(network)))
+    cn = kube.find("CocoonNode", NS, "w")
+    assert cn is not None
+    cn["spec"]["paused"] = True  # no pod, but the user stopped it: kept ready for its resume
+    report = await ChainSteps(hub, kube).observe(_ctx(kube, pod=None))
+    assert next(c for c in report.conditions if c.type == "WalletFunded").status == "True"
+    ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
+    assert ident is not None and chain.balance(ident.wallet) == 5 * TON
+
+
 async def test_chain_unavailable_is_a_condition_not_a_crash(ton_chain: Any, hub: LocalHub) -> None:
     chain, _ = ton_chain
     network = await deploy_cocoon_network(chain)

@@ -205,10 +205,12 @@ class ChainSteps:
         wallet_cfg = ctx.spec.wallet
         ref = ctx.spec.funding.treasury_secret_ref
         # Treasury money goes only to a worker that runs somewhere (Scheduled=True: its pod is bound to
-        # a node); a CocoonNode that cannot be placed must not drain the treasury. An open intent is
-        # always followed up (crash safety: a sent top-up is confirmed even if the pod went away).
+        # a node); a CocoonNode that cannot be placed (or waits for a GPU) must not drain the treasury.
+        # A paused one keeps its wallet topped up for its resume (the user stopped it, nothing is
+        # wrong with it). An open intent is always followed up (crash safety: a sent top-up is
+        # confirmed even if the pod went away).
         open_intent = bool((ctx.status.get("funding") or {}).get("intent"))
-        if ref is None or not (_placed(ctx) or open_intent):
+        if ref is None or not (_placed(ctx) or ctx.spec.paused or open_intent):
             info = await self.hub.timed(
                 "readWallet", read_cocoon_wallet(client, ident.public_key, ident.owner)
             )

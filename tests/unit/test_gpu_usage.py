@@ -1,0 +1,40 @@
+"""Placement explanations share one short-lived pod listing instead of a LIST per reconcile."""
+
+import asyncio
+from typing import Any
+
+from cocoon_operator.k8s.errors import ApiError
+from cocoon_operator.reconcile.gpu_usage import PodListCache
+
+
+class CountingKube:
+    def __init__(self, forbid_cluster_wide: bool = False) -> None:
+        self.calls: list[str | None] = []
+        self.forbid = forbid_cluster_wide
+
+    async def list(self, api_version: str, kind: str, namespace: str | None = None, **_: Any) -> list[Any]:
+        self.calls.append(namespace)
+        await asyncio.sleep(0.01)
+        if namespace is None and self.forbid:
+            raise ApiError(403, "Forbidden", "pods is forbidden")
+        return [{"metadata": {"name": "p", "namespace": namespace or "x"}}]
+
+
+async def test_concurrent_reconciles_share_one_list_until_it_expires() -> None:
+    now = [0.0]
+    cache = PodListCache(ttl_seconds=2.0, clock=lambda: now[0])
+    kube = CountingKube()
+    results = await asyncio.gather(*(cache.bound_pods(kube, "ns") for _ in range(20)))
+    assert kube.calls == [None] and all(wide for _, wide in results)
+    now[0] = 2.5
+    await cache.bound_pods(kube, "ns")
+    assert kube.calls == [None, None] and cache.fetches == 2
+
+
+async def test_single_namespace_install_falls_back_to_its_namespace() -> None:
+    cache = PodListCache(clock=lambda: 0.0)
+    kube = CountingKube(forbid_cluster_wide=True)
+    pods, cluster_wide = await cache.bound_pods(kube, "workers")
+    assert not cluster_wide and pods[0]["metadata"]["namespace"] == "workers"
+    await cache.bound_pods(kube, "workers")
+    assert kube.calls == [None, "workers"]
