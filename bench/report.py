@@ -1,8 +1,11 @@
 """Summarise every `bench/results/scale-*.json` by N: Markdown table + PNG plot (matplotlib).
 
-    .venv/bin/python -m bench.report [--include-tagged]
+    .venv/bin/python -m bench.report [--include-tagged] [--split-at COMMIT]
 
 Results whose file name carries a tag (`--tag`, e.g. smoke or profile runs) are left out unless asked.
+`--split-at` (default: the commit with the first scale fixes) puts each result in a "before" or "after"
+series by whether its operator commit contains that commit, so the table and plot compare the two;
+`--split-at ''` pools everything by N.
 Writes `bench/results/summary.md` and `bench/results/scale.png`.
 """
 
@@ -11,10 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+REPO = RESULTS.parent.parent
+# Fixes 1 (shared, short-lived pod LIST; placement only when needed) and 6 (resync spread).
+FIXES_COMMIT = "bd2dd27"
 HEADER = "# Scale benchmark summary (medians, min..max over runs)\n\n"
 COLUMNS = (
     ("operator_s", "operator to all Ready (s)"),
@@ -36,8 +43,28 @@ COLUMNS = (
 )
 
 
-def load(include_tagged: bool) -> dict[int, list[dict[str, Any]]]:
-    by_n: dict[int, list[dict[str, Any]]] = {}
+Key = tuple[int, str]  # (N, series)
+
+
+def _series(versions: list[dict[str, str]], split_at: str) -> str:
+    """'after' when every operator start ran a commit containing `split_at` (clean or not), else 'before'."""
+    if not split_at:
+        return ""
+    commits = {v.get("commit", "") for v in versions} or {""}
+    for commit in commits:
+        contains = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", split_at, commit],
+            cwd=REPO,
+            capture_output=True,
+            check=False,
+        )
+        if not commit or contains.returncode != 0:
+            return "before"
+    return "after"
+
+
+def load(include_tagged: bool, split_at: str = "") -> dict[Key, list[dict[str, Any]]]:
+    by_n: dict[Key, list[dict[str, Any]]] = {}
     for path in sorted(RESULTS.glob("scale-*.json")):
         parts = path.stem.split("-")  # scale-N-STAMP[-tag]
         if len(parts) > 3 and parts[3] != "incomplete" and not include_tagged:
@@ -45,8 +72,17 @@ def load(include_tagged: bool) -> dict[int, list[dict[str, Any]]]:
         data = json.loads(path.read_text())
         for rep in data.get("reps", []):
             rep = {**rep, "_file": path.name, "_profiled": data["summary"].get("profiled")}
-            by_n.setdefault(int(data["summary"]["nodes"]), []).append(rep)
+            series = _series(
+                rep.get("operator_versions") or [data["meta"].get("operator_version", {})], split_at
+            )
+            by_n.setdefault((int(data["summary"]["nodes"]), series), []).append(rep)
     return by_n
+
+
+def _label(key: Key, reps: list[dict[str, Any]]) -> str:
+    n, series = key
+    runs = f"{len(reps)} run{'s' if len(reps) != 1 else ''}"
+    return f"N = {n}, {series} ({runs})" if series else f"N = {n} ({runs})"
 
 
 def stats(values: list[Any]) -> tuple[float | None, float | None, float | None]:
@@ -62,48 +98,63 @@ def fmt(v: float | None) -> str:
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
 
-def table(by_n: dict[int, list[dict[str, Any]]]) -> str:
-    head = (
-        "| metric | "
-        + " | ".join(f"N = {n} ({len(r)} run{'s' if len(r) != 1 else ''})" for n, r in sorted(by_n.items()))
-        + " |"
-    )
+def _order(key: Key) -> tuple[int, int]:
+    return key[0], {"before": 0, "after": 1}.get(key[1], 2)
+
+
+def table(by_n: dict[Key, list[dict[str, Any]]]) -> str:
+    by_n = {k: by_n[k] for k in sorted(by_n, key=_order)}
+    head = "| metric | " + " | ".join(_label(k, r) for k, r in by_n.items()) + " |"
     lines = [head, "|---|" + "---|" * len(by_n)]
     for key, label in COLUMNS:
         cells = []
-        for _, reps in sorted(by_n.items()):
+        for reps in by_n.values():
             med, lo, hi = stats([r.get(key) for r in reps])
             cells.append(fmt(med) if len(reps) == 1 or med is None else f"{fmt(med)} ({fmt(lo)}..{fmt(hi)})")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def plot(by_n: dict[int, list[dict[str, Any]]], out: Path) -> None:
+def plot(by_key: dict[Key, list[dict[str, Any]]], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ns = sorted(by_n)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for key, label, marker in (("operator_s", "operator", "o"), ("baseline_s", "baseline StatefulSets", "s")):
-        meds, errs = [], [[], []]
+    all_series = sorted({s for _, s in by_key}, key=lambda s: _order((0, s)))
+    # The baseline does not depend on the operator version: one line over all results.
+    pooled: dict[int, list[dict[str, Any]]] = {}
+    for (n, _), reps in by_key.items():
+        pooled.setdefault(n, []).extend(reps)
+    lines: list[tuple[str, str, str, dict[int, list[dict[str, Any]]]]] = [
+        ("baseline_s", "baseline StatefulSets", "s", pooled)
+    ]
+    for series in all_series:
+        per_n = {n: reps for (n, s), reps in by_key.items() if s == series}
+        lines.append(("operator_s", f"operator {series}".strip(), "o" if series != "after" else "D", per_n))
+    for i, (key, label, marker, per_n) in enumerate(lines):
+        ns = sorted(per_n)
+        meds: list[float] = []
+        errs: list[list[float]] = [[], []]
         for n in ns:
-            med, lo, hi = stats([r.get(key) for r in by_n[n]])
+            med, lo, hi = stats([r.get(key) for r in per_n[n]])
             meds.append(med if med is not None else float("nan"))
             errs[0].append((med - lo) if med is not None and lo is not None else 0)
             errs[1].append((hi - med) if med is not None and hi is not None else 0)
-        ax1.errorbar(ns, meds, yerr=errs, marker=marker, capsize=3, label=label)
-    bounds = [(n, stats([r.get("operator_s_lower_bound") for r in by_n[n]])[0]) for n in ns]
-    bounds = [(n, b) for n, b in bounds if b is not None]
-    if bounds:
-        ax1.plot(
-            *zip(*bounds, strict=True),
-            "^",
-            color="C0",
-            markersize=9,
-            label="operator: not done yet (lower bound)",
-        )
+        ax1.errorbar(ns, meds, yerr=errs, marker=marker, capsize=3, label=label, color=f"C{i}")
+        if key != "operator_s":
+            continue
+        bounds = [(n, stats([r.get("operator_s_lower_bound") for r in per_n[n]])[0]) for n in ns]
+        bounds = [(n, b) for n, b in bounds if b is not None]
+        if bounds:
+            ax1.plot(
+                *zip(*bounds, strict=True),
+                "^",
+                color=f"C{i}",
+                markersize=9,
+                label=f"{label}: not done yet (lower bound)",
+            )
     ax1.set_xlabel("N (CocoonNodes / StatefulSets)")
     ax1.set_ylabel("time to all Ready (s)")
     ax1.set_title("Time to Ready (median, min..max)")
@@ -111,17 +162,21 @@ def plot(by_n: dict[int, list[dict[str, Any]]], out: Path) -> None:
     ax1.set_yscale("log")
     ax1.grid(True, which="both", alpha=0.3)
     ax1.legend()
-    for key, label, marker in (
-        ("peak_rss_mb", "peak RSS (create + steady)", "o"),
-        ("steady_rss_mb", "steady RSS", "s"),
-        ("rebuild_peak_rss_mb", "peak RSS of a restarted operator", "^"),
-    ):
-        ax2.plot(
-            ns,
-            [stats([r.get(key) for r in by_n[n]])[0] or float("nan") for n in ns],
-            marker=marker,
-            label=label,
-        )
+    for j, series in enumerate(all_series):
+        per_n = {n: reps for (n, s), reps in by_key.items() if s == series}
+        ns = sorted(per_n)
+        for key, label, marker in (
+            ("peak_rss_mb", "peak RSS (create + steady)", "o"),
+            ("steady_rss_mb", "steady RSS", "s"),
+            ("rebuild_peak_rss_mb", "peak RSS of a restarted operator", "^"),
+        ):
+            ax2.plot(
+                ns,
+                [stats([r.get(key) for r in per_n[n]])[0] or float("nan") for n in ns],
+                marker=marker,
+                linestyle="-" if j == len(all_series) - 1 else "--",
+                label=f"{label} {series}".strip(),
+            )
     ax2.set_xlabel("N (CocoonNodes)")
     ax2.set_ylabel("operator resident memory (MB)")
     ax2.set_title("Operator memory")
@@ -136,8 +191,9 @@ def plot(by_n: dict[int, list[dict[str, Any]]], out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
     parser.add_argument("--include-tagged", action="store_true")
+    parser.add_argument("--split-at", default=FIXES_COMMIT, help="commit that starts the 'after' series")
     args = parser.parse_args(argv)
-    by_n = load(args.include_tagged)
+    by_n = load(args.include_tagged, args.split_at)
     if not by_n:
         print("no results yet")
         return 1

@@ -380,7 +380,8 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     for obj in bench_fleet.support_objects():
         kind_path = "configmaps" if obj["kind"] == "ConfigMap" else "secrets"
         await kube.create(f"/api/v1/namespaces/{ns}/{kind_path}", obj)
-    op = Operator(c.kubeconfig, ns, c.workdir, {"COCOON_RESYNC_SECONDS": str(args.resync_s)})
+    op_env = {"COCOON_RESYNC_SECONDS": str(args.resync_s), "COCOON_HEALTH_PROBES": args.health_probes}
+    op = Operator(c.kubeconfig, ns, c.workdir, op_env)
     pid = op.start()
     live_s = await op.wait_live()
     sampler = Sampler(pid)
@@ -850,6 +851,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady-s", type=float, default=180.0, help="steady-state window (seconds)")
     parser.add_argument("--background-s", type=float, default=60.0, help="window without the operator")
     parser.add_argument("--resync-s", type=float, default=60.0, help="COCOON_RESYNC_SECONDS of the operator")
+    parser.add_argument(
+        "--health-probes",
+        choices=("true", "false"),
+        default="true",
+        help="COCOON_HEALTH_PROBES of the operator (false: InferenceReady from pod readiness only)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="per wait (seconds)")
     parser.add_argument("--cidr", default="127.103.0.0/16", help="pod CIDR of the private cluster")
     parser.add_argument("--skip-baseline", action="store_true")
@@ -869,6 +876,7 @@ def main(argv: list[str] | None = None) -> int:
         "profiled": args.profile,
         "machine": machine(),
         "operator_version": result["meta"].get("operator_version"),
+        "health_probes": args.health_probes == "true",
         "fleet_nodes": result["meta"].get("fleet_nodes"),
         **{k: median([r.get(k) for r in reps]) for k in SUMMARY_KEYS},
         "spread": {k: spread([r.get(k) for r in reps]) for k in SUMMARY_KEYS},
@@ -884,7 +892,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # refresh the summary table and the plot over every result so far
         from bench import report
 
-        by_n = report.load(include_tagged=False)
+        by_n = report.load(include_tagged=False, split_at=report.FIXES_COMMIT)
         if by_n:
             (RESULTS / "summary.md").write_text(report.HEADER + report.table(by_n))
             report.plot(by_n, RESULTS / "scale.png")

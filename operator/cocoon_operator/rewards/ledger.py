@@ -188,6 +188,9 @@ class LedgerLimits(_Record):
     intent_timeout_s: int = 600  # an intent that never got triggered
     confirm_timeout_s: int = 900  # triggered but no chain confirmation, runner idle
     hard_timeout_s: int = 3600  # even while the runner says running_request
+    # Triggering (the operator stopped around the runner call): the runner idle and unaware of any claim
+    # beyond what was paid before the intent for this long means it never got the request.
+    unsent_grace_s: int = 60
     history_limit: int = DEFAULT_HISTORY_LIMIT
 
 
@@ -406,6 +409,23 @@ def _resolve_pending(step: Step, chain: ChainFacts, runner: RunnerFacts | None, 
                 warning=True,
             )
         return Step(ledger=ledger, events=tuple(events))
+    if (
+        pending.phase is ClaimPhase.TRIGGERING
+        and runner_proxy is not None
+        and not running
+        and runner_proxy.expected_paid_tokens <= pending.tokens_before
+        and tokens_now <= pending.tokens_before
+        and age > limits.unsent_grace_s
+    ):
+        # A runner that got `/request/payout` marks the claim running and remembers its voucher; this one
+        # shows neither, so the call never reached it. Closing lets a new intent try again. Money-safe even
+        # if that is wrong: the worker contract refuses a voucher twice (error 1000).
+        return close(
+            EventKind.CLAIM_DROPPED,
+            f"The runner never received the payout request for proxy {pending.proxy} (the operator stopped "
+            "before it was sent); a new claim will be made",
+            warning=False,
+        )
     # Triggering / Triggered: wait for the chain, bounded.
     timeout = limits.hard_timeout_s if running else limits.confirm_timeout_s
     if age > timeout:

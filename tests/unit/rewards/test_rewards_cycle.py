@@ -309,6 +309,43 @@ async def test_unreachable_runner_answer_is_never_retried() -> None:
         limits=LIMITS,
         allow_new_claims=False,
     )
+    # The runner stayed idle and never learnt of a claim: the request did not reach it, so the intent
+    # is dropped (a new one may follow; the worker contract would refuse a replayed voucher anyway).
+    assert [e.kind for e in res.events] == [lg.EventKind.CLAIM_DROPPED]
+    assert harness.persisted.pending is None and harness.persisted.totals.timed_out == 0
+
+
+async def test_triggered_claim_the_runner_knows_about_waits_for_the_chain_then_times_out() -> None:
+    world = World(rng=random.Random(3))
+    harness = Harness(world=world)
+    await run_claim_cycle(harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS)
+    world.committed[PROXIES[1]] = 700
+    calls: list[str] = []
+
+    async def sent_but_lost(proxy: str) -> lg.TriggerAnswer:
+        calls.append(proxy)
+        return lg.TriggerAnswer.SENT  # the runner accepted it; the chain never shows it
+
+    await run_claim_cycle(
+        harness, harness, sent_but_lost, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS
+    )
+    assert harness.persisted.pending is not None
+    assert harness.persisted.pending.phase is lg.ClaimPhase.TRIGGERED
+    world.now += LIMITS.unsent_grace_s + 1
+    await run_claim_cycle(
+        harness, harness, sent_but_lost, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS
+    )
+    assert calls == [PROXIES[1]] and harness.persisted.pending is not None  # not dropped, not retried
+    world.now += LIMITS.confirm_timeout_s + 1
+    res = await run_claim_cycle(
+        harness,
+        harness,
+        sent_but_lost,
+        policy=POLICY,
+        wallet_balance_nano=10**10,
+        limits=LIMITS,
+        allow_new_claims=False,
+    )
     assert [e.kind for e in res.events] == [lg.EventKind.CLAIM_TIMED_OUT]
     assert harness.persisted.totals.timed_out == 1
 
