@@ -42,6 +42,7 @@ import aiohttp
 from aiohttp import web
 
 from cocoon_dev.runtime.runner_sim import jsonout
+from cocoon_dev.runtime.runner_sim.counters import COUNTER_NAMES
 from cocoon_dev.runtime.runner_sim.jsonout import Obj
 
 log = logging.getLogger("cocoon_dev.runtime.lightweight")
@@ -89,19 +90,6 @@ def pod_info(pod: dict[str, Any]) -> PodInfo:
 
 def jsonstats(info: PodInfo, started: float) -> str:
     """An idle runner's `/jsonstats` (cocoon-protocol.md §4.1): no wallet object yet, no proxies."""
-    counters = (
-        "queries",
-        "success",
-        "failed",
-        "bytes_received",
-        "bytes_sent",
-        "time",
-        "total_adjusted_tokens_used",
-        "prompt_adjusted_tokens_used",
-        "cached_adjusted_tokens_used",
-        "completion_adjusted_tokens_used",
-        "reasoning_adjusted_tokens_used",
-    )
     doc = Obj(
         [
             (
@@ -117,7 +105,7 @@ def jsonstats(info: PodInfo, started: float) -> str:
                     ]
                 ),
             ),
-            ("stats", Obj([(name, list(ZERO_RATES)) for name in counters])),
+            ("stats", Obj([(name, list(ZERO_RATES)) for name in COUNTER_NAMES])),
             (
                 "localconfig",
                 Obj(
