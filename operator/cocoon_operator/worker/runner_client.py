@@ -18,6 +18,8 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
+from cocoon_operator.worker.session import PodSession
+
 
 class RunnerUnavailable(ConnectionError):
     """The runner did not answer (connection refused, timeout, non-200)."""
@@ -191,7 +193,7 @@ def parse_payout_answer(page: str) -> PayoutAnswer:
 # Client
 
 
-class RunnerClient:
+class RunnerClient(PodSession):
     """One runner, at `base_url` such as `http://10.0.0.5:12000` (port 12000 + 10·instance)."""
 
     def __init__(
@@ -205,19 +207,7 @@ class RunnerClient:
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._access_hash = access_hash
-        self._session = session
-        self._own_session = session is None
-
-    async def __aenter__(self) -> RunnerClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        super().__init__(session)
 
     def _url(self, path: str, args: dict[str, str] | None = None) -> URL:
         items = dict(args or {})
@@ -228,11 +218,10 @@ class RunnerClient:
         return URL(f"{self._base}{path}" + (f"?{query}" if query else ""), encoded=True)
 
     async def _get(self, path: str, args: dict[str, str] | None = None) -> str:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
+        session = self._http()
         url = self._url(path, args)
         try:
-            async with self._session.get(url, timeout=self._timeout) as response:
+            async with session.get(url, timeout=self._timeout) as response:
                 body = await response.text(errors="replace")
                 if response.status != 200:
                     raise RunnerUnavailable(f"Runner {self._base}{path} answered HTTP {response.status}")

@@ -20,6 +20,8 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, ConfigDict
 
+from cocoon_operator.worker.session import PodSession
+
 DEFAULT_TIMEOUT_S = 2.0
 # Triton's reasons can be whole Python tracebacks; status and conditions need the gist.
 MAX_REASON_CHARS = 600
@@ -212,7 +214,7 @@ def parse_index(payload: Any) -> tuple[ModelState, ...]:
 # Client
 
 
-class TritonClient:
+class TritonClient(PodSession):
     """Health view of one Triton server at `host` (a pod IP), ports as in the production pod."""
 
     def __init__(
@@ -229,24 +231,7 @@ class TritonClient:
         self.metrics_url = f"http://{bracketed}:{metrics_port}/metrics"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 1.0))
         self._timeout_s = timeout_s
-        self._session = session
-        self._own_session = session is None
-
-    async def __aenter__(self) -> TritonClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-        return self._session
+        super().__init__(session, force_close=True)
 
     async def _request(self, method: str, url: str) -> tuple[int | None, str, ProbeError | None]:
         try:
