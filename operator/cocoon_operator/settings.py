@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     resync_seconds: float = Field(default=60.0, gt=0, description="Timer interval of the level-based resync")
     finalize_timeout_seconds: float = Field(default=120.0, gt=0, description="Longest time deletion waits")
     request_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_concurrent_reconciles: int = Field(
+        default=16, ge=1, le=512, description="Workers of the reconcile queue: CocoonNodes reconciled at once"
+    )
 
     # Node label conventions (keep configurable: clusters differ).
     tdx_labels: tuple[str, ...] = DEFAULT_TDX_LABELS

@@ -14,6 +14,8 @@ class FakeKube:
     def __init__(self, objects: list[dict[str, Any]] | None = None) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.writes: list[tuple[str, str, str]] = []
+        self.reads: list[tuple[str, str]] = []  # (kind, name) of every get
+        self._revision = 0
         for obj in objects or []:
             self.put(obj)
 
@@ -21,6 +23,8 @@ class FakeKube:
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         meta.setdefault("uid", str(uuid.uuid4()))
+        self._revision += 1
+        meta["resourceVersion"] = str(self._revision)
         self.objects[(obj["kind"], meta.get("namespace"), meta["name"])] = obj
         return obj
 
@@ -33,6 +37,7 @@ class FakeKube:
     async def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
     ) -> dict[str, Any] | None:
+        self.reads.append((kind, name))
         found = self.find(kind, namespace, name)
         return copy.deepcopy(found) if found is not None else None
 
@@ -81,6 +86,8 @@ class FakeKube:
                 status.pop(key, None)
             else:
                 status[key] = copy.deepcopy(value)
+        self._revision += 1
+        obj["metadata"]["resourceVersion"] = str(self._revision)
         return copy.deepcopy(obj)
 
     async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:

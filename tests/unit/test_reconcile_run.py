@@ -8,6 +8,7 @@ import pytest
 from cocoon_operator import reconcile
 from cocoon_operator import status as st
 from cocoon_operator.reconcile import Context, Deps, StepReport
+from cocoon_operator.reconcile.child_cache import ChildCache
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import Cond
 from tests.unit.builders import cocoonnode, default_fleet, minimal_spec
@@ -264,3 +265,62 @@ async def test_a_step_can_hold_evictions_off() -> None:
     assert kube.find("PodDisruptionBudget", "ns1", "w1")["spec"]["maxUnavailable"] == 1  # type: ignore[index]
     await _run(kube, rewards=ClaimInFlight())
     assert kube.find("PodDisruptionBudget", "ns1", "w1")["spec"]["maxUnavailable"] == 0  # type: ignore[index]
+
+
+def _watch(kube: FakeKube, cache: ChildCache) -> None:
+    """What the operator's watches would have delivered by now."""
+    for (kind, _ns, _name), obj in kube.objects.items():
+        if kind in ("StatefulSet", "Pod", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy"):
+            cache.observe(kind, copy.deepcopy(obj))
+
+
+async def test_with_the_watch_cache_an_idle_reconcile_reads_only_its_references() -> None:
+    kube, cache = _world(cocoonnode()), ChildCache()
+    await _run(kube, children=cache)
+    kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "w1-0", "namespace": "ns1"},
+            "spec": {"nodeName": "tdx-h100-0"},
+            "status": {"podIP": "127.100.0.5", "conditions": [{"type": "Ready", "status": "True"}]},
+        }
+    )
+    _watch(kube, cache)
+    await _run(kube, children=cache)  # verifies each child once against the live object
+    kube.reads.clear()
+    kube.writes.clear()
+    idle = await _run(kube, children=cache)
+    assert kube.writes == [] and idle.status_patch == {}
+    # The referenced ConfigMap and wallet Secret are read (once each); no child is.
+    assert sorted(kind for kind, _ in kube.reads) == ["ConfigMap", "Secret"]
+
+
+async def test_with_the_watch_cache_a_child_changed_by_someone_else_is_corrected() -> None:
+    kube, cache = _world(cocoonnode()), ChildCache()
+    await _run(kube, children=cache)
+    _watch(kube, cache)
+    service = kube.find("Service", "ns1", "w1")
+    assert service is not None
+    drifted = copy.deepcopy(service)
+    drifted["spec"]["ports"] = [{"name": "other", "port": 1}]
+    drifted = kube.put(drifted)  # kubectl edit: a new resourceVersion…
+    assert cache.observe("Service", drifted)  # …which the watch reports: reconcile the owner
+    kube.writes.clear()
+    outcome = await _run(kube, children=cache)
+    assert outcome.applied == ("Service/w1",)
+    assert kube.find("Service", "ns1", "w1")["spec"]["ports"][0]["port"] != 1  # type: ignore[index]
+
+
+async def test_providers_share_one_read_of_each_reference() -> None:
+    class Reader:
+        async def observe(self, ctx: Context) -> StepReport:
+            for _ in range(3):
+                await ctx.kube.get("v1", "Secret", ctx.namespace, ctx.wallet_secret_name)
+            return StepReport()
+
+    kube = _world(cocoonnode())
+    await _run(kube)
+    kube.reads.clear()
+    await _run(kube, health=Reader(), rewards=Reader())
+    assert [r for r in kube.reads if r[0] == "Secret"] == [("Secret", "w1-wallet")]

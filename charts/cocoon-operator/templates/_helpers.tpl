@@ -135,17 +135,18 @@ seccompProfile:
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
   verbs: ["get", "list", "watch", "create", "patch"]
-# the runner ConfigMap (and spec.network.globalConfigRef, read), the headless Service.
+# the runner ConfigMap (and spec.network.globalConfigRef, read), the headless Service. The operator
+# watches its own children (label-selected) so an idle reconcile reads nothing and drift is seen at once.
 - apiGroups: [""]
   resources: ["configmaps", "services"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # only the operator may reach the runner's control port.
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # pods are created by the StatefulSet controller; the operator reads them (worker pod, kopf watch,
 # GPU accounting for placement explanations) and deletes only a worker pod stuck Not Ready on an
 # outdated StatefulSet revision (StatefulSets never replace it themselves, kubernetes#67250).

@@ -1,12 +1,13 @@
-"""CocoonNode handlers: every cause ends in the same level-based `reconcile.run`.
+"""CocoonNode handlers: watch events only feed a work queue; one level-based `reconcile.run` does the work.
 
-Triggers: create/update/resume, a per-object resync daemon, and watch events of the worker pods,
-StatefulSets and Nodes. A per-object lock keeps reconciles of one CocoonNode serial.
+Triggers: a new generation of a CocoonNode (create, spec change, and every object when the operator
+starts), changes of its children seen by the watches (worker pod, StatefulSet, Service,
+NetworkPolicy, PDB, runner ConfigMap), Nodes changing in a way placement cares about, and the
+resync timer the queue keeps per object. The queue runs each CocoonNode at most once at a time and
+collapses bursts of triggers into one reconcile (`reconcile/workqueue.py`).
 """
 
-import asyncio
 import logging
-import random
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -14,8 +15,9 @@ import kopf
 
 from cocoon_operator import reconcile
 from cocoon_operator.api import identity
-from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint, index_values, slim_node
+from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint, slim_node
 from cocoon_operator.k8s import stats
+from cocoon_operator.reconcile.workqueue import WorkQueue
 from cocoon_operator.status import SCHEDULED, find
 
 log = logging.getLogger(__name__)
@@ -24,82 +26,83 @@ WORKER_LABELS = {identity.LABEL_MANAGED_BY: identity.MANAGED_BY, identity.LABEL_
 
 
 @kopf.index("nodes")
-def node_index(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+async def node_index(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
     return {name: slim_node(body)}
 
 
-async def _reconcile(
-    key: Key, memo: kopf.Memo, kwargs: Mapping[str, Any], logger: kopf.Logger
-) -> float | None:
-    """One reconcile under the per-object lock; returns the earlier resync a step asked for, if any."""
-    node_index: kopf.Index[str, Any] = kwargs["node_index"]
-    runtime: Runtime = memo.runtime
+def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> Runtime | None:
+    """The shared runtime, with its queue started (from a handler: the workers inherit kopf's context,
+    which `kopf.event` needs) and the node index captured."""
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is None:
+        return None
+    if runtime.node_index is None and "node_index" in kwargs:
+        runtime.node_index = kwargs["node_index"]
+    if runtime.queue is None:
+        runtime.queue = WorkQueue(
+            lambda key: _process(runtime, key), workers=runtime.settings.max_concurrent_reconciles
+        )
+        runtime.queue.start()
+    return runtime
+
+
+async def _process(runtime: Runtime, key: Key) -> float | None:
+    """One reconcile of one CocoonNode (the queue guarantees one at a time per key).
+
+    Returns when to look again; raises on API failures (the queue retries with backoff)."""
     namespace, name = key
-    async with runtime.lock(key):
-        body = await runtime.kube.get(identity.API_VERSION, identity.KIND, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            runtime.forget(key)
-            return None
-        outcome = await reconcile.run(body, runtime.deps, nodes=index_values(node_index))
-        if outcome.status_patch:
-            await runtime.kube.patch_status(
-                identity.API_VERSION, identity.KIND, namespace, name, outcome.status_patch
-            )
-        for event in outcome.events:
-            kopf.event(
-                kopf.Body(cast(kopf.RawBody, body)),
-                type=event.type,
-                reason=event.reason,
-                message=event.message,
-            )
-        if outcome.applied:
-            logger.info(f"Applied {', '.join(outcome.applied)}")
-        scheduled = find(outcome.status.get("conditions"), SCHEDULED) or {}
-        if scheduled.get("status") == "True":
-            runtime.unscheduled.discard(key)
-        else:
-            runtime.unscheduled.add(key)
-        stats.RECONCILES.add("reconcile", f"{namespace}/{name}")
-        return outcome.retry_after
+    body = await runtime.kube.get(identity.API_VERSION, identity.KIND, namespace, name)
+    if body is None:
+        runtime.forget(key)
+        return None
+    if body["metadata"].get("deletionTimestamp"):
+        return None  # `cocoonnode_deleted` (kopf's finalizer handling) owns deletion
+    outcome = await reconcile.run(body, runtime.deps, nodes=runtime.nodes)
+    if outcome.status_patch:
+        await runtime.kube.patch_status(
+            identity.API_VERSION, identity.KIND, namespace, name, outcome.status_patch
+        )
+    for event in outcome.events:
+        kopf.event(
+            kopf.Body(cast(kopf.RawBody, body)),
+            type=event.type,
+            reason=event.reason,
+            message=event.message,
+        )
+    if outcome.applied:
+        log.info(f"Applied {', '.join(outcome.applied)}", extra={"cocoonnode": f"{namespace}/{name}"})
+    scheduled = find(outcome.status.get("conditions"), SCHEDULED) or {}
+    if scheduled.get("status") == "True":
+        runtime.unscheduled.discard(key)
+    else:
+        runtime.unscheduled.add(key)
+    stats.RECONCILES.add("reconcile", f"{namespace}/{name}")
+    return runtime.next_delay(key, outcome.retry_after, status_changed=bool(outcome.status_patch))
 
 
-@kopf.on.resume(*CN)
-@kopf.on.create(*CN)
-@kopf.on.update(*CN)
-async def cocoonnode_changed(
-    namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+@kopf.on.event(*CN)
+async def cocoonnode_event(
+    type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    await _reconcile((str(namespace), name), memo, kwargs, logger)
+    """Queue a reconcile for a new generation (and for every object when the operator starts).
 
-
-@kopf.daemon(*CN, cancellation_timeout=5.0, initial_delay=1.0)
-async def cocoonnode_resync(
-    namespace: str | None,
-    name: str,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    stopped: kopf.DaemonStopped,
-    **kwargs: Any,
-) -> None:
-    """Level-based resync: re-read the world every `COCOON_RESYNC_SECONDS` (a daemon reads it at run time)."""
-    runtime: Runtime = memo.runtime
-    # Spread the resyncs: after a restart or a bulk create every daemon starts at once and would stay
-    # in phase, sending the API server N reconciles in one burst every period.
-    await asyncio.sleep(random.uniform(0, runtime.settings.resync_seconds))
-    while not stopped:
-        delay = runtime.settings.resync_seconds
-        try:
-            retry_after = await _reconcile((str(namespace), name), memo, kwargs, logger)
-            if retry_after is not None:
-                delay = min(delay, max(retry_after, 1.0))  # e.g. health asks to look again soon
-        except Exception as exc:  # keep resyncing; change handlers report and retry with backoff
-            # Module logger, not kopf's per-object one: a flapping API must not turn into Events.
-            log.warning("Resync failed", extra={"cocoonnode": f"{namespace}/{name}", "error": str(exc)})
-        await asyncio.sleep(delay)
+    Status-only events (most of them: the operator's own status writes) queue nothing; the resync
+    timer re-reads everything anyway."""
+    runtime = _runtime(memo, kwargs)
+    if runtime is None:
+        return
+    key = (str(namespace), name)
+    if type == "DELETED":
+        runtime.forget(key)
+        return
+    generation = int(body.metadata.get("generation") or 0)
+    if runtime.generations.get(key) != generation:
+        runtime.generations[key] = generation
+        runtime.enqueue(key)
 
 
 @kopf.on.delete(*CN)
-async def cocoonnode_deleted(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+async def cocoonnode_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Children go by garbage collection (ownerReferences); chain work gets a bounded time."""
     runtime: Runtime = memo.runtime
     outcome = await reconcile.finalize(dict(body), runtime.deps)
@@ -115,48 +118,66 @@ def _owner_key(labels: Mapping[str, str], namespace: str | None) -> Key | None:
     return (namespace, owner) if owner and namespace else None
 
 
-@kopf.on.event("pods", labels=WORKER_LABELS)
-async def worker_pod_event(
-    labels: kopf.Labels,
-    namespace: str | None,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **kwargs: Any,
+def _child_event(
+    kind: str, type: str | None, body: kopf.Body, memo: kopf.Memo, kwargs: Mapping[str, Any]
 ) -> None:
-    key = _owner_key(labels, namespace)
-    if key is not None:
-        await _reconcile(key, memo, kwargs, logger)
+    runtime = _runtime(memo, kwargs)
+    key = _owner_key(body.metadata.labels, body.metadata.namespace)
+    if runtime is None or key is None or runtime.deps.children is None:
+        return
+    if runtime.deps.children.observe(kind, body, deleted=type == "DELETED"):
+        runtime.enqueue(key)
+
+
+@kopf.on.event("pods", labels=WORKER_LABELS)
+async def worker_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _child_event("Pod", type, body, memo, kwargs)
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels=WORKER_LABELS)
-async def worker_statefulset_event(
-    labels: kopf.Labels,
-    namespace: str | None,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **kwargs: Any,
-) -> None:
-    key = _owner_key(labels, namespace)
-    if key is not None:
-        await _reconcile(key, memo, kwargs, logger)
+async def worker_statefulset_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _child_event("StatefulSet", type, body, memo, kwargs)
 
 
-@kopf.on.event("nodes")
-async def node_event(
-    name: str,
-    body: kopf.Body,
-    type: str,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **kwargs: Any,
+@kopf.on.event("v1", "services", labels=WORKER_LABELS)
+async def worker_service_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _child_event("Service", type, body, memo, kwargs)
+
+
+@kopf.on.event("v1", "configmaps", labels=WORKER_LABELS)
+async def worker_configmap_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _child_event("ConfigMap", type, body, memo, kwargs)
+
+
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=WORKER_LABELS)
+async def worker_pdb_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _child_event("PodDisruptionBudget", type, body, memo, kwargs)
+
+
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=WORKER_LABELS)
+async def worker_networkpolicy_event(
+    type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    """A node that changed in a way placement cares about may unblock waiting CocoonNodes."""
+    _child_event("NetworkPolicy", type, body, memo, kwargs)
+
+
+def _node_changed(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> bool:
+    """Filter before the handler runs: KWOK/kubelet heartbeats change nothing placement reads, and a
+    filtered event costs neither a handler run nor a log line."""
     runtime: Runtime | None = memo.get("runtime")
     if runtime is None:
-        return
+        return False
     print_ = fingerprint(body) if type != "DELETED" else "deleted"
     if runtime.node_fingerprints.get(name) == print_:
-        return
+        return False
     runtime.node_fingerprints[name] = print_
-    for key in sorted(runtime.unscheduled):
-        await _reconcile(key, memo, kwargs, logger)
+    return True
+
+
+@kopf.on.event("nodes", when=_node_changed)
+async def node_event(memo: kopf.Memo, **kwargs: Any) -> None:
+    """A node that changed in a way placement cares about may unblock waiting CocoonNodes."""
+    runtime = _runtime(memo, kwargs)
+    if runtime is not None:
+        for key in runtime.unscheduled:
+            runtime.enqueue(key)

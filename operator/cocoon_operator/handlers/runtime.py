@@ -1,6 +1,6 @@
-"""Per-process state the handlers share (kept in kopf's memo): settings, client, deps, locks."""
+"""Per-process state the handlers share (kept in kopf's memo): settings, client, deps, work queue."""
 
-import asyncio
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -8,6 +8,8 @@ from typing import Any
 from cocoon_operator import health
 from cocoon_operator.k8s import KubeClient
 from cocoon_operator.reconcile import Deps, providers
+from cocoon_operator.reconcile.child_cache import ChildCache
+from cocoon_operator.reconcile.workqueue import WorkQueue
 from cocoon_operator.settings import Settings
 
 Key = tuple[str, str]  # (namespace, name)
@@ -32,6 +34,7 @@ def build_deps(settings: Settings, kube: KubeClient) -> Deps:
     return Deps(
         kube=kube,
         settings=settings,
+        children=ChildCache(),
         chain=providers.get("chain"),
         health=providers.get("health"),
         rewards=providers.get("rewards"),
@@ -43,16 +46,40 @@ class Runtime:
     settings: Settings
     kube: KubeClient
     deps: Deps
-    locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
+    queue: WorkQueue[Key] | None = None  # started by the first handler (it needs kopf's task context)
     unscheduled: set[Key] = field(default_factory=set)  # CocoonNodes waiting for a node
     node_fingerprints: dict[str, str] = field(default_factory=dict)
+    node_index: Mapping[Any, Iterable[Any]] | None = None  # kopf's index of Nodes, captured from a handler
+    generations: dict[Key, int] = field(default_factory=dict)  # last generation queued per CocoonNode
+    provider_retries: dict[Key, int] = field(default_factory=dict)
 
-    def lock(self, key: Key) -> asyncio.Lock:
-        return self.locks.setdefault(key, asyncio.Lock())
+    def enqueue(self, key: Key, delay: float = 0.0) -> None:
+        if self.queue is not None:
+            self.queue.add(key, delay)
 
     def forget(self, key: Key) -> None:
-        self.locks.pop(key, None)
         self.unscheduled.discard(key)
+        self.generations.pop(key, None)
+        self.provider_retries.pop(key, None)
+        if self.queue is not None:
+            self.queue.forget(key)
+
+    def nodes(self) -> list[Mapping[str, Any]]:
+        """The fleet from the kopf index, walked only when placement is explained (no copies)."""
+        index = self.node_index or {}
+        return [value for store in index.values() for value in store]
+
+    def next_delay(self, key: Key, retry_after: float | None, status_changed: bool) -> float:
+        """When to reconcile `key` again: the resync period (with jitter, so objects do not move in
+        lock step), or sooner when a provider asked — backing off while that keeps changing nothing."""
+        period = self.settings.resync_seconds
+        jittered = period * random.uniform(0.9, 1.1)
+        if retry_after is None:
+            self.provider_retries.pop(key, None)
+            return jittered
+        tries = 0 if status_changed else self.provider_retries.get(key, 0)
+        self.provider_retries[key] = tries + 1
+        return min(max(retry_after, 1.0) * 2.0**tries, jittered)
 
 
 def slim_node(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,7 +101,3 @@ def slim_node(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def fingerprint(node: Mapping[str, Any]) -> str:
     return repr(slim_node(node))
-
-
-def index_values(index: Mapping[Any, Iterable[Any]]) -> list[dict[str, Any]]:
-    return [dict(value) for store in index.values() for value in store]

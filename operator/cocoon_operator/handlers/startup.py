@@ -51,6 +51,8 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 async def close(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("runtime")
     if isinstance(runtime, Runtime):
+        if runtime.queue is not None:
+            await runtime.queue.stop()
         await runtime.kube.close()
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from cocoon_operator.api.spec import CocoonNodeSpec
+from cocoon_operator.reconcile.child_cache import ChildCache
 from cocoon_operator.reconcile.gpu_usage import PodListCache
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import Cond
@@ -123,3 +124,5 @@ class Deps:
     provider_timeout_seconds: float = 20.0
     # Shared by all reconciles of this process: one pod LIST serves a burst of placement explanations.
     pods: PodListCache = field(default_factory=PodListCache)
+    # Fed by the operator's watches; None (tests without watches): every child is read each time.
+    children: ChildCache | None = None

@@ -7,7 +7,7 @@ not empty and posts `events`.
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +19,16 @@ from cocoon_operator.api.spec import CocoonNodeSpec, parse_spec
 from cocoon_operator.api.tonaddr import address_problem
 from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.reconcile import children, observe, placement
+from cocoon_operator.reconcile.child_cache import KEPT_KINDS, digest
 from cocoon_operator.reconcile.compare import up_to_date
 from cocoon_operator.reconcile.deps import Context, Deps, EventSpec, StepReport
+from cocoon_operator.reconcile.reads import ReconcileReads
 from cocoon_operator.status import Cond, Reason
 
 Obj = Mapping[str, Any]
+# The fleet for placement: a list, or a callable so a caller's index is only walked when needed.
+Nodes = Sequence[Obj] | Callable[[], Sequence[Obj]] | None
+_READ: Any = object()
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Outcome:
 class _Run:
     body: Obj
     deps: Deps
+    kube: ReconcileReads
     conditions: dict[str, Cond] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     events: list[EventSpec] = field(default_factory=list)
@@ -86,9 +92,9 @@ def spec_errors(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-async def run(body: Obj, deps: Deps, nodes: Sequence[Obj] | None = None) -> Outcome:
+async def run(body: Obj, deps: Deps, nodes: Nodes = None) -> Outcome:
     """Reconcile one CocoonNode. Raises ApiError only for API failures (the caller retries later)."""
-    r = _Run(body, deps)
+    r = _Run(body, deps, ReconcileReads(deps.kube, deps.children))
     spec = _parse(r)
     if spec is not None and await _resolve(r, spec):
         await _converge(r, spec, nodes)
@@ -114,7 +120,7 @@ def _parse(r: _Run) -> CocoonNodeSpec | None:
 
 async def _resolve(r: _Run, spec: CocoonNodeSpec) -> bool:
     """Referenced ConfigMap and Secrets exist and are usable; the wallet Secret is created when absent."""
-    kube, ns = r.deps.kube, r.namespace
+    kube, ns = r.kube, r.namespace
     ref = spec.network.global_config_ref
     config_map = await kube.get("v1", "ConfigMap", ns, ref.name)
     if config_map is None:
@@ -158,16 +164,16 @@ async def _resolve(r: _Run, spec: CocoonNodeSpec) -> bool:
 async def _wallet_secret(r: _Run, spec: CocoonNodeSpec) -> bool:
     name = spec.wallet.secret_ref.name
     owner = _owner(r)
-    secret = await r.deps.kube.get("v1", "Secret", r.namespace, name)
+    secret = await r.kube.get("v1", "Secret", r.namespace, name)
     if secret is None:
-        created = await r.deps.kube.create(children.new_wallet_secret(owner, name))
+        created = await r.kube.create(children.new_wallet_secret(owner, name))
         if created is not None:
             r.applied.append(f"Secret/{name}")
             r.events.append(
                 EventSpec("Normal", "WalletKeyGenerated", f"Generated the node wallet key in Secret {name}")
             )
             return True
-        secret = await r.deps.kube.get("v1", "Secret", r.namespace, name)  # lost a race: use the winner's
+        secret = await r.kube.fresh("v1", "Secret", r.namespace, name)  # lost a race: use the winner's
         if secret is None:
             raise ApiError(409, "Conflict", f"Secret {name} vanished while being created")
     problem = children.wallet_key_problem(secret)
@@ -193,7 +199,7 @@ def _context(r: _Run, spec: CocoonNodeSpec, pod: Obj | None) -> Context:
         pod=pod,
         wallet_secret_name=spec.wallet.secret_ref.name,
         settings=r.deps.settings,
-        kube=r.deps.kube,
+        kube=r.kube,
         deleting=bool(meta.get("deletionTimestamp")),
     )
 
@@ -212,8 +218,8 @@ async def _provider(r: _Run, step: Awaitable[StepReport], cond_type: str, what: 
     return StepReport(conditions=(Cond.unknown(cond_type, "ProviderError", message),), retry_after=30.0)
 
 
-async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) -> None:
-    kube, ns, settings = r.deps.kube, r.namespace, r.deps.settings
+async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> None:
+    kube, ns, settings = r.kube, r.namespace, r.deps.settings
     owner = _owner(r)
     sts = await kube.get("apps/v1", "StatefulSet", ns, children.statefulset_name(owner))
     pod = await kube.get("v1", "Pod", ns, children.pod_name(owner)) if sts is not None else None
@@ -243,7 +249,7 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) 
     await _apply_changed(r, desired, {"StatefulSet": sts})
     if sts is not None and pod is not None and observe.stuck_on_old_revision(sts, pod):
         # StatefulSets never replace a broken pod of an old revision (kubernetes#67250): do it for them.
-        await r.deps.kube.delete("v1", "Pod", r.namespace, pod["metadata"]["name"])
+        await r.kube.delete("v1", "Pod", r.namespace, pod["metadata"]["name"])
         r.applied.append(f"Pod/{pod['metadata']['name']} (deleted: stuck on the previous revision)")
         r.events.append(
             EventSpec("Normal", "WorkerRestarted", "Replaced a worker pod stuck on the previous revision")
@@ -296,8 +302,10 @@ def _needs_placement_check(sts: Obj | None, pod: Obj | None) -> bool:
     return sched is not None and sched.get("status") == "False"
 
 
-async def _placement(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None) -> placement.PlacementReport:
-    kube, settings = r.deps.kube, r.deps.settings
+async def _placement(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> placement.PlacementReport:
+    kube, settings = r.kube, r.deps.settings
+    if callable(nodes):
+        nodes = nodes()
     node_list = list(nodes) if nodes is not None else await kube.list("v1", "Node")
     # Namespaced install: GPU counts of other namespaces are unknown, so the message is approximate.
     pods, _cluster_wide = await r.deps.pods.bound_pods(kube, r.namespace)
@@ -310,17 +318,30 @@ async def _placement(r: _Run, spec: CocoonNodeSpec, nodes: Sequence[Obj] | None)
 
 
 async def _apply_changed(r: _Run, desired: list[dict[str, Any]], known: Mapping[str, Obj | None]) -> None:
-    """Apply only what differs from the live object, so an unchanged CocoonNode costs zero writes."""
+    """Apply only what differs from the live object, so an unchanged CocoonNode costs zero writes.
+
+    With the watch-fed child cache, a child found equal at the resourceVersion the watch still reports
+    is not even read.
+    """
+    cache = r.kube.children
     for obj in desired:
         kind, name = obj["kind"], obj["metadata"]["name"]
-        existing = (
-            known[kind]
-            if kind in known
-            else await r.deps.kube.get(obj["apiVersion"], kind, r.namespace, name)
-        )
+        wanted = digest(obj) if cache is not None else ""
+        if cache is not None and cache.is_current(kind, r.namespace, name, wanted):
+            continue
+        existing = known.get(kind, _READ)
+        if existing is not None and cache is not None and kind in KEPT_KINDS:
+            existing = _READ  # the watch keeps these slim (no pod template): compare with the whole object
+        if existing is _READ:
+            read = r.kube.fresh if kind in KEPT_KINDS else r.kube.get
+            existing = await read(obj["apiVersion"], kind, r.namespace, name)
         if not up_to_date(existing, obj):
-            await r.deps.kube.apply(obj)
+            applied = await r.deps.kube.apply(obj)
             r.applied.append(f"{kind}/{name}")
+            if cache is not None:
+                cache.wrote(kind, applied, wanted)
+        elif cache is not None and existing is not None:
+            cache.verified(kind, existing, wanted)
 
 
 def _finish(r: _Run, *, paused: bool) -> Outcome:
@@ -387,7 +408,7 @@ async def finalize(body: Obj, deps: Deps, *, now: dt.datetime | None = None) -> 
         spec = parse_spec(body.get("spec"))
     except ValidationError:
         return FinalizeOutcome(True, "Invalid spec: nothing on chain to finish")
-    r = _Run(body, deps)
+    r = _Run(body, deps, ReconcileReads(deps.kube, deps.children))
     ctx = _context(r, spec, None)
     remaining = (deadline - now).total_seconds()
     if remaining <= 0:
