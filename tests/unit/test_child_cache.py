@@ -74,3 +74,18 @@ def test_statefulsets_keep_no_template_and_trigger_on_status_only() -> None:
     changed_spec = {**sts, "metadata": {**sts["metadata"], "generation": 2, "resourceVersion": "4"}}
     assert not cache.observe("StatefulSet", changed_spec)  # the operator's own write
     assert cache.observe("StatefulSet", {**changed_spec, "status": {"replicas": 1}})
+
+
+def test_status_written_by_a_controller_keeps_a_child_current() -> None:
+    cache = ChildCache()
+    pdb = {
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "w1", "namespace": "ns", "resourceVersion": "3", "generation": 1},
+        "spec": {"maxUnavailable": 1},
+    }
+    want = digest({"spec": {"maxUnavailable": 1}})
+    cache.wrote("PodDisruptionBudget", pdb, want)
+    meta = {**pdb["metadata"], "resourceVersion": "4"}
+    counted = {**pdb, "metadata": meta, "status": {"currentHealthy": 1}}
+    assert not cache.observe("PodDisruptionBudget", counted)  # the disruption controller's status update
+    assert cache.is_current("PodDisruptionBudget", "ns", "w1", want)

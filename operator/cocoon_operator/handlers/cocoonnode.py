@@ -1,14 +1,14 @@
 """CocoonNode handlers: watch events only feed a work queue; one level-based `reconcile.run` does the work.
 
-Triggers: a new generation of a CocoonNode (create, spec change, and every object when the operator
-starts), changes of its children seen by the watches (worker pod, StatefulSet, Service,
+Triggers: a new generation of a CocoonNode (create, spec change, deletion, and every object when the
+operator starts), changes of its children seen by the watches (worker pod, StatefulSet, Service,
 NetworkPolicy, PDB, runner ConfigMap), Nodes changing in a way placement cares about, and the
 resync timer the queue keeps per object. The queue runs each CocoonNode at most once at a time and
 collapses bursts of triggers into one reconcile (`reconcile/workqueue.py`).
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import kopf
@@ -17,11 +17,13 @@ from cocoon_operator import reconcile
 from cocoon_operator.api import identity
 from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint, slim_node
 from cocoon_operator.k8s import stats
+from cocoon_operator.reconcile import finalizer
 from cocoon_operator.reconcile.workqueue import WorkQueue
 from cocoon_operator.status import SCHEDULED, find
 
 log = logging.getLogger(__name__)
 CN = (identity.GROUP, identity.VERSION, identity.PLURAL)
+FINALIZE_RETRY_S = 10.0  # chain work on deletion still in progress: look again
 WORKER_LABELS = {identity.LABEL_MANAGED_BY: identity.MANAGED_BY, identity.LABEL_NAME: identity.WORKER_APP}
 
 
@@ -56,19 +58,14 @@ async def _process(runtime: Runtime, key: Key) -> float | None:
         runtime.forget(key)
         return None
     if body["metadata"].get("deletionTimestamp"):
-        return None  # `cocoonnode_deleted` (kopf's finalizer handling) owns deletion
+        return await _finalize(runtime, key, body)
+    body = dict(await finalizer.ensure(runtime.kube, body))
     outcome = await reconcile.run(body, runtime.deps, nodes=runtime.nodes)
     if outcome.status_patch:
         await runtime.kube.patch_status(
             identity.API_VERSION, identity.KIND, namespace, name, outcome.status_patch
         )
-    for event in outcome.events:
-        kopf.event(
-            kopf.Body(cast(kopf.RawBody, body)),
-            type=event.type,
-            reason=event.reason,
-            message=event.message,
-        )
+    _post(body, outcome.events)
     if outcome.applied:
         log.info(f"Applied {', '.join(outcome.applied)}", extra={"cocoonnode": f"{namespace}/{name}"})
     scheduled = find(outcome.status.get("conditions"), SCHEDULED) or {}
@@ -80,11 +77,37 @@ async def _process(runtime: Runtime, key: Key) -> float | None:
     return runtime.next_delay(key, outcome.retry_after, status_changed=bool(outcome.status_patch))
 
 
+async def _finalize(runtime: Runtime, key: Key, body: dict[str, Any]) -> float | None:
+    """Deletion: children go by garbage collection (ownerReferences); chain work gets a bounded time,
+    then the finalizer is released."""
+    if not finalizer.has_finalizer(body):
+        runtime.forget(key)
+        return None
+    outcome = await reconcile.finalize(body, runtime.deps)
+    _post(body, outcome.events)
+    if not outcome.done:
+        log.info(outcome.message, extra={"cocoonnode": f"{key[0]}/{key[1]}"})
+        return FINALIZE_RETRY_S
+    await finalizer.release(runtime.kube, body)
+    runtime.forget(key)
+    return None
+
+
+def _post(body: Mapping[str, Any], events: Iterable[reconcile.EventSpec]) -> None:
+    for event in events:
+        kopf.event(
+            kopf.Body(cast(kopf.RawBody, body)),
+            type=event.type,
+            reason=event.reason,
+            message=event.message,
+        )
+
+
 @kopf.on.event(*CN)
 async def cocoonnode_event(
     type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    """Queue a reconcile for a new generation (and for every object when the operator starts).
+    """Queue a reconcile for a new generation or a deletion (and for every object when the operator starts).
 
     Status-only events (most of them: the operator's own status writes) queue nothing; the resync
     timer re-reads everything anyway."""
@@ -95,22 +118,10 @@ async def cocoonnode_event(
     if type == "DELETED":
         runtime.forget(key)
         return
-    generation = int(body.metadata.get("generation") or 0)
-    if runtime.generations.get(key) != generation:
-        runtime.generations[key] = generation
+    seen = (int(body.metadata.get("generation") or 0), bool(body.metadata.get("deletionTimestamp")))
+    if runtime.generations.get(key) != seen:
+        runtime.generations[key] = seen
         runtime.enqueue(key)
-
-
-@kopf.on.delete(*CN)
-async def cocoonnode_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Children go by garbage collection (ownerReferences); chain work gets a bounded time."""
-    runtime: Runtime = memo.runtime
-    outcome = await reconcile.finalize(dict(body), runtime.deps)
-    for event in outcome.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-    if not outcome.done:
-        raise kopf.TemporaryError(outcome.message, delay=10)
-    runtime.forget((str(body.metadata.namespace), str(body.metadata.name)))
 
 
 def _owner_key(labels: Mapping[str, str], namespace: str | None) -> Key | None:
@@ -161,23 +172,26 @@ async def worker_networkpolicy_event(
     _child_event("NetworkPolicy", type, body, memo, kwargs)
 
 
+def _node_print(body: kopf.Body, type: str | None) -> str:
+    return fingerprint(body) if type != "DELETED" else "deleted"
+
+
 def _node_changed(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> bool:
     """Filter before the handler runs: KWOK/kubelet heartbeats change nothing placement reads, and a
-    filtered event costs neither a handler run nor a log line."""
+    filtered event costs neither a handler run nor a log line. (Pure: kopf may evaluate it again.)"""
     runtime: Runtime | None = memo.get("runtime")
-    if runtime is None:
-        return False
-    print_ = fingerprint(body) if type != "DELETED" else "deleted"
-    if runtime.node_fingerprints.get(name) == print_:
-        return False
-    runtime.node_fingerprints[name] = print_
-    return True
+    return runtime is not None and runtime.node_fingerprints.get(name) != _node_print(body, type)
 
 
 @kopf.on.event("nodes", when=_node_changed)
-async def node_event(memo: kopf.Memo, **kwargs: Any) -> None:
+async def node_event(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
     """A node that changed in a way placement cares about may unblock waiting CocoonNodes."""
     runtime = _runtime(memo, kwargs)
-    if runtime is not None:
-        for key in runtime.unscheduled:
-            runtime.enqueue(key)
+    if runtime is None:
+        return
+    if type == "DELETED":
+        runtime.node_fingerprints.pop(name, None)
+    else:
+        runtime.node_fingerprints[name] = _node_print(body, type)
+    for key in runtime.unscheduled:
+        runtime.enqueue(key)

@@ -50,7 +50,7 @@ class Runtime:
     unscheduled: set[Key] = field(default_factory=set)  # CocoonNodes waiting for a node
     node_fingerprints: dict[str, str] = field(default_factory=dict)
     node_index: Mapping[Any, Iterable[Any]] | None = None  # kopf's index of Nodes, captured from a handler
-    generations: dict[Key, int] = field(default_factory=dict)  # last generation queued per CocoonNode
+    generations: dict[Key, tuple[int, bool]] = field(default_factory=dict)  # (generation, deleting) queued
     provider_retries: dict[Key, int] = field(default_factory=dict)
 
     def enqueue(self, key: Key, delay: float = 0.0) -> None:

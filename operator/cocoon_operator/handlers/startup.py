@@ -14,7 +14,9 @@ from cocoon_operator.settings import Settings
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     cfg = Settings()  # read now, not at import: tests and the CLI set the environment first
-    settings.persistence.finalizer = identity.FINALIZER
+    # The operator manages its finalizer itself (reconcile/finalizer.py) and has no kopf change
+    # handlers: kopf must never add or remove the operator's finalizer, so it gets a name of its own.
+    settings.persistence.finalizer = f"{identity.GROUP}/kopf"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=identity.ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=identity.ANNOTATION_PREFIX)
     # Detect silent watch streams (bookmarks + inactivity) and cap each watch request.

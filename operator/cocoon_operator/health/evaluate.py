@@ -338,15 +338,11 @@ def _container_problem(pod: Obj, container: str, hint: str) -> _Finding | None:
     return None
 
 
-def _running_for(cs: Obj | None, now: dt.datetime) -> str:
+def _running_since(cs: Obj | None) -> str:
+    # A start time, not "running for N s": a condition message must not change on every probe, or
+    # every reconcile rewrites the status (bench/results: steady-state writes).
     started = ((cs or {}).get("state") or {}).get("running", {}).get("startedAt")
-    if not started:
-        return ""
-    try:
-        since = dt.datetime.fromisoformat(str(started).replace("Z", "+00:00"))
-    except ValueError:
-        return ""
-    return f" (running for {max(0, int((now - since).total_seconds()))} s)"
+    return f" (running since {started})" if started else ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -380,7 +376,7 @@ def _triton(pod: Obj, triton: TritonProbe, layout: PodLayout, now: dt.datetime) 
         if cs is not None and cs.get("started") is False:
             return _Finding(
                 R.TRITON_STARTING,
-                f"Triton in pod {name} is starting{_running_for(cs, now)}: its ports open only after every "
+                f"Triton in pod {name} is starting{_running_since(cs)}: its ports open only after every "
                 f"model has loaded (probe: {err}). The startup probe allows spec.inference.startupTimeout; "
                 f"progress is in {_logs(pod, layout.triton)}",
             )
@@ -463,16 +459,10 @@ def _model_problem(pod_name: str, bad: Sequence[ModelState]) -> _Finding:
 def _serving_message(triton: TritonProbe) -> str:
     names = ", ".join(_model_label(m) for m in _selected(triton)) or (triton.model or "its models")
     text = f"Triton serves {names}"
-    metrics = triton.metrics
-    if metrics.error is not None:
-        return f"{text} (metrics unavailable: {metrics.error.detail})"
-    success = metrics.total("success", triton.model)
-    failure = metrics.total("failure", triton.model)
-    pending = metrics.total("pending", triton.model)
-    queue_us = metrics.total("queue_us", triton.model)
-    text += f": {int(success)} requests succeeded, {int(failure)} failed, {int(pending)} pending"
-    if success + failure > 0:
-        text += f", average queue time {queue_us / (success + failure) / 1000:.1f} ms"
+    if triton.metrics.error is not None:
+        return f"{text} (metrics unavailable: {triton.metrics.error.detail})"
+    # Request counts and queue times change with every request: they are metrics
+    # (cocoon_worker_inference_*), not part of a condition message that would then change on every probe.
     return text
 
 
@@ -507,7 +497,7 @@ def _runner(
     age = _sync_age(stats, now)
     if age is not None:
         if age >= limits.ton_late_s:
-            when = "never" if status.ton_last_synced_at == 0 else f"{int(age)} s ago"
+            when = "never" if status.ton_last_synced_at == 0 else f"at {_utc(status.ton_last_synced_at)}"
             return _Finding(
                 R.TON_OUT_OF_SYNC,
                 f"The runner last read the root contract {when} (limit {limits.ton_late_s} s); it refreshes "
@@ -516,7 +506,10 @@ def _runner(
             )
         if age >= limits.ton_synced_s:
             warnings.append(
-                (R.TON_SYNC_LATE, f"TON sync is late: the root contract was last read {int(age)} s ago")
+                (
+                    R.TON_SYNC_LATE,
+                    f"TON sync is late: the root contract was last read at {_utc(status.ton_last_synced_at)}",
+                )
             )
     balance = status.wallet_balance
     address = stats.wallet.address if stats.wallet is not None else "the cocoon wallet"
@@ -551,7 +544,7 @@ def _runner(
             f"The runner met {len(stats.proxies)} proxy contract(s) but its worker contract is not deployed "
             f"yet (sc_inited=false); it deploys it from the cocoon wallet (0.3 TON) on first contact",
         )
-    summary = _runner_summary(stats, age, balance, len(inited))
+    summary = _runner_summary(stats, len(inited))
     if warnings:
         reason = warnings[0][0]
         text = "; ".join(w for _, w in warnings)
@@ -597,18 +590,17 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and value != float("inf") else None
 
 
-def _runner_summary(stats: RunnerStats, age: float | None, balance: int | None, inited: int) -> str:
-    parts = ["Runner accepted by the root contract (image and model listed)"]
-    if age is not None:
-        parts.append(f"TON synced {int(age)} s ago")
-    if balance is not None:
-        parts.append(f"wallet {nano_to_ton(balance)} TON")
-    parts.append(f"{len(stats.proxies)} proxy contract(s), worker contract deployed for {inited}")
-    rate = stats.rate("queries", 3)
-    total = _total(stats, "queries")
-    if rate is not None and total is not None:
-        parts.append(f"{rate:.2f} requests/s over 1 min, {int(total)} since start")
-    return "; ".join(parts)
+def _runner_summary(stats: RunnerStats, inited: int) -> str:
+    # Only what changes rarely: sync age, balance and request rates are metrics
+    # (cocoon_worker_ton_sync_age_seconds, ..._wallet_balance_nanoton, ..._runner_requests).
+    return (
+        "Runner accepted by the root contract (image and model listed); "
+        f"{len(stats.proxies)} proxy contract(s), worker contract deployed for {inited}"
+    )
+
+
+def _utc(timestamp: float | int | None) -> str:
+    return dt.datetime.fromtimestamp(float(timestamp or 0), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _total(stats: RunnerStats | None, counter: str) -> float | None:

@@ -4,11 +4,12 @@ An idle reconcile used to GET the StatefulSet, pod, Service, NetworkPolicy, PDB 
 (bench/results, finding 3). The watches already see every change of those objects, so:
 - worker pods and StatefulSets are kept (slimmed: no managedFields, no pod template), because the
   reconcile reads their status;
-- for every child the reconcile applies, it remembers the digest of the desired object and the
-  resourceVersion at which the live object was found (or made) equal to it. While the watch reports
-  that same resourceVersion and the desired digest is unchanged, the child is known to be up to date
-  and is neither read nor written. Any other writer changes the resourceVersion, the watch reports it,
-  and the next reconcile reads and corrects the object.
+- for every child the reconcile applies, it remembers the digest of the desired object and a
+  fingerprint of the live object (everything but status and bookkeeping metadata) at the moment it
+  was found (or made) equal to it. While the watch reports that same fingerprint and the desired
+  digest is unchanged, the child is known to be up to date and is neither read nor written. A change
+  by any other writer changes the fingerprint, the watch reports it, and the next reconcile reads and
+  corrects the object; status updates by controllers (a PDB's counts, a StatefulSet's replicas) do not.
 
 Not in here: the CocoonNode itself, Secrets and the user's ConfigMaps (read fresh, once per reconcile).
 Pure (no kopf, no I/O): the handlers feed it from watch events.
@@ -46,16 +47,26 @@ def _rv(body: Mapping[str, Any] | None) -> str | None:
     return str(rv) if rv else None
 
 
+# Written by the API server or controllers, not by the operator: not part of a child's fingerprint.
+_VOLATILE_META = frozenset({"resourceVersion", "managedFields", "generation", "creationTimestamp", "uid"})
+
+
+def fingerprint(body: Mapping[str, Any]) -> str:
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _VOLATILE_META}
+    return digest({**{k: v for k, v in body.items() if k != "status"}, "metadata": meta})
+
+
 @dataclass
 class _Live:
     rv: str | None
+    print_: str  # fingerprint()
     body: dict[str, Any] | None  # only for KEPT_KINDS
 
 
 class ChildCache:
     def __init__(self) -> None:
         self._live: dict[Ref, _Live] = {}
-        self._verified: dict[Ref, tuple[str, str]] = {}  # ref → (desired digest, resourceVersion)
+        self._verified: dict[Ref, tuple[str, str]] = {}  # ref → (desired digest, live fingerprint)
 
     # -- fed by watch events and by the operator's own writes -------------------------------------
 
@@ -73,27 +84,28 @@ class ChildCache:
         if previous is not None and previous.rv is not None and rv is not None and _older(rv, previous.rv):
             return False  # an event older than what a write response already told us
         kept = slim(kind, body) if kind in KEPT_KINDS else None
-        self._live[ref] = _Live(rv, kept)
+        print_ = fingerprint(body)
+        self._live[ref] = _Live(rv, print_, kept)
         if kept is not None:
             # What the reconcile observes: a pod's state (others make every change to it), a
             # StatefulSet's status (its spec changes are the operator's own writes).
             before = previous.body if previous is not None else None
-            return before is None or _observed(kind, before) != _observed(kind, kept)
+            if before is None or _observed(kind, before) != _observed(kind, kept):
+                return True
         verified = self._verified.get(ref)
-        return verified is None or verified[1] != rv
+        if verified is None:
+            return kept is None  # first sight of a child the operator has not checked yet
+        return verified[1] != print_  # someone else changed what the operator applied
 
     def wrote(self, kind: str, body: Mapping[str, Any] | None, desired_digest: str | None = None) -> None:
         """The response of an apply/create: the live object is now this (and equals `desired`)."""
         if body is None:
             return
         self.observe(kind, body)
-        rv = _rv(body)
-        if desired_digest is not None and rv is not None:
+        if desired_digest is not None:
             meta = body.get("metadata") or {}
-            self._verified[(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))] = (
-                desired_digest,
-                rv,
-            )
+            ref = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+            self._verified[ref] = (desired_digest, fingerprint(body))
 
     def verified(self, kind: str, live: Mapping[str, Any], desired_digest: str) -> None:
         """A read found the live object already equal to the desired one."""
@@ -110,12 +122,7 @@ class ChildCache:
     def is_current(self, kind: str, namespace: str, name: str, desired_digest: str) -> bool:
         ref = (kind, namespace, name)
         live, verified = self._live.get(ref), self._verified.get(ref)
-        return (
-            live is not None
-            and verified is not None
-            and live.rv is not None
-            and verified == (desired_digest, live.rv)
-        )
+        return live is not None and verified == (desired_digest, live.print_)
 
     def body(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The last seen body of a kept kind, or None when not seen (then read it)."""
