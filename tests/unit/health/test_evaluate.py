@@ -271,7 +271,9 @@ def test_conditions_stay_the_same_while_only_counters_and_ages_move() -> None:
     busier = evaluate_health(
         pod(),
         triton_ok(metrics=metrics(success=5000, failure=7, pending=3)),
-        runner_ok(**{"status.ton_last_synced_at": int(later.timestamp()) - 5, "status.wallet_balance": 11 * TON}),
+        runner_ok(
+            **{"status.ton_last_synced_at": int(later.timestamp()) - 5, "status.wallet_balance": 11 * TON}
+        ),
         later,
     )
     assert first.conditions == busier.conditions
