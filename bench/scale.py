@@ -398,7 +398,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
         prof_out = RESULTS / f"profile-{n}-{rep}-create.txt"
         profiler = subprocess.Popen(
             [
-                "py-spy",
+                py_spy(),
                 "record",
                 "--pid",
                 str(pid),
@@ -468,7 +468,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     if args.profile:
         prof_steady = subprocess.Popen(
             [
-                "py-spy",
+                py_spy(),
                 "record",
                 "--pid",
                 str(pid),
@@ -773,6 +773,11 @@ SUMMARY_KEYS = (
     "rebuild_s",
     "rebuild_peak_rss_mb",
 )
+
+
+def py_spy() -> str:
+    """py-spy from the same environment as this interpreter (the venv need not be activated)."""
+    return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
 
 
 def operator_version() -> dict[str, str]:

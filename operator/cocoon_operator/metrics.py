@@ -28,6 +28,7 @@ class MoneyMetrics:
     sweeps: Counter
     wallet_balance: Gauge
     ton_requests: Counter
+    liteserver_queries: Counter
     ton_failures: Counter
     ton_latency: Histogram
     reconcile_duration: Histogram
@@ -73,6 +74,12 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
         ),
         ton_requests=Counter(
             "cocoon_ton_requests", "Chain (liteserver) operations by kind", ["operation"], registry=reg
+        ),
+        liteserver_queries=Counter(
+            "cocoon_ton_liteserver_queries",
+            "Liteserver queries sent (round trips, retries included) by method",
+            ["method"],
+            registry=reg,
         ),
         ton_failures=Counter(
             "cocoon_ton_request_failures",

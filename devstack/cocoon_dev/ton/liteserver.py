@@ -21,6 +21,7 @@ import os
 import socket
 import struct
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,8 @@ class LocalLiteServer:
         self._id_ls_query = _tl_id(self.schemas, "liteServer.query")
         self._id_wait = _tl_id(self.schemas, "liteServer.waitMasterchainSeqno")
         self._id_pong = _tl_id(self.schemas, "tcp.pong")
+        # Queries answered, by TL name (benchmarks read it through the control endpoint's /status).
+        self.query_counts: Counter[str] = Counter()
         self._handlers: dict[str, Callable[[dict[str, Any], float], Awaitable[bytes]]] = {
             "liteServer.getMasterchainInfo": self._get_masterchain_info,
             "liteServer.getMasterchainInfoExt": self._get_masterchain_info_ext,
@@ -294,6 +297,7 @@ class LocalLiteServer:
         if not isinstance(request, dict):
             return lite_server_error(ERR_UNSUPPORTED, f"unknown query {data[:4].hex()}")
         name = request.get("@type", "")
+        self.query_counts[name] += 1
         if name == "liteServer.getConfigParams":
             # pytoniq-core's TL reader mis-parses `(vector int)`: read it by hand after mode + blockIdExt
             count = int.from_bytes(data[88:92], "little")

@@ -186,7 +186,11 @@ async def serve(args: argparse.Namespace) -> int:
             if network is not None:
                 write_json(paths.network, network, private=True)
                 log.info("COCOON network deployed in %.2fs -> %s", time.monotonic() - started, paths.network)
-        control.extra_status = lambda: {"pid": os.getpid(), "liteserver": f"127.0.0.1:{server.port}"}
+        control.extra_status = lambda: {
+            "pid": os.getpid(),
+            "liteserver": f"127.0.0.1:{server.port}",
+            "liteserver_queries": dict(server.query_counts),
+        }
         await control.start("127.0.0.1", args.control_port)
         write_json(
             paths.server_info,

@@ -178,6 +178,7 @@ class ChainClient:
         self._backend = backend
         self.settings = settings or ChainSettings()
         self.round_trips = RoundTrips()
+        self.on_query: Callable[[str], None] | None = None  # e.g. a metric: one call per liteserver query
         self._started = False
 
     @classmethod
@@ -265,6 +266,8 @@ class ChainClient:
                 await asyncio.sleep(self.settings.retry_delay_s * attempt)
             self.round_trips.calls += 1
             self.round_trips.by_method[method] = self.round_trips.by_method.get(method, 0) + 1
+            if self.on_query is not None:
+                self.on_query(method)
             try:
                 return await asyncio.wait_for(fn(), self.settings.call_timeout_s)
             except (RunGetMethodError, LiteServerError):

@@ -178,6 +178,9 @@ class ChainHub:
             client = self._clients.get(key)
             if client is None:
                 client = ChainClient.from_config(config, self.settings)
+                if self.metrics is not None:
+                    queries = self.metrics.liteserver_queries
+                    client.on_query = lambda method: queries.labels(method).inc()
                 try:
                     await self.timed("connect", client.start())
                 except ChainUnavailable:
