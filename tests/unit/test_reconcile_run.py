@@ -324,3 +324,22 @@ async def test_providers_share_one_read_of_each_reference() -> None:
     kube.reads.clear()
     await _run(kube, health=Reader(), rewards=Reader())
     assert [r for r in kube.reads if r[0] == "Secret"] == [("Secret", "w1-wallet")]
+
+
+async def test_after_a_restart_the_watched_children_are_checked_without_reads() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube, children=ChildCache())
+    restarted = ChildCache()  # a new process: nothing verified yet, the watches deliver every child
+    _watch(kube, restarted)
+    kube.reads.clear()
+    kube.writes.clear()
+    outcome = await _run(kube, children=restarted)
+    assert kube.writes == [] and outcome.applied == ()
+    read = sorted(kind for kind, _ in kube.reads)
+    # The StatefulSet is read whole once (the watch keeps it without its pod template); Service,
+    # NetworkPolicy, PDB and the runner ConfigMap are compared as the watch delivered them. (No pod
+    # exists in this fake world, so it is looked up.)
+    assert read == ["ConfigMap", "Pod", "Secret", "StatefulSet"], read
+    kube.reads.clear()
+    await _run(kube, children=restarted)
+    assert "StatefulSet" not in {kind for kind, _ in kube.reads}

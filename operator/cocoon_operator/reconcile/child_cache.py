@@ -60,7 +60,9 @@ def fingerprint(body: Mapping[str, Any]) -> str:
 class _Live:
     rv: str | None
     print_: str  # fingerprint()
-    body: dict[str, Any] | None  # only for KEPT_KINDS
+    # KEPT_KINDS: always. Other kinds: only until the operator has compared it with what it wants
+    # (after a restart, or after someone else changed it), so that comparison needs no GET.
+    body: dict[str, Any] | None
 
 
 class ChildCache:
@@ -83,19 +85,20 @@ class ChildCache:
         previous = self._live.get(ref)
         if previous is not None and previous.rv is not None and rv is not None and _older(rv, previous.rv):
             return False  # an event older than what a write response already told us
-        kept = slim(kind, body) if kind in KEPT_KINDS else None
         print_ = fingerprint(body)
-        self._live[ref] = _Live(rv, print_, kept)
-        if kept is not None:
+        verified = self._verified.get(ref)
+        unchecked = verified is None or verified[1] != print_
+        if kind in KEPT_KINDS:
+            kept = slim(kind, body)
+            self._live[ref] = _Live(rv, print_, kept)
             # What the reconcile observes: a pod's state (others make every change to it), a
             # StatefulSet's status (its spec changes are the operator's own writes).
             before = previous.body if previous is not None else None
             if before is None or _observed(kind, before) != _observed(kind, kept):
                 return True
-        verified = self._verified.get(ref)
-        if verified is None:
-            return kept is None  # first sight of a child the operator has not checked yet
-        return verified[1] != print_  # someone else changed what the operator applied
+            return verified is not None and unchecked  # someone else changed what the operator applied
+        self._live[ref] = _Live(rv, print_, slim(kind, body) if unchecked else None)
+        return unchecked  # first sight (e.g. after a restart), or changed by someone else
 
     def wrote(self, kind: str, body: Mapping[str, Any] | None, desired_digest: str | None = None) -> None:
         """The response of an apply/create: the live object is now this (and equals `desired`)."""
@@ -106,16 +109,13 @@ class ChildCache:
             meta = body.get("metadata") or {}
             ref = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
             self._verified[ref] = (desired_digest, fingerprint(body))
+            live = self._live.get(ref)
+            if live is not None and kind not in KEPT_KINDS:
+                live.body = None  # checked: the fingerprint is enough from now on
 
     def verified(self, kind: str, live: Mapping[str, Any], desired_digest: str) -> None:
         """A read found the live object already equal to the desired one."""
         self.wrote(kind, live, desired_digest)
-
-    def forget_owner(self, namespace: str, names: set[str]) -> None:
-        for ref in [r for r in self._live if r[1] == namespace and r[2] in names]:
-            self._live.pop(ref, None)
-        for ref in [r for r in self._verified if r[1] == namespace and r[2] in names]:
-            self._verified.pop(ref, None)
 
     # -- read by the reconcile ----------------------------------------------------------------------
 
@@ -125,7 +125,8 @@ class ChildCache:
         return live is not None and verified == (desired_digest, live.print_)
 
     def body(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """The last seen body of a kept kind, or None when not seen (then read it)."""
+        """The last seen body (of a kept kind; of another kind only while it is unchecked), or None
+        when there is none (then read it)."""
         live = self._live.get((kind, namespace, name))
         return live.body if live is not None else None
 

@@ -332,6 +332,8 @@ async def _apply_changed(r: _Run, desired: list[dict[str, Any]], known: Mapping[
         existing = known.get(kind, _READ)
         if existing is not None and cache is not None and kind in KEPT_KINDS:
             existing = _READ  # the watch keeps these slim (no pod template): compare with the whole object
+        if existing is _READ and cache is not None and kind not in KEPT_KINDS:
+            existing = cache.body(kind, r.namespace, name) or _READ  # as the watch delivered it, unchecked
         if existing is _READ:
             read = r.kube.fresh if kind in KEPT_KINDS else r.kube.get
             existing = await read(obj["apiVersion"], kind, r.namespace, name)
