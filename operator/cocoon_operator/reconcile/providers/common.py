@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import logging
@@ -116,10 +117,14 @@ def node_identity(secret: Mapping[str, Any] | None, owner_address: str) -> NodeI
     public = public_key_from_seed(seed)
     del seed
     return NodeIdentity(
-        public_key=public,
-        owner=raw_address(owner_address),
-        wallet=raw_address(cocoon_wallet_of(public, owner_address)),
+        public_key=public, owner=raw_address(owner_address), wallet=_wallet(public, owner_address)
     )
+
+
+@functools.lru_cache(maxsize=8192)
+def _wallet(public_key: bytes, owner_address: str) -> str:
+    # Building the wallet's StateInit cell and hashing it costs ~1 ms; every reconcile needs it.
+    return raw_address(cocoon_wallet_of(public_key, owner_address))
 
 
 class ChainHub:
