@@ -61,6 +61,24 @@ def support_objects() -> list[dict[str, Any]]:
     return docs
 
 
+def baseline_children(cn: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """Every object the operator creates for `cn` (runner ConfigMap, Service, NetworkPolicy, PDB, wallet
+    Secret, StatefulSet last), from its pure builders, minus the owner: the "full" baseline."""
+    from cocoon_operator.api.spec import parse_spec
+    from cocoon_operator.reconcile import children
+    from cocoon_operator.settings import Settings
+
+    spec = parse_spec(cn["spec"])
+    owner = children.Owner(
+        name=cn["metadata"]["name"], namespace=namespace, uid="00000000-0000-0000-0000-000000000000"
+    )
+    objs = children.desired(owner, spec, Settings())  # the PDB included (maxUnavailable 1)
+    objs.append(children.new_wallet_secret(owner, spec.wallet.secret_ref.name))
+    for obj in objs:
+        obj["metadata"].pop("ownerReferences", None)
+    return sorted(objs, key=lambda o: o["kind"] == "StatefulSet")
+
+
 def baseline_statefulset(cn: dict[str, Any], namespace: str) -> dict[str, Any]:
     """The StatefulSet the operator would create for `cn`, from its pure builders, minus the owner."""
     from cocoon_operator.api.spec import parse_spec

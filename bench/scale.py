@@ -318,21 +318,40 @@ async def delete_namespace(kube: Kube, ns: str, timeout: float) -> float:
     return time.monotonic() - t0
 
 
-async def baseline(kube: Kube, n: int, ns: str, timeout: float) -> dict[str, Any]:
+COLLECTION = {
+    "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
+    "Secret": "/api/v1/namespaces/{ns}/secrets",
+    "Service": "/api/v1/namespaces/{ns}/services",
+    "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
+    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
+    "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets",
+}
+
+
+async def baseline(kube: Kube, n: int, ns: str, timeout: float, *, full: bool = False) -> dict[str, Any]:
+    """N StatefulSets created directly; `full`: with every other child the operator creates (the
+    control plane's own cost of those objects, e.g. endpoints and disruption controllers, is then in
+    the baseline too, and the ratio shows the operator's own overhead)."""
     await ensure_namespace(kube, ns)
-    sets = [bench_fleet.baseline_statefulset(bench_fleet.cocoonnode(f"w{i:04d}", i), ns) for i in range(n)]
+    cns = [bench_fleet.cocoonnode(f"w{i:04d}", i) for i in range(n)]
+    if full:
+        objs = [o for cn in cns for o in bench_fleet.baseline_children(cn, ns)]
+    else:
+        objs = [bench_fleet.baseline_statefulset(cn, ns) for cn in cns]
     pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
     await pods.start()
     t0 = time.monotonic()
-    await kube.create_all((f"/apis/apps/v1/namespaces/{ns}/statefulsets", s) for s in sets)
+    await kube.create_all((COLLECTION[o["kind"]].format(ns=ns), o) for o in objs)
     created = time.monotonic() - t0
     ok = await pods.wait(lambda o: sum(pod_ready(p) for p in o.values()) >= n, timeout)
     total = time.monotonic() - t0
     ready = sum(pod_ready(p) for p in pods.objects.values())
     await pods.stop()
     flag = "" if ok else " TIMEOUT"
-    log(f"baseline N={n}: {ready}/{n} pods Ready in {total:.1f} s (created in {created:.1f} s){flag}")
-    return {"baseline_s": total if ok else None, "baseline_create_s": created, "baseline_ready": ready}
+    what = "full baseline" if full else "baseline"
+    log(f"{what} N={n}: {ready}/{n} pods Ready in {total:.1f} s (created in {created:.1f} s){flag}")
+    prefix = "baseline_full" if full else "baseline"
+    return {f"{prefix}_s": total if ok else None, f"{prefix}_create_s": created, f"{prefix}_ready": ready}
 
 
 def cn_done(cn: dict[str, Any], need_inference: bool) -> bool:
@@ -715,10 +734,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if not args.skip_baseline:
                 row.update(await baseline(kube, args.nodes, f"bl-{rep}", args.timeout))
                 row["baseline_cleanup_s"] = await delete_namespace(kube, f"bl-{rep}", args.timeout)
+            if args.full_baseline:
+                row.update(await baseline(kube, args.nodes, f"blf-{rep}", args.timeout, full=True))
+                row["baseline_full_cleanup_s"] = await delete_namespace(kube, f"blf-{rep}", args.timeout)
             row["load_before_operator"] = os.getloadavg()[0]
             row.update(await operator_rep(cluster, rep, {}))
             if row.get("baseline_s") and row.get("operator_s"):
                 row["ratio"] = row["operator_s"] / row["baseline_s"]
+            if row.get("baseline_full_s") and row.get("operator_s"):
+                row["ratio_full"] = row["operator_s"] / row["baseline_full_s"]
             with contextlib.suppress(OSError, ValueError):
                 row["lightweight_runtime"] = json.loads(state_file.read_text())
             reps.append(row)
@@ -757,6 +781,8 @@ SUMMARY_KEYS = (
     "operator_s",
     "baseline_s",
     "ratio",
+    "baseline_full_s",
+    "ratio_full",
     "scheduled_s",
     "pods_ready_s",
     "inference_ready_s",
@@ -865,6 +891,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="per wait (seconds)")
     parser.add_argument("--cidr", default="127.103.0.0/16", help="pod CIDR of the private cluster")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--full-baseline",
+        action="store_true",
+        help="also a baseline with every child the operator creates (Service, PDB, ...) created directly",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the operator (create phase, steady)")
     parser.add_argument("--keep", action="store_true", help="keep the temp COCOON_DEV_HOME (logs)")
     parser.add_argument("--tag", default="", help="suffix of the result file names")

@@ -111,6 +111,49 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
     )
 
 
+@dataclass(frozen=True)
+class ControllerMetrics:
+    """The reconcile loop itself: how long reconciles take, how many fail, how much work waits."""
+
+    reconcile_seconds: Histogram
+    reconciles: Counter
+    queue_depth: Gauge
+
+
+def create_controller(registry: CollectorRegistry | None = REGISTRY) -> ControllerMetrics:
+    reg = registry if registry is not None else CollectorRegistry()
+    return ControllerMetrics(
+        reconcile_seconds=Histogram(
+            "cocoon_reconcile_duration_seconds",
+            "Duration of one reconcile of a CocoonNode (API calls, probes and chain steps included)",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=reg,
+        ),
+        reconciles=Counter(
+            "cocoon_reconciles",
+            "Reconciles of CocoonNodes by result (success, error)",
+            ["result"],
+            registry=reg,
+        ),
+        queue_depth=Gauge(
+            "cocoon_reconcile_queue_depth",
+            "CocoonNodes due or waiting for a worker of the reconcile queue (not those being reconciled)",
+            registry=reg,
+        ),
+    )
+
+
+_CONTROLLER: ControllerMetrics | None = None
+
+
+def controller() -> ControllerMetrics:
+    """The process-wide instance on the default registry (created once)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = create_controller()
+    return _CONTROLLER
+
+
 _DEFAULT: MoneyMetrics | None = None
 _SERVED = False
 

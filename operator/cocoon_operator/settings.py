@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     finalize_timeout_seconds: float = Field(default=120.0, gt=0, description="Longest time deletion waits")
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     max_concurrent_reconciles: int = Field(
-        default=16, ge=1, le=512, description="Workers of the reconcile queue: CocoonNodes reconciled at once"
+        default=64, ge=1, le=512, description="Workers of the reconcile queue: CocoonNodes reconciled at once"
     )
 
     # Node label conventions (keep configurable: clusters differ).

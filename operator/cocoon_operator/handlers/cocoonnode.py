@@ -8,12 +8,13 @@ collapses bursts of triggers into one reconcile (`reconcile/workqueue.py`).
 """
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import kopf
 
-from cocoon_operator import reconcile
+from cocoon_operator import metrics, reconcile
 from cocoon_operator.api import identity
 from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint, slim_node
 from cocoon_operator.k8s import stats
@@ -41,11 +42,27 @@ def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> Runtime | None:
     if runtime.node_index is None and "node_index" in kwargs:
         runtime.node_index = kwargs["node_index"]
     if runtime.queue is None:
-        runtime.queue = WorkQueue(
-            lambda key: _process(runtime, key), workers=runtime.settings.max_concurrent_reconciles
+        queue: WorkQueue[Key] = WorkQueue(
+            lambda key: _timed(runtime, key), workers=runtime.settings.max_concurrent_reconciles
         )
-        runtime.queue.start()
+        metrics.controller().queue_depth.set_function(queue.due)
+        runtime.queue = queue
+        queue.start()
     return runtime
+
+
+async def _timed(runtime: Runtime, key: Key) -> float | None:
+    m = metrics.controller()
+    started = time.monotonic()
+    try:
+        delay = await _process(runtime, key)
+    except Exception:
+        m.reconciles.labels("error").inc()
+        raise
+    finally:
+        m.reconcile_seconds.observe(time.monotonic() - started)
+    m.reconciles.labels("success").inc()
+    return delay
 
 
 async def _process(runtime: Runtime, key: Key) -> float | None:

@@ -80,6 +80,11 @@ class WorkQueue(Generic[K]):
         """Keys waiting or ready (not those being processed)."""
         return len(self._due) + len(self._queued)
 
+    def due(self) -> int:
+        """Keys whose time has come but no worker has taken yet (the backlog)."""
+        now = self._clock()
+        return len(self._queued) + sum(1 for d in self._due.values() if d <= now)
+
     def pending(self, key: K) -> bool:
         return key in self._due or key in self._queued or key in self._again
 

@@ -127,11 +127,16 @@ def _wallet(public_key: bytes, owner_address: str) -> str:
     return raw_address(cocoon_wallet_of(public_key, owner_address))
 
 
+CONNECT_BACKOFF_S = (5.0, 60.0)  # first wait after a failed connect, and the longest
+
+
 class ChainHub:
     """One shared `ChainClient` per distinct global config, bounded timeouts, root cache, metrics.
 
     A client that failed with `ChainUnavailable` is dropped, so the next reconcile reconnects: a
-    liteserver that comes back is picked up without a restart.
+    liteserver that comes back is picked up without a restart. A failed connect is not retried for a
+    while (5 s, doubling to 60 s): otherwise every reconcile of every CocoonNode would queue behind
+    the connect lock for a multi-second attempt while the liteservers are down.
     """
 
     def __init__(
@@ -147,6 +152,8 @@ class ChainHub:
         self.metrics = metrics
         self._clients: dict[str, ChainClient] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._down: dict[str, tuple[float, float, str]] = {}  # key → (retry after, next backoff, why)
+        self.clock = time.monotonic
         self._roots: dict[tuple[str, str], tuple[float, RootConfig]] = {}
         self._wallet_balances: dict[tuple[str, str], int] = {}
         self._treasury_locks: dict[str, asyncio.Lock] = {}
@@ -178,21 +185,35 @@ class ChainHub:
 
     async def client(self, ctx: Context) -> tuple[str, ChainClient]:
         key, config = await self.global_config(ctx)
+        self._fail_fast(key)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             client = self._clients.get(key)
             if client is None:
+                self._fail_fast(key)  # another reconcile just failed while this one waited
                 client = ChainClient.from_config(config, self.settings)
                 if self.metrics is not None:
                     queries = self.metrics.liteserver_queries
                     client.on_query = lambda method: queries.labels(method).inc()
                 try:
                     await self.timed("connect", client.start())
-                except ChainUnavailable:
+                except ChainUnavailable as exc:
                     await client.close()
+                    backoff = self._down.get(key, (0.0, CONNECT_BACKOFF_S[0], ""))[1]
+                    self._down[key] = (
+                        self.clock() + backoff,
+                        min(backoff * 2, CONNECT_BACKOFF_S[1]),
+                        str(exc),
+                    )
                     raise
+                self._down.pop(key, None)
                 self._clients[key] = client
         return key, client
+
+    def _fail_fast(self, key: str) -> None:
+        down = self._down.get(key)
+        if down is not None and self.clock() < down[0]:
+            raise ChainUnavailable(down[2])  # the same words as the failure: the condition stays as it is
 
     async def drop(self, key: str) -> None:
         client = self._clients.pop(key, None)
