@@ -1,11 +1,12 @@
 """Summarise every `bench/results/scale-*.json` by N: Markdown table + PNG plot (matplotlib).
 
-    .venv/bin/python -m bench.report [--include-tagged] [--split-at COMMIT]
+    .venv/bin/python -m bench.report [--include-tagged] [--split-at COMMIT[,COMMIT...]]
 
-Results whose file name carries a tag (`--tag`, e.g. smoke or profile runs) are left out unless asked.
-`--split-at` (default: the commit with the first scale fixes) puts each result in a "before" or "after"
-series by whether its operator commit contains that commit, so the table and plot compare the two;
-`--split-at ''` pools everything by N.
+Results whose file name carries a tag (`--tag`, e.g. smoke or profile runs) are left out unless asked;
+runs with the health probes off are always left out (another configuration).
+`--split-at` (default: the commits of the first scale fixes and of the work queue) puts each result in
+a series ("before", "fixes 1+6", "work queue") by the newest of those commits its operator contains,
+so the table and plot compare them; `--split-at ''` pools everything by N.
 Writes `bench/results/summary.md` and `bench/results/scale.png`.
 """
 
@@ -20,13 +21,17 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = RESULTS.parent.parent
-# Fixes 1 (shared, short-lived pod LIST; placement only when needed) and 6 (resync spread).
-FIXES_COMMIT = "bd2dd27"
+# Fixes 1 (shared, short-lived pod LIST; placement only when needed) and 6 (resync spread); then the
+# work queue fed by watch caches (fixes 2-5, 7-9).
+FIXES_COMMIT = "bd2dd27,23f3c68"
+SERIES_NAMES = ("before", "fixes 1+6", "work queue")
 HEADER = "# Scale benchmark summary (medians, min..max over runs)\n\n"
 COLUMNS = (
     ("operator_s", "operator to all Ready (s)"),
     ("baseline_s", "baseline StatefulSets to Ready (s)"),
     ("ratio", "ratio"),
+    ("baseline_full_s", "full baseline (all children created directly) to Ready (s)"),
+    ("ratio_full", "ratio to the full baseline (the operator's own overhead)"),
     ("operator_s_lower_bound", "operator not finished after (s)"),
     ("ratio_lower_bound", "ratio at least"),
     ("steady_writes_per_node_min", "steady writes / node / min"),
@@ -46,21 +51,23 @@ COLUMNS = (
 Key = tuple[int, str]  # (N, series)
 
 
+def _contains(commit: str, ancestor: str) -> bool:
+    found = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", ancestor, commit], cwd=REPO, capture_output=True, check=False
+    )
+    return bool(commit) and found.returncode == 0
+
+
 def _series(versions: list[dict[str, str]], split_at: str) -> str:
-    """'after' when every operator start ran a commit containing `split_at` (clean or not), else 'before'."""
+    """The newest series whose commit every operator start contained (clean or not)."""
     if not split_at:
         return ""
     commits = {v.get("commit", "") for v in versions} or {""}
-    for commit in commits:
-        contains = subprocess.run(
-            ["git", "merge-base", "--is-ancestor", split_at, commit],
-            cwd=REPO,
-            capture_output=True,
-            check=False,
-        )
-        if not commit or contains.returncode != 0:
-            return "before"
-    return "after"
+    name = SERIES_NAMES[0]
+    for i, split in enumerate(split_at.split(","), start=1):
+        if all(_contains(c, split) for c in commits):
+            name = SERIES_NAMES[i] if i < len(SERIES_NAMES) else f"after {split}"
+    return name
 
 
 def load(include_tagged: bool, split_at: str = "") -> dict[Key, list[dict[str, Any]]]:
@@ -70,6 +77,8 @@ def load(include_tagged: bool, split_at: str = "") -> dict[Key, list[dict[str, A
         if len(parts) > 3 and parts[3] != "incomplete" and not include_tagged:
             continue
         data = json.loads(path.read_text())
+        if data["summary"].get("health_probes") is False:
+            continue
         for rep in data.get("reps", []):
             rep = {**rep, "_file": path.name, "_profiled": data["summary"].get("profiled")}
             series = _series(
@@ -99,7 +108,7 @@ def fmt(v: float | None) -> str:
 
 
 def _order(key: Key) -> tuple[int, int]:
-    return key[0], {"before": 0, "after": 1}.get(key[1], 2)
+    return key[0], SERIES_NAMES.index(key[1]) if key[1] in SERIES_NAMES else len(SERIES_NAMES)
 
 
 def table(by_n: dict[Key, list[dict[str, Any]]]) -> str:
@@ -132,7 +141,8 @@ def plot(by_key: dict[Key, list[dict[str, Any]]], out: Path) -> None:
     ]
     for series in all_series:
         per_n = {n: reps for (n, s), reps in by_key.items() if s == series}
-        lines.append(("operator_s", f"operator {series}".strip(), "o" if series != "after" else "D", per_n))
+        marker = "osD^v"[all_series.index(series) % 5]
+        lines.append(("operator_s", f"operator {series}".strip(), marker, per_n))
     for i, (key, label, marker, per_n) in enumerate(lines):
         ns = sorted(per_n)
         meds: list[float] = []
@@ -165,16 +175,19 @@ def plot(by_key: dict[Key, list[dict[str, Any]]], out: Path) -> None:
     for j, series in enumerate(all_series):
         per_n = {n: reps for (n, s), reps in by_key.items() if s == series}
         ns = sorted(per_n)
-        for key, label, marker in (
-            ("peak_rss_mb", "peak RSS (create + steady)", "o"),
-            ("steady_rss_mb", "steady RSS", "s"),
-            ("rebuild_peak_rss_mb", "peak RSS of a restarted operator", "^"),
-        ):
+        last = j == len(all_series) - 1
+        kinds = [("peak_rss_mb", "peak RSS (create + steady)", "o")]
+        if last:  # the others only for the newest series, to keep the plot readable
+            kinds += [
+                ("steady_rss_mb", "steady RSS", "s"),
+                ("rebuild_peak_rss_mb", "peak RSS after a restart", "^"),
+            ]
+        for key, label, marker in kinds:
             ax2.plot(
                 ns,
                 [stats([r.get(key) for r in per_n[n]])[0] or float("nan") for n in ns],
                 marker=marker,
-                linestyle="-" if j == len(all_series) - 1 else "--",
+                linestyle="-" if last else "--",
                 label=f"{label} {series}".strip(),
             )
     ax2.set_xlabel("N (CocoonNodes)")
