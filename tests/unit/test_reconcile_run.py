@@ -22,6 +22,15 @@ CONFIG_MAP = {
 }
 
 
+BOUND_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "w1-0", "namespace": "ns1"},
+    "spec": {"nodeName": "tdx-h100-0"},
+    "status": {"podIP": "127.100.0.5", "conditions": [{"type": "Ready", "status": "True"}]},
+}
+
+
 def _world(body: dict[str, Any], *extra: dict[str, Any]) -> FakeKube:
     return FakeKube([body, copy.deepcopy(CONFIG_MAP), *default_fleet(), *extra])
 
@@ -71,15 +80,7 @@ async def test_first_run_creates_children_then_zero_writes() -> None:
 async def test_pod_bound_sets_scheduled_and_fields() -> None:
     kube = _world(cocoonnode())
     await _run(kube)
-    kube.put(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "w1-0", "namespace": "ns1"},
-            "spec": {"nodeName": "tdx-h100-0"},
-            "status": {"podIP": "127.100.0.5", "conditions": [{"type": "Ready", "status": "True"}]},
-        }
-    )
+    kube.put(BOUND_POD)
     await _run(kube)
     body = kube.find("CocoonNode", "ns1", "w1")
     assert body is not None
@@ -277,15 +278,7 @@ def _watch(kube: FakeKube, cache: ChildCache) -> None:
 async def test_with_the_watch_cache_an_idle_reconcile_reads_only_its_references() -> None:
     kube, cache = _world(cocoonnode()), ChildCache()
     await _run(kube, children=cache)
-    kube.put(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "w1-0", "namespace": "ns1"},
-            "spec": {"nodeName": "tdx-h100-0"},
-            "status": {"podIP": "127.100.0.5", "conditions": [{"type": "Ready", "status": "True"}]},
-        }
-    )
+    kube.put(BOUND_POD)
     _watch(kube, cache)
     await _run(kube, children=cache)  # verifies each child once against the live object
     kube.reads.clear()
