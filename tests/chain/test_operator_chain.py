@@ -568,31 +568,3 @@ async def test_funding_intent_whose_seqno_was_taken_or_expired_is_replaced(
     )
     with pytest.raises(ExternalRejected):
         await balancer.send_external(stale)
-
-
-# ------------------------------------------------------------------------------------ block cache
-
-
-async def test_account_state_is_read_once_per_block_and_never_stale(
-    ton_chain: Any, client: ChainClient
-) -> None:
-    """Reads of one account within one masterchain block share one liteserver query; a new block
-    (e.g. after a top-up) is read again."""
-    import asyncio
-
-    chain, _ = ton_chain
-    address = f"0:{os.urandom(32).hex()}"
-    await chain.faucet(address, TON)
-    await chain.seal_block()
-    async with asyncio.timeout(15):
-        while (first := await client.account_state(address)).balance != TON:
-            await asyncio.sleep(0.2)
-    queries = client.round_trips.by_method.get("getAccountState", 0)
-    for _ in range(5):
-        assert await client.account_state(address) == first
-    assert client.round_trips.by_method["getAccountState"] - queries <= 1  # at most a block boundary
-    await chain.faucet(address, TON)
-    await chain.seal_block()
-    async with asyncio.timeout(15):
-        while (await client.account_state(address)).balance != 2 * TON:  # the new block is read
-            await asyncio.sleep(0.2)

@@ -179,12 +179,6 @@ class ChainClient:
         self.settings = settings or ChainSettings()
         self.round_trips = RoundTrips()
         self.on_query: Callable[[str], None] | None = None  # e.g. a metric: one call per liteserver query
-        # Account states of the current masterchain block: an account's state at one block never
-        # changes, so several reads of one account per reconcile, or by reconciles of CocoonNodes
-        # sharing a treasury or an owner, cost one query per block. (Not get-method results: their
-        # stack may hold slices, which readers consume.)
-        self._block_seqno: int | None = None
-        self._block_answers: dict[tuple[str, ...], AccountState] = {}
         self._started = False
 
     @classmethod
@@ -301,32 +295,9 @@ class ChainClient:
         value = answer.get("now") if isinstance(answer, dict) else answer
         return int(value) if isinstance(value, int) else int(time.time())
 
-    def _answers(self) -> dict[tuple[str, ...], AccountState] | None:
-        """This block's answers, or None when the client cannot tell which block it reads at."""
-        try:
-            block = getattr(self._backend, "last_mc_block", None)
-        except Exception:  # a balancer without consensus yet
-            block = None
-        seqno = getattr(block, "seqno", None)
-        if not isinstance(seqno, int):
-            return None
-        if seqno != self._block_seqno:
-            self._block_seqno, self._block_answers = seqno, {}
-        return self._block_answers
-
     async def account_state(self, address: Address | str) -> AccountState:
         addr = address if isinstance(address, Address) else Address(address)
         raw = raw_address(addr)
-        answers = self._answers()
-        hit = answers.get(("state", raw)) if answers is not None else None
-        if hit is not None:
-            return hit
-        state = await self._account_state(addr, raw)
-        if answers is not None:
-            answers[("state", raw)] = state
-        return state
-
-    async def _account_state(self, addr: Address, raw: str) -> AccountState:
         account, shard_account = await self._call(
             "getAccountState", lambda: self._backend.raw_get_account_state(addr)
         )
