@@ -93,12 +93,11 @@ class ChildCache:
         if kind in KEPT_KINDS:
             kept = slim(kind, body)
             self._live[ref] = _Live(rv, print_, kept)
-            # What the reconcile observes: a pod's state (others make every change to it). A
-            # StatefulSet's status moves with its pod, whose events already trigger (one reconcile
-            # per worker fewer during a bulk create); only its deletion or a foreign spec change does.
+            # What the reconcile observes: a pod's state (others make every change to it), a
+            # StatefulSet's status (its spec changes are the operator's own writes).
             before = previous.body if previous is not None else None
             if before is None or _observed(kind, before) != _observed(kind, kept):
-                return kind == "Pod" or before is None
+                return True
             return verified is not None and unchecked  # someone else changed what the operator applied
         self._live[ref] = _Live(rv, print_, slim(kind, body) if unchecked else None)
         return unchecked  # first sight (e.g. after a restart), or changed by someone else
@@ -140,7 +139,7 @@ class ChildCache:
 def _observed(kind: str, body: Mapping[str, Any]) -> Any:
     meta = body.get("metadata") or {}
     if kind == "StatefulSet":
-        return meta.get("deletionTimestamp")
+        return (body.get("status"), meta.get("deletionTimestamp"))
     return ({k: v for k, v in meta.items() if k != "resourceVersion"}, body.get("spec"), body.get("status"))
 
 
