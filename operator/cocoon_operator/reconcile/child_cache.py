@@ -132,9 +132,6 @@ class ChildCache:
         live = self._live.get((kind, namespace, name))
         return live.body if live is not None else None
 
-    def __len__(self) -> int:
-        return len(self._live)
-
 
 def _observed(kind: str, body: Mapping[str, Any]) -> Any:
     meta = body.get("metadata") or {}

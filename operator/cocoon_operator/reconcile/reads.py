@@ -93,7 +93,4 @@ class ReconcileReads:
 
     def _remember(self, obj: Mapping[str, Any], body: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        kind = str(obj.get("kind"))
-        self._memo[(kind, meta.get("namespace"), str(meta.get("name")))] = body
-        if self.children is not None and kind != "Secret":
-            self.children.wrote(kind, body)
+        self._memo[(str(obj.get("kind")), meta.get("namespace"), str(meta.get("name")))] = body

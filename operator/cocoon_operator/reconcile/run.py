@@ -28,7 +28,6 @@ from cocoon_operator.status import Cond, Reason
 Obj = Mapping[str, Any]
 # The fleet for placement: a list, or a callable so a caller's index is only walked when needed.
 Nodes = Sequence[Obj] | Callable[[], Sequence[Obj]] | None
-_READ: Any = object()
 
 
 @dataclass(frozen=True)
@@ -320,8 +319,8 @@ async def _placement(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> placement.P
 async def _apply_changed(r: _Run, desired: list[dict[str, Any]], known: Mapping[str, Obj | None]) -> None:
     """Apply only what differs from the live object, so an unchanged CocoonNode costs zero writes.
 
-    With the watch-fed child cache, a child found equal at the resourceVersion the watch still reports
-    is not even read.
+    With the watch-fed child cache, a child whose live fingerprint is still the one it had when it was
+    last found equal to the same desired object is not even read.
     """
     cache = r.kube.children
     for obj in desired:
@@ -329,21 +328,30 @@ async def _apply_changed(r: _Run, desired: list[dict[str, Any]], known: Mapping[
         wanted = digest(obj) if cache is not None else ""
         if cache is not None and cache.is_current(kind, r.namespace, name, wanted):
             continue
-        existing = known.get(kind, _READ)
-        if existing is not None and cache is not None and kind in KEPT_KINDS:
-            existing = _READ  # the watch keeps these slim (no pod template): compare with the whole object
-        if existing is _READ and cache is not None and kind not in KEPT_KINDS:
-            existing = cache.body(kind, r.namespace, name) or _READ  # as the watch delivered it, unchecked
-        if existing is _READ:
-            read = r.kube.fresh if kind in KEPT_KINDS else r.kube.get
-            existing = await read(obj["apiVersion"], kind, r.namespace, name)
+        existing = await _live_child(r, obj, known)
         if not up_to_date(existing, obj):
-            applied = await r.deps.kube.apply(obj)
+            applied = await r.kube.apply(obj)
             r.applied.append(f"{kind}/{name}")
             if cache is not None:
                 cache.wrote(kind, applied, wanted)
         elif cache is not None and existing is not None:
             cache.verified(kind, existing, wanted)
+
+
+async def _live_child(r: _Run, obj: Obj, known: Mapping[str, Obj | None]) -> Obj | None:
+    """The whole live child to compare with: what this run already read, the watch's unchecked copy,
+    or a read."""
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    cache = r.kube.children
+    if cache is not None and kind in KEPT_KINDS:
+        # The watch keeps these slim (no pod template), and `known` may be that copy: read the whole.
+        if kind in known and known[kind] is None:
+            return None  # this run found it absent
+        return await r.kube.fresh(obj["apiVersion"], kind, r.namespace, name)
+    if kind in known:
+        return known[kind]
+    seen = cache.body(kind, r.namespace, name) if cache is not None else None
+    return seen if seen is not None else await r.kube.get(obj["apiVersion"], kind, r.namespace, name)
 
 
 def _finish(r: _Run, *, paused: bool) -> Outcome:
