@@ -340,18 +340,63 @@ async def baseline(kube: Kube, n: int, ns: str, timeout: float, *, full: bool = 
         objs = [bench_fleet.baseline_statefulset(cn, ns) for cn in cns]
     pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
     await pods.start()
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     await kube.create_all((COLLECTION[o["kind"]].format(ns=ns), o) for o in objs)
     created = time.monotonic() - t0
     ok = await pods.wait(lambda o: sum(pod_ready(p) for p in o.values()) >= n, timeout)
     total = time.monotonic() - t0
+    stages = await pipeline(kube, ns, t0_wall)
+    log(f"  stages: {json.dumps(stages)}")
     ready = sum(pod_ready(p) for p in pods.objects.values())
     await pods.stop()
     flag = "" if ok else " TIMEOUT"
     what = "full baseline" if full else "baseline"
     log(f"{what} N={n}: {ready}/{n} pods Ready in {total:.1f} s (created in {created:.1f} s){flag}")
     prefix = "baseline_full" if full else "baseline"
-    return {f"{prefix}_s": total if ok else None, f"{prefix}_create_s": created, f"{prefix}_ready": ready}
+    return {
+        f"{prefix}_s": total if ok else None,
+        f"{prefix}_create_s": created,
+        f"{prefix}_ready": ready,
+        f"{prefix}_stages": stages,
+    }
+
+
+def _ts(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _quantiles(values: list[float], t0: float) -> dict[str, float] | None:
+    vals = sorted(v - t0 for v in values)
+    if not vals:
+        return None
+    pick = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
+    out = {k: round(vals[min(len(vals) - 1, int(q * len(vals)))], 1) for k, q in pick.items()}
+    out["max"] = round(vals[-1], 1)
+    out["count"] = len(vals)
+    return out
+
+
+async def pipeline(kube: Kube, ns: str, t0_wall: float) -> dict[str, Any]:
+    """When each stage happened (seconds after the first create; object timestamps, 1 s resolution):
+    StatefulSets created, pods created, pods scheduled, pods Ready. Shows which stage holds the others up."""
+    sts = await kube.list(f"/apis/apps/v1/namespaces/{ns}/statefulsets")
+    pods = await kube.list(f"/api/v1/namespaces/{ns}/pods", labelSelector=WORKER_SELECTOR)
+
+    def cond_time(pod: dict[str, Any], type_: str) -> float | None:
+        for c in (pod.get("status") or {}).get("conditions") or []:
+            if c.get("type") == type_ and c.get("status") == "True":
+                return _ts(c.get("lastTransitionTime"))
+        return None
+
+    stages: dict[str, list[float | None]] = {
+        "statefulset_created": [_ts(o["metadata"].get("creationTimestamp")) for o in sts["items"]],
+        "pod_created": [_ts(p["metadata"].get("creationTimestamp")) for p in pods["items"]],
+        "pod_scheduled": [cond_time(p, "PodScheduled") for p in pods["items"]],
+        "pod_ready": [cond_time(p, "Ready") for p in pods["items"]],
+    }
+    return {k: _quantiles([v for v in vals if v is not None], t0_wall) for k, vals in stages.items()}
 
 
 def cn_done(cn: dict[str, Any], need_inference: bool) -> bool:
@@ -434,7 +479,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
         )
     cpu0 = sampler.cpu_at()
     m0 = await scrape(kube)
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     await kube.create_all((cn_path, o) for o in cns)
     created = time.monotonic() - t0
     times: dict[str, float | None] = {}
@@ -458,6 +503,19 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     load_at_ready = os.getloadavg()[0]
     create_cpu = sampler.cpu_at() - cpu0
     create_req = summarize_requests(diff(await scrape(kube), m0))
+    stages = await pipeline(kube, ns, t0_wall)
+    stages["inference_ready"] = _quantiles(
+        [
+            t
+            for x in cn_track.objects.values()
+            for c in (x.get("status") or {}).get("conditions") or []
+            if c.get("type") == "InferenceReady" and c.get("status") == "True"
+            for t in [_ts(c.get("lastTransitionTime"))]
+            if t is not None
+        ],
+        t0_wall,
+    )
+    log(f"  stages: {json.dumps(stages)}")
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -529,7 +587,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     bg_minutes = bg_s / 60
 
     # Restart: stale status everywhere, then the operator rebuilds it.
-    rebuild = await restart(c, op, cn_path, ns)
+    rebuild = await restart(c, op, cn_path, ns) if not args.skip_restart else {}
     op.stop()
     await delete_namespace(kube, ns, args.timeout)
 
@@ -548,6 +606,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
         "runtime_check": runtime_check,
         "create_cpu_s": create_cpu,
         "create_requests": create_req,
+        "stages": stages,
         "steady_minutes": minutes,
         "steady_writes_per_min": writes_pm,
         "background_writes_per_min": bg_writes_pm,
@@ -891,6 +950,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="per wait (seconds)")
     parser.add_argument("--cidr", default="127.103.0.0/16", help="pod CIDR of the private cluster")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-restart", action="store_true", help="no restart phase (quicker iterations)")
     parser.add_argument(
         "--full-baseline",
         action="store_true",
