@@ -336,3 +336,34 @@ async def test_after_a_restart_the_watched_children_are_checked_without_reads() 
     kube.reads.clear()
     await _run(kube, children=restarted)
     assert "StatefulSet" not in {kind for kind, _ in kube.reads}
+
+
+async def test_a_first_reconcile_looks_up_no_children() -> None:
+    """A CocoonNode that was never reconciled has no children: with the watch cache, nothing the
+    watches have not shown is read, the wallet Secret is created without a look, and the references
+    are read once each."""
+    kube, cache = _world(cocoonnode()), ChildCache()
+    outcome = await _run(kube, children=cache)
+    assert sorted(kind for kind, _ in kube.reads) == ["ConfigMap"]
+    assert "Secret/w1-wallet" in outcome.applied
+    assert {k for _, k, _ in kube.writes} >= {"StatefulSet", "Service", "ConfigMap", "Secret"}
+
+
+async def test_a_first_reconcile_keeps_a_users_wallet_secret_and_reapplies_unseen_children() -> None:
+    """Status lost (e.g. restored without it) while the children and a user's wallet Secret exist:
+    creating the Secret is refused and it is read instead; children are re-applied unchanged."""
+    kube = _world(cocoonnode())
+    await _run(kube, children=ChildCache())
+    secret = kube.find("Secret", "ns1", "w1-wallet")
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert secret is not None and sts is not None and body is not None
+    body.pop("status")
+    kube.writes.clear()
+    kube.reads.clear()
+    outcome = await _run(kube, children=ChildCache())  # a new process whose watches lag behind
+    assert kube.find("Secret", "ns1", "w1-wallet") == secret
+    assert ("Secret", "w1-wallet") in kube.reads
+    assert "Secret/w1-wallet" not in outcome.applied
+    assert kube.find("StatefulSet", "ns1", "w1")["spec"] == sts["spec"]  # type: ignore[index]
+    assert _cond(kube, "Configured")["status"] == "True"

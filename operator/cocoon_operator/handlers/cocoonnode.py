@@ -16,7 +16,7 @@ import kopf
 
 from cocoon_operator import metrics, reconcile
 from cocoon_operator.api import identity
-from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint, slim_node
+from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint
 from cocoon_operator.k8s import stats
 from cocoon_operator.reconcile import finalizer
 from cocoon_operator.reconcile.workqueue import WorkQueue
@@ -28,19 +28,12 @@ FINALIZE_RETRY_S = 10.0  # chain work on deletion still in progress: look again
 WORKER_LABELS = {identity.LABEL_MANAGED_BY: identity.MANAGED_BY, identity.LABEL_NAME: identity.WORKER_APP}
 
 
-@kopf.index("nodes")
-async def node_index(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {name: slim_node(body)}
-
-
-def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> Runtime | None:
+def _runtime(memo: kopf.Memo) -> Runtime | None:
     """The shared runtime, with its queue started (from a handler: the workers inherit kopf's context,
-    which `kopf.event` needs) and the node index captured."""
+    which `kopf.event` needs)."""
     runtime: Runtime | None = memo.get("runtime")
     if runtime is None:
         return None
-    if runtime.node_index is None and "node_index" in kwargs:
-        runtime.node_index = kwargs["node_index"]
     if runtime.queue is None:
         queue: WorkQueue[Key] = WorkQueue(
             lambda key: _timed(runtime, key), workers=runtime.settings.max_concurrent_reconciles
@@ -128,7 +121,7 @@ async def cocoonnode_event(
 
     Status-only events (most of them: the operator's own status writes) queue nothing; the resync
     timer re-reads everything anyway."""
-    runtime = _runtime(memo, kwargs)
+    runtime = _runtime(memo)
     if runtime is None:
         return
     key = (str(namespace), name)
@@ -146,10 +139,8 @@ def _owner_key(labels: Mapping[str, str], namespace: str | None) -> Key | None:
     return (namespace, owner) if owner and namespace else None
 
 
-def _child_event(
-    kind: str, type: str | None, body: kopf.Body, memo: kopf.Memo, kwargs: Mapping[str, Any]
-) -> None:
-    runtime = _runtime(memo, kwargs)
+def _child_event(kind: str, type: str | None, body: kopf.Body, memo: kopf.Memo) -> None:
+    runtime = _runtime(memo)
     key = _owner_key(body.metadata.labels, body.metadata.namespace)
     if runtime is None or key is None or runtime.deps.children is None:
         return
@@ -159,34 +150,34 @@ def _child_event(
 
 @kopf.on.event("pods", labels=WORKER_LABELS)
 async def worker_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    _child_event("Pod", type, body, memo, kwargs)
+    _child_event("Pod", type, body, memo)
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels=WORKER_LABELS)
 async def worker_statefulset_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    _child_event("StatefulSet", type, body, memo, kwargs)
+    _child_event("StatefulSet", type, body, memo)
 
 
 @kopf.on.event("v1", "services", labels=WORKER_LABELS)
 async def worker_service_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    _child_event("Service", type, body, memo, kwargs)
+    _child_event("Service", type, body, memo)
 
 
 @kopf.on.event("v1", "configmaps", labels=WORKER_LABELS)
 async def worker_configmap_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    _child_event("ConfigMap", type, body, memo, kwargs)
+    _child_event("ConfigMap", type, body, memo)
 
 
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=WORKER_LABELS)
 async def worker_pdb_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    _child_event("PodDisruptionBudget", type, body, memo, kwargs)
+    _child_event("PodDisruptionBudget", type, body, memo)
 
 
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=WORKER_LABELS)
 async def worker_networkpolicy_event(
     type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    _child_event("NetworkPolicy", type, body, memo, kwargs)
+    _child_event("NetworkPolicy", type, body, memo)
 
 
 def _node_print(body: kopf.Body, type: str | None) -> str:
@@ -203,12 +194,9 @@ def _node_changed(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo,
 @kopf.on.event("nodes", when=_node_changed)
 async def node_event(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
     """A node that changed in a way placement cares about may unblock waiting CocoonNodes."""
-    runtime = _runtime(memo, kwargs)
+    runtime = _runtime(memo)
     if runtime is None:
         return
-    if type == "DELETED":
-        runtime.node_fingerprints.pop(name, None)
-    else:
-        runtime.node_fingerprints[name] = _node_print(body, type)
+    runtime.node_seen(name, None if type == "DELETED" else body)
     for key in runtime.unscheduled:
         runtime.enqueue(key)

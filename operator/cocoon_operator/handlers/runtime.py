@@ -1,7 +1,7 @@
 """Per-process state the handlers share (kept in kopf's memo): settings, client, deps, work queue."""
 
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,8 +48,12 @@ class Runtime:
     deps: Deps
     queue: WorkQueue[Key] | None = None  # started by the first handler (it needs kopf's task context)
     unscheduled: set[Key] = field(default_factory=set)  # CocoonNodes waiting for a node
+    # The fleet as placement reads it (slim Nodes by name): listed once at start-up, then kept current
+    # by the Node watch. Not a kopf index: while an index fills, kopf makes every watched object's
+    # worker wait on one condition that each indexed Node wakes in full, which is quadratic in the
+    # number of objects (a restart with 1 000 CocoonNodes took ~230 s, bench/README.md).
+    fleet: dict[str, dict[str, Any]] = field(default_factory=dict)
     node_fingerprints: dict[str, str] = field(default_factory=dict)
-    node_index: Mapping[Any, Iterable[Any]] | None = None  # kopf's index of Nodes, captured from a handler
     generations: dict[Key, tuple[int, bool]] = field(default_factory=dict)  # (generation, deleting) queued
     provider_retries: dict[Key, int] = field(default_factory=dict)
 
@@ -65,9 +69,18 @@ class Runtime:
             self.queue.forget(key)
 
     def nodes(self) -> list[Mapping[str, Any]]:
-        """The fleet from the kopf index, walked only when placement is explained (no copies)."""
-        index = self.node_index or {}
-        return [value for store in index.values() for value in store]
+        """The fleet, listed only when placement is explained."""
+        return list(self.fleet.values())
+
+    def node_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
+        """A Node listed, changed (body) or deleted (None)."""
+        if body is None:
+            self.fleet.pop(name, None)
+            self.node_fingerprints.pop(name, None)
+            return
+        slim = slim_node(body)
+        self.fleet[name] = slim
+        self.node_fingerprints[name] = repr(slim)
 
     def next_delay(self, key: Key, retry_after: float | None, status_changed: bool) -> float:
         """When to reconcile `key` again: the resync period (with jitter, so objects do not move in

@@ -44,8 +44,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = 4
     kube = KubeClient(config.load(), timeout=cfg.request_timeout_seconds)
-    memo.runtime = Runtime(settings=cfg, kube=kube, deps=build_deps(cfg, kube))
-    logger.info("Configured cocoon-operator", extra={"resync_seconds": cfg.resync_seconds})
+    runtime = Runtime(settings=cfg, kube=kube, deps=build_deps(cfg, kube))
+    # The whole fleet before any handler runs, so no reconcile explains placement against part of it
+    # (the Node watch keeps it current from here; an error here makes kopf retry the start-up).
+    for node in await kube.list("v1", "Node"):
+        runtime.node_seen(str(node["metadata"]["name"]), node)
+    memo.runtime = runtime
+    fields = {"resync_seconds": cfg.resync_seconds, "nodes": len(runtime.fleet)}
+    logger.info("Configured cocoon-operator", extra=fields)
 
 
 @kopf.on.login()

@@ -126,6 +126,11 @@ class ChildCache:
         live, verified = self._live.get(ref), self._verified.get(ref)
         return live is not None and verified == (desired_digest, live.print_)
 
+    def seen(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether a watch event or a write response has shown this child (it is not known absent:
+        the watch may simply not have delivered it yet)."""
+        return (kind, namespace, name) in self._live
+
     def body(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The last seen body (of a kept kind; of another kind only while it is unchecked), or None
         when there is none (then read it)."""

@@ -93,7 +93,8 @@ def spec_errors(error: ValidationError) -> str:
 
 async def run(body: Obj, deps: Deps, nodes: Nodes = None) -> Outcome:
     """Reconcile one CocoonNode. Raises ApiError only for API failures (the caller retries later)."""
-    r = _Run(body, deps, ReconcileReads(deps.kube, deps.children))
+    first = "observedGeneration" not in (body.get("status") or {})
+    r = _Run(body, deps, ReconcileReads(deps.kube, deps.children, first_reconcile=first))
     spec = _parse(r)
     if spec is not None and await _resolve(r, spec):
         await _converge(r, spec, nodes)
@@ -163,7 +164,9 @@ async def _resolve(r: _Run, spec: CocoonNodeSpec) -> bool:
 async def _wallet_secret(r: _Run, spec: CocoonNodeSpec) -> bool:
     name = spec.wallet.secret_ref.name
     owner = _owner(r)
-    secret = await r.kube.get("v1", "Secret", r.namespace, name)
+    # First reconcile: most wallet Secrets do not exist yet, so create without looking (a Secret the
+    # user made is never replaced: create refuses, and it is read below).
+    secret = None if r.kube.first_reconcile else await r.kube.get("v1", "Secret", r.namespace, name)
     if secret is None:
         created = await r.kube.create(children.new_wallet_secret(owner, name))
         if created is not None:
@@ -220,8 +223,8 @@ async def _provider(r: _Run, step: Awaitable[StepReport], cond_type: str, what: 
 async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> None:
     kube, ns, settings = r.kube, r.namespace, r.deps.settings
     owner = _owner(r)
-    sts = await kube.get("apps/v1", "StatefulSet", ns, children.statefulset_name(owner))
-    pod = await kube.get("v1", "Pod", ns, children.pod_name(owner)) if sts is not None else None
+    sts = await kube.child("apps/v1", "StatefulSet", ns, children.statefulset_name(owner))
+    pod = await kube.child("v1", "Pod", ns, children.pod_name(owner)) if sts is not None else None
     ctx = _context(r, spec, pod)
 
     blocked_by = None
@@ -351,7 +354,8 @@ async def _live_child(r: _Run, obj: Obj, known: Mapping[str, Obj | None]) -> Obj
     if kind in known:
         return known[kind]
     seen = cache.body(kind, r.namespace, name) if cache is not None else None
-    return seen if seen is not None else await r.kube.get(obj["apiVersion"], kind, r.namespace, name)
+    # (On a first reconcile, `child` answers None without a request for a child no watch has shown.)
+    return seen if seen is not None else await r.kube.child(obj["apiVersion"], kind, r.namespace, name)
 
 
 def _finish(r: _Run, *, paused: bool) -> Outcome:
