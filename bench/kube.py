@@ -102,6 +102,17 @@ class Kube:
 
         await asyncio.gather(*(one(p, o) for p, o in items))
 
+    async def merge_patch_all(
+        self, items: Iterable[tuple[str, dict[str, Any]]], concurrency: int = 8, *, ok_missing: bool = False
+    ) -> None:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(path: str, patch: dict[str, Any]) -> None:
+            async with sem:
+                await self.request("PATCH", path, patch, content_type=MERGE, ok_missing=ok_missing)
+
+        await asyncio.gather(*(one(p, b) for p, b in items))
+
     async def list(self, path: str, **params: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("GET", path, params=params or None)
         return result

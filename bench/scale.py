@@ -321,19 +321,11 @@ async def delete_namespace(kube: Kube, ns: str, timeout: float) -> float:
         )
     # The operator may be stopped by now: release its finalizers, or the namespace never goes.
     left = await kube.request("GET", CN_PATH.format(ns=ns), ok_missing=True) or {"items": []}
-    sem = asyncio.Semaphore(8)
-
-    async def release(name: str) -> None:
-        async with sem:
-            await kube.request(
-                "PATCH",
-                f"{CN_PATH.format(ns=ns)}/{name}",
-                {"metadata": {"finalizers": None}},
-                content_type="application/merge-patch+json",
-                ok_missing=True,
-            )
-
-    await asyncio.gather(*(release(o["metadata"]["name"]) for o in left["items"]))
+    release = {"metadata": {"finalizers": None}}
+    await kube.merge_patch_all(
+        ((f"{CN_PATH.format(ns=ns)}/{o['metadata']['name']}", release) for o in left["items"]),
+        ok_missing=True,
+    )
     await kube.delete(f"/api/v1/namespaces/{ns}")
     while time.monotonic() - t0 < timeout:
         if await kube.request("GET", f"/api/v1/namespaces/{ns}", ok_missing=True) is None:
@@ -699,18 +691,8 @@ async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, 
     kube = c.kube
     listed = await kube.list(cn_path)
     names = [o["metadata"]["name"] for o in listed["items"]]
-    sem = asyncio.Semaphore(8)
-
-    async def stale(name: str) -> None:
-        async with sem:
-            await kube.request(
-                "PATCH",
-                f"{cn_path}/{name}/status",
-                {"status": {"nodeName": "stale"}},
-                content_type="application/merge-patch+json",
-            )
-
-    await asyncio.gather(*(stale(n) for n in names))
+    stale = {"status": {"nodeName": "stale"}}
+    await kube.merge_patch_all((f"{cn_path}/{name}/status", stale) for name in names)
     cns = Tracker(kube, cn_path)
     pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
     await cns.start()
