@@ -82,3 +82,42 @@ async def test_health_drives_conditions_models_and_events() -> None:
     assert "models" not in _status(kube)
     again = await _run(kube, health)
     assert again.events == ()  # only on the transition
+
+
+class _AgeRecordingProber(StubProber):
+    def __init__(self, result: Any) -> None:
+        super().__init__(result)
+        self.max_ages: list[float | None] = []
+
+    async def probe(
+        self, pod_ip: str, model_name: str | None = None, *, max_age_s: float | None = None
+    ) -> Any:
+        self.max_ages.append(max_age_s)
+        return await super().probe(pod_ip, model_name, max_age_s=max_age_s)
+
+
+async def test_a_just_ready_worker_that_does_not_answer_is_rechecked_within_seconds() -> None:
+    """Pod Ready a second ago, Triton not answering yet: probed fresh (no answer cached from before it
+    was Ready) and looked at again in 2 s; long after readiness the usual 10 s re-check applies."""
+    kube = FakeKube([cocoonnode(), copy.deepcopy(CONFIG_MAP), *default_fleet()])
+    await _run(kube, WorkerHealth(StubProber((triton_ok(), runner_ok())), clock=lambda: NOW))
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None
+    pod = copy.deepcopy(POD)
+    pod["metadata"]["labels"] = dict(sts["spec"]["selector"]["matchLabels"])
+    pod["status"]["containerStatuses"] = [{"name": "triton", "ready": True}]
+    ready = {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-25T22:59:59Z"}  # NOW - 1 s
+    pod["status"]["conditions"] = [ready]
+    kube.put(pod)
+
+    prober = _AgeRecordingProber((triton_down(), runner_ok()))
+    outcome = await _run(kube, WorkerHealth(prober, clock=lambda: NOW))
+    assert outcome.retry_after == 2.0
+    assert prober.max_ages == [0.0]
+
+    ready["lastTransitionTime"] = "2026-11-25T22:50:00Z"  # ten minutes ago
+    kube.put(pod)
+    prober.max_ages.clear()
+    outcome = await _run(kube, WorkerHealth(prober, clock=lambda: NOW))
+    assert outcome.retry_after == 10.0
+    assert prober.max_ages == [None]
