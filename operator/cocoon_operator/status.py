@@ -93,6 +93,16 @@ def now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(value: object) -> dt.datetime | None:
+    """A Kubernetes timestamp ("2026-11-25T23:00:00Z"); None when absent or malformed."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def summarize_ready(conditions: Iterable[Cond], *, paused: bool = False) -> Cond:
     """Ready = every required condition True and no other condition False.
 

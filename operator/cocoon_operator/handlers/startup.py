@@ -47,7 +47,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     runtime = Runtime(settings=cfg, kube=kube, deps=build_deps(cfg, kube))
     # The whole fleet before any handler runs, so no reconcile explains placement against part of it
     # (the Node watch keeps it current from here; an error here makes kopf retry the start-up).
-    for node in await kube.list("v1", "Node"):
+    try:
+        fleet = await kube.list("v1", "Node")
+    except BaseException:
+        await kube.close()  # kopf retries this handler with a new client
+        raise
+    for node in fleet:
         runtime.node_seen(str(node["metadata"]["name"]), node)
     memo.runtime = runtime
     fields = {"resync_seconds": cfg.resync_seconds, "nodes": len(runtime.fleet)}

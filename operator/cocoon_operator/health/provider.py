@@ -16,7 +16,7 @@ from cocoon_operator.health.metrics import HealthMetrics
 from cocoon_operator.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
 from cocoon_operator.health.reasons import RUNNER_HEALTHY, HealthReason
 from cocoon_operator.settings import Settings
-from cocoon_operator.status import INFERENCE_READY, Cond, find
+from cocoon_operator.status import INFERENCE_READY, Cond, find, parse_time
 from cocoon_operator.worker.triton_client import TritonProbe
 
 if TYPE_CHECKING:
@@ -64,9 +64,9 @@ class WorkerHealth:
         triton: TritonProbe
         runner: RunnerProbe
         if pod is not None and ip:
-            if max_age_s is None and (
-                not _triton_ready(pod, self.layout) or self._ready_for(pod) < RECHECK_STARTING_S * 2
-            ):
+            # (+1 s: transition times have whole seconds)
+            ready_before_cache = self._ready_for(pod) <= self.prober.cache_ttl_s + 1
+            if max_age_s is None and (not _triton_ready(pod, self.layout) or ready_before_cache):
                 # Starting or just restarted: an answer cached before the crash would read Serving,
                 # one cached just before the pod turned Ready would read Unreachable.
                 max_age_s = 0.0
@@ -116,13 +116,8 @@ class WorkerHealth:
     def _ready_for(self, pod: Mapping[str, Any]) -> float:
         """Seconds since the pod turned Ready (infinity when it is not Ready or the time is unknown)."""
         cond = find((pod.get("status") or {}).get("conditions"), "Ready") or {}
-        if cond.get("status") != "True" or not isinstance(cond.get("lastTransitionTime"), str):
-            return float("inf")
-        try:
-            since = dt.datetime.fromisoformat(str(cond["lastTransitionTime"]).replace("Z", "+00:00"))
-        except ValueError:
-            return float("inf")
-        return max(0.0, (self._clock() - since).total_seconds())
+        since = parse_time(cond.get("lastTransitionTime")) if cond.get("status") == "True" else None
+        return max(0.0, (self._clock() - since).total_seconds()) if since is not None else float("inf")
 
     def forget(self, namespace: str, name: str, pod_ip: str | None = None) -> None:
         """Call when a CocoonNode is deleted: drops its metric series and cached probes."""

@@ -26,7 +26,7 @@ from cocoon_operator.reconcile.reads import ReconcileReads
 from cocoon_operator.status import Cond, Reason
 
 Obj = Mapping[str, Any]
-# The fleet for placement: a list, or a callable so a caller's index is only walked when needed.
+# The fleet for placement: a list, or a callable so a caller's cache is only copied when needed.
 Nodes = Sequence[Obj] | Callable[[], Sequence[Obj]] | None
 
 
@@ -413,7 +413,7 @@ async def finalize(body: Obj, deps: Deps, *, now: dt.datetime | None = None) -> 
     """
     now = now or dt.datetime.now(dt.UTC)
     meta = body["metadata"]
-    started = _parse_time(meta.get("deletionTimestamp")) or now
+    started = st.parse_time(meta.get("deletionTimestamp")) or now
     deadline = started + dt.timedelta(seconds=deps.settings.finalize_timeout_seconds)
     providers = [p for p in (deps.rewards, deps.chain) if p is not None]
     if not providers:
@@ -437,12 +437,3 @@ async def finalize(body: Obj, deps: Deps, *, now: dt.datetime | None = None) -> 
     except TimeoutError:
         done = False
     return FinalizeOutcome(done, "Chain work finished" if done else "Chain work still in progress")
-
-
-def _parse_time(value: object) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -411,13 +411,8 @@ class RewardSteps:
 
 async def _deletion_time(ctx: Context) -> int | None:
     body = await ctx.kube.get(identity.API_VERSION, identity.KIND, ctx.namespace, ctx.name)
-    stamp = ((body or {}).get("metadata") or {}).get("deletionTimestamp")
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return int(dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None
+    stamp = st.parse_time(((body or {}).get("metadata") or {}).get("deletionTimestamp"))
+    return int(stamp.timestamp()) if stamp is not None else None
 
 
 def _owner(ctx: Context) -> children.Owner:
