@@ -1,4 +1,4 @@
-// Cross-check of the committed contracts on @ton/sandbox (newest emulator, global version 12), in
+// Cross-check of the official contracts (committed code cells) on @ton/sandbox (newest emulator, global version 12), in
 // addition to the pytvm 2024-08 emulator the local chain uses. Not a test: run by hand after changes.
 //   node sandbox-check.mjs   -> prints one line per check, exits 1 on the first failure
 import { Blockchain } from "@ton/sandbox";
@@ -9,7 +9,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const code = (name) => Cell.fromBase64(readFileSync(join(HERE, "build", `${name}.code.boc.b64`), "utf8").trim());
+const OFFICIAL = join(HERE, "..", "operator", "cocoon_operator", "data", "official");
+const code = (name) => Cell.fromBase64(readFileSync(join(OFFICIAL, `${name}.code.boc.b64`), "utf8").trim());
 
 function check(ok, what) {
   process.stdout.write(`${ok ? "ok  " : "FAIL"} ${what}\n`);

@@ -47,6 +47,7 @@ from cocoon_operator.ton.layouts import (
     ProxyStorage,
     RootStorage,
     SignedPayout,
+    WalletStorage,
     WorkerProxyPayout,
     WorkerProxyRequest,
     WorkerStorage,
@@ -191,7 +192,7 @@ async def test_root_storage_and_getters(env: Env) -> None:
     proxy_code_hash, worker_code_hash, client_code_hash = params[11:]
     assert proxy_code_hash.to_bytes(32, "big").hex() == env.net.code_hashes["cocoon_proxy"]
     assert worker_code_hash.to_bytes(32, "big").hex() == env.net.code_hashes["cocoon_worker"]
-    assert client_code_hash == 0
+    assert client_code_hash.to_bytes(32, "big").hex() == env.net.code_hashes["cocoon_client"]
 
     image = int.from_bytes(DEV_IMAGE_HASH, "big")
     assert await env.get(env.net.root, "worker_hash_is_valid", [image]) == [-1]
@@ -247,7 +248,10 @@ async def test_root_owner_ops(env: Env) -> None:
     assert (
         await root_op(env, update_proxy_body(42, ProxyDesc("10.0.0.3:1")))
     ).exit_code == CocoonError.UNKNOWN_PROXY_TYPE
-    assert (await root_op(env, unregister_proxy_body(42))).exit_code == CocoonError.UNKNOWN_PROXY_TYPE
+    # unregistering an unknown seqno is a no-op that still counts as a change (official root)
+    version = (await read_root(chain, env.net)).version
+    assert (await root_op(env, unregister_proxy_body(42))).success
+    assert (await read_root(chain, env.net)).version == version + 1
     bad_type = root_op_body(Op.REGISTER_PROXY, payload=ProxyDesc("10.0.0.4:1", type=1).store(Builder()))
     assert (await root_op(env, bad_type)).exit_code == CocoonError.MSG_FORMAT_MISMATCH
 
@@ -629,10 +633,11 @@ async def test_proxy_signed_close_flow(env: Env) -> None:
         proxy.contract, TON, body=signed(Op.EXT_PROXY_CLOSE_REQUEST_SIGNED, 1, bytes(32)), bounce=True
     )
     assert tx_of(res, proxy.contract).exit_code == CocoonError.BAD_SIGNATURE
+    # completing a close that was never requested: the proxy is not closing (1006)
     res = await chain.send_internal(
         proxy.contract, TON, body=signed(Op.EXT_PROXY_CLOSE_COMPLETE_REQUEST_SIGNED, 2), bounce=True
     )
-    assert tx_of(res, proxy.contract).exit_code == CocoonError.NOT_UNLOCKED_YET
+    assert tx_of(res, proxy.contract).exit_code == CocoonError.CLOSED
     res = await chain.send_internal(
         proxy.contract, TON, body=signed(Op.EXT_PROXY_CLOSE_REQUEST_SIGNED, 3), bounce=True
     )
@@ -704,16 +709,16 @@ async def test_proxy_payout_request_stake_and_owner_close(env: Env) -> None:
     assert chain.balance(proxy.contract) >= before + 2 * TON - TON // 100
 
     # owner_proxy_close: owner only, starts closing
-    close = request(Op.OWNER_PROXY_CLOSE, 8, Builder())
+    close = request(Op.OWNER_PROXY_CLOSE, 8, Builder().store_address(proxy_owner))
     res = await chain.send_internal(proxy.contract, TON, body=close, src=env.owner, bounce=True)
     assert tx_of(res, proxy.contract).exit_code == CocoonError.EXPECTED_MESSAGE_FROM_OWNER
     res = await chain.send_internal(proxy.contract, TON, body=close, src=proxy_owner, bounce=True)
     assert tx_of(res, proxy.contract).success
     assert (await env.get(proxy.contract, "get_cocoon_proxy_data"))[3] == 1
     res = await chain.send_internal(
-        proxy.contract, TON, body=root_op_body(0x65448FF4), src=env.owner, bounce=True
+        proxy.contract, TON, body=root_op_body(0x1234), src=env.owner, bounce=True
     )
-    assert tx_of(res, proxy.contract).exit_code == CocoonError.UNKNOWN_OP  # client ops are not implemented
+    assert tx_of(res, proxy.contract).exit_code == CocoonError.UNKNOWN_OP
 
 
 # --- cocoon wallet ------------------------------------------------------------------------------------------
@@ -783,7 +788,7 @@ async def test_cocoon_wallet_owner_ops(env: Env) -> None:
     # "b" blocks (1031 for externals), "u" unblocks; sent from the real owner wallet
     res = await wallet_send(chain, env.net.owner, [(wallet, TON // 10, block_body(), None, True)])
     assert tx_of(res, wallet).success
-    assert await env.get(wallet, "get_wallet_status") == [1]
+    assert WalletStorage.from_cell(chain.account(wallet).storage.state.state_init.data).blocked
     with pytest.raises(ExternalRejected) as exc:
         await env.send_from_cocoon_wallet(ping)
     assert exc.value.exit_code == CocoonError.WALLET_BLOCKED

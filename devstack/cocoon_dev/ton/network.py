@@ -1,4 +1,4 @@
-"""Deploy a dev COCOON network (root, proxies, wallets) on a `LocalChain`, from the project's contracts.
+"""Deploy a dev COCOON network (root, proxies, wallets) on a `LocalChain`, from the official contracts.
 
 `deploy_cocoon_network(chain)` is what `cocoon-dev chain up` runs at start-up; the returned
 `CocoonNetwork` is written as `network.json` (it holds the dev key material: never log it).
@@ -9,7 +9,7 @@ What gets deployed (deterministic for a given seed, so addresses survive a chain
   cocoon wallets; 1,000,000 TON), `owner` (the worker owner that receives payouts; 10 TON);
 - the root contract with params struct_version 3: `is_test` true, price 2 / fee 1 nano per token (the
   official deploy script's values, so earnings math matches the fake-TON defaults), multipliers
-  10000, delays 86400 s, stakes 1 TON, proxy + worker code (no client contract), worker image hash
+  10000, delays 86400 s, stakes 1 TON, the official proxy, worker and client code, worker image hash
   `DEV_IMAGE_HASH`, proxy image hash `DEV_PROXY_IMAGE_HASH`, model hashes of `DEV_MODELS`; every
   entry is added through the real owner ops, so `version` counts them like on mainnet;
 - two registered proxies (`ProxyDesc` in both published forms: "ipW:portW ipC:portC" and "ip:port"),
@@ -45,7 +45,13 @@ from cocoon_operator.ton.addresses import (
     raw_address,
     worker_contract_address,
 )
-from cocoon_operator.ton.codes import cocoon_proxy_code, cocoon_root_code, cocoon_worker_code, manifest
+from cocoon_operator.ton.codes import (
+    OFFICIAL_CODE_HASHES,
+    cocoon_client_code,
+    cocoon_proxy_code,
+    cocoon_root_code,
+    cocoon_worker_code,
+)
 from cocoon_operator.ton.layouts import (
     Params,
     PayoutRequest,
@@ -141,7 +147,7 @@ class DevProxy:
 
 @dataclass(frozen=True)
 class DevParams:
-    """The root params as plain values (code cells by hash; the cells are the project's BoCs)."""
+    """The root params as plain values (code cells by hash; the cells are the official BoCs)."""
 
     params_version: int
     unique_id: int
@@ -182,12 +188,18 @@ class DevParams:
         )
 
     def to_params(self) -> Params:
-        """Full `Params` with the project's code cells (checked against the recorded hashes)."""
-        proxy_code, worker_code = cocoon_proxy_code(), cocoon_worker_code()
-        if proxy_code.hash.hex() != self.proxy_code_hash or worker_code.hash.hex() != self.worker_code_hash:
-            raise ValueError("network params: the recorded code hashes differ from this checkout's contracts")
-        if self.client_code_hash is not None:
-            raise ValueError("network params: a client contract code is recorded, but the project has none")
+        """Full `Params` with the official code cells (checked against the recorded hashes)."""
+        codes = {
+            "proxy": (cocoon_proxy_code(), self.proxy_code_hash),
+            "worker": (cocoon_worker_code(), self.worker_code_hash),
+            "client": (cocoon_client_code(), self.client_code_hash),
+        }
+        for name, (code, recorded) in codes.items():
+            if code.hash.hex() != recorded:
+                raise ValueError(
+                    f"network params: the recorded {name} code hash differs from the official code "
+                    "(a chain deployed by an older checkout: `cocoon-dev chain down` and start again)"
+                )
         return Params(
             params_version=self.params_version,
             unique_id=self.unique_id,
@@ -202,8 +214,9 @@ class DevParams:
             client_delay_before_close=self.client_delay_before_close,
             min_proxy_stake=self.min_proxy_stake,
             min_client_stake=self.min_client_stake,
-            proxy_sc_code=proxy_code,
-            worker_sc_code=worker_code,
+            proxy_sc_code=codes["proxy"][0],
+            worker_sc_code=codes["worker"][0],
+            client_sc_code=codes["client"][0],
         )
 
 
@@ -412,7 +425,7 @@ async def root_owner_ops(
 
 
 def dev_params(*, price_per_token: int = 2, worker_fee_per_token: int = 1, is_test: bool = True) -> Params:
-    """The dev root params (see the module docstring), with the project's proxy and worker code."""
+    """The dev root params (see the module docstring), with the official proxy, worker and client code."""
     if not 0 <= worker_fee_per_token <= price_per_token:
         raise ValueError("worker_fee_per_token must be between 0 and price_per_token")
     return Params(
@@ -423,6 +436,7 @@ def dev_params(*, price_per_token: int = 2, worker_fee_per_token: int = 1, is_te
         worker_fee_per_token=worker_fee_per_token,
         proxy_sc_code=cocoon_proxy_code(),
         worker_sc_code=cocoon_worker_code(),
+        client_sc_code=cocoon_client_code(),
     )
 
 
@@ -484,7 +498,7 @@ async def deploy_cocoon_network(
         model_hashes=[model_hash(m).hex() for m in models],
         worker_image_hashes=[DEV_IMAGE_HASH.hex()],
         proxy_image_hashes=[DEV_PROXY_IMAGE_HASH.hex()],
-        code_hashes={name: str(entry["code_hash"]) for name, entry in _manifest_contracts().items()},
+        code_hashes=dict(OFFICIAL_CODE_HASHES),
     )
 
     # Only what the root lacks, so a second run on the same chain (e.g. a resumed chain without its
@@ -529,13 +543,6 @@ async def deploy_cocoon_network(
         )
     network = dataclasses.replace(network, params=DevParams.from_params(current.params))
     return dataclasses.replace(network, proxies=proxies)
-
-
-def _manifest_contracts() -> dict[str, dict[str, Any]]:
-    contracts = manifest().get("contracts")
-    if not isinstance(contracts, dict):
-        raise ValueError("contracts manifest has no 'contracts' map")
-    return contracts
 
 
 async def read_root(chain: LocalChain, network: CocoonNetwork) -> RootStorage:
