@@ -27,6 +27,7 @@ class MoneyMetrics:
     funding: Counter
     sweeps: Counter
     wallet_balance: Gauge
+    wallet_address_mismatch: Gauge
     ton_requests: Counter
     liteserver_queries: Counter
     ton_failures: Counter
@@ -37,7 +38,7 @@ class MoneyMetrics:
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the per-node series of a deleted CocoonNode (best effort)."""
-        for metric in (self.wallet_balance,):
+        for metric in (self.wallet_balance, self.wallet_address_mismatch):
             with contextlib.suppress(KeyError):
                 metric.remove(namespace, name)
 
@@ -71,6 +72,13 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
         ),
         wallet_balance=Gauge(
             "cocoon_wallet_balance_nanoton", "Cocoon wallet balance read from the chain", NODE, registry=reg
+        ),
+        wallet_address_mismatch=Gauge(
+            "cocoon_wallet_address_mismatch",
+            "1 while the worker runner reports a cocoon wallet address other than the derived one "
+            "(no top-up, no sweep)",
+            NODE,
+            registry=reg,
         ),
         ton_requests=Counter(
             "cocoon_ton_requests", "Chain (liteserver) operations by kind", ["operation"], registry=reg

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
 
     # Worker pod shape.
     runner_http_port: int = 12000
+    # The worker's RA-TLS router (SOCKS5) the runner dials its proxies through (connect_to_proxy_via);
+    # 8116 in the official worker image.
+    router_port: int = 8116
     triton_http_port: int = 8000
     triton_grpc_port: int = 8001
     triton_metrics_port: int = 8002

@@ -103,10 +103,17 @@ def parse_time(value: object) -> dt.datetime | None:
         return None
 
 
-def summarize_ready(conditions: Iterable[Cond], *, paused: bool = False) -> Cond:
+SEV_SNP_NOTE = (
+    "; note: the official COCOON network accepts TDX workers only today, so an SEV-SNP worker earns only "
+    "on a network whose root lists its measurement"
+)
+
+
+def summarize_ready(conditions: Iterable[Cond], *, paused: bool = False, sev_snp: bool = False) -> Cond:
     """Ready = every required condition True and no other condition False.
 
     The reason is the first blocking condition's reason, so `kubectl get cn` shows what to fix.
+    `sev_snp`: the worker asks for an SEV-SNP node; a Ready worker's message says what that means.
     """
     by_type = {c.type: c for c in conditions}
     if paused:
@@ -123,7 +130,8 @@ def summarize_ready(conditions: Iterable[Cond], *, paused: bool = False) -> Cond
     for cond in by_type.values():
         if cond.type not in REQUIRED_FOR_READY and cond.type != READY and cond.status == "False":
             return Cond.false(READY, cond.reason, f"{cond.type}: {cond.message}")
-    return Cond.true(READY, Reason.RECONCILED, "The worker is placed and serving")
+    message = "The worker is placed and serving"
+    return Cond.true(READY, Reason.RECONCILED, message + (SEV_SNP_NOTE if sev_snp else ""))
 
 
 def merge_conditions(

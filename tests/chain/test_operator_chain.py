@@ -3,12 +3,16 @@ LiteClient and LiteBalancer unchanged) and the project's deployed COCOON network
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from pytoniq_core.boc.address import Address
+from pytoniq_core.boc.builder import Builder
+from pytoniq_core.boc.cell import Cell
+from pytoniq_core.tlb.account import StateInit
 
 from cocoon_dev.ton.network import (
     DEV_IMAGE_HASH,
@@ -20,6 +24,7 @@ from cocoon_dev.ton.network import (
     sign_voucher,
     worker_contract_for,
 )
+from cocoon_dev.ton.network import read_root as read_dev_root
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.facts import KnownContract, gather_chain_facts
 from cocoon_operator.ton import funding as funding_mod
@@ -31,6 +36,7 @@ from cocoon_operator.ton.client import (
     ExternalRejected,
     raw_address,
 )
+from cocoon_operator.ton.codes import cocoon_client_code, cocoon_root_code
 from cocoon_operator.ton.funding import (
     FundingIntent,
     FundingStatus,
@@ -39,9 +45,15 @@ from cocoon_operator.ton.funding import (
     ensure_funded,
 )
 from cocoon_operator.ton.identity import read_cocoon_wallet
-from cocoon_operator.ton.layouts import CocoonError
+from cocoon_operator.ton.layouts import CocoonError, Params
 from cocoon_operator.ton.payouts import match_payout, scan_owner_payouts, worker_claim_submissions
-from cocoon_operator.ton.root import PreflightReason, params_rollover, preflight, read_root
+from cocoon_operator.ton.root import (
+    PreflightReason,
+    RootUnavailable,
+    params_rollover,
+    preflight,
+    read_root,
+)
 from cocoon_operator.ton.vouchers import repack_send_excesses_to
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 from cocoon_operator.ton.worker_contracts import (
@@ -136,14 +148,80 @@ async def test_preflight_rejects_what_the_root_does_not_allow(
 ) -> None:
     root = await read_root(balancer, network.root)
     assert preflight(root, DEV_MODEL, DEV_IMAGE_HASH, is_test=True) == []
+    assert root.code_hash == cocoon_root_code().hash  # the dev chain runs the official root
     bad_model = DEV_MODEL.replace("@", "x@", 1)
     problems = preflight(root, bad_model, os.urandom(32), is_test=False)
     assert [p.reason for p in problems] == [
         PreflightReason.MODEL_NOT_ALLOWED,
-        PreflightReason.IMAGE_NOT_ALLOWED,
+        PreflightReason.IMAGE_HASH_NOT_ALLOWED,
         PreflightReason.NETWORK_MISMATCH,
     ]
     assert bad_model in problems[0].message and network.root in problems[0].message
+
+
+async def _deploy_root(ton_chain: Any, network: CocoonNetwork, params: Params, code: Cell) -> str:
+    """A second root with the dev root's lists and `params`, deployed with `code`."""
+    chain, _ = ton_chain
+    current = await read_dev_root(chain, network)
+    data = dataclasses.replace(current, params=params, version=current.version + 1).to_cell()
+    address, result = await chain.deploy(StateInit(code=code, data=data), TON)
+    assert all(tx.success for tx in result.transactions)
+    return raw_address(address)
+
+
+@pytest.mark.parametrize("struct_version", [0, 1, 2, 3])
+async def test_every_params_layout_the_runner_reads(
+    ton_chain: Any, balancer: ChainClient, network: CocoonNetwork, struct_version: int
+) -> None:
+    """A root deployed (official code) with params in struct version 0..3 is read as the runner does:
+    older layouts lack fields, which take the runner's defaults."""
+    params = dataclasses.replace(
+        network.root_params(),
+        struct_version=struct_version,
+        params_version=7,
+        price_per_token=30,
+        worker_fee_per_token=20,
+        cached_tokens_price_multiplier=2_500 if struct_version >= 2 else 10_000,
+        min_client_stake=3 * TON if struct_version >= 1 else TON,
+    )
+    address = await _deploy_root(ton_chain, network, params, cocoon_root_code())
+    root = await read_root(balancer, address)
+    assert root.params == params and root.params.struct_version == struct_version
+    assert (root.params_version, root.price_per_token, root.worker_fee_per_token) == (7, 30, 20)
+    assert preflight(root, DEV_MODEL, DEV_IMAGE_HASH, is_test=True) == []
+
+
+async def test_a_params_version_outside_the_runners_range_is_root_unavailable(
+    ton_chain: Any, balancer: ChainClient, network: CocoonNetwork
+) -> None:
+    chain, _ = ton_chain
+    current = await read_dev_root(chain, network)
+    v3 = current.params.to_cell().begin_parse()
+    v3.skip_bits(8)
+    v4 = Builder().store_uint(4, 8).store_slice(v3).end_cell()
+    data = current.to_cell().begin_parse()
+    owner, version, lists = data.load_address(), data.load_uint(32), data.load_ref()
+    root_data = (
+        Builder().store_address(owner).store_uint(version, 32).store_ref(lists).store_ref(v4).end_cell()
+    )
+    address, _ = await chain.deploy(StateInit(code=cocoon_root_code(), data=root_data), TON)
+    with pytest.raises(RootUnavailable, match="unexpected params struct version: 4"):
+        await read_root(balancer, address)
+
+
+async def test_a_root_with_unknown_code_moves_no_money_until_trusted(
+    ton_chain: Any, balancer: ChainClient, network: CocoonNetwork
+) -> None:
+    """Same data, other code (here the official client contract's): the operator names the hash."""
+    stranger = cocoon_client_code()
+    address = await _deploy_root(ton_chain, network, network.root_params(), stranger)
+    root = await read_root(balancer, address)
+    assert root.code_hash == stranger.hash
+    (problem,) = preflight(root, DEV_MODEL, DEV_IMAGE_HASH, is_test=True)
+    assert problem.reason is PreflightReason.UNKNOWN_CONTRACT_CODE
+    assert stranger.hash.hex() in problem.message
+    trusted = [stranger.hash.hex()]
+    assert preflight(root, DEV_MODEL, DEV_IMAGE_HASH, is_test=True, trusted_code_hashes=trusted) == []
 
 
 async def test_missing_root_and_dead_liteserver_are_clear_errors(

@@ -14,7 +14,6 @@ from tests.helpers.k8s import events_for, pod_manifest, wait_event, wait_for, wa
 pytestmark = pytest.mark.cluster
 
 
-
 def test_gpu_pod_with_tdx_affinity_runs_on_a_tdx_node(core_v1: client.CoreV1Api, namespace: str) -> None:
     pod = pod_manifest(
         "tdx-worker", gpus=1, required_labels={NFD_TDX: "true", "nvidia.com/cc.ready.state": "true"}

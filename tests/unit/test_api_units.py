@@ -56,7 +56,7 @@ def test_spec_defaults_and_amounts() -> None:
     assert spec.rewards.max_fee_fraction == Decimal("0.05")
     assert spec.rewards.check_interval == 300
     assert spec.inference.startup_timeout == 1200
-    assert spec.placement.tee == "Any" and spec.placement.gpu_count == 1
+    assert spec.placement.tee == "TDX" and spec.placement.gpu_count == 1
     assert spec.worker_coefficient == 1000
     with pytest.raises(ValidationError):
         spec.paused = True  # type: ignore[misc]  # frozen

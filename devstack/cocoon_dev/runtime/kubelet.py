@@ -672,9 +672,6 @@ class PodRuntime:
             "--bind", self.ip,
             "--localhost-is", self.ip,
         ]  # fmt: skip
-        key = self._wallet_key_file(spec, volumes)
-        if key is not None:
-            argv += ["--wallet-key-file", str(key)]
         triton_ports = {8000, 8001, 8002}
         if forward is None or forward in triton_ports:
             # The front cannot share Triton's port; point the simulator at the front instead.
@@ -697,19 +694,6 @@ class PodRuntime:
                 return found
         ton_config = self.options.ton_config
         return ton_config if ton_config is not None and ton_config.is_file() else None
-
-    def _wallet_key_file(self, spec: dict[str, Any], volumes: dict[str, Path]) -> Path | None:
-        secret_vols = {v["name"] for v in self.pod["spec"].get("volumes") or [] if "secret" in v}
-        for m in spec.get("volumeMounts") or []:
-            if m["name"] not in secret_vols or m["name"] not in volumes:
-                continue
-            local = volumes[m["name"]] / m.get("subPath", "")
-            files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
-            keyish = [p for p in files if "key" in p.name.lower()]
-            if keyish or files:
-                chosen: Path = (keyish or files)[0]
-                return chosen
-        return None
 
     def pids(self) -> dict[str, int]:
         return {c.name: c.pid for c in self.containers if c.pid is not None}

@@ -30,6 +30,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cocoon_dev.runtime.light")
 
+# A complete config for a pod whose own worker-config.json is missing or refused (only the shape of
+# /jsonstats matters here).
+STAND_IN_CONFIG = {
+    "is_test": True,
+    "model_name": "cocoon-dev/stand-in",
+    "owner_address": "0:" + "0" * 64,
+    "root_contract_address": "0:" + "0" * 64,
+    "connect_to_proxy_via": "127.0.0.1:8116",
+    "forward_requests_to": "127.0.0.1:9000",
+}
+
 METRICS = (
     "# HELP nv_inference_request_success Number of successful inference requests\n"
     "# TYPE nv_inference_request_success counter\n"
@@ -109,7 +120,7 @@ class LightPod:
             for path in local.rglob("worker-config.json"):
                 with contextlib.suppress(ConfigError, OSError, ValueError):
                     return WorkerConfig.from_dict(json.loads(path.read_text()))
-        return WorkerConfig.from_dict({"is_test": True, "model_name": "cocoon-dev/stand-in"})
+        return WorkerConfig.from_dict(STAND_IN_CONFIG)
 
     async def _serve(self, app: web.Application, port: int) -> None:
         runner = web.AppRunner(app, access_log=None)

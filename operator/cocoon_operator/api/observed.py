@@ -65,6 +65,7 @@ class CocoonNodeStatus(_Model):
     pod_ip: str | None = Field(default=None, alias="podIP")
     model_name: str | None = None
     wallet_address: str | None = None
+    runner_wallet_address: str | None = None
     worker_contracts: tuple[WorkerContract, ...] = ()
     earnings: Earnings | None = None
     last_claims: tuple[Claim, ...] = ()

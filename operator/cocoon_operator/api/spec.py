@@ -92,6 +92,9 @@ class Network(_Model):
     global_config_ref: ConfigMapKeyRef
     root_contract_address: Address
     testnet: bool = False
+    trusted_code_hashes: tuple[Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")], ...] = Field(
+        default=(), max_length=8
+    )
 
 
 class Wallet(_Model):
@@ -124,7 +127,7 @@ TeeKind = Literal["TDX", "SEV-SNP", "Any"]
 
 
 class Placement(_Model):
-    tee: TeeKind = "Any"
+    tee: TeeKind = "TDX"  # the official network accepts TDX workers only
     gpu_products: tuple[str, ...] = ()
     gpu_count: int = Field(default=1, ge=1, le=8)
     node_selector: dict[str, str] = Field(default_factory=dict)

@@ -98,7 +98,11 @@ async def run(body: Obj, deps: Deps, nodes: Nodes = None) -> Outcome:
     spec = _parse(r)
     if spec is not None and await _resolve(r, spec):
         await _converge(r, spec, nodes)
-    return _finish(r, paused=spec.paused if spec is not None else False)
+    return _finish(
+        r,
+        paused=spec.paused if spec is not None else False,
+        sev_snp=spec is not None and spec.placement.tee == "SEV-SNP",
+    )
 
 
 def _parse(r: _Run) -> CocoonNodeSpec | None:
@@ -358,12 +362,16 @@ async def _live_child(r: _Run, obj: Obj, known: Mapping[str, Obj | None]) -> Obj
     return seen if seen is not None else await r.kube.child(obj["apiVersion"], kind, r.namespace, name)
 
 
-def _finish(r: _Run, *, paused: bool) -> Outcome:
+def _finish(r: _Run, *, paused: bool, sev_snp: bool = False) -> Outcome:
     for type_ in st.CONDITION_TYPES[1:]:
         if type_ not in r.conditions:
             r.set(_not_checked(type_, r))
     detail = [c for t, c in r.conditions.items() if t != st.READY]
-    r.set(st.summarize_ready(detail, paused=paused and r.conditions[st.CONFIGURED].status == "True"))
+    r.set(
+        st.summarize_ready(
+            detail, paused=paused and r.conditions[st.CONFIGURED].status == "True", sev_snp=sev_snp
+        )
+    )
     generation = r.body["metadata"].get("generation")
     new_status: dict[str, Any] = {
         "observedGeneration": generation,

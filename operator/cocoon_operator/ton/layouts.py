@@ -18,7 +18,11 @@ from pytoniq_core.boc.cell import Cell
 from pytoniq_core.boc.hashmap.hashmap import HashMap
 from pytoniq_core.boc.slice import Slice
 
-PARAMS_STRUCT_VERSION: Final = 3
+PARAMS_STRUCT_VERSION: Final = 3  # what the official contracts write and read
+# The params layouts the official runner parses (RootContractConfig): v1 added the stakes, v2 the
+# cached and reasoning multipliers, v3 the prompt and completion ones; older fields default.
+PARAMS_STRUCT_VERSIONS: Final = (0, 1, 2, 3)
+DEFAULT_STAKE: Final = 1_000_000_000
 DEFAULT_MULTIPLIER: Final = 10_000  # multipliers are fixed-point /10000
 
 
@@ -190,12 +194,27 @@ def _op_query(op: int, query_id: int) -> Cell:
     return b.end_cell()
 
 
-# --- params (struct_version 3) ------------------------------------------------------------------
+# --- params (struct_version 0..3) ---------------------------------------------------------------
+
+# The uint32 fields in layout order, with the struct version that introduced each.
+_PARAMS_U32: Final = (
+    ("prompt_tokens_price_multiplier", 3),
+    ("cached_tokens_price_multiplier", 2),
+    ("completion_tokens_price_multiplier", 3),
+    ("reasoning_tokens_price_multiplier", 2),
+    ("proxy_delay_before_close", 0),
+    ("client_delay_before_close", 0),
+)
+_PARAMS_STAKES: Final = ("min_proxy_stake", "min_client_stake")  # Coins, since struct_version 1
 
 
 @dataclass(frozen=True)
 class Params:
-    """Root params, struct_version 3 (cocoon-protocol.md §6.1). Defaults are the deploy script's."""
+    """Root params (cocoon-protocol.md §6.1) in any layout the official runner accepts (0..3).
+
+    Defaults are the deploy script's. A field an older layout lacks takes the runner's default and is
+    not stored, so re-packing gives the very cell that was parsed (worker and proxy contract addresses
+    derive from it)."""
 
     params_version: int = 0
     unique_id: int = 17
@@ -208,30 +227,31 @@ class Params:
     reasoning_tokens_price_multiplier: int = DEFAULT_MULTIPLIER
     proxy_delay_before_close: int = 86_400
     client_delay_before_close: int = 86_400
-    min_proxy_stake: int = 1_000_000_000
-    min_client_stake: int = 1_000_000_000
+    min_proxy_stake: int = DEFAULT_STAKE
+    min_client_stake: int = DEFAULT_STAKE
     proxy_sc_code: Cell | None = None
     worker_sc_code: Cell | None = None
     client_sc_code: Cell | None = None
+    struct_version: int = PARAMS_STRUCT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.struct_version not in PARAMS_STRUCT_VERSIONS:
+            raise LayoutError(f"unexpected params struct version: {self.struct_version}")
 
     def store(self, b: Builder) -> Builder:
-        b.store_uint(PARAMS_STRUCT_VERSION, 8)
+        version = self.struct_version
+        b.store_uint(version, 8)
         b.store_uint(_check_uint(self.params_version, 32, "params_version"), 32)
         b.store_uint(_check_uint(self.unique_id, 32, "unique_id"), 32)
         b.store_uint(1 if self.is_test else 0, 1)
         b.store_coins(_check_coins(self.price_per_token, "price_per_token"))
         b.store_coins(_check_coins(self.worker_fee_per_token, "worker_fee_per_token"))
-        for name in (
-            "prompt_tokens_price_multiplier",
-            "cached_tokens_price_multiplier",
-            "completion_tokens_price_multiplier",
-            "reasoning_tokens_price_multiplier",
-            "proxy_delay_before_close",
-            "client_delay_before_close",
-        ):
-            b.store_uint(_check_uint(getattr(self, name), 32, name), 32)
-        b.store_coins(_check_coins(self.min_proxy_stake, "min_proxy_stake"))
-        b.store_coins(_check_coins(self.min_client_stake, "min_client_stake"))
+        for name, since in _PARAMS_U32:
+            if version >= since:
+                b.store_uint(_check_uint(getattr(self, name), 32, name), 32)
+        if version >= 1:
+            for name in _PARAMS_STAKES:
+                b.store_coins(_check_coins(getattr(self, name), name))
         _store_maybe_ref(b, self.proxy_sc_code)
         _store_maybe_ref(b, self.worker_sc_code)
         _store_maybe_ref(b, self.client_sc_code)
@@ -243,46 +263,32 @@ class Params:
     @classmethod
     def load(cls, s: Slice) -> Params:
         version = _load_uint(s, 8, "params.struct_version")
-        if version != PARAMS_STRUCT_VERSION:
-            raise LayoutError(f"params.struct_version: {version} is not supported (expected 3)")
-        params_version = _load_uint(s, 32, "params.params_version")
-        unique_id = _load_uint(s, 32, "params.unique_id")
-        is_test = bool(_load_uint(s, 1, "params.is_test"))
-        price = _load_coins(s, "params.price_per_token")
-        fee = _load_coins(s, "params.worker_fee_per_token")
-        u32 = [
-            _load_uint(s, 32, f"params.{name}")
-            for name in (
-                "prompt_tokens_price_multiplier",
-                "cached_tokens_price_multiplier",
-                "completion_tokens_price_multiplier",
-                "reasoning_tokens_price_multiplier",
-                "proxy_delay_before_close",
-                "client_delay_before_close",
-            )
-        ]
-        min_proxy_stake = _load_coins(s, "params.min_proxy_stake")
-        min_client_stake = _load_coins(s, "params.min_client_stake")
+        if version not in PARAMS_STRUCT_VERSIONS:
+            raise LayoutError(f"unexpected params struct version: {version} (the runner reads 0..3)")
+        fields: dict[str, int] = {
+            "params_version": _load_uint(s, 32, "params.params_version"),
+            "unique_id": _load_uint(s, 32, "params.unique_id"),
+            "is_test": _load_uint(s, 1, "params.is_test"),
+            "price_per_token": _load_coins(s, "params.price_per_token"),
+            "worker_fee_per_token": _load_coins(s, "params.worker_fee_per_token"),
+        }
+        for name, since in _PARAMS_U32:
+            if version >= since:
+                fields[name] = _load_uint(s, 32, f"params.{name}")
+        if version >= 1:
+            for name in _PARAMS_STAKES:
+                fields[name] = _load_coins(s, f"params.{name}")
         proxy_code = _load_maybe_ref(s, "params.proxy_sc_code")
         worker_code = _load_maybe_ref(s, "params.worker_sc_code")
         client_code = _load_maybe_ref(s, "params.client_sc_code")
+        is_test = bool(fields.pop("is_test"))
         return cls(
-            params_version=params_version,
-            unique_id=unique_id,
+            **fields,
             is_test=is_test,
-            price_per_token=price,
-            worker_fee_per_token=fee,
-            prompt_tokens_price_multiplier=u32[0],
-            cached_tokens_price_multiplier=u32[1],
-            completion_tokens_price_multiplier=u32[2],
-            reasoning_tokens_price_multiplier=u32[3],
-            proxy_delay_before_close=u32[4],
-            client_delay_before_close=u32[5],
-            min_proxy_stake=min_proxy_stake,
-            min_client_stake=min_client_stake,
             proxy_sc_code=proxy_code,
             worker_sc_code=worker_code,
             client_sc_code=client_code,
+            struct_version=version,
         )
 
     @classmethod

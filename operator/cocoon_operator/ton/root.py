@@ -16,6 +16,7 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 
 from cocoon_operator.ton.client import ChainClient, ChainError, raw_address
+from cocoon_operator.ton.codes import OFFICIAL_CODE_HASHES, ContractName
 from cocoon_operator.ton.layouts import LayoutError, Params, RootStorage
 from cocoon_operator.ton.model import model_hash
 
@@ -46,6 +47,7 @@ class RootConfig:
     registered_proxies: tuple[RegisteredProxy, ...]
     last_proxy_seqno: int
     balance: int = 0
+    code_hash: bytes | None = None  # the root's own code cell hash (None: not read)
 
     # Convenience views of the params (amounts in nanoTON per adjusted token).
     @property
@@ -87,7 +89,9 @@ class RootConfig:
         return bytes(image_hash) in self.proxy_hashes
 
 
-def parse_root(address: Address | str, data: Cell, *, balance: int = 0) -> RootConfig:
+def parse_root(
+    address: Address | str, data: Cell, *, balance: int = 0, code_hash: bytes | None = None
+) -> RootConfig:
     """Parse the root's account data cell bit-exactly (the codec rejects trailing data)."""
     raw = raw_address(address)
     try:
@@ -115,6 +119,7 @@ def parse_root(address: Address | str, data: Cell, *, balance: int = 0) -> RootC
         registered_proxies=proxies,
         last_proxy_seqno=storage.last_proxy_seqno,
         balance=balance,
+        code_hash=code_hash,
     )
 
 
@@ -123,7 +128,8 @@ async def read_root(client: ChainClient, root_address: Address | str) -> RootCon
     state = await client.account_state(root_address)
     if not state.is_active or state.data is None:
         raise RootUnavailable(f"Root contract {state.address} is not deployed (account is {state.status})")
-    return parse_root(state.address, state.data, balance=state.balance)
+    code_hash = state.code.hash if state.code is not None else None
+    return parse_root(state.address, state.data, balance=state.balance, code_hash=code_hash)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -132,15 +138,25 @@ async def read_root(client: ChainClient, root_address: Address | str) -> RootCon
 
 class PreflightReason(StrEnum):
     MODEL_NOT_ALLOWED = "ModelNotAllowed"
-    IMAGE_NOT_ALLOWED = "ImageNotAllowed"
+    IMAGE_HASH_NOT_ALLOWED = "ImageHashNotAllowed"
     NETWORK_MISMATCH = "NetworkMismatch"
     NO_PROXIES = "NoProxies"
+    UNKNOWN_CONTRACT_CODE = "UnknownContractCode"
+
+
+# Problems of the CocoonNode's own configuration (`Configured=False`); the rest are the root's answer
+# to the worker (`Registered=False`).
+SPEC_PROBLEMS = frozenset({PreflightReason.IMAGE_HASH_NOT_ALLOWED, PreflightReason.UNKNOWN_CONTRACT_CODE})
 
 
 @dataclass(frozen=True)
 class PreflightProblem:
     reason: PreflightReason
     message: str
+
+    @property
+    def is_spec_problem(self) -> bool:
+        return self.reason in SPEC_PROBLEMS
 
 
 def decode_image_hash(value: str | bytes) -> bytes:
@@ -158,15 +174,50 @@ def decode_image_hash(value: str | bytes) -> bytes:
     return raw
 
 
+def unknown_code(root: RootConfig, trusted: Iterable[str] = ()) -> list[str]:
+    """The code hashes in play that are neither the official COCOON contracts' nor confirmed by the
+    admin: the root's own code and the proxy/worker code its params hand out (§6.1). Each entry is
+    "<what> <hex>"."""
+    allowed = {t.lower() for t in trusted}
+    cells: dict[ContractName, bytes | None] = {
+        "cocoon_root": root.code_hash,
+        "cocoon_worker": root.worker_code.hash if root.worker_code is not None else None,
+        "cocoon_proxy": root.proxy_code.hash if root.proxy_code is not None else None,
+    }
+    return [
+        f"{name.removeprefix('cocoon_')} {code.hex()}"
+        for name, code in cells.items()
+        if code is not None and code.hex() != OFFICIAL_CODE_HASHES[name] and code.hex() not in allowed
+    ]
+
+
 def preflight(
-    root: RootConfig, model: str, image_hash: str | bytes | None, is_test: bool
+    root: RootConfig,
+    model: str,
+    image_hash: str | bytes | None,
+    is_test: bool,
+    *,
+    trusted_code_hashes: Iterable[str] = (),
 ) -> list[PreflightProblem]:
     """Why a worker for `model` must not be started against `root` (empty list: go ahead).
 
     The official runner aborts (and is not restarted) when its image or model is not listed or when
-    `is_test` differs, and cannot register without a proxy (§2.4, §16).
+    `is_test` differs, and cannot register without a proxy (§2.4, §16). In production (`is_test`
+    false) the runner checks its image hash on every tick, so a worker without a listed hash is refused
+    here; in test mode nobody checks it. Contract code the operator does not know moves no money until
+    the admin confirms its hash.
     """
     problems: list[PreflightProblem] = []
+    unknown = unknown_code(root, trusted_code_hashes)
+    if unknown:
+        problems.append(
+            PreflightProblem(
+                PreflightReason.UNKNOWN_CONTRACT_CODE,
+                f"Root contract {root.address} runs contract code that is not the official COCOON code: "
+                f"{', '.join(unknown)}; no money moves until spec.network.trustedCodeHashes lists it "
+                "(for a private network with its own contracts)",
+            )
+        )
     if not root.has_model(model):
         problems.append(
             PreflightProblem(
@@ -175,14 +226,23 @@ def preflight(
                 f"{root.address}",
             )
         )
-    if image_hash is not None:
-        digest = decode_image_hash(image_hash)
-        if not root.has_worker_hash(digest):
+    if not is_test:
+        digest = decode_image_hash(image_hash) if image_hash is not None else None
+        if digest is None:
             problems.append(
                 PreflightProblem(
-                    PreflightReason.IMAGE_NOT_ALLOWED,
-                    f"Worker image hash {digest.hex()} is not allowed by root contract {root.address} "
-                    f"(model {model})",
+                    PreflightReason.IMAGE_HASH_NOT_ALLOWED,
+                    f"spec.imageHash is not set: a production worker (worker.mode Production) for model "
+                    f"{model} must run an image whose hash root contract {root.address} lists, or the "
+                    "runner aborts",
+                )
+            )
+        elif not root.has_worker_hash(digest):
+            problems.append(
+                PreflightProblem(
+                    PreflightReason.IMAGE_HASH_NOT_ALLOWED,
+                    f"spec.imageHash {digest.hex()} is not among the worker hashes of root contract "
+                    f"{root.address} (model {model}); the production runner would abort",
                 )
             )
     if root.is_test != is_test:

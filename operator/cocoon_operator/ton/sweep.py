@@ -98,6 +98,7 @@ class SweepStatus(StrEnum):
     CLAIM_PENDING = "ClaimPending"
     RUNNER_BUSY = "RunnerTransactionsInFlight"
     TOO_SOON = "SweepIntervalNotElapsed"
+    WALLET_MISMATCH = "WalletAddressMismatch"  # the runner uses another wallet than the derived one
     SEND = "SweepDue"  # a decision only; never a result
     SENT = "SweepSent"
     PENDING = "SweepPending"
@@ -141,6 +142,7 @@ def decide(
     runner_busy: bool,
     last_attempt_at: int,
     now: int,
+    wallet_mismatch: bool = False,
 ) -> Decision:
     """Whether to sweep now, and how much (pure; call only without an open intent)."""
     if policy.sweep_above_nano is None:
@@ -152,6 +154,8 @@ def decide(
         return Decision(SweepStatus.NOT_DEPLOYED)  # the runner deploys it with its first external
     if blocked:
         return Decision(SweepStatus.WALLET_BLOCKED)
+    if wallet_mismatch:
+        return Decision(SweepStatus.WALLET_MISMATCH)
     if claim_pending:
         return Decision(SweepStatus.CLAIM_PENDING)
     if runner_busy:
@@ -238,6 +242,7 @@ async def sweep_surplus(
     store: SweepStore,
     claim_pending: bool = False,
     runner_busy: bool = False,
+    wallet_mismatch: bool = False,
     message_ttl_s: int = SWEEP_TTL_S,
     confirm_wait_s: float = 0.0,
 ) -> SweepResult:
@@ -282,6 +287,7 @@ async def sweep_surplus(
         blocked=blocked,
         claim_pending=claim_pending,
         runner_busy=runner_busy,
+        wallet_mismatch=wallet_mismatch,
         last_attempt_at=record.last_attempt_at,
         now=now,
     )

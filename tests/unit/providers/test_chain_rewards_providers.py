@@ -12,12 +12,16 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
+from pytoniq_core.boc.address import Address
 
 from cocoon_dev.ton.network import DEV_IMAGE_HASH, deploy_cocoon_network
+from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.reconcile.deps import Context
-from cocoon_operator.reconcile.providers.chain import ChainSteps
+from cocoon_operator.reconcile.providers import chain as chain_provider
+from cocoon_operator.reconcile.providers.chain import FIRST_REGISTRATION_NANO, ChainSteps
 from cocoon_operator.reconcile.providers.common import (
     ChainHub,
     StaleStatus,
@@ -29,11 +33,13 @@ from cocoon_operator.reconcile.providers.rewards import RewardSteps
 from cocoon_operator.settings import Settings
 from cocoon_operator.ton.addresses import format_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable
+from cocoon_operator.worker.runner_client import RunnerStats
 from tests.unit.fakes import FakeKube
 
 pytestmark = pytest.mark.chain
 TON = 10**9
 NS = "ns1"
+FIRST = FIRST_REGISTRATION_NANO  # what the treasury sends before the runner reports its wallet
 
 
 class VersionedKube(FakeKube):
@@ -192,16 +198,23 @@ async def test_funding_writes_the_intent_first_and_tops_up_once(ton_chain: Any, 
     assert funded.status == "True" and funded.reason in ("TopUpConfirmed", "WalletFunded")
     # The intent reached the status before the transfer, and was cleared after confirmation.
     intents = [p["status"]["funding"]["intent"] for p in kube.patches]
-    assert intents[0] is not None and intents[0]["amountNano"] == 5 * TON
+    # The runner has not said which wallet it uses yet: only what the first registration needs.
+    assert intents[0] is not None and intents[0]["amountNano"] == FIRST
     assert intents[-1] is None
+    assert "first registration" in funded.message
     cn = kube.find("CocoonNode", NS, "w")
     assert cn is not None
     ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
     assert ident is not None
-    assert chain.balance(ident.wallet) == 5 * TON
-    # A second observe sees the wallet above the floor: no second transfer.
+    assert chain.balance(ident.wallet) == FIRST
+    # A second observe sees the wallet above the (capped) floor: no second transfer.
     again = await steps.observe(_ctx(kube))
     assert next(c for c in again.conditions if c.type == "WalletFunded").reason == "WalletFunded"
+    assert chain.balance(ident.wallet) == FIRST
+    # Once the runner reported the same address, the spec's floor (3) and target (5) apply.
+    cn["status"]["walletAddress"] = format_address(Address(ident.wallet), bounceable=False)
+    cn["status"]["runnerWalletAddress"] = cn["status"]["walletAddress"]
+    await steps.observe(_ctx(kube))
     assert chain.balance(ident.wallet) == 5 * TON
     # Not registered without a worker pod, and no secret in status.
     registered = next(c for c in again.conditions if c.type == "Registered")
@@ -231,7 +244,37 @@ async def test_an_unplaced_worker_gets_no_treasury_money(ton_chain: Any, hub: Lo
     # Once the pod is bound to a node, the wallet is topped up.
     report = await steps.observe(_ctx(kube))
     assert next(c for c in report.conditions if c.type == "WalletFunded").status == "True"
-    assert chain.balance(ident.wallet) == 5 * TON
+    assert chain.balance(ident.wallet) == FIRST
+
+
+async def test_a_runner_on_another_wallet_gets_no_money(
+    ton_chain: Any, hub: LocalHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner reports a cocoon wallet other than the derived one: nothing is sent, and it says so."""
+    chain, _ = ton_chain
+    network = await deploy_cocoon_network(chain)
+    kube = VersionedKube(list(_objects(network)))
+    other = format_address(network.treasury.addr, bounceable=False)
+    stats = RunnerStats.model_validate({"wallet": {"address": other, "balance": 0, "seqno": 0}})
+
+    async def runner_stats(ctx: Context) -> RunnerStats:
+        return stats
+
+    monkeypatch.setattr(chain_provider, "_runner_stats", runner_stats)
+    metrics = mx.create(CollectorRegistry())
+    treasury_before = chain.balance(network.treasury.address)
+    report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
+    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    assert (funded.status, funded.reason) == ("False", "WalletAddressMismatch")
+    ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
+    assert ident is not None
+    derived = format_address(Address(ident.wallet), bounceable=False)
+    assert other in funded.message and derived in funded.message
+    assert [e.reason for e in report.events] == ["WalletAddressMismatch"]
+    assert report.status["runnerWalletAddress"] == other
+    assert metrics.wallet_address_mismatch.labels(NS, "w")._value.get() == 1
+    assert chain.balance(network.treasury.address) == treasury_before
+    assert chain.balance(ident.wallet) == 0 and kube.patches == []
 
 
 async def test_a_paused_worker_keeps_its_wallet_topped_up(ton_chain: Any, hub: LocalHub) -> None:
@@ -244,7 +287,7 @@ async def test_a_paused_worker_keeps_its_wallet_topped_up(ton_chain: Any, hub: L
     report = await ChainSteps(hub, kube).observe(_ctx(kube, pod=None))
     assert next(c for c in report.conditions if c.type == "WalletFunded").status == "True"
     ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
-    assert ident is not None and chain.balance(ident.wallet) == 5 * TON
+    assert ident is not None and chain.balance(ident.wallet) == FIRST
 
 
 async def test_chain_unavailable_is_a_condition_not_a_crash(ton_chain: Any, hub: LocalHub) -> None:

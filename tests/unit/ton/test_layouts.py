@@ -100,16 +100,48 @@ def test_params_with_code_round_trip_and_views() -> None:
 
 def test_params_rejects_other_versions_and_trailing_data() -> None:
     cell = Params().to_cell()
-    with pytest.raises(LayoutError, match="struct_version: 2"):
+    with pytest.raises(LayoutError, match="unexpected params struct version: 4"):
+        Params.from_cell(
+            Builder().store_uint(4, 8).store_cell(cell.begin_parse().skip_bits(8).to_cell()).end_cell()
+        )
+    # a v3 body labelled v2 has the two v3 multipliers too many: trailing data, as the runner says
+    with pytest.raises(LayoutError, match="trailing"):
         Params.from_cell(
             Builder().store_uint(2, 8).store_cell(cell.begin_parse().skip_bits(8).to_cell()).end_cell()
         )
+    with pytest.raises(LayoutError, match="unexpected params struct version: 7"):
+        Params(struct_version=7)
     with pytest.raises(LayoutError, match="trailing"):
         Params.from_cell(Builder().store_cell(cell).store_bit(0).end_cell())
     with pytest.raises(LayoutError, match="price_per_token"):
         Params(price_per_token=-1).to_cell()
     with pytest.raises(LayoutError, match="uint32"):
         Params(unique_id=1 << 32).to_cell()
+
+
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
+def test_params_layout_of_each_struct_version(version: int) -> None:
+    """The runner's layouts: v1 adds the stakes, v2 cached+reasoning, v3 prompt+completion."""
+    p = Params(
+        struct_version=version,
+        params_version=5,
+        prompt_tokens_price_multiplier=11_000 if version >= 3 else 10_000,
+        cached_tokens_price_multiplier=2_500 if version >= 2 else 10_000,
+        completion_tokens_price_multiplier=20_000 if version >= 3 else 10_000,
+        reasoning_tokens_price_multiplier=5_000 if version >= 2 else 10_000,
+        min_proxy_stake=3 * 10**9 if version >= 1 else 10**9,
+    )
+    head = u(version, 8) + u(5, 32) + u(17, 32) + "1" + coins(2) + coins(1)
+    mults = {
+        0: "",
+        1: "",
+        2: u(2_500, 32) + u(5_000, 32),
+        3: u(11_000, 32) + u(2_500, 32) + u(20_000, 32) + u(5_000, 32),
+    }[version]
+    stakes = coins(3 * 10**9) + coins(10**9) if version >= 1 else ""
+    assert bits(p.to_cell()) == head + mults + u(86_400, 32) * 2 + stakes + "000"
+    assert Params.from_cell(p.to_cell()) == p
+    assert Params.from_cell(p.to_cell()).to_cell().hash == p.to_cell().hash
 
 
 def test_proxy_desc_forms() -> None:

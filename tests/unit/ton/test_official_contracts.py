@@ -13,7 +13,10 @@ import shutil
 import subprocess
 
 import pytest
+from pytoniq_core.boc.address import Address
 
+from cocoon_operator.ton.addresses import cocoon_wallet_address, public_key_from_seed
+from cocoon_operator.ton.client import raw_address
 from cocoon_operator.ton.layouts import CocoonError, Op
 from tests.helpers.reference import REPO, require_reference
 
@@ -90,3 +93,32 @@ def test_every_error_code_the_operator_knows_is_official() -> None:
     wallet = require_reference("cocoon-contracts", "contracts", "cocoon_wallet.fc").read_text()
     thrown = {int(code) for code in re.findall(r"throw_(?:if|unless)\((\d+),", wallet)}
     assert {e.value for e in CocoonError if e.name.startswith("WALLET_")} == thrown
+
+
+@pytest.mark.slow
+def test_wallet_address_is_the_one_the_official_runner_derives() -> None:
+    """The address the operator derives (and reports as status.walletAddress) equals an independent
+    derivation (@ton/core) from the reference-compiled wallet code and the runner's data layout."""
+    reference = require_reference("cocoon-contracts", "contracts").parent
+    _ensure_node_modules()
+    seed = bytes(range(32))
+    owner = "UQAuz15H1ZHrZ_psVrAra7HealMIVeFq0wguqlmFno1f3B-m"
+    public = public_key_from_seed(seed)
+    done = subprocess.run(
+        [
+            "node",
+            "wallet-address.mjs",
+            "--reference",
+            str(reference),
+            "--public-key",
+            public.hex(),
+            "--owner",
+            owner,
+        ],
+        cwd=CONTRACTS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == raw_address(cocoon_wallet_address(public, Address(owner)))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from pytoniq_core.boc.address import Address
+from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 
 from cocoon_operator.ton.client import (
@@ -21,6 +22,7 @@ from cocoon_operator.ton.client import (
     TxView,
     raw_address,
 )
+from cocoon_operator.ton.codes import cocoon_root_code
 from cocoon_operator.ton.funding import FundingIntent, TreasuryKey
 from cocoon_operator.ton.layouts import Excesses, Params, Payout, ProxyDesc, RootStorage
 from cocoon_operator.ton.payouts import match_payout, payout_of
@@ -71,6 +73,14 @@ def test_parse_root() -> None:
 def test_parse_root_rejects_other_layouts() -> None:
     with pytest.raises(RootUnavailable, match="layout"):
         parse_root(ROOT, Cell.empty())
+    data = root_cell().begin_parse()
+    owner, version = data.load_address(), data.load_uint(32)
+    rest, params = data.load_ref(), data.load_ref().begin_parse()
+    params.skip_bits(8)
+    v4 = Builder().store_uint(4, 8).store_slice(params).end_cell()
+    bad = Builder().store_address(owner).store_uint(version, 32).store_ref(rest).store_ref(v4).end_cell()
+    with pytest.raises(RootUnavailable, match="unexpected params struct version: 4"):
+        parse_root(ROOT, bad)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +89,21 @@ def test_parse_root_rejects_other_layouts() -> None:
         (MODEL, IMAGE, True, None, []),
         (MODEL, None, True, None, []),
         (MODEL + "0", IMAGE, True, None, [PreflightReason.MODEL_NOT_ALLOWED]),
-        (MODEL, os.urandom(32), True, None, [PreflightReason.IMAGE_NOT_ALLOWED]),
+        (MODEL, os.urandom(32), True, None, []),  # test mode: nobody checks the image hash
+        (
+            MODEL,
+            None,
+            False,
+            None,
+            [PreflightReason.IMAGE_HASH_NOT_ALLOWED, PreflightReason.NETWORK_MISMATCH],
+        ),
+        (
+            MODEL,
+            os.urandom(32),
+            False,
+            None,
+            [PreflightReason.IMAGE_HASH_NOT_ALLOWED, PreflightReason.NETWORK_MISMATCH],
+        ),
         (MODEL, base64.b64encode(IMAGE).decode(), True, None, []),
         (MODEL, IMAGE.hex(), True, None, []),
         (MODEL, IMAGE, False, None, [PreflightReason.NETWORK_MISMATCH]),
@@ -91,7 +115,7 @@ def test_parse_root_rejects_other_layouts() -> None:
             {},
             [
                 PreflightReason.MODEL_NOT_ALLOWED,
-                PreflightReason.IMAGE_NOT_ALLOWED,
+                PreflightReason.IMAGE_HASH_NOT_ALLOWED,
                 PreflightReason.NETWORK_MISMATCH,
                 PreflightReason.NO_PROXIES,
             ],
@@ -110,6 +134,17 @@ def test_preflight_table(
     assert [p.reason for p in problems] == reasons
     for p in problems:
         assert model in p.message and ROOT in p.message
+
+
+def test_unknown_contract_code_moves_nothing_until_trusted() -> None:
+    stranger = Cell.empty().hash
+    root = parse_root(ROOT, root_cell(), code_hash=stranger)
+    (problem,) = preflight(root, MODEL, IMAGE, True)
+    assert problem.reason is PreflightReason.UNKNOWN_CONTRACT_CODE and problem.is_spec_problem
+    assert f"root {stranger.hex()}" in problem.message and "trustedCodeHashes" in problem.message
+    assert preflight(root, MODEL, IMAGE, True, trusted_code_hashes=[stranger.hex().upper()]) == []
+    official = parse_root(ROOT, root_cell(), code_hash=cocoon_root_code().hash)
+    assert preflight(official, MODEL, IMAGE, True) == []
 
 
 def test_image_hash_forms() -> None:

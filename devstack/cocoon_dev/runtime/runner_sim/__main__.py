@@ -32,7 +32,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=f"{SIMULATOR_COMMIT}: development stand-in for the COCOON worker runner",
     )
     p.add_argument("-c", "--config", type=Path, required=True, help="worker-config.json")
-    p.add_argument("--wallet-key-file", type=Path, help="file with the node wallet key (base64)")
     p.add_argument("--bind", default=env("COCOON_SIM_BIND", "127.0.0.1"), help="listen address (pod IP)")
     p.add_argument("--port", type=int, help="listen port (default: http_port of the config)")
     p.add_argument(
@@ -92,9 +91,9 @@ def make_chain(args: argparse.Namespace, config: WorkerConfig) -> ChainBackend:
 
 async def serve(args: argparse.Namespace) -> int:
     try:
-        config = WorkerConfig.load(args.config, args.wallet_key_file)
+        config = WorkerConfig.load(args.config)
     except ConfigError as exc:
-        print(f"{SIMULATOR_COMMIT}: bad config: {exc}", file=sys.stderr)
+        print(f"{SIMULATOR_COMMIT}: {exc}", file=sys.stderr)
         return 2
     forward = args.forward_override or rewrite_localhost(config.forward_requests_to, args.localhost_is)
     config = replace(config, forward_requests_to=forward)

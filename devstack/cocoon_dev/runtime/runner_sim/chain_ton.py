@@ -173,8 +173,6 @@ class TonChain:
     def create(
         cls, config: WorkerConfig, *, network_json: Path | None, ton_config: Path | None = None
     ) -> TonChain:
-        if config.node_wallet_key is None:
-            raise ChainError("node_wallet_key: required with a chain")
         if network_json is None:
             raise ChainError("network.json of the dev chain is required (the simulator plays the proxies)")
         path = ton_config or Path(config.ton_config_filename)

@@ -1,56 +1,141 @@
-"""The runner's config file `worker-config.json` (cocoon-protocol.md §2.3) and the wallet key file."""
+"""The runner's `worker-config.json`, read the way the official worker runner reads it.
+
+The official runner parses the file into the TL type `workerRunner.config` (cocoon_api.tl) with TON's
+TL-JSON reader, then checks a few fields while it loads (cocoon-protocol.md §2.3). This module does the
+same, so the simulator refuses exactly what the runner refuses, with the runner's words:
+
+- a missing or `null` field keeps its default (false, 0, "", a zero int256): the runner starts with
+  it, and fails later only where the empty value is unusable (`connect_to_proxy_via` → "expected
+  <ip>:<port>", an address → "failed to parse owner address: …");
+- `Bool` takes a JSON boolean or anything `int` takes (non-zero is true), `int` a JSON number or a
+  decimal string (the official template quotes `coefficient`), `string` only a JSON string, `int256`
+  a base64 string of exactly 32 bytes;
+- keys that are not fields are ignored (the official template carries `rpc_port`).
+
+Every error becomes `ConfigError("failed to parse runner config: …")`; no message ever holds the
+value of `node_wallet_key`.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
+from pytoniq_core.boc.address import Address
+
+TlType = Literal["Bool", "int", "string", "int256"]
+
+# `workerRunner.config` in the order of the TL schema (tests/runtime compare it with the reference).
+WORKER_RUNNER_CONFIG: Final[tuple[tuple[str, TlType], ...]] = (
+    ("is_test", "Bool"),
+    ("is_testnet", "Bool"),
+    ("http_port", "int"),
+    ("owner_address", "string"),
+    ("proxy_connections", "int"),
+    ("connect_to_proxy_via", "string"),
+    ("model_name", "string"),
+    ("coefficient", "int"),
+    ("root_contract_address", "string"),
+    ("node_wallet_key", "int256"),
+    ("forward_requests_to", "string"),
+    ("ton_config_filename", "string"),
+    ("check_proxy_hashes", "Bool"),
+    ("max_active_requests", "int"),
+    ("image_hash", "int256"),
+    ("http_access_hash", "string"),
+)
 DEFAULT_MAX_ACTIVE_REQUESTS = 200  # runner default when 0/absent
-WALLET_KEY_ENV = "COCOON_NODE_WALLET_KEY_FILE"
+PREFIX: Final = "failed to parse runner config: "
+_DEFAULTS: Final[dict[TlType, Any]] = {"Bool": False, "int": 0, "string": "", "int256": bytes(32)}
+_INT_RE = re.compile(r"-?[0-9]+")
 
 
 class ConfigError(ValueError):
-    """A config field is missing or malformed; the message names the field (never a secret value)."""
+    """The runner would stop at start with this message (never carries a secret value)."""
 
 
-def _bool(raw: dict[str, Any], key: str, default: bool) -> bool:
-    value = raw.get(key, default)
+def _json_type(value: Any) -> str:
+    """TON's name for a JSON value's type (td::JsonValue::Type)."""
+    if value is None:
+        return "Null"
     if isinstance(value, bool):
-        return value
-    if isinstance(value, int | str) and str(value).strip().lower() in ("0", "1", "true", "false"):
-        return str(value).strip().lower() in ("1", "true")
-    raise ConfigError(f"{key}: expected a boolean")
+        return "Boolean"
+    if isinstance(value, int | float):
+        return "Number"
+    if isinstance(value, str):
+        return "String"
+    return "Array" if isinstance(value, list) else "Object"
 
 
-def _int(raw: dict[str, Any], key: str, default: int) -> int:
-    value = raw.get(key, default)
-    try:
-        return int(value)  # the official template quotes `coefficient`
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected an integer") from None
+def _int32(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"Expected number, got {_json_type(value)}")
+    text = value if isinstance(value, str) else json.dumps(value)
+    if not _INT_RE.fullmatch(text) or not -(2**31) <= int(text) < 2**31:
+        raise ValueError(f'Can\'t parse "{text}" as an integer')
+    return int(text)
 
 
-def _str(raw: dict[str, Any], key: str, default: str = "") -> str:
-    value = raw.get(key, default)
+def _from_json(value: Any, tl_type: TlType) -> Any:
+    if tl_type == "int":
+        return _int32(value)
+    if tl_type == "Bool":
+        if isinstance(value, bool):
+            return value
+        try:
+            return _int32(value) != 0
+        except ValueError:
+            raise ValueError(f"Expected bool, got {_json_type(value)}") from None
     if not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a string")
-    return value
-
-
-def decode_wallet_key(text: str, source: str) -> bytes:
-    """32-byte Ed25519 seed, base64 (as `head -c 32 /dev/urandom | base64`)."""
+        raise ValueError(f"Expected string, got {_json_type(value)}")
+    if tl_type == "string":
+        return value
     try:
-        key = base64.b64decode(text.strip(), validate=True)
+        raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise ConfigError(f"{source}: node wallet key is not valid base64") from None
-    if len(key) != 32:
-        raise ConfigError(f"{source}: node wallet key must be 32 bytes, got {len(key)}")
-    return key
+        raise ValueError(
+            "Wrong string length" if len(value) % 4 else "Wrong character in the string"
+        ) from None
+    if len(raw) != 32:
+        raise ValueError("Wrong length for UInt")
+    return raw
+
+
+def read_tl(raw: dict[str, Any]) -> dict[str, Any]:
+    """`td::from_json(workerRunner_config&, …)`: every field, defaults for the missing ones."""
+    out: dict[str, Any] = {}
+    for field, tl_type in WORKER_RUNNER_CONFIG:
+        value = raw.get(field)
+        try:
+            out[field] = _DEFAULTS[tl_type] if value is None else _from_json(value, tl_type)
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}json does not fit TL scheme: {exc}") from None
+    return out
+
+
+def _address(text: str, what: str) -> str:
+    try:
+        Address(text)
+    except Exception:
+        raise ConfigError(f"{PREFIX}{what}: cannot parse address") from None
+    return text
+
+
+def _ip_port(text: str) -> str:
+    host, sep, port = text.partition(":")
+    if not sep:
+        raise ConfigError(f"{PREFIX}expected <ip>:<port>")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f'{PREFIX}Can\'t parse "{port}" as an integer')
+    parts = host.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        raise ConfigError(f"{PREFIX}invalid IPv4 address in connect_to_proxy_via")
+    return text
 
 
 @dataclass(frozen=True)
@@ -62,7 +147,7 @@ class WorkerConfig:
     model_name: str
     ton_config_filename: str
     owner_address: str
-    image_hash: str
+    image_hash: bytes
     root_contract_address: str
     connect_to_proxy_via: str
     forward_requests_to: str
@@ -70,65 +155,57 @@ class WorkerConfig:
     max_active_requests: int
     check_proxy_hashes: bool
     http_access_hash: str
-    node_wallet_key: bytes | None
+    node_wallet_key: bytes = b""
+
+    def __repr__(self) -> str:  # never show the key
+        return f"WorkerConfig(owner={self.owner_address}, model={self.model_name}, is_test={self.is_test})"
 
     @property
     def checks_enabled(self) -> bool:
         return self.check_proxy_hashes or not self.is_test
 
+    @property
+    def image_hash_b64(self) -> str:
+        return base64.b64encode(self.image_hash).decode()
+
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], wallet_key_file: Path | None = None) -> WorkerConfig:
-        key: bytes | None = None
-        key_file = wallet_key_file or _env_path(WALLET_KEY_ENV) or _opt_path(raw.get("node_wallet_key_file"))
-        if key_file is not None:
-            try:
-                key = decode_wallet_key(key_file.read_text(), "node wallet key file")
-            except OSError as exc:
-                raise ConfigError(f"node wallet key file: cannot read ({exc.strerror})") from None
-        else:
-            text = _str(raw, "node_wallet_key")
-            if text and not text.startswith("$"):
-                key = decode_wallet_key(text, "node_wallet_key")
-        max_active = _int(raw, "max_active_requests", 0)
-        coefficient = _int(raw, "coefficient", 1000)
-        if not 0 <= coefficient < 10**9:
-            raise ConfigError("coefficient: must be in [0, 1e9)")
+    def from_dict(cls, raw: dict[str, Any]) -> WorkerConfig:
+        """Parse like `WorkerRunner::load_config`: the TL reader, then the checks in the runner's order."""
+        conf = read_tl(raw)
+        owner = _address(conf["owner_address"], "failed to parse owner address")
+        root = _address(conf["root_contract_address"], "cannot parse root contract address")
+        _ip_port(conf["connect_to_proxy_via"])
+        forward = conf["forward_requests_to"]
+        if ":" in forward and not forward.rpartition(":")[2].isdigit():
+            raise ConfigError(f'{PREFIX}Can\'t parse "{forward.rpartition(":")[2]}" as an integer')
+        max_active = conf["max_active_requests"]
         return cls(
-            is_test=_bool(raw, "is_test", False),
-            is_testnet=_bool(raw, "is_testnet", False),
-            http_port=_int(raw, "http_port", 12000),
-            proxy_connections=max(1, _int(raw, "proxy_connections", 1)),
-            model_name=_str(raw, "model_name"),
-            ton_config_filename=_str(raw, "ton_config_filename"),
-            owner_address=_str(raw, "owner_address"),
-            image_hash=_str(raw, "image_hash"),
-            root_contract_address=_str(raw, "root_contract_address"),
-            connect_to_proxy_via=_str(raw, "connect_to_proxy_via", "127.0.0.1:8116"),
-            forward_requests_to=_str(raw, "forward_requests_to", "127.0.0.1:8000"),
-            coefficient=coefficient,
+            is_test=conf["is_test"],
+            is_testnet=conf["is_testnet"],
+            http_port=conf["http_port"] or 12000,
+            proxy_connections=max(1, conf["proxy_connections"]),
+            model_name=conf["model_name"],
+            ton_config_filename=conf["ton_config_filename"],
+            owner_address=owner,
+            image_hash=conf["image_hash"],
+            root_contract_address=root,
+            connect_to_proxy_via=conf["connect_to_proxy_via"],
+            forward_requests_to=forward,
+            coefficient=conf["coefficient"],
             max_active_requests=max_active if max_active > 0 else DEFAULT_MAX_ACTIVE_REQUESTS,
-            check_proxy_hashes=_bool(raw, "check_proxy_hashes", False),
-            http_access_hash=_str(raw, "http_access_hash"),
-            node_wallet_key=key,
+            check_proxy_hashes=conf["check_proxy_hashes"],
+            http_access_hash=conf["http_access_hash"],
+            node_wallet_key=conf["node_wallet_key"],
         )
 
     @classmethod
-    def load(cls, path: Path, wallet_key_file: Path | None = None) -> WorkerConfig:
+    def load(cls, path: Path) -> WorkerConfig:
         try:
             raw = json.loads(path.read_text())
         except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+            raise ConfigError(f"{PREFIX}failed to read: {path}: {exc.strerror}") from None
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+            raise ConfigError(f"{PREFIX}failed to parse json: {exc.msg} at line {exc.lineno}") from None
         if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a JSON object")
-        return cls.from_dict(raw, wallet_key_file)
-
-
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name)
-    return Path(value) if value else None
-
-
-def _opt_path(value: Any) -> Path | None:
-    return Path(value) if isinstance(value, str) and value else None
+            raise ConfigError(f"{PREFIX}json does not fit TL scheme: Expected object, got {_json_type(raw)}")
+        return cls.from_dict(raw)

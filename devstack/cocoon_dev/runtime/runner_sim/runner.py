@@ -16,8 +16,6 @@ Loops (cadences from cocoon-protocol.md §2.4, shortened where a setting says so
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
 import json
@@ -125,10 +123,7 @@ class Runner:
 
     @property
     def image_hash(self) -> bytes:
-        try:
-            return base64.b64decode(self.config.image_hash, validate=True)
-        except (binascii.Error, ValueError):
-            return b""
+        return self.config.image_hash
 
     def actual_image_hash(self) -> bool:
         root = self.state.root

@@ -21,10 +21,12 @@ from cocoon_operator.reconcile.providers.common import (
     NodeIdentity,
     StatusPatcher,
     StatusWriter,
+    WalletCheck,
     condition,
     node_identity,
     pod_ip,
     strip_none,
+    wallet_check,
 )
 from cocoon_operator.status import Cond
 from cocoon_operator.ton.addresses import format_address
@@ -38,7 +40,14 @@ from cocoon_operator.ton.funding import (
     ensure_funded,
 )
 from cocoon_operator.ton.identity import read_cocoon_wallet
-from cocoon_operator.ton.root import PreflightReason, RootConfig, preflight
+from cocoon_operator.ton.root import (
+    SPEC_PROBLEMS,
+    PreflightProblem,
+    PreflightReason,
+    RootConfig,
+    RootUnavailable,
+    preflight,
+)
 from cocoon_operator.ton.worker_contracts import (
     ContractUnreadable,
     RegistrationCheck,
@@ -49,9 +58,20 @@ from cocoon_operator.worker.runner_client import RunnerClient, RunnerStats, Runn
 
 log = logging.getLogger(__name__)
 
-PREFLIGHT_REASONS = {r.value for r in PreflightReason}
+ROOT_UNAVAILABLE = "RootUnavailable"
+WALLET_ADDRESS_MISMATCH = "WalletAddressMismatch"
+# Reasons that mean "the chain said no": a worker they stopped stays stopped while the chain is away.
+REGISTERED_BLOCKS = {r.value for r in PreflightReason if r not in SPEC_PROBLEMS} | {ROOT_UNAVAILABLE}
+CONFIGURED_BLOCKS = {r.value for r in SPEC_PROBLEMS}
 MAX_CONTRACTS = 32
 RUNNER_TIMEOUT_S = 4.0
+TON = 1_000_000_000
+# What a worker's first registration costs before its runner has said which wallet it uses: the runner
+# starts only at 2.1 TON (min_wallet_balance), deploys one worker contract with 0.3 TON and keeps its
+# wallet above the 2 TON the wallet code requires (cocoon-protocol.md §2.4, §7.6, §10.3). Until the
+# runner reports the address it derived, the treasury sends no more than this (docs/money.md §1).
+FIRST_REGISTRATION_NANO = 2_500_000_000
+TEST_MODE_NOTE = "test mode: the proxies do not check the worker image hash"
 
 
 def _placed(ctx: Context) -> bool:
@@ -106,30 +126,52 @@ class ChainSteps:
         try:
             key, client = await self.hub.client(ctx)
             root = await self.hub.root(key, client, ctx.spec.network.root_contract_address)
+        except RootUnavailable as exc:
+            cond = Cond.false(st.REGISTERED, ROOT_UNAVAILABLE, f"{_safe(exc)}. The worker is not started")
+            events = (
+                [EventSpec("Warning", "PreflightFailed", cond.message)] if _cond_changed(ctx, cond) else []
+            )
+            return StepReport(
+                conditions=(cond,), status=fields, events=events, allow_workload=False, retry_after=30.0
+            )
         except ChainError as exc:
             if isinstance(exc, ChainUnavailable):
                 await self._drop(ctx)
             return self._unavailable_preflight(ctx, fields, exc)
-        model = str(ctx.spec.model)
-        problems = preflight(root, model, ctx.spec.image_hash, ctx.spec.worker.mode == "Test")
+        problems = _problems(root, ctx)
         if problems:
-            first = problems[0]
-            message = "; ".join(p.message for p in problems) + ". The worker is not started"
-            cond = Cond.false(st.REGISTERED, first.reason.value, message)
-            events = [EventSpec("Warning", "PreflightFailed", message)] if _cond_changed(ctx, cond) else []
-            return StepReport(
-                conditions=(cond,), status=fields, events=events, allow_workload=False, retry_after=30.0
+            conds = _problem_conditions(problems)
+            message = "; ".join(c.message for c in conds)
+            events = (
+                [EventSpec("Warning", "PreflightFailed", message)]
+                if any(_cond_changed(ctx, c) for c in conds)
+                else []
             )
+            return StepReport(
+                conditions=conds, status=fields, events=events, allow_workload=False, retry_after=30.0
+            )
+        if ctx.spec.worker.mode == "Test":
+            note = Cond.true(
+                st.CONFIGURED,
+                "Resolved",
+                f"The spec is valid and its ConfigMap and Secrets are present; {TEST_MODE_NOTE}",
+            )
+            return StepReport(conditions=(note,), status=fields)
         return StepReport(status=fields)
 
     def _unavailable_preflight(self, ctx: Context, fields: dict[str, Any], exc: Exception) -> StepReport:
-        old = condition(ctx.status, st.REGISTERED)
         # Keep the last decision: a worker blocked by the root stays blocked, a running one runs.
-        blocked = old.get("status") == "False" and old.get("reason") in PREFLIGHT_REASONS
-        cond = Cond.unknown(
-            st.REGISTERED, CHAIN_UNAVAILABLE, f"Cannot check the root contract on chain: {_safe(exc)}"
-        )
-        return StepReport(conditions=(cond,), status=fields, allow_workload=not blocked, retry_after=15.0)
+        old_reg, old_conf = condition(ctx.status, st.REGISTERED), condition(ctx.status, st.CONFIGURED)
+        conds = [
+            Cond.unknown(
+                st.REGISTERED, CHAIN_UNAVAILABLE, f"Cannot check the root contract on chain: {_safe(exc)}"
+            )
+        ]
+        blocked = old_reg.get("status") == "False" and old_reg.get("reason") in REGISTERED_BLOCKS
+        if old_conf.get("status") == "False" and old_conf.get("reason") in CONFIGURED_BLOCKS:
+            blocked = True
+            conds.append(Cond.false(st.CONFIGURED, str(old_conf["reason"]), str(old_conf.get("message", ""))))
+        return StepReport(conditions=conds, status=fields, allow_workload=not blocked, retry_after=15.0)
 
     async def finalize(self, ctx: Context) -> bool:
         """Nothing to undo on chain: the wallet and its key outlive the CocoonNode (the key Secret is
@@ -154,6 +196,8 @@ class ChainSteps:
         try:
             key, client = await self.hub.client(ctx)
             root = await self.hub.root(key, client, ctx.spec.network.root_contract_address)
+        except RootUnavailable:
+            root = None  # pre-flight said why; nothing moves
         except ChainError as exc:
             if isinstance(exc, ChainUnavailable):
                 await self._drop(ctx)
@@ -162,12 +206,19 @@ class ChainSteps:
         events: list[EventSpec] = []
         fields: dict[str, Any] = {}
         retry: float | None = None
+        stats = await _runner_stats(ctx)
+        check, reported = wallet_check(stats, ident)
+        if reported is not None:
+            fields["runnerWalletAddress"] = reported
+        blocked = root is None or bool(_problems(root, ctx))
         try:
-            funded = await self._funding(ctx, client, ident, conditions, events, fields)
+            funded = await self._funding(ctx, client, ident, (check, blocked), conditions, events, fields)
             if not funded:
                 retry = 10.0
-            if not _preflight_failed(root, ctx):
-                registered = await self._registration(ctx, client, root, ident, conditions, events, fields)
+            if root is not None and not blocked:
+                registered = await self._registration(
+                    ctx, client, root, ident, stats, conditions, events, fields
+                )
                 if not registered:
                     retry = min(retry or 10.0, 10.0)
         except ChainUnavailable as exc:
@@ -188,7 +239,7 @@ class ChainSteps:
         message = f"Cannot reach the TON chain: {_safe(exc)}"
         conds = [Cond.unknown(st.WALLET_FUNDED, CHAIN_UNAVAILABLE, message)]
         reg = condition(ctx.status, st.REGISTERED)
-        if reg.get("reason") not in PREFLIGHT_REASONS:
+        if reg.get("reason") not in REGISTERED_BLOCKS:
             conds.append(Cond.unknown(st.REGISTERED, CHAIN_UNAVAILABLE, message))
         events = [EventSpec("Warning", CHAIN_UNAVAILABLE, message)] if _cond_changed(ctx, conds[0]) else []
         return StepReport(conditions=conds, events=events, retry_after=15.0)
@@ -198,27 +249,57 @@ class ChainSteps:
         ctx: Context,
         client: ChainClient,
         ident: NodeIdentity,
+        gates: tuple[WalletCheck, bool],
         conditions: list[Cond],
         events: list[EventSpec],
         fields: dict[str, Any],
     ) -> bool:
         wallet_cfg = ctx.spec.wallet
         ref = ctx.spec.funding.treasury_secret_ref
+        check, blocked = gates
         # Treasury money goes only to a worker that runs somewhere (Scheduled=True: its pod is bound to
         # a node); a CocoonNode that cannot be placed (or waits for a GPU) must not drain the treasury.
         # A paused one keeps its wallet topped up for its resume (the user stopped it, nothing is
         # wrong with it). An open intent is always followed up (crash safety: a sent top-up is
-        # confirmed even if the pod went away).
+        # confirmed even if the pod went away), even when the address check or pre-flight now fail.
         open_intent = bool((ctx.status.get("funding") or {}).get("intent"))
-        if ref is None or not (_placed(ctx) or ctx.spec.paused or open_intent):
+        hold = None
+        if check is WalletCheck.MISMATCH:
+            hold = WALLET_ADDRESS_MISMATCH
+        elif blocked:
+            hold = "PreflightFailed"
+        if (
+            ref is None
+            or (hold is not None and not open_intent)
+            or not (_placed(ctx) or ctx.spec.paused or open_intent)
+        ):
             info = await self.hub.timed(
                 "readWallet", read_cocoon_wallet(client, ident.public_key, ident.owner)
             )
             self.hub.remember_balance(ctx, info.balance)
             ok = info.balance >= wallet_cfg.floor
-            if ok:
+            friendly = format_address(_addr(ident.wallet), bounceable=False, testnet=ctx.spec.network.testnet)
+            if hold == WALLET_ADDRESS_MISMATCH:
+                runner = str(fields.get("runnerWalletAddress"))
+                cond = Cond.false(
+                    st.WALLET_FUNDED,
+                    WALLET_ADDRESS_MISMATCH,
+                    f"The worker runner uses cocoon wallet {runner}, but the node key, owner and the "
+                    f"official wallet code give {friendly}: no top-up and no sweep until they agree (is "
+                    "the runner the official one, with this CocoonNode's key and owner?)",
+                )
+                if _cond_changed(ctx, cond):
+                    events.append(EventSpec("Warning", WALLET_ADDRESS_MISMATCH, cond.message))
+            elif ok:
                 cond = Cond.true(
                     st.WALLET_FUNDED, "WalletFunded", f"Cocoon wallet holds {info.balance} nanoTON"
+                )
+            elif hold is not None:
+                cond = Cond.false(
+                    st.WALLET_FUNDED,
+                    hold,
+                    f"Cocoon wallet {friendly} holds {info.balance} nanoTON, below the floor "
+                    f"{wallet_cfg.floor}; it is not topped up while the pre-flight fails",
                 )
             elif ref is None:
                 cond = Cond.false(
@@ -235,9 +316,19 @@ class ChainSteps:
                     f"{wallet_cfg.floor}; it is topped up from the treasury once the worker pod is "
                     "placed on a node (Scheduled=True)",
                 )
+            if self.metrics is not None:
+                self.metrics.wallet_address_mismatch.labels(ctx.namespace, ctx.name).set(
+                    1 if hold == WALLET_ADDRESS_MISMATCH else 0
+                )
             conditions.append(cond)
             fields["funding"] = {"walletBalanceNano": info.balance}
-            return ok
+            return ok and hold is None
+        if self.metrics is not None:
+            self.metrics.wallet_address_mismatch.labels(ctx.namespace, ctx.name).set(0)
+        floor, target = wallet_cfg.floor, wallet_cfg.target
+        verified = check is WalletCheck.VERIFIED or _verified_before(ctx)
+        if not verified:
+            floor, target = min(floor, FIRST_REGISTRATION_NANO), min(target, FIRST_REGISTRATION_NANO)
         secret = await ctx.kube.get("v1", "Secret", ctx.namespace, ref.name)
         try:
             key = TreasuryKey.from_secret_data((secret or {}).get("data") or {}, decoded=False)
@@ -262,8 +353,8 @@ class ChainSteps:
                     client,
                     treasury,
                     ident.wallet,
-                    floor_nano=wallet_cfg.floor,
-                    target_nano=wallet_cfg.target,
+                    floor_nano=floor,
+                    target_nano=target,
                     store=store,
                     confirm_wait_s=2.0,
                 ),
@@ -277,6 +368,13 @@ class ChainSteps:
         ):
             self.metrics.funding.labels(ctx.namespace, ctx.name, result.status.value).inc()
         cond = _funding_condition(result)
+        if not verified and result.funded:
+            cond = Cond.true(
+                st.WALLET_FUNDED,
+                cond.reason,
+                f"{cond.message}; funded only for the first registration ({target} nanoTON) until the "
+                "worker runner reports the same wallet address",
+            )
         conditions.append(cond)
         fields["funding"] = _funding_status(result, store.intent)
         if result.status is FundingStatus.CONFIRMED:
@@ -293,11 +391,11 @@ class ChainSteps:
         client: ChainClient,
         root: RootConfig,
         ident: NodeIdentity,
+        stats: RunnerStats | None,
         conditions: list[Cond],
         events: list[EventSpec],
         fields: dict[str, Any],
     ) -> bool:
-        stats = await _runner_stats(ctx)
         previous = {str(c.get("proxyAddress")): dict(c) for c in ctx.status.get("workerContracts") or []}
         contracts: dict[str, dict[str, Any]] = {}
         checks: list[RegistrationCheck] = []
@@ -376,8 +474,38 @@ class ChainSteps:
         return cond.status == "True"
 
 
-def _preflight_failed(root: RootConfig, ctx: Context) -> bool:
-    return bool(preflight(root, str(ctx.spec.model), ctx.spec.image_hash, ctx.spec.worker.mode == "Test"))
+def _problems(root: RootConfig, ctx: Context) -> list[PreflightProblem]:
+    return preflight(
+        root,
+        str(ctx.spec.model),
+        ctx.spec.image_hash,
+        ctx.spec.worker.mode == "Test",
+        trusted_code_hashes=ctx.spec.network.trusted_code_hashes,
+    )
+
+
+def _problem_conditions(problems: list[PreflightProblem]) -> list[Cond]:
+    """Spec problems → Configured=False; the root's refusals → Registered=False (first reason each)."""
+    conds = []
+    for cond_type, group in (
+        (st.CONFIGURED, [p for p in problems if p.is_spec_problem]),
+        (st.REGISTERED, [p for p in problems if not p.is_spec_problem]),
+    ):
+        if group:
+            message = "; ".join(p.message for p in group) + ". The worker is not started"
+            conds.append(Cond.false(cond_type, group[0].reason.value, message))
+    return conds
+
+
+def _verified_before(ctx: Context) -> bool:
+    """The runner reported this very wallet address before (it may just not answer right now)."""
+    reported, derived = ctx.status.get("runnerWalletAddress"), ctx.status.get("walletAddress")
+    if not reported or not derived:
+        return False
+    try:
+        return raw_address(str(reported)) == raw_address(str(derived))
+    except Exception:
+        return False
 
 
 def _state_name(check: RegistrationCheck, root: RootConfig, version: int | None) -> str:

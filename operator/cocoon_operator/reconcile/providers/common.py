@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Protocol, TypeVar
 
 from cocoon_operator import metrics as mx
@@ -28,6 +29,7 @@ from cocoon_operator.ton.addresses import public_key_from_seed
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, raw_address
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.root import RootConfig, read_root
+from cocoon_operator.worker.runner_client import RunnerStats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -125,6 +127,27 @@ def node_identity(secret: Mapping[str, Any] | None, owner_address: str) -> NodeI
 def _wallet(public_key: bytes, owner_address: str) -> str:
     # Building the wallet's StateInit cell and hashing it costs ~1 ms; every reconcile needs it.
     return raw_address(cocoon_wallet_of(public_key, owner_address))
+
+
+class WalletCheck(Enum):
+    """Does the worker runner use the cocoon wallet the operator derived (and funds)?"""
+
+    VERIFIED = "verified"  # the runner reports the derived address
+    MISMATCH = "mismatch"  # it reports another one: money must not move
+    UNKNOWN = "unknown"  # it has not answered (yet)
+
+
+def wallet_check(stats: RunnerStats | None, ident: NodeIdentity) -> tuple[WalletCheck, str | None]:
+    """Compare the wallet address in the runner's /jsonstats with the derived one (by workchain and
+    hash, never as strings). Returns the verdict and the reported address as the runner wrote it."""
+    reported = stats.wallet.address if stats is not None and stats.wallet is not None else None
+    if not reported:
+        return WalletCheck.UNKNOWN, None
+    try:
+        same = raw_address(reported) == ident.wallet
+    except Exception:  # not an address at all
+        same = False
+    return (WalletCheck.VERIFIED if same else WalletCheck.MISMATCH), reported[:100]
 
 
 CONNECT_BACKOFF_S = (5.0, 60.0)  # first wait after a failed connect, and the longest

@@ -26,12 +26,15 @@ from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
 from cocoon_operator.reconcile.providers.common import (
     CHAIN_UNAVAILABLE,
     ChainHub,
+    NodeIdentity,
     StatusPatcher,
     StatusWriter,
+    WalletCheck,
     node_identity,
     node_seed,
     pod_ip,
     strip_none,
+    wallet_check,
 )
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.cycle import CycleResult, run_claim_cycle
@@ -106,16 +109,20 @@ _SWEEP_EVENTS: dict[SweepStatus, Literal["Normal", "Warning"]] = {
 }
 
 
-async def _runner_busy(runner: RunnerClient | None) -> bool:
-    """The runner's own wallet transactions in flight (it may be using the seqno). No runner: idle;
-    a runner that does not answer: assume busy (the sweep waits, it is never urgent)."""
+async def _runner_view(runner: RunnerClient | None, ident: NodeIdentity) -> tuple[bool, bool]:
+    """(busy, wallet mismatch) from one /jsonstats: the runner's own wallet transactions in flight (it
+    may be using the seqno), and whether it reports another wallet than the one the operator derived
+    (then nothing is swept). No runner: idle; a runner that does not answer: assume busy (the sweep
+    waits, it is never urgent)."""
     if runner is None:
-        return False
+        return False, False
     try:
-        wallet = (await runner.jsonstats()).wallet
+        stats = await runner.jsonstats()
     except RunnerUnavailable:
-        return True
-    return wallet is not None and (wallet.pending_transactions_cnt > 0 or wallet.active_transactions_cnt > 0)
+        return True, False
+    wallet = stats.wallet
+    busy = wallet is not None and (wallet.pending_transactions_cnt > 0 or wallet.active_transactions_cnt > 0)
+    return busy, wallet_check(stats, ident)[0] is WalletCheck.MISMATCH
 
 
 def ledger_status(ledger: lg.ClaimLedger) -> dict[str, Any]:
@@ -227,7 +234,7 @@ class RewardSteps:
             swept = None
             open_sweep = bool((ctx.status.get("sweep") or {}).get("pending"))
             if not final and (ctx.spec.rewards.sweep_above is not None or open_sweep):
-                swept = await self._sweep(ctx, client, secret, writer, runner, result)
+                swept = await self._sweep(ctx, client, secret, ident, writer, runner, result)
         except ChainUnavailable as exc:
             await self.hub.drop(key)
             return self._unavailable(ctx, exc)
@@ -241,6 +248,7 @@ class RewardSteps:
         ctx: Context,
         client: ChainClient,
         secret: Any,
+        ident: NodeIdentity,
         writer: StatusWriter,
         runner: RunnerClient | None,
         cycle: CycleResult,
@@ -255,7 +263,7 @@ class RewardSteps:
             interval_s=ctx.spec.rewards.check_interval,
         )
         claim_pending = cycle.ledger.pending is not None
-        busy = False if claim_pending else await _runner_busy(runner)
+        busy, mismatch = (False, False) if claim_pending else await _runner_view(runner, ident)
         swept = await self.hub.timed(
             "sweep",
             sweep_surplus(
@@ -266,6 +274,7 @@ class RewardSteps:
                 store=StatusSweepStore(writer),
                 claim_pending=claim_pending,
                 runner_busy=busy,
+                wallet_mismatch=mismatch,
             ),
         )
         del seed
