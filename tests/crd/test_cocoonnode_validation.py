@@ -42,7 +42,7 @@ BAD = [
     (
         "floor-below-runner-minimum",
         {"wallet": {"secretRef": {"name": "w"}, "floor": "1"}},
-        "spec.wallet.floor must be at least 2.1",
+        "spec.wallet.floor must be at least 2.6",
     ),
     ("fee-fraction", {"rewards": {"maxFeeFraction": "2"}}, "spec.rewards.maxFeeFraction"),
     (
@@ -144,8 +144,8 @@ def test_defaults_applied_and_examples_accepted(cocoon_crd: Any, namespace: str)
     assert _create(cocoon_crd, namespace, _doc("defaults")).returncode == 0
     got = json.loads(cocoon_crd.kubectl("get", "cn", "defaults", "-n", namespace, "-o", "json").stdout)
     spec = got["spec"]
-    assert spec["wallet"]["floor"] == "2.1" and spec["wallet"]["target"] == "5"
-    assert spec["placement"] == {"tee": "Any", "gpuCount": 1}
+    assert spec["wallet"]["floor"] == "3" and spec["wallet"]["target"] == "5"
+    assert spec["placement"] == {"tee": "TDX", "gpuCount": 1}
     assert spec["rewards"]["checkInterval"] == "5m" and spec["rewards"]["minClaim"] == "0.1"
     assert spec["inference"]["image"].startswith("nvcr.io/nvidia/tritonserver:")
     assert spec["workerCoefficient"] == 1000 and spec["paused"] is False

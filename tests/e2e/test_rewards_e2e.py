@@ -39,6 +39,7 @@ from cocoon_dev.ton.network import (
     sign_voucher,
     wallet_send,
 )
+from cocoon_operator.reconcile.providers.chain import FIRST_REGISTRATION_NANO
 from cocoon_operator.ton.addresses import (
     cocoon_wallet_address,
     cocoon_wallet_state_init,
@@ -491,23 +492,25 @@ async def test_treasury_empty_then_refilled_and_drained_wallet_topped_up_once(st
         )
 
     assert await transfers() == 1
-    # Drain below the floor: the node key moves 3.5 TON to the owner (the wallet is not deployed yet
+    # Paused, so its runner never reported the wallet: funded only for a first registration.
+    assert stack.bg.chain.balance(wallet) == FIRST_REGISTRATION_NANO
+    # Drain below its floor (2.2 TON): the node key moves 0.4 TON to the owner (the wallet is not deployed yet
     # while the node is paused, so the external deploys it, as the runner's first one would).
     ext = external_message(
         wallet,
         external_body(
             seed, seqno=0, valid_until=int(time.time()) + 300,
-            messages=[OutMessage(internal_message(owner.addr, 3_500_000_000, bounce=False), 0)],
+            messages=[OutMessage(internal_message(owner.addr, 400_000_000, bounce=False), 0)],
         ),
         state_init=cocoon_wallet_state_init(public_key_from_seed(seed), owner.addr),
     )  # fmt: skip
     del seed
     stack.bg.call(stack.bg.chain.send_message, ext.to_boc())
-    assert stack.bg.chain.balance(wallet) < 3 * TON
+    assert stack.bg.chain.balance(wallet) < FIRST_REGISTRATION_NANO
 
     def topped_up(o: dict[str, Any]) -> bool:
         balance = (o["status"].get("funding") or {}).get("walletBalanceNano", 0)
-        return bool(balance >= 3 * TON and cond(o, "WalletFunded").get("status") == "True")
+        return bool(balance >= FIRST_REGISTRATION_NANO and cond(o, "WalletFunded").get("status") == "True")
 
     stack.wait("topped up again", "funded", topped_up, 120)
     time.sleep(8)  # several more reconciles: no second transfer for the same shortfall

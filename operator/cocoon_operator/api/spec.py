@@ -99,7 +99,7 @@ class Network(_Model):
 
 class Wallet(_Model):
     secret_ref: NameRef
-    floor: NanoTon = ton_to_nano("2.1")
+    floor: NanoTon = ton_to_nano("3")
     target: NanoTon = ton_to_nano("5")
 
 

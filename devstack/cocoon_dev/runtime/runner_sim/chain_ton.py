@@ -112,7 +112,7 @@ def to_sim_root(root: ChainRoot) -> RootConfig:
         worker_hashes=tuple(sorted(root.worker_hashes)),
         model_hashes=tuple(sorted(root.model_hashes)),
         version=root.version,
-        struct_version=3,
+        struct_version=p.struct_version,
         params_version=p.params_version,
         unique_id=p.unique_id,
         is_test=p.is_test,

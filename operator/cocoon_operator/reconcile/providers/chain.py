@@ -28,6 +28,7 @@ from cocoon_operator.reconcile.providers.common import (
     strip_none,
     wallet_check,
 )
+from cocoon_operator.rewards.policy import MIN_WALLET_FOR_CLAIM_NANO
 from cocoon_operator.status import Cond
 from cocoon_operator.ton.addresses import format_address
 from cocoon_operator.ton.client import ChainClient, ChainError, ChainUnavailable, raw_address
@@ -69,8 +70,10 @@ TON = 1_000_000_000
 # What a worker's first registration costs before its runner has said which wallet it uses: the runner
 # starts only at 2.1 TON (min_wallet_balance), deploys one worker contract with 0.3 TON and keeps its
 # wallet above the 2 TON the wallet code requires (cocoon-protocol.md §2.4, §7.6, §10.3). Until the
-# runner reports the address it derived, the treasury sends no more than this (docs/money.md §1).
+# runner reports the address it derived, the treasury sends no more than this (docs/money.md §1), and
+# tops up again only below the runner's start threshold plus a margin (hysteresis: no dust top-ups).
 FIRST_REGISTRATION_NANO = 2_500_000_000
+FIRST_REGISTRATION_FLOOR_NANO = 2_200_000_000
 TEST_MODE_NOTE = "test mode: the proxies do not check the worker image hash"
 
 
@@ -325,10 +328,13 @@ class ChainSteps:
             return ok and hold is None
         if self.metrics is not None:
             self.metrics.wallet_address_mismatch.labels(ctx.namespace, ctx.name).set(0)
-        floor, target = wallet_cfg.floor, wallet_cfg.target
+        # Money liveness: never let the wallet sit above the floor but below what a claim needs (the CRD
+        # refuses such floors now; objects admitted before that keep working).
+        floor = max(wallet_cfg.floor, MIN_WALLET_FOR_CLAIM_NANO)
+        target = max(wallet_cfg.target, floor)
         verified = check is WalletCheck.VERIFIED or _verified_before(ctx)
         if not verified:
-            floor, target = min(floor, FIRST_REGISTRATION_NANO), min(target, FIRST_REGISTRATION_NANO)
+            floor, target = min(floor, FIRST_REGISTRATION_FLOOR_NANO), min(target, FIRST_REGISTRATION_NANO)
         secret = await ctx.kube.get("v1", "Secret", ctx.namespace, ref.name)
         try:
             key = TreasuryKey.from_secret_data((secret or {}).get("data") or {}, decoded=False)
