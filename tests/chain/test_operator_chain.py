@@ -4,6 +4,7 @@ LiteClient and LiteBalancer unchanged) and the project's deployed COCOON network
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,9 +26,17 @@ from cocoon_dev.ton.network import (
     worker_contract_for,
 )
 from cocoon_dev.ton.network import read_root as read_dev_root
+from cocoon_operator.money import funding as funding_mod
+from cocoon_operator.money.funding import (
+    FundingIntent,
+    FundingRecord,
+    FundingStatus,
+    Treasury,
+    TreasuryKey,
+    ensure_funded,
+)
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.facts import KnownContract, gather_chain_facts
-from cocoon_operator.ton import funding as funding_mod
 from cocoon_operator.ton.addresses import cocoon_wallet_state_init, public_key_from_seed
 from cocoon_operator.ton.client import (
     ChainClient,
@@ -37,13 +46,6 @@ from cocoon_operator.ton.client import (
     raw_address,
 )
 from cocoon_operator.ton.codes import cocoon_client_code, cocoon_root_code
-from cocoon_operator.ton.funding import (
-    FundingIntent,
-    FundingStatus,
-    Treasury,
-    TreasuryKey,
-    ensure_funded,
-)
 from cocoon_operator.ton.identity import read_cocoon_wallet
 from cocoon_operator.ton.layouts import CocoonError, Params
 from cocoon_operator.ton.payouts import match_payout, scan_owner_payouts, worker_claim_submissions
@@ -70,16 +72,21 @@ FLOOR, TARGET = 2_100_000_000, 5 * TON
 
 
 class MemoryIntentStore:
+    """The funding record in memory, through JSON as it is in the CocoonNode status."""
+
     def __init__(self) -> None:
-        self.intent: FundingIntent | None = None
+        self.record = FundingRecord()
         self.saves = 0
 
-    async def load(self) -> FundingIntent | None:
-        return self.intent
+    @property
+    def intent(self) -> FundingIntent | None:
+        return self.record.intent
 
-    async def save(self, intent: FundingIntent | None) -> None:
-        # Through JSON, as it will be in the CocoonNode status.
-        self.intent = None if intent is None else FundingIntent.model_validate(intent.model_dump(mode="json"))
+    async def load(self) -> FundingRecord:
+        return self.record
+
+    async def save(self, record: FundingRecord) -> None:
+        self.record = FundingRecord.from_status(json.loads(json.dumps(record.to_status())))
         self.saves += 1
 
 
@@ -297,7 +304,7 @@ async def test_funding_survives_a_crash_after_send(
     await chain.set_block_interval(60_000)
     try:
         with monkeypatch.context() as m:
-            m.setattr(funding_mod, "_maybe_confirm", crash)
+            m.setattr(funding_mod, "_follow", crash)
             with pytest.raises(Crash):
                 await ensure_funded(
                     balancer, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store
@@ -318,9 +325,9 @@ async def test_funding_survives_a_crash_after_send(
     assert chain.balance(wallet) == TARGET
 
     # Crash after send with instant blocks: the transfer landed; the retry confirms, never resends.
-    wallet2 = f"0:{os.urandom(32).hex()}"
+    wallet2, store = f"0:{os.urandom(32).hex()}", MemoryIntentStore()  # another node's wallet and record
     with monkeypatch.context() as m:
-        m.setattr(funding_mod, "_maybe_confirm", crash)
+        m.setattr(funding_mod, "_follow", crash)
         with pytest.raises(Crash):
             await ensure_funded(
                 balancer, treasury, wallet2, floor_nano=FLOOR, target_nano=TARGET, store=store
@@ -616,7 +623,7 @@ async def test_funding_intent_whose_seqno_was_taken_or_expired_is_replaced(
     assert await _transfers_to(balancer, treasury.address, other) == [TON]
 
     # 2. Intent expired before it was ever sent: replaced by a fresh one, funded once.
-    wallet2 = f"0:{os.urandom(32).hex()}"
+    wallet2, store = f"0:{os.urandom(32).hex()}", MemoryIntentStore()  # another node's wallet and record
     with monkeypatch.context() as m:
         m.setattr(funding_mod, "_send", crash)
         with pytest.raises(Crash):

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from cocoon_dev.ton.network import CocoonNetwork, cocoon_wallet_send, deploy_cocoon_network
-from cocoon_operator.ton import sweep as sweep_mod
+from cocoon_operator.money import sweep as sweep_mod
+from cocoon_operator.money.sweep import SweepPolicy, SweepRecord, SweepStatus, sweep_surplus
 from cocoon_operator.ton.addresses import public_key_from_seed
 from cocoon_operator.ton.client import ChainClient, ChainSettings, raw_address
 from cocoon_operator.ton.identity import cocoon_wallet_of
-from cocoon_operator.ton.sweep import SweepPolicy, SweepRecord, SweepStatus, sweep_surplus
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(120)]
@@ -174,5 +174,7 @@ async def test_seqno_taken_by_the_runner_drops_the_intent_without_a_double_send(
     assert await _to_owner(client, wallet, owner) == [done.amount_nano]
 
 
-async def _never_confirmed(*args: object, **kwargs: object) -> Any:
-    return sweep_mod._Resolution.PENDING
+async def _never_confirmed(
+    client: Any, seed: Any, intent: Any, store: Any, record: Any, wait_s: float
+) -> Any:
+    return sweep_mod._Resolution.PENDING, record, intent

@@ -55,7 +55,7 @@ def treasury_secret(network: dict[str, Any], namespace: str = DEMO_NAMESPACE) ->
     treasury = network["treasury"]
     seed_hex = str(treasury["private_key"])
     data = {
-        "privateKey": seed_hex,  # what cocoon_operator.ton.funding.TreasuryKey reads (as examples/)
+        "privateKey": seed_hex,  # what cocoon_operator.money.funding.TreasuryKey reads (as examples/)
         "version": str(treasury.get("version", "v4r2")),
         "walletId": str(treasury.get("wallet_id", 698983191)),
     }

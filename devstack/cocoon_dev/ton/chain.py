@@ -249,6 +249,10 @@ class LocalChain:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._sealer: asyncio.Task[None] | None = None
         self.total_transactions = 0
+        # Held-back delivery: internal messages to these accounts arrive this many blocks later (as on a
+        # real network, where a message to another shard lands a block or more after it was sent).
+        self._holds: dict[str, int] = {}
+        self._in_flight: list[tuple[int, str, str]] = []  # (deliver at seqno, dest, message b64)
 
     # ------------------------------------------------------------------ clock, blocks
     @property
@@ -285,6 +289,32 @@ class LocalChain:
     def _seal(self) -> None:
         self.seqno += 1
         self._wake_waiters()
+
+    async def _seal_locked(self) -> None:
+        """Seal a block, then deliver the held-back messages that are due in it (caller holds the lock)."""
+        self._seal()
+        due = [m for m in self._in_flight if m[0] <= self.seqno]
+        if not due:
+            return
+        self._in_flight = [m for m in self._in_flight if m[0] > self.seqno]
+        for _, dest, msg_b64 in due:
+            cascade = await asyncio.to_thread(self._cascade, b64_to_cell(msg_b64), self.seqno)
+            self._commit(cascade)
+
+    def hold(self, address: Address | str, blocks: int) -> None:
+        """Deliver internal messages to `address` `blocks` blocks after they were sent (0: at once)."""
+        if blocks < 0:
+            raise ChainError(f"hold: blocks must be >= 0, got {blocks}")
+        key = raw_address(address)
+        if blocks:
+            self._holds[key] = blocks
+        else:
+            self._holds.pop(key, None)
+
+    @property
+    def in_flight(self) -> int:
+        """Internal messages sent but not delivered yet (held back)."""
+        return len(self._in_flight)
 
     def _wake_waiters(self) -> None:
         keep: list[tuple[int, asyncio.Future[None]]] = []
@@ -327,7 +357,7 @@ class LocalChain:
             raise ChainError(f"advance: seconds must be >= 0, got {seconds}")
         async with self._async_lock():
             self._time_offset += seconds
-            self._seal()
+            await self._seal_locked()
             return self.now
 
     async def seal_block(self) -> int:
@@ -378,7 +408,7 @@ class LocalChain:
                 continue
             self._commit(result)
             self._accepted[item.msg_hash] = time.monotonic()
-        self._seal()
+        await self._seal_locked()
 
     # ------------------------------------------------------------------ execution core
     def _shard_account_b64(self, key: str, overlay: dict[str, str] | None = None) -> str:
@@ -397,6 +427,7 @@ class LocalChain:
         first_is_external = bool(msg.is_external)
         overlay: dict[str, str] = {}
         records: list[TxRecord] = []
+        deferred: list[tuple[int, str, str]] = []
         lt = self.lt
         now = self.now
         queue: deque[tuple[str, str]] = deque([(raw_address(msg.info.dest), cell_to_b64(msg_cell))])
@@ -423,11 +454,16 @@ class LocalChain:
                 break
             for out in out_msgs:
                 out_dest = _internal_destination(out)
-                if out_dest is not None and out_dest != _FAUCET_KEY:
+                if out_dest is None or out_dest == _FAUCET_KEY:
+                    continue
+                if out_dest in self._holds:
+                    deferred.append((seqno + self._holds[out_dest], out_dest, cell_to_b64(out)))
+                else:
                     queue.append((out_dest, cell_to_b64(out)))
-        return _Cascade(overlay, records, lt)
+        return _Cascade(overlay, records, lt, deferred)
 
     def _commit(self, cascade: _Cascade) -> None:
+        self._in_flight.extend(cascade.deferred)
         self._accounts.update(cascade.accounts)
         for rec in cascade.records:
             self._txs.setdefault(rec.address, []).append(rec)
@@ -471,7 +507,7 @@ class LocalChain:
                 return MessageResult(seqno=self.seqno, pending=True)
             cascade = await asyncio.to_thread(self._cascade, cell, self.seqno + 1)
             self._commit(cascade)
-            self._seal()
+            await self._seal_locked()
             self._remember(cell.hash, time.monotonic())
             return MessageResult(cascade.records, self.seqno)
 
@@ -500,7 +536,7 @@ class LocalChain:
             msg = _internal_message(src_addr, dest_addr, value, body, state_init, bounce, self.lt, self.now)
             cascade = await asyncio.to_thread(self._cascade, msg, self.seqno + 1)
             self._commit(cascade)
-            self._seal()
+            await self._seal_locked()
             return MessageResult(cascade.records, self.seqno)
 
     async def faucet(self, address: Address | str, amount: int) -> MessageResult:
@@ -530,6 +566,10 @@ class LocalChain:
         parsed = _Parsed(boc, cell, ShardAccount.deserialize(cell.begin_parse()))
         self._parsed[key] = parsed
         return parsed
+
+    def frozen(self) -> FrozenView:
+        """The account states as they are now, kept as they are (a lagging liteserver serves these)."""
+        return FrozenView(dict(self._accounts), self.seqno, self.lt, self.now)
 
     def shard_account_cell(self, address: Address | str) -> Cell | None:
         """The account's ShardAccount cell, or None if the chain never saw it."""
@@ -692,6 +732,8 @@ class LocalChain:
                 addr: [[t.lt, t.hash.hex(), t.seqno, t.boc_b64] for t in txs]
                 for addr, txs in self._txs.items()
             },
+            "in_flight": [list(m) for m in self._in_flight],
+            "holds": dict(self._holds),
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
@@ -707,6 +749,8 @@ class LocalChain:
         self._parsed.clear()
         self._pending.clear()
         self._accepted.clear()
+        self._in_flight = [(int(at), str(dest), str(msg)) for at, dest, msg in snap.get("in_flight", [])]
+        self._holds = {str(k): int(v) for k, v in (snap.get("holds") or {}).items()}
         self.lt = max(self.lt, int(snap["lt"]))
         self._manual_now = snap["manual_now"]
         self._time_offset = int(snap["time_offset"])
@@ -746,11 +790,30 @@ class LocalChain:
         return chain
 
 
+class FrozenView:
+    """Account states frozen at one block: what a liteserver that lags behind would answer."""
+
+    def __init__(self, accounts: dict[str, str], seqno: int, lt: int, now: int) -> None:
+        self._accounts, self.seqno, self.lt, self.now = accounts, seqno, lt, now
+
+    def shard_account_cell(self, address: Address | str) -> Cell | None:
+        boc = self._accounts.get(raw_address(address))
+        return b64_to_cell(boc) if boc is not None else None
+
+    def balance(self, address: Address | str) -> int:
+        cell = self.shard_account_cell(address)
+        if cell is None:
+            return 0
+        account = ShardAccount.deserialize(cell.begin_parse()).account
+        return int(account.storage.balance.grams) if account is not None else 0
+
+
 @dataclass
 class _Cascade:
     accounts: dict[str, str]
     records: list[TxRecord]
     lt: int
+    deferred: list[tuple[int, str, str]] = field(default_factory=list)  # held-back deliveries
 
 
 _FAUCET_KEY = raw_address(FAUCET_ADDRESS)

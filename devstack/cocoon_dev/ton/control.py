@@ -90,6 +90,7 @@ class ChainControl:
                 web.post("/block-interval", self.block_interval),
                 web.post("/snapshot", self.snapshot),
                 web.post("/restore", self.restore),
+                web.post("/hold", self.hold),
             ]
         )
         self._runner: web.AppRunner | None = None
@@ -120,6 +121,7 @@ class ChainControl:
             "now": chain.now,
             "block_interval_ms": chain.block_interval_ms,
             "pending_externals": chain.pending_count,
+            "in_flight_messages": chain.in_flight,
         }
         if addresses:
             result["balances"] = {a: chain.balance(a) for a in addresses}
@@ -169,3 +171,10 @@ class ChainControl:
             raise BadRequest("path: an existing snapshot file is required")
         await self.chain.restore_async(Path(path))
         return web.json_response({"height": self.chain.seqno, "accounts": self.chain.accounts_count})
+
+    async def hold(self, request: web.Request) -> web.Response:
+        """Hold back internal messages to an account for N blocks (0 releases it): money in flight."""
+        body = await _body(request)
+        address = _address(body.get("address"), "address")
+        self.chain.hold(address, _int(body.get("blocks"), "blocks"))
+        return web.json_response({"address": raw_address(address), "in_flight": self.chain.in_flight})

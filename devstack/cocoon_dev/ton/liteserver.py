@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nacl.signing import SigningKey, VerifyKey
 from pytoniq_core.boc.address import Address
@@ -40,7 +40,7 @@ from pytoniq_core.tlb.vm_stack import VmStack
 
 from cocoon_dev.ton import proofs
 from cocoon_dev.ton.boc import cells_to_boc, lite_server_error, tl_bytes
-from cocoon_dev.ton.chain import ChainError, ExternalRejected, LocalChain
+from cocoon_dev.ton.chain import ChainError, ExternalRejected, FrozenView, LocalChain
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,15 @@ LITE_SERVER_CAPABILITIES = 7
 ERR_NOT_FOUND = 651  # like a node's "not in db"
 ERR_BAD_QUERY = -400  # protoviolation
 ERR_UNSUPPORTED = -300
+
+# How a liteserver may lie (dev and tests only: a second liteserver that money reads must survive):
+# "stale"          account states and the block height lag `lag_s` behind (a peer out of sync);
+# "missing-tx"     getTransactions leaves out a transaction from every list of two or more;
+# "inflated-block" the masterchain block and the clock run far ahead of the chain.
+LieMode = Literal["stale", "missing-tx", "inflated-block"]
+LIE_MODES: tuple[LieMode, ...] = ("stale", "missing-tx", "inflated-block")
+INFLATED_BLOCKS = 1000
+INFLATED_SECONDS = 3600
 
 
 def _tl_id(schemas: TlSchemas, name: str) -> bytes:
@@ -95,10 +104,19 @@ class LocalLiteServer:
         host: str = "127.0.0.1",
         port: int = 0,
         key_file: str | os.PathLike[str] | None = None,
+        lie: LieMode | None = None,
+        lag_s: float = 30.0,
+        owns_chain: bool = True,
     ) -> None:
+        if lie is not None and lie not in LIE_MODES:
+            raise ValueError(f"lie: {lie!r} is not one of {', '.join(LIE_MODES)}")
         self.chain = chain
         self.host = host
         self.port = port
+        self.lie = lie
+        self.lag_s = lag_s
+        self.owns_chain = owns_chain  # a second server over the same chain leaves its lifecycle alone
+        self._stale: tuple[float, FrozenView] | None = None
         self._keys = _Keys.from_file(Path(key_file) if key_file is not None else None)
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -139,8 +157,9 @@ class LocalLiteServer:
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        await self.chain.start()
-        log.info("liteserver listening on %s:%d", self.host, self.port)
+        if self.owns_chain:
+            await self.chain.start()
+        log.info("liteserver listening on %s:%d%s", self.host, self.port, f" (lies: {self.lie})" if self.lie else "")
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -155,7 +174,8 @@ class LocalLiteServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
-        await self.chain.stop()
+        if self.owns_chain:
+            await self.chain.stop()
 
     async def __aenter__(self) -> LocalLiteServer:
         await self.start()
@@ -164,9 +184,17 @@ class LocalLiteServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def global_config(self) -> dict[str, Any]:
-        """The TON global config for pytoniq's `from_config` (only the fields it reads, plus @types)."""
-        ip = struct.unpack(">i", socket.inet_aton(self.host))[0]
+    def liteserver_entry(self) -> dict[str, Any]:
+        """This server's entry of a global config's `liteservers` list."""
+        return {
+            "ip": struct.unpack(">i", socket.inet_aton(self.host))[0],
+            "port": self.port,
+            "id": {"@type": "pub.ed25519", "key": base64.b64encode(self.public_key).decode()},
+        }
+
+    def global_config(self, *others: LocalLiteServer) -> dict[str, Any]:
+        """The TON global config for pytoniq's `from_config` (only the fields it reads, plus @types),
+        listing this server and `others` (more liteservers over the same chain)."""
         init = self.chain.mc_block_id(0)
         block = {
             "workchain": init.workchain,
@@ -177,13 +205,7 @@ class LocalLiteServer:
         }
         return {
             "@type": "config.global",
-            "liteservers": [
-                {
-                    "ip": ip,
-                    "port": self.port,
-                    "id": {"@type": "pub.ed25519", "key": base64.b64encode(self.public_key).decode()},
-                }
-            ],
+            "liteservers": [server.liteserver_entry() for server in (self, *others)],
             "validator": {
                 "@type": "validator.config.global",
                 "zero_state": block,
@@ -311,11 +333,30 @@ class LocalLiteServer:
         encoded: bytes = self.schemas.serialize(name, data)
         return encoded
 
+    # ------------------------------------------------------------------ lies (dev and tests only)
+    def _view(self) -> LocalChain | FrozenView:
+        """What account reads see: the chain, or (stale mode) a copy refreshed every `lag_s`."""
+        if self.lie != "stale":
+            return self.chain
+        now = time.monotonic()
+        if self._stale is None or now - self._stale[0] >= self.lag_s:
+            self._stale = (now, self.chain.frozen())
+        return self._stale[1]
+
+    def _seqno(self) -> int:
+        if self.lie == "inflated-block":
+            return self.chain.seqno + INFLATED_BLOCKS
+        return self._view().seqno
+
+    def _now(self) -> int:
+        return self.chain.now + (INFLATED_SECONDS if self.lie == "inflated-block" else 0)
+
     # ------------------------------------------------------------------ handlers
     def _mc_info(self) -> dict[str, Any]:
+        seqno = self._seqno()
         return {
-            "last": self.chain.last_mc_block.to_dict(),
-            "state_root_hash": hashlib.sha256(b"state" + self.chain.seqno.to_bytes(8, "big")).hexdigest(),
+            "last": self.chain.mc_block_id(seqno).to_dict(),
+            "state_root_hash": hashlib.sha256(b"state" + seqno.to_bytes(8, "big")).hexdigest(),
             "init": _zero_state(self.chain),
         }
 
@@ -324,7 +365,7 @@ class LocalLiteServer:
 
     async def _get_masterchain_info_ext(self, req: dict[str, Any], received: float) -> bytes:
         info = self._mc_info()
-        now = self.chain.now
+        now = self._now()
         return self._ser(
             "liteServer.masterchainInfoExt",
             {
@@ -340,7 +381,7 @@ class LocalLiteServer:
         )
 
     async def _get_time(self, req: dict[str, Any], received: float) -> bytes:
-        return self._ser("liteServer.currentTime", {"now": self.chain.now})
+        return self._ser("liteServer.currentTime", {"now": self._now()})
 
     async def _get_version(self, req: dict[str, Any], received: float) -> bytes:
         return self._ser(
@@ -369,11 +410,11 @@ class LocalLiteServer:
         )
 
     async def _get_account_state(self, req: dict[str, Any], received: float) -> bytes:
-        chain = self.chain
+        chain, view = self.chain, self._view()
         address = _address(req["account"])
-        sa_cell = chain.shard_account_cell(address)
-        mc = chain.last_mc_block
-        shardblk = chain.shard_block_id()
+        sa_cell = view.shard_account_cell(address)
+        mc = chain.mc_block_id(self._seqno())
+        shardblk = chain.shard_block_id(view.seqno)
         if sa_cell is None:
             return self._ser(
                 "liteServer.accountState",
@@ -385,12 +426,12 @@ class LocalLiteServer:
                     "state": b"",
                 },
             )
-        balance = chain.balance(address)
+        balance = view.balance(address)
         root_hash, proof = proofs.account_proof(
             global_id=chain.global_id,
-            seqno=chain.seqno,
-            now=chain.now,
-            lt=chain.lt,
+            seqno=view.seqno,
+            now=view.now,
+            lt=view.lt,
             account_id=address.hash_part,
             shard_account=sa_cell,
             balance=balance,
@@ -452,6 +493,8 @@ class LocalLiteServer:
             return lite_server_error(ERR_NOT_FOUND, f"cannot locate transaction: {exc}")
         if not txs:
             return lite_server_error(ERR_NOT_FOUND, "cannot locate transaction")
+        if self.lie == "missing-tx" and len(txs) >= 2:
+            txs = [txs[0], *txs[2:]]  # leave one out
         return self._ser(
             "liteServer.transactionList",
             {

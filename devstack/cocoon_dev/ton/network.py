@@ -498,7 +498,7 @@ async def deploy_cocoon_network(
         model_hashes=[model_hash(m).hex() for m in models],
         worker_image_hashes=[DEV_IMAGE_HASH.hex()],
         proxy_image_hashes=[DEV_PROXY_IMAGE_HASH.hex()],
-        code_hashes=dict(OFFICIAL_CODE_HASHES),
+        code_hashes={str(name): code for name, code in OFFICIAL_CODE_HASHES.items()},
     )
 
     # Only what the root lacks, so a second run on the same chain (e.g. a resumed chain without its

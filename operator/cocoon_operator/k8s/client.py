@@ -170,15 +170,17 @@ class KubeClient:
         *,
         subresource: str | None = None,
     ) -> dict[str, Any]:
-        """JSON merge patch (None values delete keys)."""
+        """JSON merge patch (None values delete keys). A patch with a resourceVersion precondition is
+        never retried on 409: the same stale version would only conflict again (the caller re-reads)."""
         stats.WRITES.add("patch" if subresource is None else f"patch/{subresource}", kind)
+        guarded = bool((patch.get("metadata") or {}).get("resourceVersion"))
         result: dict[str, Any] = await self._request(
             "PATCH",
             resource(api_version, kind).path(namespace, name, subresource),
             params={"fieldManager": FIELD_MANAGER},
             body=patch,
             content_type=MERGE,
-            retry_conflict=True,
+            retry_conflict=not guarded,
         )
         return result
 

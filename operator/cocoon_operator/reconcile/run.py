@@ -18,6 +18,7 @@ from cocoon_operator.api import identity
 from cocoon_operator.api.spec import CocoonNodeSpec, parse_spec
 from cocoon_operator.api.tonaddr import address_problem
 from cocoon_operator.k8s.errors import ApiError
+from cocoon_operator.money.records import without_records
 from cocoon_operator.reconcile import children, observe, placement
 from cocoon_operator.reconcile.child_cache import KEPT_KINDS, digest
 from cocoon_operator.reconcile.compare import up_to_date
@@ -378,7 +379,9 @@ def _finish(r: _Run, *, paused: bool, sev_snp: bool = False) -> Outcome:
         "conditions": st.merge_conditions(r.old_status.get("conditions"), r.conditions.values(), generation),
         **r.fields,
     }
-    patch = st.status_diff(r.old_status, new_status)
+    # Money records (intents, the claim ledger) were written by guarded writes during the run; this
+    # patch is not guarded, so it never carries them (an older snapshot must not roll them back).
+    patch = st.status_diff(without_records(r.old_status), without_records(new_status))
     if set(patch) == {"conditions"} and _only_times_differ(
         r.old_status.get("conditions"), patch["conditions"]
     ):

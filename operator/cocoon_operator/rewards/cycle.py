@@ -24,7 +24,7 @@ class LedgerStore(Protocol):
 
 
 class FactsSource(Protocol):
-    async def chain_facts(self, cursor_lt: int | None) -> lg.ChainFacts: ...
+    async def chain_facts(self, cursor_lt: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts: ...
 
     async def runner_facts(self) -> lg.RunnerFacts | None: ...
 
@@ -83,7 +83,7 @@ async def run_claim_cycle(
     ledger = await store.load()
     # Runner first, chain second: runner facts only ever stop an action, chain facts confirm.
     runner = await facts.runner_facts()
-    chain = await facts.chain_facts(ledger.owner_cursor_lt)
+    chain = await facts.chain_facts(ledger.owner_cursor_lt, ledger.scan_gap)
 
     step = lg.observe(ledger, chain, runner, limits)
     events.extend(step.events)

@@ -6,12 +6,11 @@ matters: owner payouts first, then worker `tokens`, so the tokens are never olde
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cocoon_operator.rewards import ledger as lg
-from cocoon_operator.ton.client import ChainClient, raw_address
+from cocoon_operator.ton.client import ChainClient, TxCursor, raw_address
 from cocoon_operator.ton.payouts import scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import ContractUnreadable, read_worker_contract
 from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerClient, RunnerStats, RunnerUnavailable
@@ -44,18 +43,30 @@ async def gather_chain_facts(
     owner: str,
     contracts: Sequence[KnownContract],
     cursor_lt: int | None,
+    gap: lg.ScanGap | None = None,
     now: int | None = None,
     scan_limit: int | None = None,
 ) -> lg.ChainFacts:
+    """Owner payouts above the cursor (or, while a scan gap is open, the next part of the gap), then
+    the worker contracts' states."""
+    resume: tuple[int, str] | None = None
     if cursor_lt is None:
         head = (await client.account_state(owner)).last_tx_lt
         payouts: tuple[lg.ObservedPayout, ...] = ()
         complete = True
     else:
+        start = TxCursor(gap.resume_lt, bytes.fromhex(gap.resume_hash)) if gap is not None else None
         scan = await scan_owner_payouts(
-            client, owner, after_lt=cursor_lt, sources=[c.proxy for c in contracts], limit=scan_limit
+            client,
+            owner,
+            after_lt=cursor_lt,
+            sources=[c.proxy for c in contracts],
+            limit=scan_limit,
+            start=start,
         )
-        head, complete = scan.head_lt, scan.complete
+        head = gap.top_lt if gap is not None else scan.head_lt
+        complete = scan.complete
+        resume = (scan.resume.lt, scan.resume.hash.hex()) if scan.resume is not None else None
         payouts = tuple(
             lg.ObservedPayout(
                 lt=p.lt,
@@ -84,10 +95,11 @@ async def gather_chain_facts(
             )
         )
     return lg.ChainFacts(
-        now=int(time.time()) if now is None else now,
+        now=await client.chain_time() if now is None else now,
         owner_head_lt=head,
         payouts=payouts,
         scan_complete=complete,
+        scan_resume=resume,
         workers=tuple(workers),
     )
 
@@ -148,12 +160,13 @@ class LiveFacts:
         self.contracts = contracts_from_runner(self.stats, self._previous)
         return runner_facts(self.stats)
 
-    async def chain_facts(self, cursor_lt: int | None) -> lg.ChainFacts:
+    async def chain_facts(self, cursor_lt: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
         return await gather_chain_facts(
             self._client,
             owner=self._owner,
             contracts=self.contracts,
             cursor_lt=cursor_lt,
+            gap=gap,
             now=self._now,
             scan_limit=self._scan_limit,
         )

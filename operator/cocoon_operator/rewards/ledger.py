@@ -107,13 +107,29 @@ class Outcome(_Record):
     attempt_id: str | None = None
 
 
+class ScanGap(_Record):
+    """Owner transactions in (cursor, the oldest one scanned) not read yet: a scan stopped early.
+
+    Everything from there up to `top_lt` was ingested; the next looks go on backwards from
+    `resume_lt`/`resume_hash` until they reach the cursor, and only then does the cursor move (to
+    `top_lt`). Newer transactions wait until the gap is closed."""
+
+    top_lt: int
+    resume_lt: int
+    resume_hash: str  # hex
+
+
 class ClaimLedger(_Record):
-    """`status.claims`. `owner_cursor_lt` None means the ledger has not started scanning yet."""
+    """`status.claims`. `owner_cursor_lt` None means the ledger has not started scanning yet.
+
+    Invariant: every owner transaction with lt ≤ `owner_cursor_lt` has been ingested (and, while
+    `scan_gap` is set, those in [its oldest scanned, `top_lt`]); the cursor never passes a gap."""
 
     pending: PendingClaim | None = None
     history: tuple[ClaimEntry, ...] = ()
     totals: ClaimTotals = Field(default_factory=ClaimTotals)
     owner_cursor_lt: int | None = None
+    scan_gap: ScanGap | None = None
     last_claim_at: int | None = None
     last_outcome: Outcome | None = None
 
@@ -155,9 +171,10 @@ class WorkerFacts(_Record):
 
 class ChainFacts(_Record):
     now: int
-    owner_head_lt: int  # owner's last transaction lt when `payouts` was read
-    payouts: tuple[ObservedPayout, ...] = ()  # owner payouts with lt > the ledger cursor
+    owner_head_lt: int  # the top of this scan: the owner's last transaction lt, or an open gap's top
+    payouts: tuple[ObservedPayout, ...] = ()  # owner payouts the scan found (lt > the ledger cursor)
     scan_complete: bool = True  # False when the bounded scan did not reach the cursor
+    scan_resume: tuple[int, str] | None = None  # (lt, hex hash) where an incomplete scan goes on
     workers: tuple[WorkerFacts, ...] = ()
 
     def worker(self, proxy: str) -> WorkerFacts | None:
@@ -262,21 +279,32 @@ def _fee_for(chain: ChainFacts, pending: PendingClaim | None, proxy: str) -> int
 def _ingest_payouts(ledger: ClaimLedger, chain: ChainFacts, limits: LedgerLimits) -> Step:
     cursor = ledger.owner_cursor_lt or 0
     events: list[LedgerEvent] = []
-    if not chain.scan_complete:
-        events.append(
-            LedgerEvent(
-                kind=EventKind.SCAN_GAP,
-                message=f"Owner transaction scan did not reach lt {cursor}; older payouts were not read",
-                warning=True,
+    gap = ledger.scan_gap
+    if chain.scan_complete:
+        # The scan reached the cursor: everything up to its top is ingested now.
+        new_cursor, gap = max(cursor, chain.owner_head_lt), None
+    else:
+        # The cursor stays; the gap below the oldest transaction read is filled on the next looks.
+        if chain.scan_resume is None:
+            raise LedgerError("an incomplete owner scan must say where it goes on")
+        if gap is None:
+            events.append(
+                LedgerEvent(
+                    kind=EventKind.SCAN_GAP,
+                    message=f"Owner transaction scan did not reach lt {cursor} in one look; the older "
+                    "transactions are read on the next reconciles before the cursor moves",
+                    warning=True,
+                )
             )
+        new_cursor = cursor
+        gap = ScanGap(
+            top_lt=chain.owner_head_lt, resume_lt=chain.scan_resume[0], resume_hash=chain.scan_resume[1]
         )
     pending = ledger.pending
     history = list(ledger.history)
     totals = ledger.totals
-    new_cursor = max(cursor, chain.owner_head_lt)
     seen = {e.tx_hash for e in ledger.history}
     for payout in sorted(chain.payouts, key=lambda p: p.lt):
-        new_cursor = max(new_cursor, payout.lt)
         if payout.lt <= cursor or payout.tx_hash in seen:
             continue  # already ingested (the cursor is the guarantee; the hash set a second guard)
         fee = _fee_for(chain, pending, payout.source)
@@ -338,6 +366,7 @@ def _ingest_payouts(ledger: ClaimLedger, chain: ChainFacts, limits: LedgerLimits
             "history": tuple(history[-limits.history_limit :]),
             "totals": totals,
             "owner_cursor_lt": new_cursor,
+            "scan_gap": gap,
         }
     )
     return Step(ledger=updated, events=tuple(events))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
@@ -51,6 +50,11 @@ class ExternalRejected(ChainError):
     """The liteserver refused an external message (bad seqno, signature, expired, low balance)."""
 
 
+class ChainDisagreement(ChainError):
+    """Two liteservers disagree on a fact money depends on (or one sent transactions that do not
+    chain): nothing is decided on it; the next reconcile reads again."""
+
+
 class ChainSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -61,6 +65,9 @@ class ChainSettings(BaseModel):
     retry_delay_s: float = Field(default=0.5, ge=0)
     use_balancer: bool = True
     max_transaction_pages: int = Field(default=16, ge=1)  # 16 transactions per page
+    # Money reads (balances, seqnos, "was it sent") must agree on two liteservers whose clocks differ by
+    # at most this much; with one liteserver in the config they cannot be cross-checked.
+    clock_tolerance_s: int = Field(default=30, ge=0)
 
 
 def raw_address(address: Address | str) -> str:
@@ -115,11 +122,22 @@ class TxView:
 
 
 @dataclass(frozen=True)
+class TxCursor:
+    """A point in an account's transaction chain: a transaction's (lt, hash)."""
+
+    lt: int
+    hash: bytes
+
+
+@dataclass(frozen=True)
 class TxPage:
-    """Transactions newest first; `complete` when the scan reached `to_lt` or the first one."""
+    """Transactions newest first; `complete` when the scan reached `to_lt` or the account's first
+    transaction. An incomplete scan says where to go on (`resume`: the next older transaction), so a
+    caller can continue it later instead of treating what it did not see as absent."""
 
     transactions: tuple[TxView, ...]
     complete: bool
+    resume: TxCursor | None = None
 
 
 @dataclass
@@ -286,20 +304,73 @@ class ChainClient:
     # --- reads -------------------------------------------------------------------------------------
 
     async def chain_time(self) -> int:
-        """The liteserver's current chain time (`getTime`); wall clock if it cannot tell. Wallet
-        `valid_until` must be judged by this clock, not the operator's."""
+        """The liteserver's current chain time (`getTime`). Wallet `valid_until` must be judged by this
+        clock, never the operator's: a failure is an error (ChainUnavailable), not a local guess."""
         try:
             answer = await self._call("getTime", lambda: self._backend.get_time())
-        except (ChainUnavailable, LiteServerError):
-            return int(time.time())
-        value = answer.get("now") if isinstance(answer, dict) else answer
-        return int(value) if isinstance(value, int) else int(time.time())
+        except LiteServerError as exc:
+            raise ChainUnavailable(f"getTime failed: {exc.message}") from exc
+        return _time_of(answer)
+
+    # --- cross-checked money reads ------------------------------------------------------------------
+
+    def money_peers(self) -> list[Any]:
+        """The liteservers money reads ask: every alive peer of the balancer (one client: itself)."""
+        b = self._backend
+        if isinstance(b, LiteBalancer):
+            return [b._peers[i] for i in sorted(b._alive_peers)]
+        return [b]
+
+    def cross_checked(self) -> bool:
+        """Whether money reads are cross-checked (the config lists two or more liteservers)."""
+        b = self._backend
+        return isinstance(b, LiteBalancer) and b.peers_num >= 2
+
+    def _pair(self, what: str) -> list[Any]:
+        if not self.cross_checked():
+            return [self._backend]
+        peers = self.money_peers()
+        if len(peers) < 2:
+            raise ChainUnavailable(
+                f"{what}: only {len(peers)} liteserver answers; a money read needs two that agree"
+            )
+        return peers[:2]
+
+    async def checked_time(self) -> int:
+        """Chain time from two liteservers that agree within `clock_tolerance_s` (the earlier one:
+        an intent is only declared expired when both clocks say so)."""
+        times = []
+        for peer in self._pair("getTime"):
+            try:
+                answer = await self._call("getTime", functools.partial(peer.get_time))
+            except LiteServerError as exc:
+                raise ChainUnavailable(f"getTime failed: {exc.message}") from exc
+            times.append(_time_of(answer))
+        if max(times) - min(times) > self.settings.clock_tolerance_s:
+            raise ChainDisagreement(f"liteservers disagree on chain time: {times}")
+        return min(times)
+
+    async def checked_state(self, address: Address | str) -> AccountState:
+        """An account's state that two liteservers agree on (balance, last transaction, code and
+        data). A lagging or lying peer makes this a ChainDisagreement, never a different answer."""
+        states = [await self._state_from(peer, address) for peer in self._pair("getAccountState")]
+        first = states[0]
+        for other in states[1:]:
+            if _state_key(other) != _state_key(first):
+                raise ChainDisagreement(
+                    f"liteservers disagree on account {first.address}: balance {first.balance} at lt "
+                    f"{first.last_tx_lt} vs balance {other.balance} at lt {other.last_tx_lt}"
+                )
+        return first
 
     async def account_state(self, address: Address | str) -> AccountState:
+        return await self._state_from(self._backend, address)
+
+    async def _state_from(self, backend: Any, address: Address | str) -> AccountState:
         addr = address if isinstance(address, Address) else Address(address)
         raw = raw_address(addr)
         account, shard_account = await self._call(
-            "getAccountState", lambda: self._backend.raw_get_account_state(addr)
+            "getAccountState", lambda: backend.raw_get_account_state(addr)
         )
         if account is None:
             return AccountState(address=raw, status="nonexist", balance=0)
@@ -341,29 +412,69 @@ class ChainClient:
             raise ExternalRejected(f"External message refused: {exc.message}") from exc
 
     async def transactions(
-        self, address: Address | str, *, to_lt: int = 0, limit: int | None = None
+        self,
+        address: Address | str,
+        *,
+        to_lt: int = 0,
+        limit: int | None = None,
+        start: TxCursor | None = None,
     ) -> TxPage:
-        """Transactions newer than `to_lt`, newest first, at most `limit` (bounded paging)."""
+        """Transactions newer than `to_lt`, newest first, at most `limit` (bounded paging), from the
+        account's last transaction or from `start` (to go on with an incomplete scan).
+
+        Every transaction is checked to be the one its successor names (hash chain), so a liteserver
+        cannot leave one out or change it unnoticed: only the head needs to be trusted (callers that
+        decide money pass a head from `checked_state`)."""
         addr = address if isinstance(address, Address) else Address(address)
         limit = limit if limit is not None else self.settings.max_transaction_pages * 16
-        state = await self.account_state(addr)
-        if state.last_tx_lt == 0 or state.last_tx_lt <= to_lt:
+        if start is None:
+            state = await self.account_state(addr)
+            if state.last_tx_lt == 0:
+                return TxPage(transactions=(), complete=True)
+            start = TxCursor(state.last_tx_lt, state.last_tx_hash)
+        if start.lt <= to_lt:
             return TxPage(transactions=(), complete=True)
         found: list[TxView] = []
-        lt, tx_hash = state.last_tx_lt, state.last_tx_hash
+        lt, tx_hash = start.lt, start.hash
         while len(found) < limit:
             count = min(16, limit - len(found))
             fetch = functools.partial(self._backend.raw_get_transactions, addr, count, lt, tx_hash)
             batch, _ = await self._call("getTransactions", fetch)
             if not batch:
-                return TxPage(transactions=tuple(found), complete=True)
+                raise ChainDisagreement(
+                    f"liteserver has no transaction {lt}:{tx_hash.hex()} of {raw_address(addr)}"
+                )
             for tx in batch:
                 view = tx_view(tx)
+                if view.lt != lt or bytes.fromhex(view.hash) != tx_hash:
+                    raise ChainDisagreement(
+                        f"liteserver sent transaction {view.lt}:{view.hash} of {raw_address(addr)} where "
+                        f"{lt}:{tx_hash.hex()} belongs (the chain of transactions is broken)"
+                    )
                 if view.lt <= to_lt:
                     return TxPage(transactions=tuple(found), complete=True)
                 found.append(view)
                 if view.prev_lt == 0:
                     return TxPage(transactions=tuple(found), complete=True)
-            last = found[-1]
-            lt, tx_hash = last.prev_lt, last.prev_hash
-        return TxPage(transactions=tuple(found), complete=False)
+                lt, tx_hash = view.prev_lt, view.prev_hash
+                if lt <= to_lt:
+                    return TxPage(transactions=tuple(found), complete=True)
+        return TxPage(transactions=tuple(found), complete=False, resume=TxCursor(lt, tx_hash))
+
+
+def _time_of(answer: Any) -> int:
+    value = answer.get("now") if isinstance(answer, dict) else answer
+    if not isinstance(value, int):
+        raise ChainUnavailable(f"getTime answered {type(value).__name__}, not a time")
+    return value
+
+
+def _state_key(state: AccountState) -> tuple[Any, ...]:
+    return (
+        state.status,
+        state.balance,
+        state.last_tx_lt,
+        state.last_tx_hash,
+        state.code.hash if state.code is not None else None,
+        state.data.hash if state.data is not None else None,
+    )

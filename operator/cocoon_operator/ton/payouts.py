@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pytoniq_core.boc.address import Address
 
-from cocoon_operator.ton.client import ChainClient, TxView, raw_address
+from cocoon_operator.ton.client import ChainClient, TxCursor, TxView, raw_address
 from cocoon_operator.ton.layouts import LayoutError, Op, Payout, PayoutRequest, parse_body
 
 
@@ -30,8 +30,9 @@ class PayoutTx:
 @dataclass(frozen=True)
 class PayoutScan:
     payouts: tuple[PayoutTx, ...]  # oldest first
-    head_lt: int  # the owner's newest transaction lt seen (the next cursor)
+    head_lt: int  # the newest transaction lt this scan started from (the next cursor, once complete)
     complete: bool  # False: the bounded scan stopped before reaching `after_lt`
+    resume: TxCursor | None = None  # where an incomplete scan goes on (older transactions)
 
 
 def payout_of(tx: TxView) -> PayoutTx | None:
@@ -57,9 +58,11 @@ async def scan_owner_payouts(
     after_lt: int,
     sources: Iterable[str] | None = None,
     limit: int | None = None,
+    start: TxCursor | None = None,
 ) -> PayoutScan:
-    """Payouts to the owner with lt > `after_lt`, optionally only from the given proxy contracts."""
-    page = await client.transactions(owner, to_lt=after_lt, limit=limit)
+    """Payouts to the owner with lt > `after_lt`, optionally only from the given proxy contracts,
+    from the owner's newest transaction or from `start` (to go on with an incomplete scan)."""
+    page = await client.transactions(owner, to_lt=after_lt, limit=limit, start=start)
     allowed = {raw_address(s) for s in sources} if sources is not None else None
     found = []
     for tx in reversed(page.transactions):
@@ -67,7 +70,9 @@ async def scan_owner_payouts(
         if payout is not None and (allowed is None or payout.source in allowed):
             found.append(payout)
     head = page.transactions[0].lt if page.transactions else after_lt
-    return PayoutScan(payouts=tuple(found), head_lt=max(head, after_lt), complete=page.complete)
+    return PayoutScan(
+        payouts=tuple(found), head_lt=max(head, after_lt), complete=page.complete, resume=page.resume
+    )
 
 
 def match_payout(

@@ -43,6 +43,7 @@ class World:
     owner_txs: list[lg.ObservedPayout] = field(default_factory=list)
     operator_triggers: list[str] = field(default_factory=list)
     refused_vouchers: int = 0
+    scan_limit: int = 1_000  # owner transactions one look reads
 
     def next_lt(self) -> int:
         self.lt += self.rng.randint(1, 5)
@@ -83,12 +84,22 @@ class World:
             )
 
     # --- facts as the operator sees them
-    def chain_facts(self, cursor: int | None, limit: int = 1_000) -> lg.ChainFacts:
-        payouts = tuple(t for t in self.owner_txs if cursor is not None and t.lt > cursor)
+    def chain_facts(self, cursor: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
+        """A bounded backwards scan, as the chain client does it: at most `scan_limit` transactions
+        from the head (or from an open gap's resume point) down to the cursor."""
+        head = self.owner_txs[-1].lt if self.owner_txs else 100
+        newest_first = [t for t in reversed(self.owner_txs) if cursor is not None and t.lt > cursor]
+        if gap is not None:
+            newest_first = [t for t in newest_first if t.lt <= gap.resume_lt]
+        seen = newest_first[: self.scan_limit]
+        rest = newest_first[self.scan_limit :]
+        resume = (rest[0].lt, rest[0].tx_hash) if rest else None
         return lg.ChainFacts(
             now=self.now,
-            owner_head_lt=self.owner_txs[-1].lt if self.owner_txs else 100,
-            payouts=payouts[-limit:],
+            owner_head_lt=gap.top_lt if gap is not None else head,
+            payouts=tuple(reversed(seen)),
+            scan_complete=not rest,
+            scan_resume=resume,
             workers=tuple(
                 lg.WorkerFacts(
                     proxy=p, worker_contract=WORKERS[p], tokens=self.tokens[p], fee_per_token=FEES[p]
@@ -144,8 +155,8 @@ class Harness:
             raise Crash("after save")
 
     # FactsSource
-    async def chain_facts(self, cursor_lt: int | None) -> lg.ChainFacts:
-        return self.world.chain_facts(cursor_lt)
+    async def chain_facts(self, cursor_lt: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
+        return self.world.chain_facts(cursor_lt, gap)
 
     async def runner_facts(self) -> lg.RunnerFacts | None:
         return self.world.runner_facts()
@@ -170,9 +181,11 @@ class Harness:
         return answer
 
 
-async def drive(seed: int, cycles: int, crash_every: int) -> tuple[World, Harness, int]:
+async def drive(
+    seed: int, cycles: int, crash_every: int, scan_limit: int = 1_000
+) -> tuple[World, Harness, int]:
     rng = random.Random(seed)
-    world = World(rng=rng)
+    world = World(rng=rng, scan_limit=scan_limit)
     harness = Harness(world=world)
     crashes = 0
     for i in range(cycles):
@@ -208,6 +221,7 @@ def assert_ledger_equals_chain(world: World, ledger: lg.ClaimLedger, start_lt: i
     assert ledger.totals.payouts == len(since_start)
     assert ledger.totals.claimed_tokens == sum(t.value_nano // FEES[t.source] for t in since_start)
     assert ledger.owner_cursor_lt == (world.owner_txs[-1].lt if world.owner_txs else 100)
+    assert ledger.scan_gap is None
     hashes = [e.tx_hash for e in ledger.history]
     assert len(hashes) == len(set(hashes))
     assert ledger.pending is None
@@ -222,6 +236,14 @@ async def test_crash_anywhere_keeps_ledger_equal_to_chain(seed: int) -> None:
     totals = harness.persisted.totals
     assert totals.operator_claims + totals.external_payouts <= totals.payouts + totals.operator_claims
     assert totals.operator_claims >= 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_scans_shorter_than_the_payouts_between_looks_lose_and_double_nothing(seed: int) -> None:
+    """Each look reads at most 2 owner transactions while several land between looks (the chain
+    client's 256 with a busy owner): the cursor never passes a gap, and every payout counts once."""
+    world, harness, _ = await drive(seed, cycles=120, crash_every=3, scan_limit=2)
+    assert_ledger_equals_chain(world, harness.persisted, harness.start_lt)
 
 
 @pytest.mark.parametrize("crash_at", [1, 2, 3, 4])

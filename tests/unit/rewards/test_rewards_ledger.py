@@ -174,9 +174,23 @@ def test_history_is_bounded_but_totals_are_not() -> None:
     assert step.ledger.totals.payouts == 8
 
 
-def test_incomplete_scan_is_reported() -> None:
-    step = lg.observe(started(), chain(head=40, complete=False), None)
-    assert [e.kind for e in step.events] == [lg.EventKind.SCAN_GAP]
+def test_incomplete_scan_keeps_the_cursor_and_is_reported_once() -> None:
+    led = started()
+    facts = chain(head=40, payouts=(payout(35, 3),), complete=False).model_copy(
+        update={"scan_resume": (30, "aa" * 32)}
+    )
+    step = lg.observe(led, facts, None)
+    assert [e.kind for e in step.events] == [lg.EventKind.SCAN_GAP, lg.EventKind.PAYOUT_RECORDED]
+    assert step.ledger.owner_cursor_lt == led.owner_cursor_lt  # never past the gap
+    assert step.ledger.scan_gap == lg.ScanGap(top_lt=40, resume_lt=30, resume_hash="aa" * 32)
+    # The gap is filled from its resume point; the window already read is not read again.
+    fill = chain(head=40, payouts=(payout(20, 2),), complete=True)
+    done = lg.observe(step.ledger, fill, None)
+    assert [e.kind for e in done.events] == [lg.EventKind.PAYOUT_RECORDED]
+    assert done.ledger.owner_cursor_lt == 40 and done.ledger.scan_gap is None
+    assert done.ledger.totals.payouts == 2
+    with pytest.raises(lg.LedgerError):
+        lg.observe(led, chain(head=40, complete=False), None)
 
 
 def test_ledger_round_trips_through_status_json() -> None:

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from pytoniq_core.boc.cell import Cell
 
-from cocoon_operator.ton import sweep as sw
+from cocoon_operator.money import sweep as sw
+from cocoon_operator.money.sweep import Decision, SweepPolicy, SweepRecord, SweepStatus, decide, sweep_surplus
 from cocoon_operator.ton.addresses import public_key_from_seed
+from cocoon_operator.ton.codes import cocoon_wallet_code
 from cocoon_operator.ton.client import AccountState, MessageView, TxPage, TxView, raw_address
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.layouts import WalletStorage
-from cocoon_operator.ton.sweep import Decision, SweepPolicy, SweepRecord, SweepStatus, decide, sweep_surplus
 
 TON = 1_000_000_000
 OWNER = "0:" + "11" * 32
@@ -81,14 +82,17 @@ class FakeWalletChain:
         self.hold = False  # True: externals queue instead of applying
         self.queue: list[Cell] = []
 
-    async def account_state(self, address: Any) -> AccountState:
+    async def checked_state(self, address: Any) -> AccountState:
         data = WalletStorage(public_key=self.public, owner_address=_addr(OWNER), seqno=self.seqno).to_cell()
-        return AccountState(self.wallet, "active", self.balance, self.lt, b"\x00" * 32, None, data)
+        code = cocoon_wallet_code()
+        return AccountState(self.wallet, "active", self.balance, self.lt, b"\x00" * 32, code, data)
 
-    async def chain_time(self) -> int:
+    async def checked_time(self) -> int:
         return self.now
 
-    async def transactions(self, address: Any, *, to_lt: int = 0, limit: int | None = None) -> TxPage:
+    async def transactions(
+        self, address: Any, *, to_lt: int = 0, limit: int | None = None, start: Any = None
+    ) -> TxPage:
         return TxPage(tuple(t for t in reversed(self.txs) if t.lt > to_lt), True)
 
     async def send_external(self, boc: bytes) -> None:

@@ -14,6 +14,7 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 
+from cocoon_operator.money.funding import FundingIntent, TreasuryKey
 from cocoon_operator.ton.client import (
     ChainClient,
     ChainSettings,
@@ -23,7 +24,6 @@ from cocoon_operator.ton.client import (
     raw_address,
 )
 from cocoon_operator.ton.codes import cocoon_root_code
-from cocoon_operator.ton.funding import FundingIntent, TreasuryKey
 from cocoon_operator.ton.layouts import Excesses, Params, Payout, ProxyDesc, RootStorage
 from cocoon_operator.ton.payouts import match_payout, payout_of
 from cocoon_operator.ton.root import (

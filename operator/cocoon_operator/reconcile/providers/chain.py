@@ -14,13 +14,22 @@ from typing import Any
 
 from cocoon_operator import metrics as mx
 from cocoon_operator import status as st
+from cocoon_operator.money.funding import (
+    FundingRecord,
+    FundingResult,
+    FundingStatus,
+    Treasury,
+    TreasuryKey,
+    ensure_funded,
+)
 from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
 from cocoon_operator.reconcile.providers.common import (
     CHAIN_UNAVAILABLE,
     ChainHub,
+    GuardedStatus,
     NodeIdentity,
+    StaleStatus,
     StatusPatcher,
-    StatusWriter,
     WalletCheck,
     condition,
     node_identity,
@@ -31,14 +40,12 @@ from cocoon_operator.reconcile.providers.common import (
 from cocoon_operator.rewards.policy import MIN_WALLET_FOR_CLAIM_NANO
 from cocoon_operator.status import Cond
 from cocoon_operator.ton.addresses import format_address
-from cocoon_operator.ton.client import ChainClient, ChainError, ChainUnavailable, raw_address
-from cocoon_operator.ton.funding import (
-    FundingIntent,
-    FundingResult,
-    FundingStatus,
-    Treasury,
-    TreasuryKey,
-    ensure_funded,
+from cocoon_operator.ton.client import (
+    ChainClient,
+    ChainDisagreement,
+    ChainError,
+    ChainUnavailable,
+    raw_address,
 )
 from cocoon_operator.ton.identity import read_cocoon_wallet
 from cocoon_operator.ton.root import (
@@ -60,6 +67,7 @@ from cocoon_operator.worker.runner_client import RunnerClient, RunnerStats, Runn
 log = logging.getLogger(__name__)
 
 ROOT_UNAVAILABLE = "RootUnavailable"
+CHAIN_DISAGREEMENT = "ChainDisagreement"
 WALLET_ADDRESS_MISMATCH = "WalletAddressMismatch"
 # Reasons that mean "the chain said no": a worker they stopped stays stopped while the chain is away.
 REGISTERED_BLOCKS = {r.value for r in PreflightReason if r not in SPEC_PROBLEMS} | {ROOT_UNAVAILABLE}
@@ -87,25 +95,20 @@ def _cond_changed(ctx: Context, cond: Cond) -> bool:
     return old.get("status") != cond.status or old.get("reason") != cond.reason
 
 
-class StatusIntentStore:
-    """`funding.IntentStore` in `status.funding.intent`, written at once (write-ahead)."""
+class StatusFundingStore:
+    """`money.funding.FundingStore` over `status.funding` (intent and last top-up), guarded writes."""
 
-    def __init__(self, writer: StatusWriter) -> None:
+    def __init__(self, writer: GuardedStatus) -> None:
         self._writer = writer
-        self.intent: FundingIntent | None = None
-        self.loaded = False
+        self.record = FundingRecord()
 
-    async def load(self) -> FundingIntent | None:
-        status = await self._writer.read()
-        raw = (status.get("funding") or {}).get("intent")
-        self.intent = FundingIntent.model_validate(raw) if raw else None
-        self.loaded = True
-        return self.intent
+    async def load(self) -> FundingRecord:
+        self.record = FundingRecord.from_status((await self._writer.read()).get("funding"))
+        return self.record
 
-    async def save(self, intent: FundingIntent | None) -> None:
-        value = intent.model_dump(mode="json", by_alias=True) if intent is not None else None
-        await self._writer.write({"funding": {"intent": value}})
-        self.intent = intent
+    async def save(self, record: FundingRecord) -> None:
+        await self._writer.write({"funding": record.to_status()})
+        self.record = record
 
 
 class ChainSteps:
@@ -227,7 +230,20 @@ class ChainSteps:
         except ChainUnavailable as exc:
             await self._drop(ctx)
             return self._unavailable(ctx, exc)
+        except (ChainDisagreement, StaleStatus) as exc:
+            return self._undecided(ctx, exc, fields)
         return StepReport(conditions=conditions, status=fields, events=events, retry_after=retry)
+
+    def _undecided(self, ctx: Context, exc: Exception, fields: dict[str, Any]) -> StepReport:
+        """Liteservers disagree on a money fact, or another writer changed the money records: nothing
+        was sent; the next reconcile reads again."""
+        reason = CHAIN_DISAGREEMENT if isinstance(exc, ChainDisagreement) else "MoneyRecordConflict"
+        if self.metrics is not None:
+            self.metrics.reconcile_errors.labels("chain", reason).inc()
+        message = f"Nothing was sent: {_safe(exc)}"
+        cond = Cond.unknown(st.WALLET_FUNDED, reason, message)
+        events = [EventSpec("Warning", reason, message)] if _cond_changed(ctx, cond) else []
+        return StepReport(conditions=(cond,), status=fields, events=events, retry_after=10.0)
 
     async def _drop(self, ctx: Context) -> None:
         try:
@@ -348,8 +364,8 @@ class ChainSteps:
             return False
         treasury = await Treasury.open(client, key)
         del key
-        writer = StatusWriter(self.kube, ctx.namespace, ctx.name)
-        store = StatusIntentStore(writer)
+        writer = GuardedStatus(self.kube, ctx.namespace, ctx.name)
+        store = StatusFundingStore(writer)
         # One top-up at a time per treasury in this process: concurrent ones would pick the same
         # treasury seqno and all but one would be refused (and retried later).
         async with self.hub.treasury_lock(treasury.address):
@@ -382,12 +398,16 @@ class ChainSteps:
                 "worker runner reports the same wallet address",
             )
         conditions.append(cond)
-        fields["funding"] = _funding_status(result, store.intent)
+        fields["funding"] = _funding_status(result)
         if result.status is FundingStatus.CONFIRMED:
             events.append(EventSpec("Normal", "WalletToppedUp", result.message))
         elif result.status is FundingStatus.SENT:
             events.append(EventSpec("Normal", "TopUpSent", result.message))
-        elif not result.funded and result.status not in (FundingStatus.PENDING,) and _cond_changed(ctx, cond):
+        elif (
+            not result.funded
+            and result.status not in (FundingStatus.PENDING, FundingStatus.SETTLING, FundingStatus.TOO_SOON)
+            and _cond_changed(ctx, cond)
+        ):
             events.append(EventSpec("Warning", result.status.value, result.message))
         return result.funded
 
@@ -538,16 +558,16 @@ def _funding_condition(result: FundingResult) -> Cond:
     return Cond.false(st.WALLET_FUNDED, result.status.value, result.message)
 
 
-def _funding_status(result: FundingResult, intent: FundingIntent | None) -> dict[str, Any]:
+def _funding_status(result: FundingResult) -> dict[str, Any]:
+    """What `status.funding` shows besides the money records (those are written by guarded writes)."""
     result_status: dict[str, Any] = strip_none(
         {
             "walletBalanceNano": result.wallet_balance,
+            "inFlightNano": result.in_flight_nano or None,
             "treasury": result.treasury,
-            "treasuryBalanceNano": result.treasury_balance,
             "lastResult": result.status.value,
             "lastTopUpNano": result.amount_nano if result.status is FundingStatus.CONFIRMED else None,
             "lastTopUpTx": result.tx_hash,
-            "intent": intent.model_dump(mode="json", by_alias=True) if intent is not None else None,
         }
     )
     return result_status

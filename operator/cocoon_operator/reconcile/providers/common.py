@@ -1,10 +1,10 @@
 """What the chain and rewards providers share: one `ChainClient` per distinct TON global config,
 the node's public identity (never its key), timed chain operations, and durable status writes.
 
-Durable writes: kopf-style handlers write the reconcile's status after the step returns, which is
-too late for write-ahead records (a funding intent, a claim intent). `StatusWriter` patches
-`status` at once, guarded by the object's resourceVersion, so a record is on the API server
-before the action it announces.
+Durable writes: the reconcile writes its status after the steps return, which is too late for
+write-ahead records (a funding intent, a claim intent): those go through `money.records.GuardedStatus`
+at once, guarded by the object's resourceVersion, so a record is on the API server before the action
+it announces (and never rolled back by the end-of-reconcile patch).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from cocoon_operator import metrics as mx
 from cocoon_operator.api import identity
+from cocoon_operator.money.records import GuardedStatus, StaleStatus, StatusPatcher
 from cocoon_operator.reconcile.deps import Context
 from cocoon_operator.ton.addresses import public_key_from_seed
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, raw_address
@@ -36,58 +37,6 @@ T = TypeVar("T")
 
 CHAIN_UNAVAILABLE = "ChainUnavailable"
 ROOT_TTL_S = 5.0
-
-
-class StatusPatcher(Protocol):
-    """The part of `k8s.KubeClient` used for guarded status writes."""
-
-    async def get(
-        self, api_version: str, kind: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None: ...
-
-    async def patch(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        name: str,
-        patch: Mapping[str, Any],
-        *,
-        subresource: str | None = None,
-    ) -> dict[str, Any]: ...
-
-
-class StaleStatus(RuntimeError):
-    """The object changed under a durable write (another writer): nothing was written."""
-
-
-class StatusWriter:
-    """Reads a CocoonNode's status fresh and writes fields at once, guarded by resourceVersion."""
-
-    def __init__(self, kube: StatusPatcher, namespace: str, name: str) -> None:
-        self._kube, self.namespace, self.name = kube, namespace, name
-        self._rv: str | None = None
-        self.status: dict[str, Any] = {}
-
-    async def read(self) -> dict[str, Any]:
-        body = await self._kube.get(identity.API_VERSION, identity.KIND, self.namespace, self.name)
-        if body is None:
-            raise StaleStatus(f"CocoonNode {self.namespace}/{self.name} is gone")
-        self._rv = str(body["metadata"].get("resourceVersion") or "") or None
-        self.status = dict(body.get("status") or {})
-        return self.status
-
-    async def write(self, fields: Mapping[str, Any]) -> None:
-        if self._rv is None:
-            await self.read()
-        patch: dict[str, Any] = {"status": dict(fields)}
-        if self._rv is not None:
-            patch["metadata"] = {"resourceVersion": self._rv}  # a conflict (409) fails the write
-        body = await self._kube.patch(
-            identity.API_VERSION, identity.KIND, self.namespace, self.name, patch, subresource="status"
-        )
-        self._rv = str(body.get("metadata", {}).get("resourceVersion") or "") or None
-        self.status = dict(body.get("status") or {})
 
 
 @dataclass(frozen=True)
@@ -313,3 +262,6 @@ def strip_none(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [strip_none(v) for v in value]
     return value
+
+
+__all__ = ["GuardedStatus", "StaleStatus", "StatusPatcher"]

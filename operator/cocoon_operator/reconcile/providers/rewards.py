@@ -2,7 +2,7 @@
 docs/money.md §2).
 
 The ledger record is written to the API server at once (guarded by resourceVersion) before every
-action it announces, through `StatusWriter`: an intent before the policy's claim is triggered, the
+action it announces, through `GuardedStatus`: an intent before the policy's claim is triggered, the
 Triggering phase before `/request/payout`. The reconcile's own status write comes after the step
 and only repeats what is already stored. Recovery after a crash reads the chain (worker contract
 `tokens`, owner payouts above the cursor), never memory.
@@ -21,14 +21,16 @@ from cocoon_operator import metrics as mx
 from cocoon_operator import status as st
 from cocoon_operator.api import identity
 from cocoon_operator.api.units import nano_to_ton
+from cocoon_operator.money.sweep import SweepPolicy, SweepRecord, SweepResult, SweepStatus, sweep_surplus
 from cocoon_operator.reconcile import children
 from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
 from cocoon_operator.reconcile.providers.common import (
     CHAIN_UNAVAILABLE,
     ChainHub,
+    GuardedStatus,
     NodeIdentity,
+    StaleStatus,
     StatusPatcher,
-    StatusWriter,
     WalletCheck,
     node_identity,
     node_seed,
@@ -41,9 +43,14 @@ from cocoon_operator.rewards.cycle import CycleResult, run_claim_cycle
 from cocoon_operator.rewards.facts import KnownContract, LiveFacts, runner_trigger
 from cocoon_operator.rewards.policy import ClaimPolicy
 from cocoon_operator.status import Cond
-from cocoon_operator.ton.client import ChainClient, ChainError, ChainUnavailable, raw_address
+from cocoon_operator.ton.client import (
+    ChainClient,
+    ChainDisagreement,
+    ChainError,
+    ChainUnavailable,
+    raw_address,
+)
 from cocoon_operator.ton.identity import read_cocoon_wallet
-from cocoon_operator.ton.sweep import SweepPolicy, SweepRecord, SweepResult, SweepStatus, sweep_surplus
 from cocoon_operator.worker.runner_client import RunnerClient, RunnerUnavailable
 
 log = logging.getLogger(__name__)
@@ -75,7 +82,7 @@ _OUTCOMES = {
 class StatusLedgerStore:
     """`cycle.LedgerStore` over `status.claims`: a fresh read, then guarded immediate writes."""
 
-    def __init__(self, writer: StatusWriter) -> None:
+    def __init__(self, writer: GuardedStatus) -> None:
         self._writer = writer
         self.ledger: lg.ClaimLedger | None = None
 
@@ -92,7 +99,7 @@ class StatusLedgerStore:
 class StatusSweepStore:
     """`ton.sweep.SweepStore` over `status.sweep`: a fresh read, then guarded immediate writes."""
 
-    def __init__(self, writer: StatusWriter) -> None:
+    def __init__(self, writer: GuardedStatus) -> None:
         self._writer = writer
 
     async def load(self) -> SweepRecord:
@@ -209,7 +216,7 @@ class RewardSteps:
                 )
                 balance = wallet.balance
                 self.hub.remember_balance(ctx, balance)
-            writer = StatusWriter(self.kube, ctx.namespace, ctx.name)
+            writer = GuardedStatus(self.kube, ctx.namespace, ctx.name)
             store = StatusLedgerStore(writer)
             facts = LiveFacts(client, runner, owner=ident.owner, previous=_known_contracts(ctx.status))
             send = runner_trigger(runner, facts) if runner is not None else _no_runner
@@ -238,6 +245,8 @@ class RewardSteps:
         except ChainUnavailable as exc:
             await self.hub.drop(key)
             return self._unavailable(ctx, exc)
+        except (ChainDisagreement, StaleStatus) as exc:
+            return self._undecided(ctx, exc)
         finally:
             if runner is not None:
                 await runner.close()
@@ -249,7 +258,7 @@ class RewardSteps:
         client: ChainClient,
         secret: Any,
         ident: NodeIdentity,
-        writer: StatusWriter,
+        writer: GuardedStatus,
         runner: RunnerClient | None,
         cycle: CycleResult,
     ) -> SweepResult | None:
@@ -302,6 +311,17 @@ class RewardSteps:
         open_sweep = swept.status in (SweepStatus.SENT, SweepStatus.PENDING)
         retry = PENDING_RECHECK_S if open_sweep else report.retry_after
         return replace(report, status=fields, events=events, retry_after=retry)
+
+    def _undecided(self, ctx: Context, exc: Exception) -> StepReport:
+        """Liteservers disagree on a money fact, or another writer changed the ledger: nothing was
+        triggered or sent; the next reconcile reads again."""
+        reason = "ChainDisagreement" if isinstance(exc, ChainDisagreement) else "MoneyRecordConflict"
+        if self.metrics is not None:
+            self.metrics.reconcile_errors.labels("rewards", reason).inc()
+        message = f"Nothing was triggered or sent: {str(exc)[:300]}"
+        return StepReport(
+            conditions=(Cond.unknown(st.REWARDS_HEALTHY, reason, message),), retry_after=PENDING_RECHECK_S
+        )
 
     def _unavailable(self, ctx: Context, exc: Exception) -> StepReport:
         if self.metrics is not None:

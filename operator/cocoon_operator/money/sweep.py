@@ -2,16 +2,17 @@
 intent (docs/money.md §5).
 
 The operator holds the node wallet key, so it signs one external for the cocoon wallet (§10.3) with
-a single non-bounceable transfer to the owner. Exactly once, like funding (`ton/funding.py`):
+a single non-bounceable transfer to the owner: a wallet transfer like a top-up (`money.transfer`):
 
 1. The intent (wallet seqno it will use, `valid_until`, amount, the wallet's last lt) is saved in a
-   durable store (the CocoonNode's `status.sweep`) BEFORE the external is sent.
+   durable store (the CocoonNode's `status.sweep`, a guarded write) BEFORE the external is sent.
 2. The wallet applies at most one external per seqno and none after `valid_until`; Ed25519 is
    deterministic, so the rebuilt external is byte-identical and re-sending it is harmless.
-3. With an open intent the chain decides: seqno advanced and a wallet transaction after the recorded
-   lt was triggered by exactly our external body → confirmed; seqno advanced without it (the runner
-   used that seqno) or `valid_until` passed → our message can never apply: dropped, try again later.
-   A new external is only ever signed when no intent is open.
+3. With an open intent the chain decides (`money.transfer.resolve`): the wallet spent that seqno on
+   exactly our external body → confirmed; on another message (the runner used it) or never before
+   `valid_until` → it can never apply: dropped, try again later; a scan that has not reached the intent
+   yet, or liteservers that disagree → unresolved, nothing new. A new external is only ever signed
+   when no intent is open.
 
 The seed is used to sign and never appears in results, logs or exception messages.
 """
@@ -30,6 +31,7 @@ from pydantic.alias_generators import to_camel
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 
+from cocoon_operator.money.transfer import Transfer, TransferProgress, TransferState, resolve
 from cocoon_operator.ton.addresses import public_key_from_seed
 from cocoon_operator.ton.client import AccountState, ChainClient, ExternalRejected, raw_address
 from cocoon_operator.ton.identity import cocoon_wallet_of
@@ -62,6 +64,19 @@ class SweepIntent(BaseModel):
     amount_nano: int = Field(gt=0)
     wallet_last_lt: int  # wallet transactions at or below this lt predate the intent
     created_at: int
+    progress: TransferProgress | None = None
+
+    def transfer(self, body_hash: bytes) -> Transfer:
+        return Transfer(
+            source=self.wallet,
+            dest=self.owner,
+            seqno=self.seqno,
+            valid_until=self.valid_until,
+            amount_nano=self.amount_nano,
+            source_after_lt=self.wallet_last_lt,
+            dest_after_lt=0,
+            body_hash=body_hash,
+        )
 
 
 class SweepRecord(BaseModel):
@@ -102,6 +117,7 @@ class SweepStatus(StrEnum):
     SEND = "SweepDue"  # a decision only; never a result
     SENT = "SweepSent"
     PENDING = "SweepPending"
+    UNRESOLVED = "SweepUnresolved"  # a scan gap or disagreeing liteservers: nothing new until it clears
     CONFIRMED = "WalletSwept"
     DROPPED = "SweepDropped"
 
@@ -195,32 +211,24 @@ def _wallet_seqno(state: AccountState) -> tuple[int, bool]:
     return storage.seqno, storage.blocked
 
 
-async def _find_ours(client: ChainClient, intent: SweepIntent, body_hash: bytes) -> str | None:
-    """The wallet transaction (after the intent's lt) whose inbound external is our exact body."""
-    page = await client.transactions(intent.wallet, to_lt=intent.wallet_last_lt)
-    for tx in page.transactions:
-        msg = tx.in_msg
-        if tx.aborted or msg is None or not msg.external or msg.body is None:
-            continue
-        if msg.body.hash == body_hash and any(
-            o.dest == intent.owner and o.value == intent.amount_nano for o in tx.out_msgs
-        ):
-            return tx.hash
-    return None
-
-
 class _Resolution(Enum):
     PENDING = "pending"  # seqno not advanced and still valid: may be re-sent (identical)
     DEAD = "dead"  # can never apply
+    UNKNOWN = "unknown"  # not decidable yet (scan gap, disagreeing liteservers)
 
 
-async def _resolve(client: ChainClient, seed: bytes, intent: SweepIntent, seqno: int) -> str | _Resolution:
-    if seqno > intent.seqno:
-        found = await _find_ours(client, intent, _body(seed, intent).hash)
-        return found if found is not None else _Resolution.DEAD
-    if await client.chain_time() > intent.valid_until:
-        return _Resolution.DEAD
-    return _Resolution.PENDING
+async def _resolve(
+    client: ChainClient, seed: bytes, intent: SweepIntent, store: SweepStore, record: SweepRecord
+) -> tuple[str | _Resolution, SweepRecord, SweepIntent]:
+    res = await resolve(client, intent.transfer(_body(seed, intent).hash), intent.progress, settle=False)
+    if res.progress != intent.progress:
+        intent = intent.model_copy(update={"progress": res.progress})
+        record = record.model_copy(update={"pending": intent})
+        await store.save(record)
+    if res.state in (TransferState.SENT, TransferState.SETTLED) and res.tx_hash is not None:
+        return res.tx_hash, record, intent
+    mapped = {TransferState.DEAD: _Resolution.DEAD, TransferState.UNKNOWN: _Resolution.UNKNOWN}
+    return mapped.get(res.state, _Resolution.PENDING), record, intent
 
 
 async def _send(client: ChainClient, seed: bytes, intent: SweepIntent) -> None:
@@ -253,7 +261,7 @@ async def sweep_surplus(
     owner_raw = raw_address(owner)
     wallet = raw_address(cocoon_wallet_of(public_key_from_seed(seed), owner_raw))
     record = await store.load()
-    state = await client.account_state(wallet)
+    state = await client.checked_state(wallet)
     seqno, blocked = _wallet_seqno(state)
 
     def result(status: SweepStatus, message: str, amount: int = 0, tx: str | None = None) -> SweepResult:
@@ -266,20 +274,27 @@ async def sweep_surplus(
         intent = None
 
     if intent is not None:
-        resolved = await _resolve(client, seed, intent, seqno)
+        resolved, record, intent = await _resolve(client, seed, intent, store, record)
         if resolved is _Resolution.PENDING:
             await _send(client, seed, intent)  # the identical message again: harmless
-            resolved = await _wait(client, seed, intent, confirm_wait_s)
-            if resolved is _Resolution.PENDING:
-                return result(
-                    SweepStatus.PENDING,
-                    f"Sweep of {intent.amount_nano} nanoTON to owner {owner_raw} (wallet seqno "
-                    f"{intent.seqno}) is not on chain yet",
-                    intent.amount_nano,
-                )
+            resolved, record, intent = await _wait(client, seed, intent, store, record, confirm_wait_s)
+        if resolved is _Resolution.PENDING:
+            return result(
+                SweepStatus.PENDING,
+                f"Sweep of {intent.amount_nano} nanoTON to owner {owner_raw} (wallet seqno "
+                f"{intent.seqno}) is not on chain yet",
+                intent.amount_nano,
+            )
+        if resolved is _Resolution.UNKNOWN:
+            return result(
+                SweepStatus.UNRESOLVED,
+                f"Sweep of {intent.amount_nano} nanoTON (wallet seqno {intent.seqno}) cannot be resolved "
+                "yet; nothing new is sent",
+                intent.amount_nano,
+            )
         return await _close(client, store, record, intent, resolved, result)
 
-    now = await client.chain_time()
+    now = await client.checked_time()
     decision = decide(
         policy,
         balance_nano=state.balance,
@@ -309,8 +324,8 @@ async def sweep_surplus(
     record = record.model_copy(update={"pending": intent, "last_attempt_at": now})
     await store.save(record)  # write-ahead: from here on the chain decides
     await _send(client, seed, intent)
-    resolved = await _wait(client, seed, intent, confirm_wait_s)
-    if resolved is _Resolution.PENDING:
+    resolved, record, intent = await _wait(client, seed, intent, store, record, confirm_wait_s)
+    if resolved in (_Resolution.PENDING, _Resolution.UNKNOWN):
         return result(
             SweepStatus.SENT,
             f"Sent a sweep of {intent.amount_nano} nanoTON from cocoon wallet {wallet} to owner "
@@ -320,13 +335,19 @@ async def sweep_surplus(
     return await _close(client, store, record, intent, resolved, result)
 
 
-async def _wait(client: ChainClient, seed: bytes, intent: SweepIntent, wait_s: float) -> str | _Resolution:
+async def _wait(
+    client: ChainClient,
+    seed: bytes,
+    intent: SweepIntent,
+    store: SweepStore,
+    record: SweepRecord,
+    wait_s: float,
+) -> tuple[str | _Resolution, SweepRecord, SweepIntent]:
     deadline = time.monotonic() + wait_s
     while True:
-        state = await client.account_state(intent.wallet)
-        resolved = await _resolve(client, seed, intent, _wallet_seqno(state)[0])
+        resolved, record, intent = await _resolve(client, seed, intent, store, record)
         if resolved is not _Resolution.PENDING or time.monotonic() >= deadline:
-            return resolved
+            return resolved, record, intent
         await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
@@ -370,7 +391,7 @@ async def _close(
             f"message or expired); nothing was sent to the owner, retrying after the interval",
             intent.amount_nano,
         )
-    balance = (await client.account_state(intent.wallet)).balance
+    balance = (await client.checked_state(intent.wallet)).balance
     return SweepResult(
         done.status, done.message, done.wallet, balance, done.amount_nano, done.tx_hash, record
     )
