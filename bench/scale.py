@@ -174,7 +174,12 @@ class Operator:
             "--liveness",
             f"http://127.0.0.1:{self.port}/healthz",
         ]
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig, **self.env}
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "COCOON_LEASE_NAMESPACE": self.namespace,  # the benched namespace holds the Lease
+            **self.env,
+        }
         out = (self.logdir / f"operator-{self.namespace}-{self.starts}.log").open("ab")
         self.proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True

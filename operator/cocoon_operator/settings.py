@@ -44,8 +44,18 @@ class Settings(BaseSettings):
     gpu_resource: str = "nvidia.com/gpu"
     gpu_taint_key: str = "nvidia.com/gpu"
 
-    # Where the operator runs: the NetworkPolicy lets only these pods reach the runner's port.
+    # Where the operator runs: the NetworkPolicy lets only these pods reach the runner's port, and the
+    # leader election Lease lives there.
     operator_namespace: str = "cocoon-system"
+    # Leader election (leader.py): only the holder of this Lease reconciles; the others stand by.
+    leader_election: bool = True
+    lease_name: str = "cocoon-operator"
+    lease_namespace: str = ""  # empty: operator_namespace
+    lease_seconds: float = Field(default=15.0, gt=0)
+    lease_renew_deadline_seconds: float = Field(default=10.0, gt=0)
+    lease_retry_seconds: float = Field(default=2.0, gt=0)
+    # This process's name in the Lease (the chart sets the pod name; default: host name and pid).
+    pod_name: str = ""
     operator_pod_labels: dict[str, str] = Field(
         default_factory=lambda: {"app.kubernetes.io/name": "cocoon-operator"}
     )

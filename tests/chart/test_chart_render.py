@@ -200,6 +200,7 @@ def test_rbac_matches_what_the_operator_calls(scenario: tuple[str, list[dict[str
         ("", "secrets"): {"get", "create"},
         ("", "nodes"): {"get", "list", "watch"},
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+        ("coordination.k8s.io", "leases"): {"get", "create", "patch"},
     }
     for (api_group, resource), verbs in expected.items():
         assert _grants(objs, api_group, resource) == verbs, f"{api_group}/{resource}"
@@ -250,7 +251,11 @@ def test_rbac_cluster_wide_mode() -> None:
         "cocoon-cocoon-operator-cocoon-system-view",
         "cocoon-cocoon-operator-cocoon-system-edit",
     }
-    assert not [o for o in of_kind(objs, "Role") if not is_hook(o)]
+    # the only Role is the Lease's, in the release namespace
+    roles = [o for o in of_kind(objs, "Role") if not is_hook(o)]
+    assert [(r["metadata"]["name"], r["metadata"]["namespace"]) for r in roles] == [
+        ("cocoon-cocoon-operator-leader", "cocoon-system")
+    ]
     bindings = of_kind(objs, "ClusterRoleBinding")
     for b in bindings:
         if is_hook(b):
@@ -304,8 +309,11 @@ def test_deployment_shape(scenario: tuple[str, list[dict[str, Any]]]) -> None:
     name, objs = scenario
     deploy = one(objs, "Deployment")
     spec = deploy["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2  # a leader and a standby (leader election)
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == one(objs, "ServiceAccount", "cocoon-operator")["metadata"]["name"]
     (container,) = pod["containers"]
@@ -383,7 +391,7 @@ def test_metrics_service() -> None:
     pod_labels = one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert svc["spec"]["selector"].items() <= pod_labels.items()
     assert not of_kind(objs, "ServiceMonitor") and not of_kind(objs, "NetworkPolicy")
-    assert not of_kind(objs, "PodDisruptionBudget")
+    assert one(objs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1  # a drain keeps the standby
 
 
 def test_service_monitor_selects_the_metrics_service() -> None:

@@ -12,6 +12,13 @@ from kopf.testing import KopfRunner
 
 from tests.crd.support import install_crd
 
+# Leader election timings for tests that kill the operator: its successor waits at most ~4 s.
+SHORT_LEASE = {
+    "COCOON_LEASE_SECONDS": "3",
+    "COCOON_LEASE_RENEW_DEADLINE_SECONDS": "2",
+    "COCOON_LEASE_RETRY_SECONDS": "0.5",
+}
+
 
 @pytest.fixture(scope="session")
 def cocoon_crd(cluster: Any) -> Any:
@@ -59,6 +66,7 @@ def operator(
     # Worker pods here are only simulated by KWOK (no local runtime serves them): Triton and the runner
     # are not probed, and InferenceReady follows the pod's Ready condition.
     monkeypatch.setenv("COCOON_HEALTH_PROBES", "false")
+    monkeypatch.setenv("COCOON_LEASE_NAMESPACE", worker_namespace)
     handle = OperatorHandle(kubeconfig, worker_namespace)
     handle.start()
     try:

@@ -99,6 +99,7 @@ def health_operator(
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     monkeypatch.setenv("COCOON_RESYNC_SECONDS", "2")
     monkeypatch.setenv("COCOON_FINALIZE_TIMEOUT_SECONDS", "30")
+    monkeypatch.setenv("COCOON_LEASE_NAMESPACE", worker_namespace)
     handle = OperatorHandle(kubeconfig, worker_namespace)
     handle.start()
     try:

@@ -29,6 +29,7 @@ def test_cli_process(cocoon_crd: Any, worker_namespace: str, tmp_path: Path) -> 
     port = _free_port()
     env = {**os.environ, "KUBECONFIG": str(cocoon_crd.kubeconfig), "COCOON_RESYNC_SECONDS": "2"}
     env["COCOON_HEALTH_PROBES"] = "false"  # KWOK-only pod: nothing serves Triton or the runner here
+    env["COCOON_LEASE_NAMESPACE"] = ns
     log = (tmp_path / "operator.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cocoon_operator", "run", "--standalone", "--namespace", ns,

@@ -50,6 +50,7 @@ from cocoon_operator.ton.client import ChainClient, ChainSettings, raw_address
 from cocoon_operator.ton.payouts import scan_owner_payouts, worker_claim_submissions
 from cocoon_operator.ton.wallet_messages import OutMessage, external_body, external_message, internal_message
 from cocoon_operator.ton.worker_contracts import read_worker_contract
+from tests.e2e.conftest import SHORT_LEASE
 from tests.fixtures.runtime import LocalRuntime, _start_runtime, stop_process
 from tests.helpers.k8s import wait_for
 
@@ -73,13 +74,18 @@ def _triton_ready() -> str | None:
 class OperatorProcess:
     """`python -m cocoon_operator run --namespace NS` as its own process group; killable."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, log: Path) -> None:
-        self.namespace, self.log = namespace, log
+    def __init__(
+        self, kubeconfig: Path, namespace: str, log: Path, *, liveness_port: int | None = None
+    ) -> None:
+        self.namespace, self.log, self.liveness_port = namespace, log, liveness_port
         self.env = os.environ | {
             "KUBECONFIG": str(kubeconfig),
             "COCOON_RESYNC_SECONDS": "3",
             "COCOON_FINALIZE_TIMEOUT_SECONDS": "60",
             "PYTHONUNBUFFERED": "1",
+            # The Lease in the test namespace, short: a SIGKILLed operator's successor takes over soon.
+            **SHORT_LEASE,
+            "COCOON_LEASE_NAMESPACE": namespace,
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -87,11 +93,26 @@ class OperatorProcess:
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None
         with self.log.open("ab") as out:
+            argv = [sys.executable, "-m", "cocoon_operator", "run", "--standalone", "-n", self.namespace]
+            if self.liveness_port:
+                argv += ["--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz"]
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cocoon_operator", "run", "--standalone", "-n", self.namespace],
-                stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
-            )  # fmt: skip
+                argv, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
         self.starts += 1
+
+    def probes(self) -> dict[str, Any]:
+        """kopf's liveness answer: the operator's probes (`writes`, `reconciles`)."""
+        import httpx
+
+        assert self.liveness_port
+        try:
+            answer: dict[str, Any] = httpx.get(
+                f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=3, trust_env=False
+            ).json()
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return answer
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -579,3 +600,84 @@ async def test_params_version_bump_pays_out_and_closes_old_contracts(stack: Stac
         [(c["paramsVersion"], c["state"], c["tokens"]) for c in obj["status"]["workerContracts"]],
         figures,
     )
+
+
+class LeaseWatch:
+    """Reads the operator's Lease straight from the API server (kubectl is too slow to time with)."""
+
+    def __init__(self, stack: Stack) -> None:
+        from kubernetes import client, config
+
+        self.api = client.CoordinationV1Api(config.new_client_from_config(str(stack.cluster.kubeconfig)))
+        self.namespace = stack.namespace
+
+    def holder(self) -> str:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            lease = self.api.read_namespaced_lease("cocoon-operator", self.namespace)
+        except ApiException:
+            return ""
+        return str(lease.spec.holder_identity or "")
+
+
+async def test_two_operators_one_leader_and_a_quick_handover(stack: Stack) -> None:
+    """Two operator processes against one stack: the standby writes nothing; a SIGKILL of the leader
+    hands over within the Lease duration plus one renew period; the money is exact afterwards."""
+    name = NODES[0][0]
+    if not stack.cn(name):
+        stack.create(name, tee=TDX)
+    stack.wait("registered", name, lambda o: cond(o, "Registered").get("status") == "True", 180)
+    lease_s = float(SHORT_LEASE["COCOON_LEASE_SECONDS"])
+    retry_s = float(SHORT_LEASE["COCOON_LEASE_RETRY_SECONDS"])
+    lease = LeaseWatch(stack)
+    stack.operator.stop()  # releases the Lease; two processes with probes take over from it
+    kubeconfig = Path(stack.cluster.kubeconfig)
+    processes = [
+        OperatorProcess(kubeconfig, stack.namespace, stack.dir / f"ha-{i}.log", liveness_port=_free_port())
+        for i in range(2)
+    ]
+
+    def up(process: OperatorProcess) -> None:
+        process.start()
+        wait_for("an operator is up", process.probes, lambda p: "writes" in p, timeout_s=90)
+        time.sleep(lease_s)  # it has watched the live Lease for a whole lease period
+
+    try:
+        up(processes[0])
+        wait_for("a leader", lease.holder, lambda h: h.endswith(f"-{processes[0].proc.pid}"), timeout_s=30)
+        up(processes[1])
+        time.sleep(2 * lease_s)  # many reconcile periods of the leader
+        probes = processes[1].probes()
+        assert probes["writes"] == 0 and probes["reconciles"] == 0, probes  # the standby never writes
+        handovers: list[float] = []
+        for _ in range(5):
+            holder = lease.holder()
+            leader = next(p for p in processes if p.proc is not None and holder.endswith(f"-{p.proc.pid}"))
+            killed_at = time.monotonic()
+            leader.kill()
+            new = wait_for(
+                "the standby takes the Lease",
+                lease.holder,
+                lambda h, old=holder: bool(h) and h != old,
+                timeout_s=60,
+                interval_s=0.05,
+            )
+            handovers.append(time.monotonic() - killed_at)
+            assert new != holder
+            up(leader)  # back as the standby
+        handovers.sort()
+        p50, worst = handovers[len(handovers) // 2], handovers[-1]
+        print(f"leader handover (lease {lease_s}s, retry {retry_s}s): p50 {p50:.2f}s max {worst:.2f}s")
+        # Within the lease plus one renew period, plus the polling slack of a loaded 2-core machine.
+        assert worst <= lease_s + retry_s + 1.0, handovers
+        stack.wait(
+            "reconciled by the new leader", name, lambda o: cond(o, "Registered").get("status") == "True", 120
+        )
+        time.sleep(6)  # claims in flight land
+        figures = await _chain_matches_ledger(stack, name)
+        print("after handovers:", figures)
+    finally:
+        for process in processes:
+            process.stop()
+        stack.operator.start()

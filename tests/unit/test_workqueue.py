@@ -123,3 +123,25 @@ async def test_forget_drops_pending_runs() -> None:
     await q.stop()
     assert rec.runs == ["a"]
     assert len(q) == 0
+
+
+async def test_a_paused_queue_keeps_keys_and_processes_none() -> None:
+    """The standby's queue: keys are queued while another process leads, none is processed."""
+    seen: list[str] = []
+
+    async def process(key: str) -> None:
+        seen.append(key)
+
+    queue: WorkQueue[str] = WorkQueue(process, workers=2)
+    queue.pause()
+    queue.start()
+    try:
+        queue.add("a")
+        queue.add("b")
+        await asyncio.sleep(0.1)
+        assert seen == [] and queue.paused and queue.pending("a")
+        queue.resume()
+        await queue.drain()
+        assert sorted(seen) == ["a", "b"]
+    finally:
+        await queue.stop()

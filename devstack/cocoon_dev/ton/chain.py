@@ -297,7 +297,7 @@ class LocalChain:
         if not due:
             return
         self._in_flight = [m for m in self._in_flight if m[0] > self.seqno]
-        for _, dest, msg_b64 in due:
+        for _, _dest, msg_b64 in due:
             cascade = await asyncio.to_thread(self._cascade, b64_to_cell(msg_b64), self.seqno)
             self._commit(cascade)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from cocoon_dev.ton.liteserver import LIE_MODES
 from cocoon_dev.ton.server import SERVER_MODULE, ChainPaths, add_price_arguments, chain_paths, port_is_free
 
 TON = 1_000_000_000
@@ -44,6 +45,13 @@ def register(subparsers: Any) -> None:
     p_up.add_argument("--block-interval-ms", type=int, default=0, help="seal a block every N ms (0: instant)")
     p_up.add_argument("--resume", action="store_true", help="resume the state saved by the last `down`")
     p_up.add_argument("--no-network", action="store_true", help="do not deploy the COCOON network")
+    p_up.add_argument(
+        "--liar",
+        choices=LIE_MODES,
+        default=None,
+        help="make the second liteserver lie: stale states, missing transactions or an inflated block "
+        "(to watch the operator refuse to pay on its word)",
+    )
     p_up.add_argument("--json", action="store_true", help="print the status as one JSON object")
     add_price_arguments(p_up)  # only used when a network is deployed (not on --resume of a saved one)
     p_up.set_defaults(func=_up)
@@ -216,6 +224,7 @@ def _up(args: argparse.Namespace) -> int:
         _print_status(collect_status(paths), args.json)
         return 0
     port = args.port if args.port is not None else _last_port(paths)
+    second = _last_port(paths, 1)
     argv = [
         sys.executable,
         "-m",
@@ -224,6 +233,8 @@ def _up(args: argparse.Namespace) -> int:
         str(paths.root),
         "--port",
         str(port),
+        "--second-port",
+        str(second),
         "--control-port",
         str(args.control_port),
         "--block-interval-ms",
@@ -237,6 +248,8 @@ def _up(args: argparse.Namespace) -> int:
         argv.append("--resume")
     if args.no_network:
         argv.append("--no-network")
+    if args.liar:
+        argv += ["--liar", args.liar]
     with contextlib.suppress(FileNotFoundError):
         paths.server_info.unlink()
     with open(paths.log_file, "ab") as log:
@@ -272,10 +285,10 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _last_port(paths: ChainPaths) -> int:
-    """Reuse the previous liteserver port (keeps the written global config valid) when it is free."""
+def _last_port(paths: ChainPaths, index: int = 0) -> int:
+    """Reuse a previous liteserver port (keeps the written global config valid) when it is free."""
     try:
-        port = int(json.loads(paths.global_config.read_text())["liteservers"][0]["port"])
+        port = int(json.loads(paths.global_config.read_text())["liteservers"][index]["port"])
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return 0
     return port if port_is_free(port) else 0

@@ -159,7 +159,12 @@ class LocalLiteServer:
         self.port = self._server.sockets[0].getsockname()[1]
         if self.owns_chain:
             await self.chain.start()
-        log.info("liteserver listening on %s:%d%s", self.host, self.port, f" (lies: {self.lie})" if self.lie else "")
+        log.info(
+            "liteserver listening on %s:%d%s",
+            self.host,
+            self.port,
+            f" (lies: {self.lie})" if self.lie else "",
+        )
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -7,8 +7,12 @@ module exists, and writes into the chain dir:
 - `global-config.json`  TON global config for pytoniq (`LiteBalancer.from_config(cfg, trust_level=2)`)
 - `network.json`        what the deployer returned: addresses and the dev treasury keys (mode 0600)
 - `server.json`         pid, ports, control URL (removed on a clean stop)
-- `chain.pid`, `chain.log`, `liteserver.key` (the server key: the global config stays valid across
-  restarts), and `state.json` (a snapshot written on stop, loaded by `up --resume`)
+- `chain.pid`, `chain.log`, `liteserver.key` and `liteserver-2.key` (the servers' keys: the global config
+  stays valid across restarts), and `state.json` (a snapshot written on stop, loaded by `up --resume`)
+
+Two liteservers serve the chain (the global config lists both), so the operator's money reads are
+cross-checked as they are against a real network; `--liar MODE` makes the second one lie (a test of
+that: nothing is paid on its word).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import signal
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +41,7 @@ from cocoon_dev.paths import component_dir
 from cocoon_dev.ton import engine
 from cocoon_dev.ton.chain import LocalChain
 from cocoon_dev.ton.control import ChainControl
-from cocoon_dev.ton.liteserver import LocalLiteServer
+from cocoon_dev.ton.liteserver import LIE_MODES, LocalLiteServer
 
 log = logging.getLogger("cocoon_dev.ton.server")
 
@@ -59,6 +64,10 @@ class ChainPaths:
     @property
     def key_file(self) -> Path:
         return self.root / "liteserver.key"
+
+    @property
+    def second_key_file(self) -> Path:
+        return self.root / "liteserver-2.key"
 
     @property
     def global_config(self) -> Path:
@@ -166,14 +175,24 @@ async def serve(args: argparse.Namespace) -> int:
             "resumed state from %s (height %d, %d accounts)", paths.state, chain.seqno, chain.accounts_count
         )
     server = LocalLiteServer(chain, host="127.0.0.1", port=args.port, key_file=paths.key_file)
+    second = LocalLiteServer(
+        chain,
+        host="127.0.0.1",
+        port=args.second_port,
+        key_file=paths.second_key_file,
+        lie=args.liar,
+        owns_chain=False,
+    )
+    servers = [server] if args.single_liteserver else [server, second]
     control = ChainControl(chain)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await server.start()
-        write_json(paths.global_config, server.global_config())
+        for each in servers:
+            await each.start()
+        write_json(paths.global_config, server.global_config(*servers[1:]))
         if args.no_network:
             log.info("--no-network: skipping the COCOON network deployment")
         elif resumed and paths.network.is_file():
@@ -189,7 +208,9 @@ async def serve(args: argparse.Namespace) -> int:
         control.extra_status = lambda: {
             "pid": os.getpid(),
             "liteserver": f"127.0.0.1:{server.port}",
-            "liteserver_queries": dict(server.query_counts),
+            "liteservers": [f"127.0.0.1:{each.port}" for each in servers],
+            "liar": args.liar,
+            "liteserver_queries": dict(sum((Counter(each.query_counts) for each in servers), Counter())),
         }
         await control.start("127.0.0.1", args.control_port)
         write_json(
@@ -197,13 +218,18 @@ async def serve(args: argparse.Namespace) -> int:
             {
                 "pid": os.getpid(),
                 "liteserver_port": server.port,
+                "liteserver_ports": [each.port for each in servers],
                 "control_port": control.port,
                 "control_url": f"http://127.0.0.1:{control.port}",
                 "global_config": str(paths.global_config),
                 "started_at": int(time.time()),
             },
         )
-        log.info("chain up: liteserver 127.0.0.1:%d, control 127.0.0.1:%d", server.port, control.port)
+        log.info(
+            "chain up: liteservers %s, control 127.0.0.1:%d",
+            ", ".join(f"127.0.0.1:{each.port}" for each in servers),
+            control.port,
+        )
         await stop.wait()
         log.info("stopping")
         return 0
@@ -211,7 +237,8 @@ async def serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             chain.save(paths.state)
         await control.stop()
-        await server.stop()
+        for each in reversed(servers):
+            await each.stop()
         for path in (paths.server_info, paths.pid_file):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -221,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cocoon_dev.ton.server", description=__doc__)
     parser.add_argument("--dir", required=True, help="chain work dir")
     parser.add_argument("--port", type=int, default=0, help="liteserver port (0: a free one)")
+    parser.add_argument("--second-port", type=int, default=0, help="second liteserver's port (0: a free one)")
+    parser.add_argument(
+        "--single-liteserver",
+        action="store_true",
+        help="serve one liteserver (money reads are not cross-checked)",
+    )
+    parser.add_argument(
+        "--liar",
+        choices=LIE_MODES,
+        default=None,
+        help="make the second liteserver lie (tests of the operator)",
+    )
     parser.add_argument("--control-port", type=int, default=0, help="control endpoint port (0: a free one)")
     parser.add_argument(
         "--block-interval-ms", type=int, default=0, help="seal a block every N ms (0: instant)"

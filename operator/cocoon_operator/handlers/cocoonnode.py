@@ -40,6 +40,8 @@ def _runtime(memo: kopf.Memo) -> Runtime | None:
         )
         metrics.controller().queue_depth.set_function(queue.due)
         runtime.queue = queue
+        if not runtime.leading:
+            queue.pause()  # a standby queues keys but does not reconcile
         queue.start()
     return runtime
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from cocoon_operator import health
 from cocoon_operator.k8s import KubeClient
+from cocoon_operator.leader import LeaderElector
 from cocoon_operator.reconcile import Deps, providers
 from cocoon_operator.reconcile.child_cache import ChildCache
 from cocoon_operator.reconcile.workqueue import WorkQueue
@@ -47,6 +48,8 @@ class Runtime:
     kube: KubeClient
     deps: Deps
     queue: WorkQueue[Key] | None = None  # started by the first handler (it needs kopf's task context)
+    # Leader election: while another process holds the Lease, the queue is paused (nothing is written).
+    elector: LeaderElector | None = None
     unscheduled: set[Key] = field(default_factory=set)  # CocoonNodes waiting for a node
     # The fleet as placement reads it (slim Nodes by name): listed once at start-up, then kept current
     # by the Node watch. Not a kopf index: while an index fills, kopf makes every watched object's
@@ -56,6 +59,18 @@ class Runtime:
     node_fingerprints: dict[str, str] = field(default_factory=dict)
     generations: dict[Key, tuple[int, bool]] = field(default_factory=dict)  # (generation, deleting) queued
     provider_retries: dict[Key, int] = field(default_factory=dict)
+
+    @property
+    def leading(self) -> bool:
+        return self.elector is None or self.elector.leading
+
+    async def started_leading(self) -> None:
+        if self.queue is not None:
+            self.queue.resume()
+
+    async def stopped_leading(self) -> None:
+        if self.queue is not None:
+            self.queue.pause()
 
     def enqueue(self, key: Key, delay: float = 0.0) -> None:
         if self.queue is not None:

@@ -1,6 +1,10 @@
 """kopf start-up: own names, timeouts, Event posting level, the shared runtime, probes."""
 
+import asyncio
+import contextlib
 import logging
+import os
+import socket
 from typing import Any
 
 import kopf
@@ -8,6 +12,7 @@ import kopf
 from cocoon_operator.api import identity
 from cocoon_operator.handlers.runtime import Runtime, build_deps
 from cocoon_operator.k8s import KubeClient, config, stats
+from cocoon_operator.leader import LeaderElector, LeaseTimings
 from cocoon_operator.settings import Settings
 
 
@@ -54,8 +59,27 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         raise
     for node in fleet:
         runtime.node_seen(str(node["metadata"]["name"]), node)
+    if cfg.leader_election:
+        runtime.elector = LeaderElector(
+            kube,
+            namespace=cfg.lease_namespace or cfg.operator_namespace,
+            name=cfg.lease_name,
+            identity=cfg.pod_name or f"{socket.gethostname()}-{os.getpid()}",
+            timings=LeaseTimings(
+                lease_s=cfg.lease_seconds,
+                renew_deadline_s=cfg.lease_renew_deadline_seconds,
+                retry_s=cfg.lease_retry_seconds,
+            ),
+            on_started=runtime.started_leading,
+            on_stopped=runtime.stopped_leading,
+        )
+        memo.elector_task = asyncio.create_task(runtime.elector.run(), name="leader-election")
     memo.runtime = runtime
-    fields = {"resync_seconds": cfg.resync_seconds, "nodes": len(runtime.fleet)}
+    fields = {
+        "resync_seconds": cfg.resync_seconds,
+        "nodes": len(runtime.fleet),
+        "leader_election": cfg.leader_election,
+    }
     logger.info("Configured cocoon-operator", extra=fields)
 
 
@@ -81,13 +105,21 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     if isinstance(runtime, Runtime):
         if runtime.queue is not None:
             await runtime.queue.stop()
+        if runtime.elector is not None:
+            await runtime.elector.release()  # the standby takes over at once, not after the lease
+        task = memo.get("elector_task")
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runtime.kube.close()
 
 
 @kopf.on.probe(id="writes")
 def writes_probe(**_: Any) -> int:
-    """Total write calls made by the operator's client (debug aid; also seen by the liveness probe)."""
-    return stats.WRITES.total()
+    """Write calls made by the operator's client for CocoonNodes (debug aid; also seen by the liveness
+    probe). The leader's Lease renewals, a per-process heartbeat, are not counted."""
+    return stats.WRITES.total(exclude_kinds=stats.HEARTBEAT_KINDS)
 
 
 @kopf.on.probe(id="reconciles")

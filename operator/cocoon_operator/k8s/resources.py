@@ -39,6 +39,7 @@ _KNOWN = [
     Resource("apps/v1", "StatefulSet", "statefulsets"),
     Resource("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+    Resource("coordination.k8s.io/v1", "Lease", "leases"),
     Resource("cocoon.tonops.dev/v1alpha1", "CocoonNode", "cocoonnodes"),
 ]
 _BY_KIND = {(r.api_version, r.kind): r for r in _KNOWN}

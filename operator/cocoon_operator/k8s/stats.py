@@ -19,9 +19,13 @@ class CallCounter:
         with self._lock:
             return dict(self._counts)
 
-    def total(self) -> int:
+    def total(self, *, exclude_kinds: frozenset[str] = frozenset()) -> int:
         with self._lock:
-            return sum(self._counts.values())
+            return sum(n for (_verb, kind), n in self._counts.items() if kind not in exclude_kinds)
+
+
+# The leader's Lease renewals: a per-process heartbeat, not writes caused by CocoonNodes.
+HEARTBEAT_KINDS = frozenset({"Lease"})
 
 
 WRITES = CallCounter()  # every mutating call the operator's own client makes

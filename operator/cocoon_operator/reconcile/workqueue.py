@@ -50,6 +50,8 @@ class WorkQueue(Generic[K]):
         self._forgotten: set[K] = set()  # forgotten while active: do not reschedule
         self._failures: dict[K, int] = {}
         self._wake = asyncio.Event()
+        self._open = asyncio.Event()  # workers take keys only while open (the leader's queue)
+        self._open.set()
         self._tasks: list[asyncio.Task[None]] = []
         self.processed = 0  # runs finished (tests and probes read it)
 
@@ -105,6 +107,17 @@ class WorkQueue(Generic[K]):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def pause(self) -> None:
+        """Take no more keys (a standby: keys keep being queued, none is processed)."""
+        self._open.clear()
+
+    def resume(self) -> None:
+        self._open.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
+
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until nothing is ready or active (tests)."""
         async with asyncio.timeout(timeout):
@@ -131,7 +144,12 @@ class WorkQueue(Generic[K]):
 
     async def _work(self) -> None:
         while True:
+            await self._open.wait()
             key = await self._ready.get()
+            if not self._open.is_set():  # paused while waiting: put it back for the next leader
+                self._ready.put_nowait(key)
+                await self._open.wait()
+                continue
             self._queued.discard(key)
             if key in self._forgotten:
                 self._forgotten.discard(key)

@@ -12,8 +12,8 @@ from pytoniq_core.boc.cell import Cell
 from cocoon_operator.money import sweep as sw
 from cocoon_operator.money.sweep import Decision, SweepPolicy, SweepRecord, SweepStatus, decide, sweep_surplus
 from cocoon_operator.ton.addresses import public_key_from_seed
-from cocoon_operator.ton.codes import cocoon_wallet_code
 from cocoon_operator.ton.client import AccountState, MessageView, TxPage, TxView, raw_address
+from cocoon_operator.ton.codes import cocoon_wallet_code
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.layouts import WalletStorage
 
