@@ -28,6 +28,7 @@ class MoneyMetrics:
     sweeps: Counter
     wallet_balance: Gauge
     wallet_address_mismatch: Gauge
+    treasury_balance: Gauge
     ton_requests: Counter
     liteserver_queries: Counter
     ton_failures: Counter
@@ -78,6 +79,13 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
             "1 while the worker runner reports a cocoon wallet address other than the derived one "
             "(no top-up, no sweep)",
             NODE,
+            registry=reg,
+        ),
+        treasury_balance=Gauge(
+            "cocoon_treasury_balance_nanoton",
+            "Treasury wallet balance read from the chain when a top-up was decided (admins only: it is not "
+            "in any CocoonNode's status)",
+            ["treasury"],
             registry=reg,
         ),
         ton_requests=Counter(

@@ -484,6 +484,10 @@ async def test_treasury_empty_then_refilled_and_drained_wallet_topped_up_once(st
         "create", "secret", "generic", "poor-treasury", "-n", stack.namespace,
         f"--from-literal=privateKey={poor.private_key}", f"--from-literal=walletId={poor.wallet_id}",
     )  # fmt: skip
+    # Its owner lets it fund paused nodes (by default a treasury does not).
+    stack.kubectl(
+        "annotate", "secret", "poor-treasury", "-n", stack.namespace, "cocoon.tonops.dev/fund-paused=true"
+    )
     stack.create("funded", paused=True, funding={"treasurySecretRef": {"name": "poor-treasury"}})
     obj = stack.wait(
         "TreasuryInsufficient",

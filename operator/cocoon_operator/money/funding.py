@@ -28,7 +28,7 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -182,6 +182,7 @@ class FundingStatus(StrEnum):
     CONFIRMED = "TopUpConfirmed"
     UNRESOLVED = "TopUpUnresolved"  # a scan gap or disagreeing liteservers: nothing new until it clears
     TOO_SOON = "TopUpIntervalNotElapsed"
+    POLICY_REFUSED = "TreasuryPolicy"  # the treasury's spending policy does not allow this top-up
     TREASURY_INSUFFICIENT = "TreasuryInsufficient"
     TREASURY_MISSING = "TreasuryNotDeployed"
 
@@ -274,8 +275,12 @@ async def ensure_funded(
     message_ttl_s: int = DEFAULT_MESSAGE_TTL_S,
     min_interval_s: int = DEFAULT_MIN_INTERVAL_S,
     confirm_wait_s: float = 0.0,
+    approve: Callable[[int, int], Awaitable[str | None]] | None = None,
 ) -> FundingResult:
-    """Top up `wallet` to `target_nano` when it is below `floor_nano`; at most once per shortfall."""
+    """Top up `wallet` to `target_nano` when it is below `floor_nano`; at most once per shortfall.
+
+    `approve(amount, now)` (the treasury's spending policy) may refuse a top-up with a reason before
+    anything is written or sent."""
     if not 0 < floor_nano <= target_nano:
         raise ValueError(f"funding: need 0 < floor ({floor_nano}) <= target ({target_nano}) nanoTON")
     wallet_raw = raw_address(wallet)
@@ -334,6 +339,15 @@ async def ensure_funded(
             amount_nano=amount,
             treasury_balance=treasury_state.balance,
         )
+    if approve is not None:
+        refusal = await approve(amount, now)
+        if refusal is not None:
+            return result(
+                FundingStatus.POLICY_REFUSED,
+                f"No top-up of cocoon wallet {wallet_raw}: {refusal}",
+                amount_nano=amount,
+                treasury_balance=treasury_state.balance,
+            )
     seqno = wallet_seqno(treasury_state)
     valid_until = now + message_ttl_s
     intent = FundingIntent(

@@ -282,17 +282,54 @@ async def test_a_runner_on_another_wallet_gets_no_money(
     assert chain.balance(ident.wallet) == 0 and kube.patches == []
 
 
-async def test_a_paused_worker_keeps_its_wallet_topped_up(ton_chain: Any, hub: LocalHub) -> None:
+async def test_a_paused_worker_is_funded_only_if_the_treasury_says_so(ton_chain: Any, hub: LocalHub) -> None:
     chain, _ = ton_chain
     network = await deploy_cocoon_network(chain)
     kube = VersionedKube(list(_objects(network)))
     cn = kube.find("CocoonNode", NS, "w")
     assert cn is not None
-    cn["spec"]["paused"] = True  # no pod, but the user stopped it: kept ready for its resume
+    cn["spec"]["paused"] = True  # no pod: the user stopped it
+    report = await ChainSteps(hub, kube).observe(_ctx(kube, pod=None))
+    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    assert (funded.status, funded.reason) == ("False", "TreasuryPolicy") and "paused" in funded.message
+    ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
+    assert ident is not None and chain.balance(ident.wallet) == 0
+    treasury = kube.find("Secret", NS, "treasury")
+    assert treasury is not None
+    treasury["metadata"]["annotations"] = {"cocoon.tonops.dev/fund-paused": "true"}  # the treasury's owner
     report = await ChainSteps(hub, kube).observe(_ctx(kube, pod=None))
     assert next(c for c in report.conditions if c.type == "WalletFunded").status == "True"
-    ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
-    assert ident is not None and chain.balance(ident.wallet) == FIRST
+    assert chain.balance(ident.wallet) == FIRST
+
+
+async def test_the_treasury_policy_caps_what_a_spec_asks(ton_chain: Any, hub: LocalHub) -> None:
+    """A tenant asks for a big target; the treasury's owner allows 2 TON per top-up: nothing moves."""
+    chain, _ = ton_chain
+    network = await deploy_cocoon_network(chain)
+    kube = VersionedKube(list(_objects(network)))
+    treasury = kube.find("Secret", NS, "treasury")
+    assert treasury is not None
+    treasury["metadata"]["annotations"] = {"cocoon.tonops.dev/max-top-up": "2"}
+    metrics = mx.create(CollectorRegistry())
+    before = chain.balance(network.treasury.address)
+    report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
+    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    assert (funded.status, funded.reason) == ("False", "TreasuryPolicy")
+    assert "asked 2.5 TON" in funded.message and "at most 2 TON per top-up" in funded.message
+    assert [e.reason for e in report.events] == ["TreasuryPolicy"]
+    assert chain.balance(network.treasury.address) == before and kube.patches == []
+    # A day's budget: 2.5 TON allowed per top-up, but only 1 TON a day.
+    treasury["metadata"]["annotations"] = {
+        "cocoon.tonops.dev/max-top-up": "5",
+        "cocoon.tonops.dev/max-per-day": "1",
+    }
+    report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
+    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    assert funded.reason == "TreasuryPolicy" and "1 TON a day" in funded.message
+    assert chain.balance(network.treasury.address) == before
+    treasury["metadata"]["annotations"] = {"cocoon.tonops.dev/max-per-day": "lots"}
+    report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
+    assert next(c for c in report.conditions if c.type == "WalletFunded").reason == "InvalidTreasuryPolicy"
 
 
 async def test_chain_unavailable_is_a_condition_not_a_crash(ton_chain: Any, hub: LocalHub) -> None:

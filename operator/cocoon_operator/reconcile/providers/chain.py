@@ -22,6 +22,7 @@ from cocoon_operator.money.funding import (
     TreasuryKey,
     ensure_funded,
 )
+from cocoon_operator.money.policy import PolicyError, TreasuryPolicy, spent_last_day
 from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
 from cocoon_operator.reconcile.providers.common import (
     CHAIN_UNAVAILABLE,
@@ -354,16 +355,32 @@ class ChainSteps:
         secret = await ctx.kube.get("v1", "Secret", ctx.namespace, ref.name)
         try:
             key = TreasuryKey.from_secret_data((secret or {}).get("data") or {}, decoded=False)
-        except ValueError as exc:
-            cond = Cond.false(
-                st.WALLET_FUNDED, "InvalidTreasurySecret", f"spec.funding.treasurySecretRef: {exc}"
+            policy = TreasuryPolicy.from_annotations(
+                ((secret or {}).get("metadata") or {}).get("annotations")
             )
+        except ValueError as exc:
+            reason = "InvalidTreasuryPolicy" if isinstance(exc, PolicyError) else "InvalidTreasurySecret"
+            cond = Cond.false(st.WALLET_FUNDED, reason, f"spec.funding.treasurySecretRef: {exc}")
             conditions.append(cond)
             if _cond_changed(ctx, cond):
-                events.append(EventSpec("Warning", "InvalidTreasurySecret", cond.message))
+                events.append(EventSpec("Warning", reason, cond.message))
+            return False
+        refusal = (
+            None if open_intent else policy.may_fund(owner=ctx.spec.owner_address, paused=ctx.spec.paused)
+        )
+        if refusal is not None:
+            self._policy_refused(ctx, refusal, conditions, events)
+            fields["funding"] = {"walletBalanceNano": self.hub.known_balance(ctx)}
             return False
         treasury = await Treasury.open(client, key)
         del key
+
+        async def approve(amount: int, now: int) -> str | None:
+            spent = await spent_last_day(client, treasury.address, now)
+            if spent is None:
+                return "the treasury's spending in the last 24 hours could not be read in full"
+            return policy.refuse(amount, spent)
+
         writer = GuardedStatus(self.kube, ctx.namespace, ctx.name)
         store = StatusFundingStore(writer)
         # One top-up at a time per treasury in this process: concurrent ones would pick the same
@@ -379,9 +396,16 @@ class ChainSteps:
                     target_nano=target,
                     store=store,
                     confirm_wait_s=2.0,
+                    approve=approve,
                 ),
             )
         self.hub.remember_balance(ctx, result.wallet_balance)
+        if self.metrics is not None and result.treasury_balance:
+            self.metrics.treasury_balance.labels(treasury.address).set(result.treasury_balance)
+        if result.status is FundingStatus.POLICY_REFUSED:
+            self._policy_refused(ctx, result.message, conditions, events)
+            fields["funding"] = _funding_status(result)
+            return False
         if self.metrics is not None and result.status in (
             FundingStatus.SENT,
             FundingStatus.CONFIRMED,
@@ -410,6 +434,16 @@ class ChainSteps:
         ):
             events.append(EventSpec("Warning", result.status.value, result.message))
         return result.funded
+
+    def _policy_refused(
+        self, ctx: Context, message: str, conditions: list[Cond], events: list[EventSpec]
+    ) -> None:
+        cond = Cond.false(st.WALLET_FUNDED, FundingStatus.POLICY_REFUSED.value, message)
+        conditions.append(cond)
+        if self.metrics is not None:
+            self.metrics.funding.labels(ctx.namespace, ctx.name, FundingStatus.POLICY_REFUSED.value).inc()
+        if _cond_changed(ctx, cond):
+            events.append(EventSpec("Warning", FundingStatus.POLICY_REFUSED.value, message))
 
     async def _registration(
         self,
