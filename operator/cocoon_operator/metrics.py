@@ -24,6 +24,7 @@ class MoneyMetrics:
     claimable: Gauge
     claimed: Counter
     claims: Counter
+    claims_stalled: Gauge
     funding: Counter
     sweeps: Counter
     wallet_balance: Gauge
@@ -39,7 +40,7 @@ class MoneyMetrics:
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the per-node series of a deleted CocoonNode (best effort)."""
-        for metric in (self.wallet_balance, self.wallet_address_mismatch):
+        for metric in (self.wallet_balance, self.wallet_address_mismatch, self.claims_stalled):
             with contextlib.suppress(KeyError):
                 metric.remove(namespace, name)
 
@@ -63,6 +64,12 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
             "cocoon_claims",
             "Claim outcomes (RewardClaimed, ClaimTimedOut, ...)",
             [*NODE, "outcome"],
+            registry=reg,
+        ),
+        claims_stalled=Gauge(
+            "cocoon_claims_stalled",
+            "1 while claimable earnings have gone unclaimed for longer than spec.rewards.stallAfter",
+            NODE,
             registry=reg,
         ),
         funding=Counter(

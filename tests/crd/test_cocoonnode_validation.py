@@ -51,6 +51,16 @@ BAD = [
         "spec.rewards.checkInterval must be at least 10s",
     ),
     (
+        "fee-fraction-zero",
+        {"rewards": {"maxFeeFraction": "0"}},
+        "spec.rewards.maxFeeFraction must be at least 0.01",
+    ),
+    (
+        "stall-shorter-than-three-checks",
+        {"rewards": {"checkInterval": "30m", "stallAfter": "1h"}},
+        "spec.rewards.stallAfter must be at least three times spec.rewards.checkInterval",
+    ),
+    (
         "sweep-below-target",
         {"rewards": {"sweepAbove": "1"}},
         "spec.rewards.sweepAbove must be at least spec.wallet.target",
@@ -149,6 +159,10 @@ def test_defaults_applied_and_examples_accepted(cocoon_crd: Any, namespace: str)
     assert spec["rewards"]["checkInterval"] == "5m" and spec["rewards"]["minClaim"] == "0.1"
     assert spec["inference"]["image"].startswith("nvcr.io/nvidia/tritonserver:")
     assert spec["workerCoefficient"] == 1000 and spec["paused"] is False
+    # stallAfter has no stored default, so a slow checkInterval alone is never refused for it.
+    assert "stallAfter" not in spec["rewards"]
+    slow = _doc("slow-checks", rewards={"checkInterval": "30m"})
+    assert _create(cocoon_crd, namespace, slow).returncode == 0
     for doc in load_examples():
         doc = copy.deepcopy(doc)
         out = cocoon_crd.kubectl(

@@ -38,6 +38,8 @@ class Earnings(_Model):
     claimed_ton: str | None = None
     claimable_tokens: int | str | None = None
     claimed_tokens: int | str | None = None
+    payouts: int | None = None
+    claimable_since: str | None = None
 
 
 class Claim(_Model):

@@ -111,8 +111,16 @@ class Rewards(_Model):
     min_claim: NanoTon = ton_to_nano("0.1")
     max_fee_fraction: Fraction = Decimal("0.05")
     check_interval: Seconds = 300
+    stall_after: Seconds | None = None
     claim_on_delete: bool = True
     sweep_above: NanoTon | None = None
+
+    @property
+    def stall_seconds(self) -> int:
+        """How long claimable earnings may wait: stallAfter, else 1 h or three check intervals."""
+        if self.stall_after is not None:
+            return self.stall_after
+        return max(3600, 3 * self.check_interval)
 
 
 class Toleration(_Model):

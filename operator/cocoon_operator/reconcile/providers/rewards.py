@@ -163,6 +163,25 @@ def _known_contracts(status: Any) -> list[KnownContract]:
     return known
 
 
+CLAIMS_STALLED = "ClaimsStalled"
+
+
+def _claimable_since(ctx: Context, claimable_nano: int, payouts: int, now: int) -> int | None:
+    """Since when at least `minClaim` has been claimable with no payout in between (None: not now)."""
+    if claimable_nano < max(1, ctx.spec.rewards.min_claim):
+        return None
+    old = ctx.status.get("earnings") or {}
+    since = st.parse_time(old.get("claimableSince"))
+    if since is None or old.get("payouts") != payouts:
+        return now  # it starts now, or a payout landed since the last look
+    return int(since.timestamp())
+
+
+def _changed(ctx: Context, cond: Cond) -> bool:
+    old = st.find(ctx.status.get("conditions"), cond.type) or {}
+    return old.get("status") != cond.status or old.get("reason") != cond.reason
+
+
 def _iso(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -339,16 +358,23 @@ class RewardSteps:
         claimable_nano = sum(d.claimable_nano for d in result.decisions)
         claimable_tokens = sum(d.claimable_tokens for d in result.decisions)
         totals = ledger.totals
+        now = int(time.time())
+        since = _claimable_since(ctx, claimable_nano, totals.payouts, now)
+        stalled = since is not None and now - since > ctx.spec.rewards.stall_seconds
         fields: dict[str, Any] = {
             "claims": strip_none(ledger_status(ledger)),
-            "earnings": {
-                "claimableNano": claimable_nano,
-                "claimedNano": totals.claimed_nano,
-                "claimableTon": nano_to_ton(claimable_nano),
-                "claimedTon": nano_to_ton(totals.claimed_nano),
-                "claimableTokens": claimable_tokens,
-                "claimedTokens": totals.claimed_tokens,
-            },
+            "earnings": strip_none(
+                {
+                    "claimableNano": claimable_nano,
+                    "claimedNano": totals.claimed_nano,
+                    "claimableTon": nano_to_ton(claimable_nano),
+                    "claimedTon": nano_to_ton(totals.claimed_nano),
+                    "claimableTokens": claimable_tokens,
+                    "claimedTokens": totals.claimed_tokens,
+                    "payouts": totals.payouts,
+                    "claimableSince": _iso(since) if since is not None else None,
+                }
+            ),
             "lastClaims": [
                 strip_none(
                     {
@@ -371,6 +397,8 @@ class RewardSteps:
             if e.kind in _EVENT_TYPES or (e.kind is lg.EventKind.PAYOUT_RECORDED and e.attempt_id is None)
         ]
         self._export(ctx, result)
+        if self.metrics is not None:
+            self.metrics.claims_stalled.labels(ctx.namespace, ctx.name).set(1 if stalled else 0)
         outcome = ledger.last_outcome
         bad = outcome is not None and outcome.reason in (
             lg.EventKind.CLAIM_TIMED_OUT.value,
@@ -384,6 +412,15 @@ class RewardSteps:
             )
         elif bad and outcome is not None:
             cond = Cond.false(st.REWARDS_HEALTHY, outcome.reason, outcome.message)
+        elif stalled and since is not None:
+            reasons = sorted({d.reason.value for d in result.decisions}) or ["NoWorkerContracts"]
+            cond = Cond.false(
+                st.REWARDS_HEALTHY,
+                CLAIMS_STALLED,
+                f"{nano_to_ton(claimable_nano)} TON claimable since {_iso(since)} and nothing paid out for "
+                f"more than {ctx.spec.rewards.stall_seconds}s (spec.rewards.stallAfter); the claim policy "
+                f"says: {', '.join(reasons)}",
+            )
         else:
             reasons = sorted({d.reason.value for d in result.decisions}) or ["NoWorkerContracts"]
             cond = Cond.true(
@@ -392,6 +429,8 @@ class RewardSteps:
                 f"Claimable {nano_to_ton(claimable_nano)} TON; claimed {nano_to_ton(totals.claimed_nano)} "
                 f"TON in {totals.payouts} payout(s); policy: {', '.join(reasons)}",
             )
+        if cond.reason == CLAIMS_STALLED and _changed(ctx, cond):
+            events.append(EventSpec("Warning", CLAIMS_STALLED, cond.message))
         return StepReport(
             conditions=(cond,),
             status=fields,

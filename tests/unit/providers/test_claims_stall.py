@@ -1,0 +1,72 @@
+"""Money liveness: claimable earnings that nobody claims for longer than spec.rewards.stallAfter are a
+RewardsHealthy=False condition (ClaimsStalled), an Event and a metric."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from cocoon_operator import metrics as mx
+from cocoon_operator.api.spec import parse_spec
+from cocoon_operator.reconcile.deps import Context
+from cocoon_operator.reconcile.providers.common import ChainHub
+from cocoon_operator.reconcile.providers.rewards import RewardSteps
+from cocoon_operator.rewards import ledger as lg
+from cocoon_operator.rewards.cycle import CycleResult
+from cocoon_operator.rewards.policy import ClaimDecision, ClaimReason
+from cocoon_operator.settings import Settings
+from tests.unit.builders import minimal_spec
+from tests.unit.fakes import FakeKube
+
+TON = 10**9
+
+
+def _ctx(status: dict[str, Any]) -> Context:
+    spec = parse_spec(minimal_spec(rewards={"minClaim": "1", "stallAfter": "30m", "checkInterval": "5m"}))
+    return Context(
+        name="w", namespace="ns", uid="u", generation=1, spec=spec, status=status, pod=None,
+        wallet_secret_name="w-wallet", settings=Settings(), kube=FakeKube([]),
+    )  # fmt: skip
+
+
+def _result(claimable_nano: int, payouts: int = 0) -> CycleResult:
+    ledger = lg.ClaimLedger(owner_cursor_lt=1, totals=lg.ClaimTotals(payouts=payouts))
+    decision = ClaimDecision(
+        claim=False,
+        reason=ClaimReason.WALLET_LOW,
+        claimable_tokens=claimable_nano,
+        claimable_nano=claimable_nano,
+    )
+    return CycleResult(ledger=ledger, events=(), decisions=(decision,), earnings=(), triggered=False)
+
+
+def test_unclaimed_earnings_turn_into_a_stall_and_a_payout_clears_it() -> None:
+    metrics = mx.create(CollectorRegistry())
+    steps = RewardSteps(ChainHub(), FakeKube([]), metrics)
+    first = steps._report(_ctx({}), _result(5 * TON))
+    since = first.status["earnings"]["claimableSince"]
+    assert first.conditions[0].reason == "ClaimsHealthy"
+    # 40 minutes later nothing was paid out: stalled, with an Event and the metric.
+    old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 40 * 60))
+    status = {"earnings": {"claimableSince": old, "payouts": 0}}
+    stalled = steps._report(_ctx(status), _result(9 * TON))
+    cond = stalled.conditions[0]
+    assert (cond.status, cond.reason) == ("False", "ClaimsStalled")
+    assert "WalletTooLowForClaim" in cond.message and "stallAfter" in cond.message
+    assert [e.reason for e in stalled.events] == ["ClaimsStalled"]
+    assert metrics.claims_stalled.labels("ns", "w")._value.get() == 1
+    # A payout landed: the clock starts again.
+    paid = steps._report(_ctx(status), _result(9 * TON, payouts=1))
+    assert paid.conditions[0].reason == "ClaimsHealthy"
+    assert paid.status["earnings"]["claimableSince"] != old and since
+    # Below minClaim: nothing is stalled.
+    assert "claimableSince" not in steps._report(_ctx(status), _result(TON // 2)).status["earnings"]
+
+
+def test_unset_stall_after_is_an_hour_or_three_check_intervals() -> None:
+    assert parse_spec(minimal_spec()).rewards.stall_seconds == 3600
+    slow = parse_spec(minimal_spec(rewards={"checkInterval": "30m"}))
+    assert slow.rewards.stall_seconds == 3 * 1800
+    assert parse_spec(minimal_spec(rewards={"stallAfter": "2h"})).rewards.stall_seconds == 7200
