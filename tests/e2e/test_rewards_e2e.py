@@ -161,11 +161,11 @@ class Stack:
             self.owners[name] = wallet
         return self.owners[name]
 
-    def create(self, name: str, *, tee: str = "Any", **overrides: Any) -> None:
-        owner = self.owner(name)
+    def create(self, name: str, *, tee: str = "Any", owner: str | None = None, **overrides: Any) -> None:
+        wallet_owner = self.owner(owner or name)
         spec: dict[str, Any] = {
             "model": self.network.model,
-            "ownerAddress": format_address(owner.addr, bounceable=False),
+            "ownerAddress": format_address(wallet_owner.addr, bounceable=False),
             "network": {
                 "globalConfigRef": {"name": "ton-global-config"},
                 "rootContractAddress": format_address(self.network.root_addr),
@@ -685,3 +685,61 @@ async def test_two_operators_one_leader_and_a_quick_handover(stack: Stack) -> No
         for process in processes:
             process.stop()
         stack.operator.start()
+
+
+RACK = [("rack-1", 1000), ("rack-2", 1700), ("rack-3", 2500), ("rack-4", 4000)]
+
+
+async def test_one_owner_four_workers_every_payout_counted_once(stack: Stack) -> None:
+    """Four CocoonNodes under one owner (one payout wallet for a rack), earning at different rates
+    (coefficients): they share the worker contract, the simulated proxy signs the owner's total for
+    all of them, and any of them may claim it. Afterwards the per-node ledgers sum to what the owner
+    received on chain, to the nanoTON, and no payout is in two ledgers."""
+    stack.kubectl(
+        "delete", "cn", "--all", "-n", stack.namespace, "--wait=true", "--timeout=120s", check=False
+    )
+    for name, coefficient in RACK:
+        stack.create(name, tee=TDX, owner="rack", workerCoefficient=coefficient)
+    for name, _ in RACK:
+        stack.wait(f"{name} registered", name, lambda o: cond(o, "Registered").get("status") == "True", 420)
+    wait_for(
+        "the rack's claims",
+        lambda: [totals(stack.cn(n)).get("payouts", 0) for n, _ in RACK],
+        lambda counts: sum(counts) >= 12 and sum(1 for c in counts if c) >= 2,
+        timeout_s=600,
+        interval_s=2,
+    )
+    # Quiesce: paused workers stop earning and claiming; the ledgers then scan up to the owner's head.
+    for name, _ in RACK:
+        stack.kubectl(
+            "patch", "cn", name, "-n", stack.namespace, "--type=merge", "-p", '{"spec":{"paused":true}}'
+        )
+    owner = stack.owners["rack"]
+    wait_for(
+        "no claim open",
+        lambda: [stack.cn(n)["status"]["claims"].get("pending") for n, _ in RACK],
+        lambda pending: not any(pending),
+        timeout_s=300,
+    )
+    proxies = {
+        raw_address(c["proxyAddress"]) for n, _ in RACK for c in stack.cn(n)["status"]["workerContracts"]
+    }
+    async with stack.client() as client:
+        head = (await client.account_state(owner.address)).last_tx_lt
+        scan = await scan_owner_payouts(client, owner.address, after_lt=0, limit=1024)
+    assert scan.complete
+    received = [p for p in scan.payouts if p.source in proxies]
+    objs = wait_for(
+        "every ledger at the owner's head",
+        lambda: [stack.cn(n) for n, _ in RACK],
+        lambda os_: all(int(o["status"]["claims"]["ownerCursorLt"]) >= head for o in os_),
+        timeout_s=120,
+    )
+    per_node = {o["metadata"]["name"]: int(totals(o)["claimedNano"]) for o in objs}
+    print("one owner, four workers:", per_node, "owner received", sum(p.value for p in received), "in",
+          len(received), "payouts")  # fmt: skip
+    assert sum(per_node.values()) == sum(p.value for p in received), per_node
+    assert sum(int(totals(o)["payouts"]) for o in objs) == len(received)
+    hashes = [h["txHash"] for o in objs for h in o["status"]["claims"].get("history", [])]
+    assert len(hashes) == len(set(hashes))
+    assert "ClaimPayoutMissing" not in stack.events()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 from pytoniq_core import Address
@@ -134,3 +135,34 @@ def test_jsonstats_shape_without_wallet_or_proxies() -> None:
     assert [k for k, _ in status][:1] == [
         "actual_image_hash"
     ]  # wallet_balance absent until the wallet exists
+
+
+def _credit_many(directory: str, owner: str, n: int) -> None:
+    from pathlib import Path
+
+    from cocoon_dev.runtime.runner_sim.proxy_db import ProxyDb
+
+    db = ProxyDb(Path(directory))
+    for _ in range(n):
+        db.credit("0:" + "a" * 64, owner, 3)
+
+
+def test_the_simulated_proxy_keys_earnings_by_owner_across_processes(tmp_path: Any) -> None:
+    """Like the real proxy (cocoon-protocol.md §2.4): one total per (proxy, owner), shared by every
+    simulator of that owner, whatever process it runs in."""
+    import multiprocessing
+
+    from cocoon_dev.runtime.runner_sim.proxy_db import ProxyDb
+
+    owner, other = "0:" + "1" * 64, "0:" + "2" * 64
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_credit_many, args=(str(tmp_path), owner, 200)) for _ in range(3)]
+    procs.append(ctx.Process(target=_credit_many, args=(str(tmp_path), other, 10)))
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    db = ProxyDb(tmp_path)
+    assert db.total("0:" + "a" * 64, owner) == 3 * 200 * 3
+    assert db.total("0:" + "a" * 64, other) == 30
+    assert db.total("0:" + "b" * 64, owner) == 0  # another proxy: another total

@@ -7,6 +7,7 @@ module exists, and writes into the chain dir:
 - `global-config.json`  TON global config for pytoniq (`LiteBalancer.from_config(cfg, trust_level=2)`)
 - `network.json`        what the deployer returned: addresses and the dev treasury keys (mode 0600)
 - `server.json`         pid, ports, control URL (removed on a clean stop)
+- `proxy-db/`           the simulated proxy's earnings per owner, shared by the runner simulators
 - `chain.pid`, `chain.log`, `liteserver.key` and `liteserver-2.key` (the servers' keys: the global config
   stays valid across restarts), and `state.json` (a snapshot written on stop, loaded by `up --resume`)
 
@@ -26,6 +27,7 @@ import inspect
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -76,6 +78,11 @@ class ChainPaths:
     @property
     def network(self) -> Path:
         return self.root / "network.json"
+
+    @property
+    def proxy_db(self) -> Path:
+        """The simulated proxy's earnings per owner (runner_sim.proxy_db): lives and dies with the chain."""
+        return self.root / "proxy-db"
 
     @property
     def server_info(self) -> Path:
@@ -198,6 +205,7 @@ async def serve(args: argparse.Namespace) -> int:
         elif resumed and paths.network.is_file():
             log.info("resumed: keeping the deployed network of %s", paths.network)
         else:
+            shutil.rmtree(paths.proxy_db, ignore_errors=True)  # a new network owes nobody anything
             started = time.monotonic()
             network = await deploy_network(
                 chain, price_per_token=args.price_per_token, worker_fee_per_token=args.worker_fee_per_token

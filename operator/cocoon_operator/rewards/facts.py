@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.ton.client import ChainClient, TxCursor, raw_address
-from cocoon_operator.ton.payouts import scan_owner_payouts
+from cocoon_operator.ton.payouts import PayoutTx, claim_submitters, scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import ContractUnreadable, read_worker_contract
 from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerClient, RunnerStats, RunnerUnavailable
 
@@ -46,9 +46,10 @@ async def gather_chain_facts(
     gap: lg.ScanGap | None = None,
     now: int | None = None,
     scan_limit: int | None = None,
+    attribution: lg.Attribution | None = None,
 ) -> lg.ChainFacts:
-    """Owner payouts above the cursor (or, while a scan gap is open, the next part of the gap), then
-    the worker contracts' states."""
+    """Owner payouts above the cursor (or, while a scan gap is open, the next part of the gap), with
+    who submitted each claim when several nodes share the owner, then the worker contracts' states."""
     resume: tuple[int, str] | None = None
     if cursor_lt is None:
         head = (await client.account_state(owner)).last_tx_lt
@@ -78,6 +79,8 @@ async def gather_chain_facts(
             )
             for p in scan.payouts
         )
+        if attribution is not None and payouts:
+            payouts = await _with_submitters(client, payouts, scan.payouts, contracts)
     workers = []
     for contract in contracts:
         try:
@@ -101,6 +104,28 @@ async def gather_chain_facts(
         scan_complete=complete,
         scan_resume=resume,
         workers=tuple(workers),
+        attribution=attribution,
+    )
+
+
+async def _with_submitters(
+    client: ChainClient,
+    payouts: tuple[lg.ObservedPayout, ...],
+    raw: Sequence[PayoutTx],
+    contracts: Sequence[KnownContract],
+) -> tuple[lg.ObservedPayout, ...]:
+    """Each payout with the sender of its claim, read from the worker contract of the paying proxy."""
+    by_proxy: dict[str, list[PayoutTx]] = {}
+    for p in raw:
+        by_proxy.setdefault(p.source, []).append(p)
+    submitters: dict[str, str | None] = {}
+    for contract in contracts:
+        found = by_proxy.get(contract.proxy)
+        if found:
+            submitters.update(await claim_submitters(client, contract.worker_contract, found))
+    return tuple(
+        p.model_copy(update={"submitter": raw_address(s) if (s := submitters.get(p.tx_hash)) else None})
+        for p in payouts
     )
 
 
@@ -142,8 +167,10 @@ class LiveFacts:
         previous: Iterable[KnownContract] = (),
         now: int | None = None,
         scan_limit: int | None = None,
+        attribution: lg.Attribution | None = None,
     ) -> None:
         self._client, self._runner = client, runner
+        self._attribution = attribution
         self._owner = raw_address(owner)
         self._previous = list(previous)
         self._now, self._scan_limit = now, scan_limit
@@ -169,6 +196,7 @@ class LiveFacts:
             gap=gap,
             now=self._now,
             scan_limit=self._scan_limit,
+            attribution=self._attribution,
         )
 
 

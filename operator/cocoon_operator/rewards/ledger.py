@@ -75,6 +75,8 @@ class PendingClaim(_Record):
     matched_tx_hashes: tuple[str, ...] = ()
     matched_nano: int = 0
     matched_tokens: int = 0
+    # Payouts on this proxy after the intent that a sibling node's claim brought (not ours to record).
+    sibling_tx_hashes: tuple[str, ...] = ()
 
 
 class ClaimEntry(_Record):
@@ -156,6 +158,27 @@ class ObservedPayout(_Record):
     value_nano: int
     query_id: int
     utime: int
+    submitter: str | None = None  # who sent the claim to the worker contract (None: not known)
+
+
+class Attribution(_Record):
+    """Whose payout is whose when several CocoonNodes share an owner (and so the worker contracts).
+
+    A payout belongs to the node whose cocoon wallet submitted the claim. One that no sibling submitted
+    (a proxy-initiated claim, a worker outside the operator) belongs to exactly one node of the owner:
+    the one with `takes_unattributed` (the oldest; docs/money.md). Without an attribution every
+    payout from this node's proxy contracts is its own (one node per owner)."""
+
+    own_wallet: str
+    sibling_wallets: frozenset[str] = frozenset()
+    takes_unattributed: bool = True
+
+    def owns(self, payout: ObservedPayout) -> bool:
+        if payout.submitter == self.own_wallet:
+            return True
+        if payout.submitter in self.sibling_wallets:
+            return False
+        return self.takes_unattributed
 
 
 class WorkerFacts(_Record):
@@ -176,6 +199,10 @@ class ChainFacts(_Record):
     scan_complete: bool = True  # False when the bounded scan did not reach the cursor
     scan_resume: tuple[int, str] | None = None  # (lt, hex hash) where an incomplete scan goes on
     workers: tuple[WorkerFacts, ...] = ()
+    attribution: Attribution | None = None
+
+    def owns(self, payout: ObservedPayout) -> bool:
+        return self.attribution is None or self.attribution.owns(payout)
 
     def worker(self, proxy: str) -> WorkerFacts | None:
         return next((w for w in self.workers if w.proxy == proxy), None)
@@ -311,6 +338,13 @@ def _ingest_payouts(ledger: ClaimLedger, chain: ChainFacts, limits: LedgerLimits
         if fee is None:
             continue  # not from one of this node's proxy contracts
         seen.add(payout.tx_hash)
+        if not chain.owns(payout):
+            # Another node of the same owner claimed it: its ledger records it, this one never does.
+            if pending is not None and pending.proxy == payout.source and payout.lt > pending.owner_lt_floor:
+                pending = pending.model_copy(
+                    update={"sibling_tx_hashes": (*pending.sibling_tx_hashes, payout.tx_hash)}
+                )
+            continue
         tokens = payout.value_nano // fee if fee > 0 else 0
         attempt_id: str | None = None
         source = PayoutSource.EXTERNAL
@@ -422,6 +456,15 @@ def _resolve_pending(step: Step, chain: ChainFacts, runner: RunnerFacts | None, 
             f"{pending.proxy}; worker contract tokens {tokens_now}",
             warning=False,
             operator_claims=1,
+        )
+    if tokens_now >= pending.expected_tokens and pending.sibling_tx_hashes and not pending.matched_tx_hashes:
+        # A sibling's claim (same owner, same worker contract) paid these tokens first; the contract
+        # refuses ours as old (1000) if it was sent at all. Nothing is lost: the sibling records it.
+        return close(
+            EventKind.CLAIM_SUPERSEDED,
+            f"Claim on proxy {pending.proxy} was paid by another worker of the same owner "
+            f"(worker contract tokens {tokens_now}); recorded in that worker's ledger",
+            warning=False,
         )
     if pending.phase is ClaimPhase.INTENT and tokens_now > pending.tokens_before:
         return close(

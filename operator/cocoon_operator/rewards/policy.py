@@ -84,6 +84,15 @@ def gas_is_acceptable(policy: ClaimPolicy, claimable: int) -> bool:
     return Decimal(policy.estimated_gas_nano) <= policy.max_fee_fraction * claimable
 
 
+def claim_threshold(policy: ClaimPolicy) -> int:
+    """The least claimable nanoTON this policy claims: minClaim, or what makes the gas estimate at
+    most the fee fraction, whichever is more. Below it, waiting is the policy, not a stall."""
+    if policy.max_fee_fraction <= 0:
+        return max(policy.min_claim_nano, 2**63)
+    by_fee = -(-Decimal(policy.estimated_gas_nano) // policy.max_fee_fraction)  # ceil, exact
+    return max(policy.min_claim_nano, int(by_fee))
+
+
 def decide_claim(
     policy: ClaimPolicy,
     earnings: ProxyEarnings,

@@ -121,26 +121,66 @@ async def worker_claim_submissions(
     """Signed payout requests received by a worker contract (who submitted which voucher, and
     whether it went through), newest first."""
     page = await client.transactions(worker_contract, to_lt=after_lt, limit=limit)
-    result = []
-    for tx in page.transactions:
-        msg = tx.in_msg
-        if msg is None or msg.external or msg.bounced or msg.body is None or msg.src is None:
-            continue
-        try:
-            body = parse_body(msg.body)
-        except (LayoutError, ValueError):
-            continue
-        if not isinstance(body, PayoutRequest) or body.op != Op.EXT_WORKER_PAYOUT_REQUEST_SIGNED:
-            continue
-        result.append(
-            ClaimSubmission(
-                lt=tx.lt,
-                tx_hash=tx.hash,
-                sender=msg.src,
-                query_id=body.query_id,
-                new_tokens=body.payout.new_tokens,
-                success=not tx.aborted and tx.exit_code in (0, 1),
-                exit_code=tx.exit_code,
-            )
-        )
-    return tuple(result)
+    return tuple(s for s in map(_submission_of, page.transactions) if s is not None)
+
+
+class SubmitterUnknown(Exception):
+    """The worker contract's history was not read far enough back to say who submitted a claim."""
+
+
+async def claim_submitters(
+    client: ChainClient,
+    worker_contract: Address | str,
+    payouts: Iterable[PayoutTx],
+    *,
+    page: int = 64,
+    max_pages: int = 64,
+) -> dict[str, str | None]:
+    """Who submitted the claim behind each payout (tx hash → sender of the voucher), from the worker
+    contract's own history: the newest successful signed payout request with the payout's query_id
+    below the payout's lt. None: the contract's history has no such request (nothing to attribute it
+    to). Raises `SubmitterUnknown` rather than guess when `max_pages` pages did not reach far enough,
+    so two readers never attribute the same payout differently."""
+    wanted = {p.tx_hash: p for p in payouts}
+    found: dict[str, str | None] = {}
+    if not wanted:
+        return found
+    start: TxCursor | None = None
+    for _ in range(max_pages):
+        txs = await client.transactions(worker_contract, limit=page, start=start)
+        for tx in txs.transactions:  # newest first
+            submission = _submission_of(tx)
+            if submission is None or not submission.success:
+                continue
+            for key, payout in wanted.items():
+                if key not in found and submission.query_id == payout.query_id and tx.lt < payout.lt:
+                    found[key] = submission.sender
+        pending = [p for k, p in wanted.items() if k not in found]
+        if not pending or txs.complete or txs.resume is None:  # found, or the history's start
+            return {**found, **{p.tx_hash: None for p in pending}}
+        start = txs.resume
+    raise SubmitterUnknown(
+        f"worker contract {raw_address(worker_contract)}: the claims behind "
+        f"{len(wanted) - len(found)} payout(s) lie more than {page * max_pages} transactions back"
+    )
+
+
+def _submission_of(tx: TxView) -> ClaimSubmission | None:
+    msg = tx.in_msg
+    if msg is None or msg.external or msg.bounced or msg.body is None or msg.src is None:
+        return None
+    try:
+        body = parse_body(msg.body)
+    except (LayoutError, ValueError):
+        return None
+    if not isinstance(body, PayoutRequest) or body.op != Op.EXT_WORKER_PAYOUT_REQUEST_SIGNED:
+        return None
+    return ClaimSubmission(
+        lt=tx.lt,
+        tx_hash=tx.hash,
+        sender=msg.src,
+        query_id=body.query_id,
+        new_tokens=body.payout.new_tokens,
+        success=not tx.aborted and tx.exit_code in (0, 1),
+        exit_code=tx.exit_code,
+    )

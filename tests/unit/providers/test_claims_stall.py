@@ -4,6 +4,7 @@ RewardsHealthy=False condition (ClaimsStalled), an Event and a metric."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -70,3 +71,15 @@ def test_unset_stall_after_is_an_hour_or_three_check_intervals() -> None:
     slow = parse_spec(minimal_spec(rewards={"checkInterval": "30m"}))
     assert slow.rewards.stall_seconds == 3 * 1800
     assert parse_spec(minimal_spec(rewards={"stallAfter": "2h"})).rewards.stall_seconds == 7200
+
+
+def test_an_amount_not_worth_its_gas_is_waiting_not_stalled() -> None:
+    """A slow earner: 0.5 TON claimable for hours with minClaim 0.1 but a 5 % fee limit (a claim needs
+    1 TON to be worth its ~0.05 TON gas) is the policy waiting, not a stall."""
+    steps = RewardSteps(ChainHub(), FakeKube([]), mx.create(CollectorRegistry()))
+    spec = parse_spec(minimal_spec(rewards={"minClaim": "0.1", "maxFeeFraction": "0.05"}))
+    old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5 * 3600))
+    ctx = replace(_ctx({"earnings": {"claimableSince": old, "payouts": 0}}), spec=spec)
+    report = steps._report(ctx, _result(TON // 2))
+    assert report.conditions[0].reason == "ClaimsHealthy"
+    assert "claimableSince" not in report.status["earnings"]

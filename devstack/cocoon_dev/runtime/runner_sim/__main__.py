@@ -19,6 +19,7 @@ from aiohttp import web
 from cocoon_dev.runtime.runner_sim import SIMULATOR_COMMIT
 from cocoon_dev.runtime.runner_sim.chain import ChainBackend, ChainError, FakeTonChain
 from cocoon_dev.runtime.runner_sim.config import ConfigError, WorkerConfig
+from cocoon_dev.runtime.runner_sim.proxy_db import ProxyDb
 from cocoon_dev.runtime.runner_sim.runner import Runner, Settings
 from cocoon_dev.runtime.runner_sim.web_api import make_app
 
@@ -58,6 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--commit-interval", type=float, default=float(env("COCOON_SIM_COMMIT_INTERVAL", "30")))
     p.add_argument("--root-refresh", type=float, default=float(env("COCOON_SIM_ROOT_REFRESH", "30")))
     p.add_argument("--refresh", type=float, default=float(env("COCOON_SIM_REFRESH", "5")))
+    p.add_argument(
+        "--proxy-db",
+        type=Path,
+        default=_env_path("COCOON_SIM_PROXY_DB"),
+        help="directory shared by the simulators of one dev chain: the proxy's earnings per owner "
+        "(default: proxy-db/ beside --network, or this process only)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -72,6 +80,10 @@ def rewrite_localhost(target: str, address: str | None) -> str:
         return target
     host, sep, port = target.rpartition(":")
     return f"{address}:{port}" if sep and host in LOOPBACK_NAMES else target
+
+
+def runner_chain_is_ton(chain: ChainBackend) -> bool:
+    return not isinstance(chain, FakeTonChain)
 
 
 def make_chain(args: argparse.Namespace, config: WorkerConfig) -> ChainBackend:
@@ -109,7 +121,10 @@ async def serve(args: argparse.Namespace) -> int:
     except ChainError as exc:
         print(f"{SIMULATOR_COMMIT}: cannot use the chain: {exc}", file=sys.stderr)
         return 2
-    runner = Runner(config, chain, settings)
+    proxy_db = args.proxy_db
+    if proxy_db is None and args.network is not None and runner_chain_is_ton(chain):
+        proxy_db = args.network.parent / "proxy-db"
+    runner = Runner(config, chain, settings, proxy_db=ProxyDb(proxy_db))
     app = make_app(runner)
     site_runner = web.AppRunner(app, access_log=None)
     await site_runner.setup()

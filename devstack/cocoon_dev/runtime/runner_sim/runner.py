@@ -38,6 +38,7 @@ from cocoon_dev.runtime.runner_sim.chain import (
 )
 from cocoon_dev.runtime.runner_sim.config import WorkerConfig
 from cocoon_dev.runtime.runner_sim.counters import RunnerStats
+from cocoon_dev.runtime.runner_sim.proxy_db import ProxyDb
 
 log = logging.getLogger("cocoon_dev.runner_sim")
 
@@ -97,9 +98,11 @@ class Runner:
         chain: ChainBackend,
         settings: Settings | None = None,
         clock: Callable[[], float] = time.monotonic,
+        proxy_db: ProxyDb | None = None,
     ) -> None:
         self.config = config
         self.chain = chain
+        self.proxy_db = proxy_db or ProxyDb()
         self.settings = settings or Settings()
         self.coefficient = config.coefficient
         self.state = RunnerState()
@@ -408,7 +411,10 @@ class Runner:
         self.stats.add("cached_adjusted_tokens_used", used.cached)
         self.stats.add("completion_adjusted_tokens_used", used.completion)
         self.stats.add("reasoning_adjusted_tokens_used", used.reasoning)
-        entry.max_known += used.total  # the proxy credits the worker with the total (§8.1)
+        # The proxy credits the owner with the total (§8.1), shared by the owner's instances (§2.4).
+        entry.max_known = self.proxy_db.credit(
+            entry.identity.proxy_sc_address, self.config.owner_address, used.total
+        )
         return True
 
     async def _commit_loop(self) -> None:
@@ -423,6 +429,7 @@ class Runner:
         for entry in list(self.state.proxies.values()):
             if entry.closed:
                 continue
+            entry.max_known = self.proxy_db.total(entry.identity.proxy_sc_address, self.config.owner_address)
             entry.committed_to_db = entry.max_known
             tokens = entry.committed_to_db
             if tokens > entry.committed_to_blockchain or (entry.voucher is None and tokens > 0):

@@ -86,6 +86,20 @@ FIRST_REGISTRATION_FLOOR_NANO = 2_200_000_000
 TEST_MODE_NOTE = "test mode: the proxies do not check the worker image hash"
 
 
+def funding_band(floor: int, target: int, *, runner_verified: bool) -> tuple[int, int]:
+    """The (floor, target) the treasury funds against, in nanoTON.
+
+    Money liveness: the wallet never sits above its floor but below what a claim needs (the CRD refuses
+    such floors now; objects admitted before that keep working). Before the runner reports its wallet,
+    only a first registration's worth.
+    """
+    floor = max(floor, MIN_WALLET_FOR_CLAIM_NANO)
+    target = max(target, floor)
+    if not runner_verified:
+        return min(floor, FIRST_REGISTRATION_FLOOR_NANO), min(target, FIRST_REGISTRATION_NANO)
+    return floor, target
+
+
 def _placed(ctx: Context) -> bool:
     """The worker pod is bound to a node (what `Scheduled=True` says)."""
     return bool(((ctx.pod or {}).get("spec") or {}).get("nodeName"))
@@ -345,13 +359,8 @@ class ChainSteps:
             return ok and hold is None
         if self.metrics is not None:
             self.metrics.wallet_address_mismatch.labels(ctx.namespace, ctx.name).set(0)
-        # Money liveness: never let the wallet sit above the floor but below what a claim needs (the CRD
-        # refuses such floors now; objects admitted before that keep working).
-        floor = max(wallet_cfg.floor, MIN_WALLET_FOR_CLAIM_NANO)
-        target = max(wallet_cfg.target, floor)
         verified = check is WalletCheck.VERIFIED or _verified_before(ctx)
-        if not verified:
-            floor, target = min(floor, FIRST_REGISTRATION_FLOOR_NANO), min(target, FIRST_REGISTRATION_NANO)
+        floor, target = funding_band(wallet_cfg.floor, wallet_cfg.target, runner_verified=verified)
         secret = await ctx.kube.get("v1", "Secret", ctx.namespace, ref.name)
         try:
             key = TreasuryKey.from_secret_data((secret or {}).get("data") or {}, decoded=False)

@@ -41,7 +41,8 @@ from cocoon_operator.reconcile.providers.common import (
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.cycle import CycleResult, run_claim_cycle
 from cocoon_operator.rewards.facts import KnownContract, LiveFacts, runner_trigger
-from cocoon_operator.rewards.policy import ClaimPolicy
+from cocoon_operator.rewards.policy import ClaimPolicy, claim_threshold
+from cocoon_operator.rewards.siblings import attribution_for
 from cocoon_operator.status import Cond
 from cocoon_operator.ton.client import (
     ChainClient,
@@ -164,11 +165,14 @@ def _known_contracts(status: Any) -> list[KnownContract]:
 
 
 CLAIMS_STALLED = "ClaimsStalled"
+COCOON_API_VERSION = "cocoon.tonops.dev/v1alpha1"
+NODES_TTL_S = 30.0
 
 
 def _claimable_since(ctx: Context, claimable_nano: int, payouts: int, now: int) -> int | None:
-    """Since when at least `minClaim` has been claimable with no payout in between (None: not now)."""
-    if claimable_nano < max(1, ctx.spec.rewards.min_claim):
+    """Since when the policy would claim what is claimable (at least minClaim and worth its gas), with
+    no payout in between (None: not now)."""
+    if claimable_nano < claim_threshold(policy_of(ctx)):
         return None
     old = ctx.status.get("earnings") or {}
     since = st.parse_time(old.get("claimableSince"))
@@ -201,6 +205,21 @@ class RewardSteps:
         self.metrics = metrics
         self.limits = limits or lg.LedgerLimits()
         self._claimed_seen: dict[tuple[str, str], set[str]] = {}
+        self._nodes: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # namespace -> (read at, list)
+
+    async def _attribution(self, ctx: Context, ident: NodeIdentity) -> lg.Attribution | None:
+        """Who records which payout when other CocoonNodes of the namespace share the owner (one LIST
+        per namespace every NODES_TTL_S, shared by its reconciles)."""
+        cached = self._nodes.get(ctx.namespace)
+        if cached is None or time.monotonic() - cached[0] > NODES_TTL_S:
+            nodes = await ctx.kube.list(COCOON_API_VERSION, "CocoonNode", ctx.namespace)
+            cached = (time.monotonic(), nodes)
+            self._nodes[ctx.namespace] = cached
+        me = next(
+            (n for n in cached[1] if (n.get("metadata") or {}).get("uid") == ctx.uid),
+            {"metadata": {"uid": ctx.uid, "name": ctx.name, "creationTimestamp": "~"}},  # newest
+        )
+        return attribution_for(me, ident.wallet, ident.owner, cached[1])
 
     async def observe(self, ctx: Context) -> StepReport:
         started = time.monotonic()
@@ -237,7 +256,13 @@ class RewardSteps:
                 self.hub.remember_balance(ctx, balance)
             writer = GuardedStatus(self.kube, ctx.namespace, ctx.name)
             store = StatusLedgerStore(writer)
-            facts = LiveFacts(client, runner, owner=ident.owner, previous=_known_contracts(ctx.status))
+            facts = LiveFacts(
+                client,
+                runner,
+                owner=ident.owner,
+                previous=_known_contracts(ctx.status),
+                attribution=await self._attribution(ctx, ident),
+            )
             send = runner_trigger(runner, facts) if runner is not None else _no_runner
 
             async def trigger(proxy: str) -> lg.TriggerAnswer:

@@ -1,0 +1,136 @@
+"""One owner, many workers, on the official contracts (issue 17, item 7).
+
+Four workers share one owner and so one worker contract per proxy. The proxy keys earnings by owner:
+every voucher it signs is the owner's cumulative total, whichever worker submits it. Here the workers
+earn at different rates; the claims are submitted by the four cocoon wallets, by the proxy's own
+wallet (a proxy-initiated claim) and by a worker outside the operator; two workers sometimes submit
+the same voucher (the contract refuses the second, error 1000). Each node's ledger scans at its own
+moments. Afterwards every payout is in exactly one ledger and the ledgers sum to what the owner
+received on chain, to the nanoTON.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from cocoon_dev.ton.network import CocoonNetwork, deploy_cocoon_network
+from cocoon_operator.money.funding import Treasury, ensure_funded
+from cocoon_operator.rewards import ledger as lg
+from cocoon_operator.rewards.facts import KnownContract, gather_chain_facts
+from cocoon_operator.rewards.siblings import attribution_for
+from cocoon_operator.ton.client import ChainClient, ChainSettings, raw_address
+from cocoon_operator.ton.payouts import scan_owner_payouts
+from tests.chain.test_operator_chain import (
+    MemoryIntentStore,
+    _register_worker,
+    _submit_voucher,
+    cocoon_wallet_of_seed,
+    treasury_key,
+)
+
+pytestmark = [pytest.mark.chain, pytest.mark.timeout(300)]
+
+TON = 1_000_000_000
+NODES = 4
+LIMITS = lg.LedgerLimits(history_limit=200)
+RATES = (70_000_000, 35_000_000, 20_000_000, 5_000_000)  # tokens per round: four different earners
+
+
+@pytest.fixture
+async def network(ton_chain: Any) -> CocoonNetwork:
+    chain, _ = ton_chain
+    return await deploy_cocoon_network(chain)
+
+
+@pytest.fixture
+async def client(ton_chain: Any) -> AsyncIterator[ChainClient]:
+    _, cfg = ton_chain
+    async with ChainClient.from_config(cfg, ChainSettings(call_timeout_s=10)) as c:
+        yield c
+
+
+def _node(i: int, wallet: str, owner: str) -> dict[str, Any]:
+    return {
+        "metadata": {"uid": f"uid-{i}", "name": f"gpu-{i}", "creationTimestamp": f"2026-12-07T0{i}:00:00Z"},
+        "spec": {"ownerAddress": owner},
+        "status": {"walletAddress": wallet},
+    }
+
+
+async def test_per_node_ledgers_sum_to_the_owner_payouts(
+    ton_chain: Any, client: ChainClient, network: CocoonNetwork
+) -> None:
+    chain, _ = ton_chain
+    rng = random.Random(4)
+    owner = raw_address(network.owner.address)
+    keys = [os.urandom(32) for _ in range(NODES)]
+    outsider_key = os.urandom(32)  # a worker with the same owner that the operator does not run
+    proxy_key = os.urandom(32)  # stands for the proxy's own wallet (proxy-initiated claims)
+    wallets = [cocoon_wallet_of_seed(k, network.owner.addr) for k in keys]
+    treasury = await Treasury.open(client, treasury_key(network))
+    for w in [*wallets, *(cocoon_wallet_of_seed(k, network.owner.addr) for k in (outsider_key, proxy_key))]:
+        await ensure_funded(
+            client,
+            treasury,
+            w,
+            floor_nano=3 * TON,
+            target_nano=8 * TON,
+            store=MemoryIntentStore(),
+            confirm_wait_s=5,
+        )
+    worker = await _register_worker(chain, network, keys[0], 1)
+    proxy = raw_address(network.proxies[1].contract)
+    contracts = [KnownContract(proxy=proxy, worker_contract=worker)]
+    nodes = [_node(i, w, owner) for i, w in enumerate(wallets)]
+    attributions = [attribution_for(n, wallets[i], owner, nodes) for i, n in enumerate(nodes)]
+    assert [a is not None and a.takes_unattributed for a in attributions] == [True, False, False, False]
+
+    ledgers = [lg.ClaimLedger() for _ in range(NODES)]
+
+    async def look(i: int) -> None:
+        led = ledgers[i]
+        facts = await gather_chain_facts(
+            client, owner=owner, contracts=contracts, cursor_lt=led.owner_cursor_lt,
+            gap=led.scan_gap, attribution=attributions[i],
+        )  # fmt: skip
+        ledgers[i] = lg.observe(led, facts, None, LIMITS).ledger
+
+    for i in range(NODES):
+        await look(i)  # every ledger starts at the owner's head, before the first payout
+    total, qid, submitted = 0, 100, {"node": 0, "proxy": 0, "outsider": 0, "refused": 0}
+    for _ in range(24):
+        total += sum(RATES)  # the owner's cumulative total at the proxy
+        qid += 1
+        who = rng.random()
+        if who < 0.15:
+            await _submit_voucher(chain, network, proxy_key, 1, worker, total, qid)
+            submitted["proxy"] += 1
+        elif who < 0.25:
+            await _submit_voucher(chain, network, outsider_key, 1, worker, total, qid)
+            submitted["outsider"] += 1
+        else:
+            first, second = rng.sample(range(NODES), 2)
+            await _submit_voucher(chain, network, keys[first], 1, worker, total, qid)
+            submitted["node"] += 1
+            if rng.random() < 0.3:  # two workers claim the same voucher: the contract pays once
+                await _submit_voucher(chain, network, keys[second], 1, worker, total, qid)
+                submitted["refused"] += 1
+        for i in rng.sample(range(NODES), rng.randint(1, NODES)):
+            await look(i)
+    for i in range(NODES):
+        await look(i)
+
+    received = await scan_owner_payouts(client, owner, after_lt=0, sources=[proxy])
+    on_chain = sum(p.value for p in received.payouts)
+    fee = network.params.worker_fee_per_token
+    assert on_chain == total * fee  # nothing lost, nothing paid twice by the contract
+    per_node = [led.totals.claimed_nano for led in ledgers]
+    assert sum(per_node) == on_chain, (per_node, submitted)
+    hashes = [e.tx_hash for led in ledgers for e in led.history]
+    assert len(hashes) == len(set(hashes)) == len(received.payouts)
+    assert submitted["proxy"] + submitted["outsider"] > 0 and submitted["refused"] > 0
