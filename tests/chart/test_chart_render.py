@@ -393,6 +393,8 @@ def test_service_monitor_selects_the_metrics_service() -> None:
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert sm["spec"]["endpoints"][0]["port"] == "metrics"
     assert sm["spec"]["endpoints"][0]["path"] == "/metrics"
+    # the per-node series' own `namespace` label wins over the target's (no `exported_namespace`)
+    assert sm["spec"]["endpoints"][0]["honorLabels"] is True
     assert sm["metadata"]["labels"]["release"] == "prom"
     proc = template({"serviceMonitor.enabled": "true", "metrics.service.enabled": "false"}, check=False)
     assert proc.returncode != 0 and "serviceMonitor.enabled needs metrics.service.enabled" in proc.stderr

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import kopf
 
-from cocoon_operator import metrics, reconcile
+from cocoon_operator import metrics, reconcile, status_metrics
 from cocoon_operator.api import identity
 from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint
 from cocoon_operator.k8s import stats
@@ -76,6 +76,8 @@ async def _process(runtime: Runtime, key: Key) -> float | None:
             identity.API_VERSION, identity.KIND, namespace, name, outcome.status_patch
         )
     _post(body, outcome.events)
+    after = {**(body.get("status") or {}), **outcome.status}
+    status_metrics.default().observe(namespace, name, status_metrics.view_of(body.get("spec"), after))
     if outcome.applied:
         log.info(f"Applied {', '.join(outcome.applied)}", extra={"cocoonnode": f"{namespace}/{name}"})
     scheduled = find(outcome.status.get("conditions"), SCHEDULED) or {}

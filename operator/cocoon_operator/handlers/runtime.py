@@ -5,7 +5,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cocoon_operator import health
+from cocoon_operator import health, metrics
 from cocoon_operator.k8s import KubeClient
 from cocoon_operator.reconcile import Deps, providers
 from cocoon_operator.reconcile.child_cache import ChildCache
@@ -62,6 +62,8 @@ class Runtime:
             self.queue.add(key, delay)
 
     def forget(self, key: Key) -> None:
+        """The CocoonNode is gone: drop what this process keeps about it, its metric series included."""
+        metrics.forget_node(*key)
         self.unscheduled.discard(key)
         self.generations.pop(key, None)
         self.provider_retries.pop(key, None)
