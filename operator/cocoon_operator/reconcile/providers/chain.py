@@ -276,6 +276,8 @@ class ChainSteps:
             FundingStatus.TREASURY_MISSING,
         ):
             self.metrics.funding.labels(ctx.namespace, ctx.name, result.status.value).inc()
+        if self.metrics is not None and result.status is FundingStatus.CONFIRMED:
+            self.metrics.topped_up.labels(ctx.namespace, ctx.name, result.treasury).inc(result.amount_nano)
         cond = _funding_condition(result)
         conditions.append(cond)
         fields["funding"] = _funding_status(result, store.intent)

@@ -378,7 +378,12 @@ class RewardSteps:
         for e in result.earnings:
             tokens = max(0, e.committed_tokens - max(e.paid_tokens, e.expected_paid_tokens))
             m.claimable.labels(ctx.namespace, ctx.name, e.proxy).set(tokens * e.fee_per_token)
-        seen = self._claimed_seen.setdefault((ctx.namespace, ctx.name), set())
+        seen = self._claimed_seen.get((ctx.namespace, ctx.name))
+        if seen is None:
+            # First sight in this process: payouts already in the ledger before this cycle were
+            # counted by an earlier process; counting them again would make a restart look like earnings.
+            history = ((ctx.status.get("claims") or {}).get("history")) or []
+            seen = self._claimed_seen[(ctx.namespace, ctx.name)] = {str(e.get("txHash")) for e in history}
         for entry in result.ledger.history:
             if entry.tx_hash not in seen:
                 seen.add(entry.tx_hash)
