@@ -54,7 +54,8 @@ class Runtime:
     # number of objects (a restart with 1 000 CocoonNodes took ~230 s, bench/README.md).
     fleet: dict[str, dict[str, Any]] = field(default_factory=dict)
     node_fingerprints: dict[str, str] = field(default_factory=dict)
-    generations: dict[Key, tuple[int, bool]] = field(default_factory=dict)  # (generation, deleting) queued
+    # (generation, deleting, claim request) last queued
+    generations: dict[Key, tuple[int, bool, str]] = field(default_factory=dict)
     provider_retries: dict[Key, int] = field(default_factory=dict)
 
     def enqueue(self, key: Key, delay: float = 0.0) -> None:

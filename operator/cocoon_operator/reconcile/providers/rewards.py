@@ -23,6 +23,7 @@ from cocoon_operator.api import identity
 from cocoon_operator.api.units import nano_to_ton
 from cocoon_operator.reconcile import children
 from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
+from cocoon_operator.reconcile.providers.claim_request import ClaimRequests
 from cocoon_operator.reconcile.providers.common import (
     CHAIN_UNAVAILABLE,
     ChainHub,
@@ -168,6 +169,7 @@ class RewardSteps:
         self.metrics = metrics
         self.limits = limits or lg.LedgerLimits()
         self._claimed_seen: dict[tuple[str, str], set[str]] = {}
+        self.requests = ClaimRequests()  # `kubectl cocoon claim`: a claim now, once per nonce
 
     async def observe(self, ctx: Context) -> StepReport:
         started = time.monotonic()
@@ -203,6 +205,7 @@ class RewardSteps:
                 balance = wallet.balance
                 self.hub.remember_balance(ctx, balance)
             writer = StatusWriter(self.kube, ctx.namespace, ctx.name)
+            forced = False if final else await self.requests.before(ctx, writer)
             store = StatusLedgerStore(writer)
             facts = LiveFacts(client, runner, owner=ident.owner, previous=_known_contracts(ctx.status))
             send = runner_trigger(runner, facts) if runner is not None else _no_runner
@@ -218,7 +221,7 @@ class RewardSteps:
                     store,
                     facts,
                     trigger,
-                    policy=policy_of(ctx, final=final),
+                    policy=policy_of(ctx, final=final or forced),
                     wallet_balance_nano=balance,
                     limits=self.limits,
                     allow_new_claims=allow,
@@ -278,7 +281,7 @@ class RewardSteps:
         if isinstance(got, StepReport):
             return got
         result, _, swept = got
-        report = self._report(ctx, result)
+        report = self.requests.after(ctx, result.ledger, result.decisions, self._report(ctx, result))
         return report if swept is None else self._with_sweep(ctx, report, swept)
 
     def _with_sweep(self, ctx: Context, report: StepReport, swept: SweepResult) -> StepReport:
