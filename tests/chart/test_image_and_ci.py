@@ -99,7 +99,10 @@ def test_image_installs_the_package_the_tests_import() -> None:
     # the root project builds exactly cocoon_operator, from operator/
     find = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
     assert find == {"where": ["operator"], "include": ["cocoon_operator*"]}
-    assert PYPROJECT["project"]["scripts"] == {"cocoon-operator": "cocoon_operator.__main__:main"}
+    assert PYPROJECT["project"]["scripts"] == {
+        "cocoon-operator": "cocoon_operator.__main__:main",
+        "kubectl-cocoon": "cocoon_operator.plugin.cli:main",  # the kubectl plugin, installed with it
+    }
     assert PYPROJECT["project"]["name"] == "cocoon-operator"
     # ... and it is the package the tests import
     assert "operator" in PYPROJECT["tool"]["pytest"]["ini_options"]["pythonpath"]
