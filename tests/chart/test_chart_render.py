@@ -128,12 +128,16 @@ def test_schema_closes_every_object() -> None:
     assert not open_nodes, f"schema objects without additionalProperties: false: {open_nodes}"
 
 
+# Values whose default is a non-empty map (documented as one value, not as a section)
+MAP_VALUES = {"resources", "cleanup.resources", "dashboard.labels"}
+
+
 def _leaf_paths(values: dict[str, Any], prefix: str = "") -> list[str]:
     out: list[str] = []
     for key, value in values.items():
         path = f"{prefix}{key}"
         # a non-empty dict of our own keys is a section; an empty dict/list is a leaf value
-        if isinstance(value, dict) and value and path not in {"resources", "cleanup.resources"}:
+        if isinstance(value, dict) and value and path not in MAP_VALUES:
             out += _leaf_paths(value, path + ".")
         else:
             out.append(path)
@@ -293,7 +297,7 @@ def test_aggregate_roles_for_users() -> None:
 
 
 def test_rbac_create_false_renders_no_rbac() -> None:
-    objs = render({"rbac.create": "false", "cleanup.enabled": "false"})
+    objs = render({"rbac.create": "false", "cleanup.enabled": "false", "helmTest.enabled": "false"})
     assert not [o for o in objs if o["kind"] in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")]
 
 
@@ -467,9 +471,14 @@ def test_crd_keep_and_install_switches() -> None:
 # ------------------------------------------------------------------ pre-delete cleanup hook
 
 
+def _cleanup_hooks(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pre-delete hooks (the `helm test` hook is tests/chart/test_helm_test_hook.py's)."""
+    return [o for o in objs if is_hook(o) and o["metadata"]["annotations"]["helm.sh/hook"] != "test"]
+
+
 def test_cleanup_hook() -> None:
     objs = render()
-    hooks = [o for o in objs if is_hook(o)]
+    hooks = _cleanup_hooks(objs)
     assert {o["kind"] for o in hooks} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Job"}
     for o in hooks:
         assert o["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
@@ -493,14 +502,14 @@ def test_cleanup_hook() -> None:
 
 
 def test_cleanup_hook_single_namespace() -> None:
-    hooks = [o for o in render({"watchNamespace": WATCH_NS}) if is_hook(o)]
+    hooks = _cleanup_hooks(render({"watchNamespace": WATCH_NS}))
     assert {o["kind"] for o in hooks} == {"ServiceAccount", "Role", "RoleBinding", "Job"}
     assert one(hooks, "Role")["metadata"]["namespace"] == WATCH_NS
     env = {
         e["name"]: e["value"] for e in one(hooks, "Job")["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["COCOON_CLEANUP_NAMESPACE"] == WATCH_NS
-    assert not [o for o in render({"cleanup.enabled": "false"}) if is_hook(o)]
+    assert not _cleanup_hooks(render({"cleanup.enabled": "false"}))
 
 
 # ------------------------------------------------------------------ general hygiene
