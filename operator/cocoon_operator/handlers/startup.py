@@ -1,6 +1,8 @@
 """kopf start-up: own names, timeouts, Event posting level, the shared runtime, probes."""
 
 import logging
+import os
+import socket
 from typing import Any
 
 import kopf
@@ -42,6 +44,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.networking.connect_timeout = 10.0
     # Ordinary logs must not become Kubernetes Events; Events are posted explicitly.
     settings.posting.level = logging.WARNING
+    # Events say they come from cocoon-operator (`kubectl describe`'s "From", the Event's source and
+    # reportingController), not from the framework; the instance is the pod (HOSTNAME in a pod).
+    settings.posting.reporting_component = identity.MANAGED_BY
+    settings.posting.reporting_instance = os.environ.get("HOSTNAME") or socket.gethostname()
+    settings.posting.event_name_prefix = f"{identity.MANAGED_BY}-"
     settings.execution.max_workers = 4
     kube = KubeClient(config.load(), timeout=cfg.request_timeout_seconds)
     runtime = Runtime(settings=cfg, kube=kube, deps=build_deps(cfg, kube))
