@@ -222,7 +222,9 @@ async def test_fleet_earnings_claim_pause_sweep_and_series_of_a_deleted_node(plu
         "cocoon_funding_transfers_total",
     ):
         assert family in families, f"{family} missing before the deletion: {sorted(families)}"
-    stack.kubectl("delete", "cn", "pl-snp", "-n", ns, "--wait=true", "--timeout=90s")
+    # The finalizer makes a last claim first (claimOnDelete, bounded by COCOON_FINALIZE_TIMEOUT_SECONDS).
+    stack.kubectl("delete", "cn", "pl-snp", "-n", ns, "--wait=false")
+    wait_for("pl-snp gone", lambda: stack.cn("pl-snp"), lambda obj: not obj, timeout_s=150)
     wait_for(
         "no series of pl-snp", lambda: _series(plugin.metrics(), ns, "pl-snp"), lambda s: not s, timeout_s=30
     )
