@@ -163,3 +163,31 @@ async def test_not_registered_waits_and_a_malformed_nonce_is_ignored() -> None:
     writer = Writer()
     assert await cr.ClaimRequests().before(_ctx({}, nonce="bad nonce; rm -rf"), writer) is False
     assert writer.writes == []
+
+
+async def test_a_claim_already_in_flight_is_waited_for_and_counts_when_it_pays() -> None:
+    """Asked for while the policy's own claim is open: no decline for "nothing to claim" (the open
+    claim covers it); when that claim is confirmed and nothing more is claimable, it is the answer."""
+    in_flight = _ledger(pending=_pending("theirs"))
+    requests = cr.ClaimRequests(clock=lambda: 1000.0)
+    ctx = _ctx(_status(in_flight))
+    assert await requests.before(ctx, Writer()) is True
+    nothing = (_decision(ClaimReason.NOTHING_TO_CLAIM),)
+    report = requests.after(ctx, in_flight, nothing, _report(in_flight))
+    waiting = cr.Request.from_status(report.status["claims"][cr.STATUS_KEY])
+    assert waiting is not None and waiting.phase == "Accepted" and "in flight" in waiting.message
+    assert waiting.baseline_pending == "theirs"
+    entry = lg.ClaimEntry(
+        time=5, proxy=PROXY, worker_contract=WORKER, tokens=7, nano=7, tx_hash="cd" * 32, lt=9,
+        query_id=2, source=lg.PayoutSource.OPERATOR, attempt_id="theirs",
+    )  # fmt: skip
+    paid = _ledger(
+        history=(entry,),
+        last_outcome=lg.Outcome(time=6, reason="RewardClaimed", message="Claimed 7", attempt_id="theirs"),
+    )
+    ctx = _ctx(_status(paid, waiting))
+    assert await requests.before(ctx, Writer()) is True  # still allowed to claim anything new
+    report = requests.after(ctx, paid, nothing, _report(paid))
+    done = cr.Request.from_status(report.status["claims"][cr.STATUS_KEY])
+    assert done is not None and done.phase == "Claimed" and done.tx_hashes == ("cd" * 32,)
+    assert done.amount_nano == 7 and "already in flight" in done.message

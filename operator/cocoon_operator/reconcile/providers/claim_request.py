@@ -158,6 +158,26 @@ def resolve(request: Request, ledger: lg.ClaimLedger) -> Request:
     return replace(request, phase=CLAIMING, attempt_id=attempt)
 
 
+def _paid_by_baseline(request: Request, ledger: lg.ClaimLedger) -> Request | None:
+    """The claim in flight when the request came paid what there was: that is the answer."""
+    outcome = ledger.last_outcome
+    attempt = request.baseline_pending
+    if attempt is None or outcome is None or outcome.attempt_id != attempt:
+        return None
+    if outcome.reason != lg.EventKind.CLAIM_CONFIRMED.value:
+        return None
+    paid = [e for e in ledger.history if e.attempt_id == attempt]
+    return replace(
+        request,
+        phase=CLAIMED,
+        attempt_id=attempt,
+        tx_hashes=tuple(e.tx_hash for e in paid),
+        amount_nano=sum(e.nano for e in paid),
+        tokens=sum(e.tokens for e in paid),
+        message=f"Paid by the claim already in flight when it was asked for: {outcome.message}",
+    )
+
+
 def _why_not(decisions: Sequence[ClaimDecision], allowed: bool) -> tuple[bool, str]:
     """(final, message) when the claim-now policy started nothing."""
     if not allowed:
@@ -215,7 +235,17 @@ class ClaimRequests:
         request = resolve(request, ledger)
         if request.phase == ACCEPTED and request.attempt_id is None:
             final, why = _why_not(decisions, allowed=_registered(ctx))
-            if final:
+            covered = _paid_by_baseline(request, ledger)
+            if ledger.pending is not None:
+                # A claim already in flight (the policy's own) leaves nothing claimable until it settles.
+                pending = ledger.pending
+                request = replace(
+                    request,
+                    message=f"Waiting for the claim already in flight on proxy {pending.proxy} to settle",
+                )
+            elif final and covered is not None:
+                request = covered
+            elif final:
                 request = replace(request, phase=DECLINED, message=f"Nothing to claim now: {why}")
             elif self.clock() - request.accepted_at > REQUEST_TIMEOUT_S:
                 request = replace(
