@@ -72,8 +72,9 @@ PANELS: tuple[Panel, ...] = (
               "(sum by (treasury) (rate(cocoon_funding_topped_up_nanoton_total[1d])) * 86400))", "days")),
     _p("Fleet", "Chain operations failing", "stat", "percentunit", 4,
        "Share of liteserver operations that failed in the last 5 minutes",
-       Target("sum(rate(cocoon_ton_request_failures_total[5m])) / sum(rate(cocoon_ton_requests_total[5m]))",
-              "failing")),
+       # (no failure series yet is 0 %, not "no data")
+       Target("(sum(rate(cocoon_ton_request_failures_total[5m])) or vector(0)) "
+              "/ sum(rate(cocoon_ton_requests_total[5m]))", "failing")),
     # ------------------------------------------------------------------------- earnings and claims
     _p("Earnings and claims", "TON paid to owners per hour", "timeseries", "none", 12,
        "Confirmed payouts per CocoonNode (the ledger's claims, operator-triggered and external)",
