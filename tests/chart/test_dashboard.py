@@ -58,3 +58,15 @@ def test_chart_ships_it_in_a_configmap_for_the_sidecar() -> None:
     assert json.loads(cm["data"]["cocoon-fleet.json"]) == json.loads(JSON_PATH.read_text())
     elsewhere = render({"dashboard.enabled": "true", "dashboard.namespace": "monitoring"})
     assert one(elsewhere, "ConfigMap", "-dashboard")["metadata"]["namespace"] == "monitoring"
+
+
+def test_the_rendering_uses_the_dashboards_own_queries() -> None:
+    """docs/dashboard.png is drawn from PANELS, with only Grafana's variables filled in."""
+    png = pytest.importorskip("cocoon_dev.dashboard_png")
+    for panel in dashboard.PANELS:
+        for target in panel.targets:
+            expr = png.concrete(target.expr)
+            assert "$" not in expr, expr
+            assert expr == target.expr.replace("$namespace", ".*").replace("$__rate_interval", "1m")
+    assert png.legend("{{namespace}}/{{name}}", {"namespace": "a", "name": "b"}) == "a/b"
+    assert png.legend("{{treasury}}", {}) == "series"
