@@ -81,11 +81,13 @@ async def test_a_new_nonce_is_recorded_before_the_cycle_and_forces_one_claim() -
     assert record["baseline"] == {"lastOutcome": "old"}
     # The cycle began attempt "mine": the request follows it.
     now = _ledger(pending=_pending("mine"), last_outcome=old.last_outcome)
-    report = requests.after(ctx, now, (), _report(now))
+    report = await requests.after(ctx, now, (), _report(now))
     request = cr.Request.from_status(report.status["claims"][cr.STATUS_KEY])
     assert request is not None and request.phase == "Claiming" and request.attempt_id == "mine"
     assert [e.reason for e in report.events] == ["ClaimRequested"]
     assert report.retry_after == cr.RECHECK_S
+    # status.claims is a money record: the new phase is written at once, not left to the reconcile's patch
+    assert writer.writes[-1]["claims"][cr.STATUS_KEY]["phase"] == "Claiming"
 
 
 async def test_a_crash_after_the_claim_began_never_starts_a_second_one() -> None:
@@ -106,8 +108,9 @@ async def test_the_same_nonce_is_honoured_once() -> None:
     requests, writer = cr.ClaimRequests(), Writer()
     ctx = _ctx(_status(_ledger(), done))
     assert await requests.before(ctx, writer) is False and writer.writes == []
-    report = requests.after(ctx, _ledger(), (), _report(_ledger()))
+    report = await requests.after(ctx, _ledger(), (), _report(_ledger()))
     assert report.status["claims"][cr.STATUS_KEY] == done.to_status(), "stored record repeated unchanged"
+    assert writer.writes == [], "an unchanged record is not written"
     # A new nonce is a new request.
     assert await requests.before(_ctx(_status(_ledger(), done), nonce="n-2"), writer) is True
 
@@ -135,7 +138,9 @@ async def test_declined_when_nothing_is_worth_claiming_waits_when_busy() -> None
     requests = cr.ClaimRequests(clock=lambda: 1000.0)
     ctx = _ctx(_status(_ledger()))
     await requests.before(ctx, Writer())
-    report = requests.after(ctx, _ledger(), (_decision(ClaimReason.NOTHING_TO_CLAIM),), _report(_ledger()))
+    report = await requests.after(
+        ctx, _ledger(), (_decision(ClaimReason.NOTHING_TO_CLAIM),), _report(_ledger())
+    )
     record = report.status["claims"][cr.STATUS_KEY]
     assert record["phase"] == "Declined" and "NothingToClaim" in record["message"]
     assert [e.reason for e in report.events] == ["ClaimRequestDeclined"]
@@ -145,12 +150,12 @@ async def test_declined_when_nothing_is_worth_claiming_waits_when_busy() -> None
     requests = cr.ClaimRequests(clock=lambda: clock[0])
     await requests.before(ctx, Writer())
     busy = (_decision(ClaimReason.REQUEST_RUNNING, 10),)
-    report = requests.after(ctx, _ledger(), busy, _report(_ledger()))
+    report = await requests.after(ctx, _ledger(), busy, _report(_ledger()))
     waiting = cr.Request.from_status(report.status["claims"][cr.STATUS_KEY])
     assert waiting is not None and waiting.phase == "Accepted" and "RequestRunning" in waiting.message
     clock[0] += cr.REQUEST_TIMEOUT_S + 1
     await requests.before(_ctx(_status(_ledger(), waiting)), Writer())
-    report = requests.after(ctx, _ledger(), busy, _report(_ledger()))
+    report = await requests.after(ctx, _ledger(), busy, _report(_ledger()))
     assert report.status["claims"][cr.STATUS_KEY]["phase"] == "Declined"
 
 
@@ -158,7 +163,7 @@ async def test_not_registered_waits_and_a_malformed_nonce_is_ignored() -> None:
     requests = cr.ClaimRequests(clock=lambda: 1000.0)
     ctx = _ctx(_status(_ledger()), registered=False)
     await requests.before(ctx, Writer())
-    report = requests.after(ctx, _ledger(), (), _report(_ledger()))
+    report = await requests.after(ctx, _ledger(), (), _report(_ledger()))
     assert "Registered=True" in report.status["claims"][cr.STATUS_KEY]["message"]
     writer = Writer()
     assert await cr.ClaimRequests().before(_ctx({}, nonce="bad nonce; rm -rf"), writer) is False
@@ -173,7 +178,7 @@ async def test_a_claim_already_in_flight_is_waited_for_and_counts_when_it_pays()
     ctx = _ctx(_status(in_flight))
     assert await requests.before(ctx, Writer()) is True
     nothing = (_decision(ClaimReason.NOTHING_TO_CLAIM),)
-    report = requests.after(ctx, in_flight, nothing, _report(in_flight))
+    report = await requests.after(ctx, in_flight, nothing, _report(in_flight))
     waiting = cr.Request.from_status(report.status["claims"][cr.STATUS_KEY])
     assert waiting is not None and waiting.phase == "Accepted" and "in flight" in waiting.message
     assert waiting.baseline_pending == "theirs"
@@ -187,7 +192,7 @@ async def test_a_claim_already_in_flight_is_waited_for_and_counts_when_it_pays()
     )
     ctx = _ctx(_status(paid, waiting))
     assert await requests.before(ctx, Writer()) is True  # still allowed to claim anything new
-    report = requests.after(ctx, paid, nothing, _report(paid))
+    report = await requests.after(ctx, paid, nothing, _report(paid))
     done = cr.Request.from_status(report.status["claims"][cr.STATUS_KEY])
     assert done is not None and done.phase == "Claimed" and done.tx_hashes == ("cd" * 32,)
     assert done.amount_nano == 7 and "already in flight" in done.message

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from cocoon_operator.api import identity
+from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.policy import ClaimDecision, ClaimReason
@@ -195,7 +196,7 @@ class ClaimRequests:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._current: dict[tuple[str, str], Request] = {}
+        self._current: dict[tuple[str, str], tuple[Request, Writer]] = {}
 
     async def before(self, ctx: Context, writer: Writer) -> bool:
         """Record a new request (write-ahead) and say whether this cycle may start its claim."""
@@ -220,17 +221,19 @@ class ClaimRequests:
         if request.phase == ACCEPTED:
             # A claim begun for this nonce before a crash is in the ledger: follow it, never start another.
             request = resolve(request, lg.ClaimLedger.from_status(ctx.status.get("claims")))
-        self._current[key] = request
+        self._current[key] = (request, writer)
         return request.force
 
-    def after(
+    async def after(
         self, ctx: Context, ledger: lg.ClaimLedger, decisions: Sequence[ClaimDecision], report: StepReport
     ) -> StepReport:
-        """The request's new state into the report's `claims` field (always, so an unchanged record
-        compares equal and costs no write), with an Event when it ends."""
-        request = self._current.pop((ctx.namespace, ctx.name), None)
-        if request is None or "claims" not in report.status:
+        """The request's new state: written at once when it changed (a guarded write, like the
+        ledger's: `status.claims` is a money record), and repeated in the report's `claims` field so an
+        unchanged record compares equal; an Event when it ends."""
+        current = self._current.pop((ctx.namespace, ctx.name), None)
+        if current is None or "claims" not in report.status:
             return report
+        request, writer = current
         before = request
         request = resolve(request, ledger)
         if request.phase == ACCEPTED and request.attempt_id is None:
@@ -269,8 +272,16 @@ class ClaimRequests:
                 events.append(
                     EventSpec("Normal", "ClaimRequested", f"Started the claim asked for ({request.nonce})")
                 )
+        record = request.to_status()
+        if record != (stored(ctx.status) or Request("", "", 0)).to_status():
+            try:
+                await writer.write({"claims": {STATUS_KEY: record}})
+            except (ApiError, RuntimeError):
+                # Another writer since our read (or the object is gone): the record follows from the
+                # ledger and the stored request, so the next reconcile writes it again.
+                return report
         fields = dict(report.status)
-        fields["claims"] = {**fields["claims"], STATUS_KEY: request.to_status()}
+        fields["claims"] = {**fields["claims"], STATUS_KEY: record}
         retry = report.retry_after
         if request.phase in OPEN:
             retry = min(retry, RECHECK_S) if retry is not None else RECHECK_S

@@ -281,7 +281,7 @@ class RewardSteps:
         if isinstance(got, StepReport):
             return got
         result, _, swept = got
-        report = self.requests.after(ctx, result.ledger, result.decisions, self._report(ctx, result))
+        report = await self.requests.after(ctx, result.ledger, result.decisions, self._report(ctx, result))
         return report if swept is None else self._with_sweep(ctx, report, swept)
 
     def _with_sweep(self, ctx: Context, report: StepReport, swept: SweepResult) -> StepReport:
