@@ -33,7 +33,9 @@ def _status(treasury_nano: int = 40 * TON, pending: bool = False) -> dict[str, A
 def test_series_from_spec_and_status() -> None:
     registry = CollectorRegistry()
     collector = StatusMetrics(registry)
-    spec = minimal_spec(paused=True)
+    spec = minimal_spec(
+        paused=True, wallet={"secretRef": {"name": "w-wallet"}, "floor": "2.7", "target": "5"}
+    )
     collector.observe("ns", "w", view_of(spec, _status(pending=True)))
     text = generate_latest(registry).decode()
     ready = 'cocoon_node_status_condition{condition="Ready",name="w",namespace="ns",status="%s"}'
@@ -41,7 +43,7 @@ def test_series_from_spec_and_status() -> None:
     assert f"{ready % 'true'} 0.0" in text and f"{ready % 'unknown'} 0.0" in text
     assert 'condition="RewardsHealthy",name="w",namespace="ns",status="unknown"} 1.0' in text
     assert 'cocoon_node_spec_paused{name="w",namespace="ns"} 1.0' in text
-    assert 'cocoon_wallet_floor_nanoton{name="w",namespace="ns"} 2.1e+09' in text
+    assert 'cocoon_wallet_floor_nanoton{name="w",namespace="ns"} 2.7e+09' in text
     assert 'cocoon_wallet_target_nanoton{name="w",namespace="ns"} 5e+09' in text
     assert f'cocoon_treasury_balance_nanoton{{treasury="0:{"7" * 64}"}} 4e+10' in text
     assert 'cocoon_last_claim_timestamp_seconds{name="w",namespace="ns"} 1.764100007e+09' in text
