@@ -6,7 +6,11 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---- builder: a wheel of cocoon_operator plus wheels of its dependencies
 FROM ${PYTHON_IMAGE} AS builder
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+# The version comes from the git tag (setuptools-scm), but the build context has no .git: the release
+# workflow passes the tag's version here; a local build without it gets the fallback 0.0.0.
+ARG VERSION=0.0.0
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
+    SETUPTOOLS_SCM_PRETEND_VERSION_FOR_COCOON_OPERATOR=${VERSION}
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator/cocoon_operator ./operator/cocoon_operator

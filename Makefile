@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup venv binaries triton contracts test test-unit lint demo down status
+.PHONY: help setup venv binaries triton contracts test test-unit lint demo down status generate
 
 help:
 	@echo "make demo   - bring up the whole local provider stack and watch it earn"
@@ -29,6 +29,8 @@ venv: $(STAMP)
 binaries:
 	bash tools/build-testenv.sh
 	bash hack/install-actionlint.sh
+	bash hack/install-go-tool.sh promtool
+	bash hack/install-go-tool.sh helm-docs
 
 triton:
 	bash tools/setup-triton.sh
@@ -54,6 +56,12 @@ demo: setup
 
 down:
 	$(VENV)/bin/cocoon-dev down
+
+# Regenerate the generated files (the tests fail when they are stale): the Grafana dashboard JSON and
+# the chart README.
+generate: venv
+	$(VENV)/bin/python -m cocoon_dev.dashboard
+	bash hack/helm-docs.sh
 
 status:
 	$(VENV)/bin/cocoon-dev status

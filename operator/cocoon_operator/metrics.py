@@ -1,31 +1,88 @@
-"""Prometheus metrics of money and chain access (issue 6), on prometheus_client's default registry
-(the same one `health.metrics.HealthMetrics` registers on, so one exporter serves both).
+"""Prometheus metrics of money, chain access and the reconcile loop, on prometheus_client's default
+registry (the same one the health and status collectors register on, so one exporter serves all).
 
-Amounts are nanoTON (base unit, stated in the name); durations seconds; counters end in `_total`.
-The chain-observed wallet balance is `cocoon_wallet_balance_nanoton`; the runner-reported one stays
+Names follow the Prometheus conventions: base units in the name (`_nanoton`, `_seconds`), counters
+end in `_total` on the wire, a value that is a point in time ends in `_timestamp_seconds`. The
+chain-observed wallet balance is `cocoon_wallet_balance_nanoton`; the runner-reported one stays
 `cocoon_worker_wallet_balance_nanoton` (health).
+
+Every family labelled with a CocoonNode (`namespace`, `name`) registers itself as node series:
+`forget_node()` drops a deleted CocoonNode's series from all of them at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import CollectorRegistry
 
 NODE = ("namespace", "name")
 METRICS_PORT_ENV = "COCOON_METRICS_PORT"
 
+# No `<counter>_created` series: in the text format each is one more gauge series per child, and
+# nothing here reads them (rate() handles counter resets).
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
-@dataclass(frozen=True)
+
+class NodeSeries(Protocol):
+    """Anything that holds series labelled by CocoonNode."""
+
+    def forget(self, namespace: str, name: str) -> None: ...
+
+
+_NODE_SERIES: weakref.WeakSet[NodeSeries] = weakref.WeakSet()
+
+
+def track(series: NodeSeries) -> None:
+    """Register per-node series so that `forget_node` reaches them."""
+    _NODE_SERIES.add(series)
+
+
+def forget_node(namespace: str, name: str) -> None:
+    """Drop every series of a deleted CocoonNode, in every per-node family of this process."""
+    for series in list(_NODE_SERIES):
+        series.forget(namespace, name)
+
+
+def remove_node_children(
+    metric: MetricWrapperBase, labelnames: Iterable[str], namespace: str, name: str
+) -> None:
+    """Remove the labelled children of `metric` that belong to one CocoonNode (any other labels)."""
+    names = tuple(labelnames)
+    keys: set[tuple[str, ...]] = set()
+    for family in metric.collect():
+        for sample in family.samples:
+            labels = sample.labels
+            if labels.get("namespace") == namespace and labels.get("name") == name:
+                keys.add(tuple(labels[n] for n in names))
+    for key in keys:
+        with contextlib.suppress(KeyError):
+            metric.remove(*key)
+
+
+@dataclass(frozen=True, eq=False)
 class MoneyMetrics:
     claimable: Gauge
     claimed: Counter
     claims: Counter
     claims_stalled: Gauge
     funding: Counter
+    topped_up: Counter
     sweeps: Counter
     wallet_balance: Gauge
     wallet_address_mismatch: Gauge
@@ -36,18 +93,44 @@ class MoneyMetrics:
     ton_latency: Histogram
     reconcile_duration: Histogram
     reconcile_errors: Counter
-    root_param: Gauge
+    root_params_version: Gauge
+    root_price_per_token: Gauge
+    root_worker_fee_per_token: Gauge
+    root_registered_proxies: Gauge
+
+    def node_families(self) -> tuple[tuple[MetricWrapperBase, tuple[str, ...]], ...]:
+        """The families labelled by CocoonNode, with their label names."""
+        return (
+            (self.claimable, (*NODE, "proxy")),
+            (self.claimed, (*NODE, "proxy", "source")),
+            (self.claims, (*NODE, "outcome")),
+            (self.funding, (*NODE, "result")),
+            (self.topped_up, (*NODE, "treasury")),
+            (self.sweeps, (*NODE, "result")),
+            (self.wallet_balance, NODE),
+            (self.wallet_address_mismatch, NODE),
+            (self.claims_stalled, NODE),
+        )
 
     def forget(self, namespace: str, name: str) -> None:
-        """Drop the per-node series of a deleted CocoonNode (best effort)."""
-        for metric in (self.wallet_balance, self.wallet_address_mismatch, self.claims_stalled):
-            with contextlib.suppress(KeyError):
-                metric.remove(namespace, name)
+        """Drop the per-node series of a deleted CocoonNode."""
+        for metric, labelnames in self.node_families():
+            remove_node_children(metric, labelnames, namespace, name)
+
+    def observe_root(
+        self, root: str, *, params_version: int, price_per_token: int, worker_fee_per_token: int, proxies: int
+    ) -> None:
+        """The root contract's parameters as last read (one family per quantity: a version is not
+        an amount)."""
+        self.root_params_version.labels(root).set(params_version)
+        self.root_price_per_token.labels(root).set(price_per_token)
+        self.root_worker_fee_per_token.labels(root).set(worker_fee_per_token)
+        self.root_registered_proxies.labels(root).set(proxies)
 
 
 def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
     reg = registry if registry is not None else CollectorRegistry()
-    return MoneyMetrics(
+    metrics = MoneyMetrics(
         claimable=Gauge(
             "cocoon_claimable_nanoton",
             "Rewards claimable now per proxy contract (committed minus paid tokens, times the fee)",
@@ -74,6 +157,12 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
         ),
         funding=Counter(
             "cocoon_funding_transfers", "Treasury top-ups by result", [*NODE, "result"], registry=reg
+        ),
+        topped_up=Counter(
+            "cocoon_funding_topped_up_nanoton",
+            "NanoTON the treasury sent to the cocoon wallet in top-ups confirmed on chain",
+            [*NODE, "treasury"],
+            registry=reg,
         ),
         sweeps=Counter(
             "cocoon_sweeps", "Surplus sweeps to the owner by result", [*NODE, "result"], registry=reg
@@ -125,13 +214,33 @@ def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
             ["step", "reason"],
             registry=reg,
         ),
-        root_param=Gauge(
-            "cocoon_root_param",
-            "Root contract parameters (fees in nanoTON per token)",
-            ["root", "param"],
+        root_params_version=Gauge(
+            "cocoon_root_params_version",
+            "params_version of the root contract (bumped when prices or fees change)",
+            ["root"],
+            registry=reg,
+        ),
+        root_price_per_token=Gauge(
+            "cocoon_root_price_per_token_nanoton",
+            "price_per_token of the root contract, in nanoTON",
+            ["root"],
+            registry=reg,
+        ),
+        root_worker_fee_per_token=Gauge(
+            "cocoon_root_worker_fee_per_token_nanoton",
+            "worker_fee_per_token of the root contract (what a worker earns per token), in nanoTON",
+            ["root"],
+            registry=reg,
+        ),
+        root_registered_proxies=Gauge(
+            "cocoon_root_registered_proxies",
+            "Proxies registered in the root contract",
+            ["root"],
             registry=reg,
         ),
     )
+    track(metrics)
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -141,10 +250,25 @@ class ControllerMetrics:
     reconcile_seconds: Histogram
     reconciles: Counter
     queue_depth: Gauge
+    build_info: Gauge
+
+
+def build_labels() -> dict[str, str]:
+    from cocoon_operator import __version__
+
+    return {"version": __version__, "python_version": platform.python_version()}
 
 
 def create_controller(registry: CollectorRegistry | None = REGISTRY) -> ControllerMetrics:
     reg = registry if registry is not None else CollectorRegistry()
+    info = build_labels()
+    build_info = Gauge(
+        "cocoon_build_info",
+        "Always 1; the labels say which operator build runs (version from the git tag)",
+        list(info),
+        registry=reg,
+    )
+    build_info.labels(**info).set(1)
     return ControllerMetrics(
         reconcile_seconds=Histogram(
             "cocoon_reconcile_duration_seconds",
@@ -163,6 +287,7 @@ def create_controller(registry: CollectorRegistry | None = REGISTRY) -> Controll
             "CocoonNodes due or waiting for a worker of the reconcile queue (not those being reconciled)",
             registry=reg,
         ),
+        build_info=build_info,
     )
 
 

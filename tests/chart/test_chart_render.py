@@ -128,12 +128,16 @@ def test_schema_closes_every_object() -> None:
     assert not open_nodes, f"schema objects without additionalProperties: false: {open_nodes}"
 
 
+# Values whose default is a non-empty map (documented as one value, not as a section)
+MAP_VALUES = {"resources", "cleanup.resources", "dashboard.labels"}
+
+
 def _leaf_paths(values: dict[str, Any], prefix: str = "") -> list[str]:
     out: list[str] = []
     for key, value in values.items():
         path = f"{prefix}{key}"
         # a non-empty dict of our own keys is a section; an empty dict/list is a leaf value
-        if isinstance(value, dict) and value and path not in {"resources", "cleanup.resources"}:
+        if isinstance(value, dict) and value and path not in MAP_VALUES:
             out += _leaf_paths(value, path + ".")
         else:
             out.append(path)
@@ -298,7 +302,7 @@ def test_aggregate_roles_for_users() -> None:
 
 
 def test_rbac_create_false_renders_no_rbac() -> None:
-    objs = render({"rbac.create": "false", "cleanup.enabled": "false"})
+    objs = render({"rbac.create": "false", "cleanup.enabled": "false", "helmTest.enabled": "false"})
     assert not [o for o in objs if o["kind"] in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")]
 
 
@@ -401,6 +405,8 @@ def test_service_monitor_selects_the_metrics_service() -> None:
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert sm["spec"]["endpoints"][0]["port"] == "metrics"
     assert sm["spec"]["endpoints"][0]["path"] == "/metrics"
+    # the per-node series' own `namespace` label wins over the target's (no `exported_namespace`)
+    assert sm["spec"]["endpoints"][0]["honorLabels"] is True
     assert sm["metadata"]["labels"]["release"] == "prom"
     proc = template({"serviceMonitor.enabled": "true", "metrics.service.enabled": "false"}, check=False)
     assert proc.returncode != 0 and "serviceMonitor.enabled needs metrics.service.enabled" in proc.stderr
@@ -473,9 +479,14 @@ def test_crd_keep_and_install_switches() -> None:
 # ------------------------------------------------------------------ pre-delete cleanup hook
 
 
+def _cleanup_hooks(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pre-delete hooks (the `helm test` hook is tests/chart/test_helm_test_hook.py's)."""
+    return [o for o in objs if is_hook(o) and o["metadata"]["annotations"]["helm.sh/hook"] != "test"]
+
+
 def test_cleanup_hook() -> None:
     objs = render()
-    hooks = [o for o in objs if is_hook(o)]
+    hooks = _cleanup_hooks(objs)
     assert {o["kind"] for o in hooks} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Job"}
     for o in hooks:
         assert o["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
@@ -499,14 +510,14 @@ def test_cleanup_hook() -> None:
 
 
 def test_cleanup_hook_single_namespace() -> None:
-    hooks = [o for o in render({"watchNamespace": WATCH_NS}) if is_hook(o)]
+    hooks = _cleanup_hooks(render({"watchNamespace": WATCH_NS}))
     assert {o["kind"] for o in hooks} == {"ServiceAccount", "Role", "RoleBinding", "Job"}
     assert one(hooks, "Role")["metadata"]["namespace"] == WATCH_NS
     env = {
         e["name"]: e["value"] for e in one(hooks, "Job")["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["COCOON_CLEANUP_NAMESPACE"] == WATCH_NS
-    assert not [o for o in render({"cleanup.enabled": "false"}) if is_hook(o)]
+    assert not _cleanup_hooks(render({"cleanup.enabled": "false"}))
 
 
 # ------------------------------------------------------------------ general hygiene

@@ -18,6 +18,7 @@ from tests.chart.tools import REPO, find_tool, run, tool_cache_dir
 
 DOCKERFILE = REPO / "Dockerfile"
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yaml"
+RELEASE = REPO / ".github" / "workflows" / "release.yaml"
 KIND_CONFIG = REPO / "kind-config.yaml"
 SCRIPTS = sorted((REPO / "hack").glob("*.sh"))
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -99,7 +100,10 @@ def test_image_installs_the_package_the_tests_import() -> None:
     # the root project builds exactly cocoon_operator, from operator/
     find = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
     assert find == {"where": ["operator"], "include": ["cocoon_operator*"]}
-    assert PYPROJECT["project"]["scripts"] == {"cocoon-operator": "cocoon_operator.__main__:main"}
+    assert PYPROJECT["project"]["scripts"] == {
+        "cocoon-operator": "cocoon_operator.__main__:main",
+        "kubectl-cocoon": "cocoon_operator.plugin.cli:main",  # the kubectl plugin, installed with it
+    }
     assert PYPROJECT["project"]["name"] == "cocoon-operator"
     # ... and it is the package the tests import
     assert "operator" in PYPROJECT["tool"]["pytest"]["ini_options"]["pythonpath"]
@@ -258,7 +262,7 @@ def test_actionlint() -> None:
     cmd = [actionlint, "-no-color"]
     shellcheck = find_tool("shellcheck", "COCOON_SHELLCHECK", None)
     cmd += ["-shellcheck", shellcheck] if shellcheck else ["-shellcheck", ""]
-    run([*cmd, str(WORKFLOW)], cwd=REPO)
+    run([*cmd, str(WORKFLOW), str(RELEASE)], cwd=REPO)
 
 
 def test_workflow_shape() -> None:
@@ -290,3 +294,46 @@ def test_workflow_shape() -> None:
         assert needle in runs, needle
     # the kind config's default image is one of the matrix entries
     assert _kind_nodes()[0]["image"] in {m["image"] for m in matrix}
+
+
+def test_release_workflow_shape() -> None:
+    """On a version tag: a multi-arch image and the OCI chart on the owner's GHCR, both signed keyless,
+    an SBOM attested and attached, the krew manifest filled in, the CHANGELOG's section as notes."""
+    wf = yaml.safe_load(RELEASE.read_text())
+    assert wf[True]["push"]["tags"] == ["v[0-9]+.[0-9]+.[0-9]+*"]  # `on:` parses as True
+    assert wf["permissions"] == {"contents": "read"}
+    jobs = wf["jobs"]
+    assert set(jobs) == {"meta", "image", "chart", "plugin", "github-release"}
+    text = RELEASE.read_text()
+    assert "${{ github.repository_owner }}" in text and "tr '[:upper:]' '[:lower:]'" in text
+    build = next(
+        s for s in jobs["image"]["steps"] if str(s.get("uses", "")).startswith("docker/build-push-action")
+    )
+    assert build["with"]["platforms"] == "linux/amd64,linux/arm64" and build["with"]["push"] is True
+    assert build["with"]["build-args"] == "VERSION=${{ needs.meta.outputs.version }}"
+    for job in ("image", "chart"):
+        assert jobs[job]["permissions"]["id-token"] == "write", f"{job}: keyless signing needs the OIDC token"
+        runs = "\n".join(s.get("run", "") for s in jobs[job]["steps"])
+        assert "cosign sign --yes" in runs
+    assert any(str(s.get("uses", "")).startswith("anchore/sbom-action") for s in jobs["image"]["steps"])
+    chart_runs = "\n".join(s.get("run", "") for s in jobs["chart"]["steps"])
+    assert "helm push" in chart_runs and "oci://" in chart_runs and "artifacthub.io" in chart_runs
+    assert "plugins/cocoon.yaml" in "\n".join(s.get("run", "") for s in jobs["plugin"]["steps"])
+    assert jobs["github-release"]["permissions"] == {"contents": "write"}
+    # every third-party action is pinned to a major version at least
+    for job in jobs.values():
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.search(r"@v\d+", step["uses"]), step["uses"]
+
+
+def test_version_comes_from_git_tags_with_a_fallback() -> None:
+    assert "version" not in PYPROJECT["project"] and PYPROJECT["project"]["dynamic"] == ["version"]
+    assert any(r.startswith("setuptools-scm") for r in PYPROJECT["build-system"]["requires"])
+    assert PYPROJECT["tool"]["setuptools_scm"]["fallback_version"]
+    builder = _stages()[0]
+    assert ("ARG", "VERSION=0.0.0") in builder
+    env = " ".join(a for w, a in builder if w == "ENV")
+    assert "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_COCOON_OPERATOR=${VERSION}" in env
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    assert "## [Unreleased]" in changelog and "keepachangelog.com" in changelog

@@ -18,7 +18,8 @@ CHART = REPO / "charts" / "cocoon-operator"
 KUBE_VERSION = "1.35.4"
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """tools/versions.env as a dict (the pinned versions of the cached binaries)."""
     out: dict[str, str] = {}
     for line in (REPO / "tools" / "versions.env").read_text().splitlines():
         line = line.strip()
@@ -47,7 +48,7 @@ def find_tool(name: str, env: str, cached: Path | None) -> str | None:
 
 
 def helm_bin() -> str:
-    version = _versions().get("HELM_VERSION", "3.21.4")
+    version = versions().get("HELM_VERSION", "3.21.4")
     found = find_tool("helm", "COCOON_HELM", tool_cache_dir() / f"helm-v{version}" / "helm")
     if found is None:
         pytest.skip(f"helm v{version} is not built: run tools/build-testenv.sh (or set COCOON_HELM)")

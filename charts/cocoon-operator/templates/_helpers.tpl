@@ -181,3 +181,18 @@ seccompProfile:
   verbs: ["list", "watch"]
 {{- end }}
 {{- end }}
+
+{{/* Extra labels on every alert (prometheusRule.alertLabels), one per line. */}}
+{{- define "cocoon-operator.alertLabels" -}}
+{{- range $k, $v := .alertLabels }}
+{{ $k }}: {{ $v | quote }}
+{{- end }}
+{{- end }}
+
+{{/* runbook_url of an alert when prometheusRule.runbookBaseURL is set: <base>#<alert, lower case>. */}}
+{{- define "cocoon-operator.runbook" -}}
+{{- $r := index . 0 }}
+{{- if $r.runbookBaseURL }}
+runbook_url: {{ printf "%s#%s" $r.runbookBaseURL (lower (index . 1)) | quote }}
+{{- end }}
+{{- end }}

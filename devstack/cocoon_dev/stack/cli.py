@@ -144,6 +144,7 @@ def collect_status() -> dict[str, Any]:
             "pid": op[0].pid if op else None,
             "identity": f"system:serviceaccount:{steps.RELEASE_NAMESPACE}:{steps.RELEASE}",
             "kubeconfig": str(operator_proc.kubeconfig_path()),
+            "metrics": op[1].get("metrics") if op else None,
             "log": str(operator_proc.log_path()),
         },
         "runtime": {
@@ -176,6 +177,7 @@ def _print_status(info: dict[str, Any]) -> None:
     c.print(f"            log           {ch.get('log')}")
     c.print(f"  helm      release {info['helm']['release']} (CRDs + RBAC; replicaCount=0)")
     c.print(f"  operator  {yes(op['running'])}  pid {op.get('pid')} as {op['identity']}")
+    c.print(f"            metrics {op.get('metrics')}")
     c.print(f"            log {op['log']}")
     c.print(f"  runtime   {yes(rt['running'])}  pid {rt.get('pid')}, {len(rt['pods'])} worker pod(s)")
     for name, pod in rt["pods"].items():

@@ -19,13 +19,13 @@ from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from cocoon_dev.stack import steps
 from cocoon_dev.stack.fleet import Claim, Observer, Snapshot, confirmed_on_chain
 from cocoon_dev.stack.manifests import DEMO_NAMESPACE
 from cocoon_dev.stack.procs import StepFailed
+from cocoon_operator.plugin import table
 
 TON = 1_000_000_000
 REFRESH_S = 1.5
@@ -33,33 +33,18 @@ SUMMARY_KEY = "cocoon_dev_demo_summary"
 
 
 def ton(nano: int | None) -> str:
-    return "—" if nano is None else f"{nano / TON:,.9f}".rstrip("0").rstrip(".") if nano else "0"
+    return table.ton(nano)
 
 
 def _short(address: str) -> str:
-    return f"{address[:6]}…{address[-4:]}" if len(address) > 14 else address or "—"
+    return table.short(address)
 
 
 def render(snap: Snapshot, *, start_owners: dict[str, int], confirmed: int, elapsed: float) -> Group:
-    table = Table(title="COCOON fleet (namespace cocoon-demo)", title_justify="left", expand=False)
-    for col, justify in (
-        ("CocoonNode", "left"), ("TEE", "left"), ("k8s node", "left"), ("Ready", "left"), ("reason", "left"),
-        ("requests", "right"), ("tokens", "right"), ("claimable TON", "right"), ("claimed TON", "right"),
-        ("wallet", "left"), ("wallet TON", "right"),
-    ):  # fmt: skip
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for row in snap.rows:
-        style = "green" if row.ready == "True" else "yellow" if row.node else "red"
-        table.add_row(
-            row.name, row.tee, row.node or "—", Text(row.ready, style=style), row.reason,
-            "—" if row.requests is None else f"{row.requests:,}",
-            "—" if row.tokens is None else f"{row.tokens:,}",
-            ton(row.claimable_nano), ton(row.claimed_nano), _short(row.wallet), ton(row.wallet_nano),
-        )  # fmt: skip
-    lines: list[RenderableType] = [table]
-    for row in snap.rows:
-        if not row.node and row.message:
-            lines.append(Text(f"  {row.name}: {row.message}", style="dim"))
+    """The fleet table `kubectl cocoon fleet` shows (one module renders both), then what only the demo
+    knows: the owners' balances read from the chain and the claims it has seen confirmed there."""
+    fleet = table.fleet_table(snap.rows, title=f"COCOON fleet (namespace {DEMO_NAMESPACE})")
+    lines: list[RenderableType] = [fleet, *table.placement_notes(snap.rows)]
     for owner, nano in snap.owners.items():
         start = start_owners.get(owner)
         growth = f"  (+{ton(nano - start)} since start)" if nano is not None and start is not None else ""

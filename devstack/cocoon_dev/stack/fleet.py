@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
 
+from cocoon_operator.plugin import table
+from cocoon_operator.plugin.table import FleetRow
 from cocoon_operator.ton.client import ChainClient, raw_address
 from cocoon_operator.ton.payouts import PayoutTx, scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import read_worker_data
@@ -41,24 +43,11 @@ class Claim:
 
 
 @dataclass
-class NodeRow:
-    name: str
-    tee: str
-    owner: str = ""  # raw spec.ownerAddress
-    node: str = ""
-    ready: str = "Unknown"
-    reason: str = ""
-    message: str = ""
-    requests: int | None = None
-    tokens: int | None = None
-    claimable_nano: int | None = None
-    claimed_nano: int = 0
-    pod_ip: str = ""
-    wallet: str = ""
-    wallet_nano: int | None = None
+class NodeRow(FleetRow):
+    """The shared fleet row (`cocoon_operator.plugin.table`) plus the ledger's claims the demo checks
+    against the chain."""
+
     claims: list[Claim] = field(default_factory=list)
-    worker_contracts: list[str] = field(default_factory=list)
-    not_true: dict[str, str] = field(default_factory=dict)  # condition type -> "Status/Reason"
 
 
 @dataclass
@@ -85,10 +74,6 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _cond(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
 
 
 def claims_of(name: str, status: dict[str, Any], owner: str = "") -> list[Claim]:
@@ -129,42 +114,15 @@ def claims_of(name: str, status: dict[str, Any], owner: str = "") -> list[Claim]
 
 
 def row_of(obj: dict[str, Any]) -> NodeRow:
-    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
-    ready = _cond(status, "Ready")
-    not_true = {
-        str(c.get("type")): f"{c.get('status')}/{c.get('reason')}"
-        for c in status.get("conditions") or []
-        if c.get("status") != "True" and c.get("type") != "Ready"
-    }
-    row = NodeRow(name=meta["name"], tee=str((spec.get("placement") or {}).get("tee", "Any")))
-    try:
-        row.owner = raw_address(str(spec.get("ownerAddress") or ""))
-    except Exception:  # not a valid address: the operator's Configured condition says why
-        row.owner = ""
-    row.not_true = not_true
-    row.node = str(status.get("nodeName") or "")
-    row.ready = str(ready.get("status", "Unknown"))
-    row.reason = str(ready.get("reason", "NotObserved"))
-    row.message = str(ready.get("message", ""))
-    scheduled = _cond(status, "Scheduled")
-    if scheduled.get("status") == "False":  # the placement explanation is the interesting part
-        row.reason, row.message = str(scheduled.get("reason", row.reason)), str(scheduled.get("message", ""))
-    earnings = status.get("earnings") or {}
-    row.claimable_nano = _int(earnings.get("claimableNano"))
-    row.claims = claims_of(row.name, status, row.owner)
-    totals = (status.get("claims") or {}).get("totals") if isinstance(status.get("claims"), dict) else None
-    row.claimed_nano = (
-        _int(earnings.get("claimedNano"))
-        or _int((totals or {}).get("claimedNano"))
-        or sum(c.nano for c in row.claims)
+    """The shared row, with the ledger's claims; the wallet balance is read from the chain later."""
+    base = table.row_of(obj)
+    row = NodeRow(**{f.name: getattr(base, f.name) for f in fields(FleetRow)})
+    row.wallet_nano = None
+    row.claims = claims_of(row.name, obj.get("status") or {}, row.owner)
+    row.claimed_nano = row.claimed_nano or sum(c.nano for c in row.claims)
+    row.worker_contracts = sorted(
+        {*row.worker_contracts, *(c.worker_contract for c in row.claims if c.worker_contract)}
     )
-    row.wallet = str(status.get("walletAddress") or "")
-    row.worker_contracts = [
-        str(w["address"]) for w in status.get("workerContracts") or [] if w.get("address")
-    ]
-    row.worker_contracts += [c.worker_contract for c in row.claims if c.worker_contract]
-    row.worker_contracts = sorted(set(row.worker_contracts))
-    row.pod_ip = str(status.get("podIP") or "")
     return row
 
 

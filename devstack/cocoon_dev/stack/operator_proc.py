@@ -172,12 +172,15 @@ def _free_port() -> int:
 def start(sa_kubeconfig: Path, *, extra_env: dict[str, str] | None = None, ready_s: float = 90.0) -> ProcRef:
     """Start `cocoon-operator run --all-namespaces` in the background; wait until its liveness answers."""
     port = _free_port()
+    metrics_port = _free_port()  # the exporter, as the chart runs it (COCOON_METRICS_PORT)
     argv = [
         sys.executable, "-m", "cocoon_operator", "run", "--all-namespaces", "--standalone",
         "--liveness", f"http://127.0.0.1:{port}/healthz",
     ]  # fmt: skip
     env = dict(os.environ)
     env.update({"KUBECONFIG": str(sa_kubeconfig), "PYTHONUNBUFFERED": "1", **DEV_ENV, **(extra_env or {})})
+    env.setdefault("COCOON_METRICS_PORT", str(metrics_port))
+    metrics_url = f"http://127.0.0.1:{env['COCOON_METRICS_PORT']}/metrics"
     env.pop("KUBERNETES_SERVICE_HOST", None)
     log = log_path()
     with log.open("ab") as out:
@@ -190,7 +193,14 @@ def start(sa_kubeconfig: Path, *, extra_env: dict[str, str] | None = None, ready
     if proc is None:
         raise StepFailed(f"the operator exited at once (code {popen.poll()})", log)
     (state_dir() / PID_FILE).write_text(
-        json.dumps({"proc": proc.to_json(), "liveness": f"http://127.0.0.1:{port}/healthz", "argv": argv})
+        json.dumps(
+            {
+                "proc": proc.to_json(),
+                "liveness": f"http://127.0.0.1:{port}/healthz",
+                "metrics": metrics_url,
+                "argv": argv,
+            }
+        )
     )
     deadline = time.monotonic() + ready_s
     while time.monotonic() < deadline:

@@ -14,11 +14,12 @@ from typing import Any, cast
 
 import kopf
 
-from cocoon_operator import metrics, reconcile
+from cocoon_operator import metrics, reconcile, status_metrics
 from cocoon_operator.api import identity
 from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint
 from cocoon_operator.k8s import stats
 from cocoon_operator.reconcile import finalizer
+from cocoon_operator.reconcile.providers import claim_request
 from cocoon_operator.reconcile.workqueue import WorkQueue
 from cocoon_operator.status import SCHEDULED, find
 
@@ -78,6 +79,8 @@ async def _process(runtime: Runtime, key: Key) -> float | None:
             identity.API_VERSION, identity.KIND, namespace, name, outcome.status_patch
         )
     _post(body, outcome.events)
+    after = {**(body.get("status") or {}), **outcome.status}
+    status_metrics.default().observe(namespace, name, status_metrics.view_of(body.get("spec"), after))
     if outcome.applied:
         log.info(f"Applied {', '.join(outcome.applied)}", extra={"cocoonnode": f"{namespace}/{name}"})
     scheduled = find(outcome.status.get("conditions"), SCHEDULED) or {}
@@ -119,7 +122,8 @@ def _post(body: Mapping[str, Any], events: Iterable[reconcile.EventSpec]) -> Non
 async def cocoonnode_event(
     type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    """Queue a reconcile for a new generation or a deletion (and for every object when the operator starts).
+    """Queue a reconcile for a new generation, a deletion or a claim request (and for every object when
+    the operator starts).
 
     Status-only events (most of them: the operator's own status writes) queue nothing; the resync
     timer re-reads everything anyway."""
@@ -130,7 +134,12 @@ async def cocoonnode_event(
     if type == "DELETED":
         runtime.forget(key)
         return
-    seen = (int(body.metadata.get("generation") or 0), bool(body.metadata.get("deletionTimestamp")))
+    seen = (
+        int(body.metadata.get("generation") or 0),
+        bool(body.metadata.get("deletionTimestamp")),
+        # A claim asked for (`kubectl cocoon claim`) changes no generation: look at once all the same.
+        str(body.metadata.annotations.get(claim_request.ANNOTATION) or ""),
+    )
     if runtime.generations.get(key) != seen:
         runtime.generations[key] = seen
         runtime.enqueue(key)

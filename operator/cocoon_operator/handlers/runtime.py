@@ -5,7 +5,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cocoon_operator import health
+from cocoon_operator import health, metrics
 from cocoon_operator.k8s import KubeClient
 from cocoon_operator.leader import LeaderElector
 from cocoon_operator.reconcile import Deps, providers
@@ -57,7 +57,8 @@ class Runtime:
     # number of objects (a restart with 1 000 CocoonNodes took ~230 s, bench/README.md).
     fleet: dict[str, dict[str, Any]] = field(default_factory=dict)
     node_fingerprints: dict[str, str] = field(default_factory=dict)
-    generations: dict[Key, tuple[int, bool]] = field(default_factory=dict)  # (generation, deleting) queued
+    # (generation, deleting, claim request) last queued
+    generations: dict[Key, tuple[int, bool, str]] = field(default_factory=dict)
     provider_retries: dict[Key, int] = field(default_factory=dict)
 
     @property
@@ -77,6 +78,8 @@ class Runtime:
             self.queue.add(key, delay)
 
     def forget(self, key: Key) -> None:
+        """The CocoonNode is gone: drop what this process keeps about it, its metric series included."""
+        metrics.forget_node(*key)
         self.unscheduled.discard(key)
         self.generations.pop(key, None)
         self.provider_retries.pop(key, None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from cocoon_operator import metrics, status_metrics
 from cocoon_operator.api import identity
 from cocoon_operator.handlers.runtime import Runtime, build_deps
 from cocoon_operator.k8s import KubeClient, config, stats
@@ -47,7 +48,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.networking.connect_timeout = 10.0
     # Ordinary logs must not become Kubernetes Events; Events are posted explicitly.
     settings.posting.level = logging.WARNING
+    # Events say they come from cocoon-operator (`kubectl describe`'s "From", the Event's source and
+    # reportingController), not from the framework; the instance is the pod (HOSTNAME in a pod).
+    settings.posting.reporting_component = identity.MANAGED_BY
+    settings.posting.reporting_instance = os.environ.get("HOSTNAME") or socket.gethostname()
+    settings.posting.event_name_prefix = f"{identity.MANAGED_BY}-"
     settings.execution.max_workers = 4
+    # The loop's metrics and cocoon_build_info from the first scrape, not from the first CocoonNode.
+    metrics.controller()
+    status_metrics.default()
     kube = KubeClient(config.load(), timeout=cfg.request_timeout_seconds)
     runtime = Runtime(settings=cfg, kube=kube, deps=build_deps(cfg, kube))
     # The whole fleet before any handler runs, so no reconcile explains placement against part of it

@@ -5,6 +5,8 @@ A collector, not client-side counters: the numbers are counters kept by Triton a
 Prometheus' `rate()` handle their restarts, which `Counter.inc()` could not.
 
 Durations are exported in seconds and balances in nanoTON (Prometheus base-unit convention).
+Container restarts are not re-exported: kube-state-metrics has them
+(`kube_pod_container_status_restarts_total`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from cocoon_operator import metrics as node_series
 from cocoon_operator.health.evaluate import HealthReport
 
 LABELS = ("namespace", "name")
@@ -29,6 +32,7 @@ class HealthMetrics(Collector):
         self._lock = threading.Lock()  # scrapes run in the exporter's thread
         if registry is not None:
             registry.register(self)
+        node_series.track(self)
 
     def observe(self, namespace: str, name: str, report: HealthReport) -> None:
         with self._lock:
@@ -48,7 +52,7 @@ class HealthMetrics(Collector):
             items = sorted(self._reports.items())
         families = self._families()
         ready, runner, model_ready, requests, queue, compute, pending = families[:7]
-        runner_requests, tokens, balance, sync_age, restarts = families[7:]
+        runner_requests, tokens, balance, sync_age = families[7:]
         for (ns, name), report in items:
             key = [ns, name]
             ready.add_metric(key, 1.0 if report.inference.status == "True" else 0.0)
@@ -66,7 +70,6 @@ class HealthMetrics(Collector):
             _add(tokens, key, n.adjusted_tokens)
             _add(balance, key, None if n.wallet_balance_nano is None else float(n.wallet_balance_nano))
             _add(sync_age, key, n.ton_sync_age_s)
-            _add(restarts, key, None if n.container_restarts is None else float(n.container_restarts))
         yield from families
 
     @staticmethod
@@ -123,11 +126,6 @@ class HealthMetrics(Collector):
             GaugeMetricFamily(
                 "cocoon_worker_ton_sync_age_seconds",
                 "Seconds since the runner last read the root contract",
-                labels=LABELS,
-            ),
-            GaugeMetricFamily(
-                "cocoon_worker_container_restarts",
-                "Restarts of the triton and runner containers of the worker pod",
                 labels=LABELS,
             ),
         ]

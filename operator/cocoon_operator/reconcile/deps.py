@@ -68,6 +68,7 @@ class Context:
     settings: Settings
     kube: KubeApi
     deleting: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict)  # e.g. a claim asked for by a person
 
 
 @dataclass(frozen=True)

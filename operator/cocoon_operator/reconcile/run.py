@@ -208,6 +208,7 @@ def _context(r: _Run, spec: CocoonNodeSpec, pod: Obj | None) -> Context:
         settings=r.deps.settings,
         kube=r.kube,
         deleting=bool(meta.get("deletionTimestamp")),
+        annotations=dict(meta.get("annotations") or {}),
     )
 
 

@@ -422,6 +422,8 @@ class ChainSteps:
             FundingStatus.TREASURY_MISSING,
         ):
             self.metrics.funding.labels(ctx.namespace, ctx.name, result.status.value).inc()
+        if self.metrics is not None and result.status is FundingStatus.CONFIRMED:
+            self.metrics.topped_up.labels(ctx.namespace, ctx.name, result.treasury).inc(result.amount_nano)
         cond = _funding_condition(result)
         if not verified and result.funded:
             cond = Cond.true(

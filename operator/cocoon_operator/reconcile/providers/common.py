@@ -216,13 +216,13 @@ class ChainHub:
         root = await self.timed("readRoot", read_root(client, address))
         self._roots[cache_key] = (time.monotonic(), root)
         if self.metrics is not None:
-            for param, value in (
-                ("params_version", root.params_version),
-                ("price_per_token_nanoton", root.price_per_token),
-                ("worker_fee_per_token_nanoton", root.worker_fee_per_token),
-                ("registered_proxies", len(root.registered_proxies)),
-            ):
-                self.metrics.root_param.labels(root.address, param).set(value)
+            self.metrics.observe_root(
+                root.address,
+                params_version=root.params_version,
+                price_per_token=root.price_per_token,
+                worker_fee_per_token=root.worker_fee_per_token,
+                proxies=len(root.registered_proxies),
+            )
         return root
 
     def remember_balance(self, ctx: Context, balance: int) -> None:

@@ -24,6 +24,7 @@ from cocoon_operator.api.units import nano_to_ton
 from cocoon_operator.money.sweep import SweepPolicy, SweepRecord, SweepResult, SweepStatus, sweep_surplus
 from cocoon_operator.reconcile import children
 from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
+from cocoon_operator.reconcile.providers.claim_request import ClaimRequests
 from cocoon_operator.reconcile.providers.common import (
     CHAIN_UNAVAILABLE,
     ChainHub,
@@ -205,6 +206,7 @@ class RewardSteps:
         self.metrics = metrics
         self.limits = limits or lg.LedgerLimits()
         self._claimed_seen: dict[tuple[str, str], set[str]] = {}
+        self.requests = ClaimRequests()  # `kubectl cocoon claim`: a claim now, once per nonce
         self._nodes: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # namespace -> (read at, list)
 
     async def _attribution(self, ctx: Context, ident: NodeIdentity) -> lg.Attribution | None:
@@ -255,6 +257,7 @@ class RewardSteps:
                 balance = wallet.balance
                 self.hub.remember_balance(ctx, balance)
             writer = GuardedStatus(self.kube, ctx.namespace, ctx.name)
+            forced = False if final else await self.requests.before(ctx, writer)
             store = StatusLedgerStore(writer)
             facts = LiveFacts(
                 client,
@@ -276,7 +279,7 @@ class RewardSteps:
                     store,
                     facts,
                     trigger,
-                    policy=policy_of(ctx, final=final),
+                    policy=policy_of(ctx, final=final or forced),
                     wallet_balance_nano=balance,
                     limits=self.limits,
                     allow_new_claims=allow,
@@ -340,7 +343,7 @@ class RewardSteps:
         if isinstance(got, StepReport):
             return got
         result, _, swept = got
-        report = self._report(ctx, result)
+        report = await self.requests.after(ctx, result.ledger, result.decisions, self._report(ctx, result))
         return report if swept is None else self._with_sweep(ctx, report, swept)
 
     def _with_sweep(self, ctx: Context, report: StepReport, swept: SweepResult) -> StepReport:
@@ -471,7 +474,12 @@ class RewardSteps:
         for e in result.earnings:
             tokens = max(0, e.committed_tokens - max(e.paid_tokens, e.expected_paid_tokens))
             m.claimable.labels(ctx.namespace, ctx.name, e.proxy).set(tokens * e.fee_per_token)
-        seen = self._claimed_seen.setdefault((ctx.namespace, ctx.name), set())
+        seen = self._claimed_seen.get((ctx.namespace, ctx.name))
+        if seen is None:
+            # First sight in this process: payouts already in the ledger before this cycle were
+            # counted by an earlier process; counting them again would make a restart look like earnings.
+            history = ((ctx.status.get("claims") or {}).get("history")) or []
+            seen = self._claimed_seen[(ctx.namespace, ctx.name)] = {str(e.get("txHash")) for e in history}
         for entry in result.ledger.history:
             if entry.tx_hash not in seen:
                 seen.add(entry.tx_hash)
