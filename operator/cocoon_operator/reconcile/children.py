@@ -21,6 +21,8 @@ from cocoon_operator.reconcile import placement, runner_config
 from cocoon_operator.settings import Settings
 
 CONFIG_HASH_ANNOTATION: Final = f"{identity.GROUP}/config-hash"
+RENDER_CONTAINER: Final = "render-config"
+WALLET_VOLUME: Final = "wallet"
 GENERATED_ANNOTATION: Final = f"{identity.GROUP}/generated-by"
 TRITON_MODEL_DIR: Final = "/models"
 
@@ -255,16 +257,19 @@ def _runner_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any
     }
 
 
-def _render_container(spec: CocoonNodeSpec) -> dict[str, Any]:
+def _render_container(settings: Settings) -> dict[str, Any]:
+    """The one container that mounts the wallet key. Its image is the admin's (`COCOON_RENDER_IMAGE`),
+    never one from the spec: an author who may change `spec.worker.image` must not choose the code that
+    reads the key file."""
     return {
-        "name": "render-config",
-        "image": spec.worker.image,
+        "name": RENDER_CONTAINER,
+        "image": settings.render_image,
         "command": ["/bin/sh", "-c", runner_config.RENDER_SCRIPT],
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "runner-template", "mountPath": runner_config.TEMPLATE_DIR, "readOnly": True},
-            {"name": "wallet", "mountPath": runner_config.WALLET_DIR, "readOnly": True},
+            {"name": WALLET_VOLUME, "mountPath": runner_config.WALLET_DIR, "readOnly": True},
             {"name": "runner-config", "mountPath": runner_config.CONFIG_DIR},
         ],
     }
@@ -393,7 +398,7 @@ def _volumes(owner: Owner, spec: CocoonNodeSpec) -> list[dict[str, Any]]:
         {"name": "runner-template", "configMap": {"name": configmap_name(owner)}},
         {"name": "runner-config", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
         {
-            "name": "wallet",
+            "name": WALLET_VOLUME,
             "secret": {
                 "secretName": spec.wallet.secret_ref.name,
                 "items": [{"key": identity.WALLET_SECRET_KEY, "path": identity.WALLET_SECRET_KEY}],
@@ -419,7 +424,7 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_d
         + settings.unload_allowance_seconds
     )
     # Model first: a bad model fails fast and visibly, before anything else is prepared.
-    init_containers = [*model_init_containers(spec), _render_container(spec)]
+    init_containers = [*model_init_containers(spec), _render_container(settings)]
     pod_spec: dict[str, Any] = {
         "affinity": placement.node_affinity(spec.placement, settings),
         "tolerations": placement.tolerations(spec.placement, settings),
