@@ -100,7 +100,8 @@ def test_the_wallet_key_reaches_only_admin_chosen_images() -> None:
         )
     )
     cm = children.configmap(OWNER_REF, spec, settings)
-    pod = children.statefulset(OWNER_REF, spec, settings, children.config_hash(cm))["spec"]["template"]["spec"]
+    sts = children.statefulset(OWNER_REF, spec, settings, children.config_hash(cm))
+    pod = sts["spec"]["template"]["spec"]
     containers = pod["initContainers"] + pod["containers"]
 
     def mounting(volume: str) -> dict[str, str]:
