@@ -31,6 +31,16 @@ BOUND_POD = {
 }
 
 
+def _put_pod(kube: FakeKube, pod: dict[str, Any]) -> dict[str, Any]:
+    """A worker pod as the StatefulSet controller makes it: controlled by the StatefulSet."""
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None
+    pod = copy.deepcopy(pod)
+    ref = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w1", "uid": sts["metadata"]["uid"]}
+    pod["metadata"]["ownerReferences"] = [{**ref, "controller": True}]
+    return kube.put(pod)
+
+
 def _world(body: dict[str, Any], *extra: dict[str, Any]) -> FakeKube:
     return FakeKube([body, copy.deepcopy(CONFIG_MAP), *default_fleet(), *extra])
 
@@ -80,7 +90,7 @@ async def test_first_run_creates_children_then_zero_writes() -> None:
 async def test_pod_bound_sets_scheduled_and_fields() -> None:
     kube = _world(cocoonnode())
     await _run(kube)
-    kube.put(BOUND_POD)
+    _put_pod(kube, BOUND_POD)
     await _run(kube)
     body = kube.find("CocoonNode", "ns1", "w1")
     assert body is not None
@@ -231,13 +241,13 @@ async def test_pod_stuck_on_old_revision_is_replaced() -> None:
         "spec": {"nodeName": "tdx-h100-0"},
         "status": {"conditions": [{"type": "Ready", "status": "False"}]},
     }
-    kube.put(pod)
+    _put_pod(kube, pod)
     outcome = await _run(kube)
     assert ("delete", "Pod", "w1-0") in kube.writes
     assert "WorkerRestarted" in [e.reason for e in outcome.events]
     # a Ready pod of an old revision is left to the StatefulSet's own rolling update
     pod["status"]["conditions"][0]["status"] = "True"
-    kube.put(pod)
+    _put_pod(kube, pod)
     kube.writes.clear()
     await _run(kube)
     assert ("delete", "Pod", "w1-0") not in kube.writes
@@ -278,7 +288,7 @@ def _watch(kube: FakeKube, cache: ChildCache) -> None:
 async def test_with_the_watch_cache_an_idle_reconcile_reads_only_its_references() -> None:
     kube, cache = _world(cocoonnode()), ChildCache()
     await _run(kube, children=cache)
-    kube.put(BOUND_POD)
+    _put_pod(kube, BOUND_POD)
     _watch(kube, cache)
     await _run(kube, children=cache)  # verifies each child once against the live object
     kube.reads.clear()
@@ -367,3 +377,89 @@ async def test_a_first_reconcile_keeps_a_users_wallet_secret_and_reapplies_unsee
     assert "Secret/w1-wallet" not in outcome.applied
     assert kube.find("StatefulSet", "ns1", "w1")["spec"] == sts["spec"]  # type: ignore[index]
     assert _cond(kube, "Configured")["status"] == "True"
+
+
+# --- issue 16: no takeover by name -------------------------------------------------------------------
+
+VICTIM_CONFIG_MAP = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "w1-runner", "namespace": "ns1", "labels": {"app": "someone-elses"}},
+    "data": {"precious": "yes"},
+}
+
+
+@pytest.mark.parametrize("watch_cache", [False, True], ids=["reads", "first-reconcile-without-reads"])
+async def test_an_object_of_someone_else_with_a_childs_name_is_left_as_it_is(watch_cache: bool) -> None:
+    kube = _world(cocoonnode(), VICTIM_CONFIG_MAP)
+    before = copy.deepcopy(kube.find("ConfigMap", "ns1", "w1-runner"))
+    outcome = await _run(kube, children=ChildCache() if watch_cache else None)
+    assert kube.find("ConfigMap", "ns1", "w1-runner") == before  # not one field, not its resourceVersion
+    assert ("apply", "ConfigMap", "w1-runner") not in kube.writes
+    configured = _cond(kube, "Configured")
+    assert (configured["status"], configured["reason"]) == ("False", "NameConflict")
+    assert (
+        "ConfigMap w1-runner already exists and is not owned by this CocoonNode (it has no owner)"
+        in (configured["message"])
+    )
+    assert _cond(kube, "Ready")["reason"] == "NameConflict"
+    # the ConfigMap comes first: nothing after it was applied, no workload, no provider ran
+    assert not kube.of_kind("StatefulSet") and not kube.of_kind("Service")
+    assert [e.reason for e in outcome.events if e.type == "Warning"] == ["NameConflict"]
+    kube.writes.clear()
+    again = await _run(kube)  # the Warning once, not on every reconcile
+    assert not [e for e in again.events if e.reason == "NameConflict"]
+    assert [w for w in kube.writes if w[1] != "CocoonNode"] == []
+
+
+async def test_a_child_owned_by_another_cocoonnode_is_not_taken_over() -> None:
+    other = copy.deepcopy(VICTIM_CONFIG_MAP)
+    other["metadata"]["ownerReferences"] = [
+        {"apiVersion": "cocoon.tonops.dev/v1alpha1", "kind": "CocoonNode", "name": "w1", "uid": "old-uid"}
+    ]
+    kube = _world(cocoonnode(), other)
+    await _run(kube)
+    assert "owned by CocoonNode w1" in _cond(kube, "Configured")["message"]
+    assert kube.find("ConfigMap", "ns1", "w1-runner")["data"] == {"precious": "yes"}  # type: ignore[index]
+
+
+async def test_the_conflict_clears_when_the_object_goes() -> None:
+    kube = _world(cocoonnode(), VICTIM_CONFIG_MAP)
+    await _run(kube)
+    assert _cond(kube, "Configured")["reason"] == "NameConflict"
+    await kube.delete("v1", "ConfigMap", "ns1", "w1-runner")
+    await _run(kube)
+    assert _cond(kube, "Configured")["status"] == "True"
+    assert kube.of_kind("StatefulSet")
+
+
+async def test_a_victim_that_appears_after_a_first_look_is_not_written() -> None:
+    """The apply itself carries the precondition: an object created between the look and the write
+    (here: after a first reconcile believed the name free) makes the server refuse the write."""
+    kube, cache = _world(cocoonnode()), ChildCache()
+    victim = {"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 1}]}}
+    kube.put({**victim, "metadata": {"name": "w1", "namespace": "ns1"}})
+    before = copy.deepcopy(kube.find("Service", "ns1", "w1"))
+    await _run(kube, children=cache)  # first reconcile: it looks up no child, it applies "only if absent"
+    assert kube.find("Service", "ns1", "w1") == before
+    assert "Service w1 already exists" in _cond(kube, "Configured")["message"]
+
+
+async def test_a_pod_of_that_name_the_statefulset_did_not_make_is_never_touched() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube)
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None
+    sts["status"] = {"updateRevision": "w1-new"}
+    stranger = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "w1-0", "namespace": "ns1", "labels": {"controller-revision-hash": "w1-old"}},
+        "spec": {"nodeName": "tdx-h100-0"},
+        "status": {"podIP": "127.100.0.9", "conditions": [{"type": "Ready", "status": "False"}]},
+    }
+    kube.put(stranger)
+    kube.writes.clear()
+    await _run(kube)
+    assert ("delete", "Pod", "w1-0") not in kube.writes
+    assert "podIP" not in kube.find("CocoonNode", "ns1", "w1")["status"]  # type: ignore[index]

@@ -22,6 +22,7 @@ from cocoon_operator.reconcile import children, observe, placement
 from cocoon_operator.reconcile.child_cache import KEPT_KINDS, digest
 from cocoon_operator.reconcile.compare import up_to_date
 from cocoon_operator.reconcile.deps import Context, Deps, EventSpec, StepReport
+from cocoon_operator.reconcile.ownership import NameConflict, apply_child, owned_by
 from cocoon_operator.reconcile.reads import ReconcileReads
 from cocoon_operator.status import Cond, Reason
 
@@ -97,7 +98,16 @@ async def run(body: Obj, deps: Deps, nodes: Nodes = None) -> Outcome:
     r = _Run(body, deps, ReconcileReads(deps.kube, deps.children, first_reconcile=first))
     spec = _parse(r)
     if spec is not None and await _resolve(r, spec):
-        await _converge(r, spec, nodes)
+        try:
+            await _converge(r, spec, nodes)
+        except NameConflict as conflict:
+            # Another object has a child's name: it stays exactly as it is, and nothing else of this
+            # reconcile happens (the steps after the conflict, providers included, do not run).
+            r.set(Cond.false(st.CONFIGURED, Reason.NAME_CONFLICT, str(conflict)))
+            if (st.find(r.old_status.get("conditions"), st.CONFIGURED) or {}).get("reason") != (
+                Reason.NAME_CONFLICT
+            ):
+                r.events.append(EventSpec("Warning", Reason.NAME_CONFLICT, str(conflict)))
     return _finish(
         r,
         paused=spec.paused if spec is not None else False,
@@ -229,6 +239,8 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> None:
     owner = _owner(r)
     sts = await kube.child("apps/v1", "StatefulSet", ns, children.statefulset_name(owner))
     pod = await kube.child("v1", "Pod", ns, children.pod_name(owner)) if sts is not None else None
+    if pod is not None and (sts is None or not owned_by(pod, str(sts["metadata"].get("uid")))):
+        pod = None  # a pod of that name that our StatefulSet did not make is none of ours: never touched
     ctx = _context(r, spec, pod)
 
     blocked_by = None
@@ -330,14 +342,17 @@ async def _apply_changed(r: _Run, desired: list[dict[str, Any]], known: Mapping[
     last found equal to the same desired object is not even read.
     """
     cache = r.kube.children
+    uid = _owner(r).uid
     for obj in desired:
         kind, name = obj["kind"], obj["metadata"]["name"]
         wanted = digest(obj) if cache is not None else ""
         if cache is not None and cache.is_current(kind, r.namespace, name, wanted):
-            continue
+            continue  # (verified means found equal to `obj`, whose ownerReferences name this CocoonNode)
         existing = await _live_child(r, obj, known)
+        if existing is not None and not owned_by(existing, uid):
+            raise NameConflict(kind, name, existing)
         if not up_to_date(existing, obj):
-            applied = await r.kube.apply(obj)
+            applied = await apply_child(r.kube, obj, existing, uid)
             r.applied.append(f"{kind}/{name}")
             if cache is not None:
                 cache.wrote(kind, applied, wanted)
