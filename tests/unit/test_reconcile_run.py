@@ -14,6 +14,9 @@ from cocoon_operator.status import Cond
 from tests.unit.builders import cocoonnode, default_fleet, minimal_spec
 from tests.unit.fakes import FakeKube
 
+ADOPT_FOR = "cocoon.tonops.dev/adopt-for"
+BOUND_UID = "cocoon.tonops.dev/bound-uid"
+
 CONFIG_MAP = {
     "apiVersion": "v1",
     "kind": "ConfigMap",
@@ -151,7 +154,8 @@ async def test_existing_wallet_secret_is_never_replaced_and_validated() -> None:
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "w1-wallet", "namespace": "ns1"},
+        # adopted by an admin for this CocoonNode (else WalletSecretNotOwned comes first)
+        "metadata": {"name": "w1-wallet", "namespace": "ns1", "annotations": {ADOPT_FOR: "w1"}},
         "data": {"node_wallet_key": "bm90LWEta2V5"},
     }
     kube = _world(cocoonnode(), secret)
@@ -463,3 +467,105 @@ async def test_a_pod_of_that_name_the_statefulset_did_not_make_is_never_touched(
     await _run(kube)
     assert ("delete", "Pod", "w1-0") not in kube.writes
     assert "podIP" not in kube.find("CocoonNode", "ns1", "w1")["status"]  # type: ignore[index]
+
+
+# --- issue 16: a wallet Secret serves only the CocoonNode it was made or adopted for ---------------------
+
+
+async def test_the_operator_binds_the_wallet_secret_it_creates_to_the_cocoonnodes_uid() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube)
+    secret = kube.find("Secret", "ns1", "w1-wallet")
+    assert secret is not None and secret["metadata"]["annotations"][BOUND_UID] == "uid-w1"
+    assert secret["type"] == "Opaque"
+    assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cocoon-operator"
+
+
+async def test_a_wallet_secret_bound_to_another_cocoonnode_is_neither_mounted_nor_funded() -> None:
+    class Chain:
+        calls = 0
+
+        async def preflight(self, ctx: Context) -> StepReport:
+            Chain.calls += 1
+            return StepReport()
+
+        async def observe(self, ctx: Context) -> StepReport:
+            Chain.calls += 1
+            return StepReport()
+
+        async def finalize(self, ctx: Context) -> bool:
+            Chain.calls += 1
+            return True
+
+    kube = _world(cocoonnode())
+    await _run(kube)  # the victim: w1 and its key
+    victim_secret = copy.deepcopy(kube.find("Secret", "ns1", "w1-wallet"))
+    thief = cocoonnode("thief", spec=minimal_spec(wallet={"secretRef": {"name": "w1-wallet"}}))
+    kube.put(thief)
+    kube.writes.clear()
+    outcome = await _run(kube, name="thief", chain=Chain())
+    configured = _cond(kube, "Configured", name="thief")
+    assert (configured["status"], configured["reason"]) == ("False", "WalletSecretNotOwned")
+    assert "Secret w1-wallet holds the wallet key of another CocoonNode (UID uid-w1)" in configured["message"]
+    assert "annotate secret w1-wallet cocoon.tonops.dev/adopt-for=thief" in configured["message"]
+    assert [e.reason for e in outcome.events] == ["WalletSecretNotOwned"]
+    # nothing mounts it, nothing was funded, the victim's Secret is as it was
+    assert kube.find("StatefulSet", "ns1", "thief") is None
+    assert [w for w in kube.writes if w[1] != "CocoonNode"] == []
+    assert Chain.calls == 0
+    assert kube.find("Secret", "ns1", "w1-wallet") == victim_secret
+    assert "node_wallet_key" not in str(kube.find("CocoonNode", "ns1", "thief")["status"])  # type: ignore[index]
+    # deleting the thief does no chain work with the victim's key
+    body = copy.deepcopy(kube.find("CocoonNode", "ns1", "thief"))
+    assert body is not None
+    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    done = await reconcile.finalize(body, Deps(kube=kube, settings=Settings(), chain=Chain()))
+    assert done.done and Chain.calls == 0
+
+
+async def test_an_unmarked_secret_needs_an_admins_adoption() -> None:
+    import base64
+
+    key = base64.b64encode(base64.b64encode(bytes(range(32)))).decode()
+    loose = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "w1-wallet", "namespace": "ns1"},
+        "data": {"node_wallet_key": key},
+    }
+    kube = _world(cocoonnode(), loose)
+    await _run(kube)
+    configured = _cond(kube, "Configured")
+    assert configured["reason"] == "WalletSecretNotOwned"
+    assert "was not created by the operator for this CocoonNode" in configured["message"]
+    assert kube.find("StatefulSet", "ns1", "w1") is None
+    # the admin adopts it for w1 (the chart's admission policy lets only admins set this annotation)
+    secret = kube.find("Secret", "ns1", "w1-wallet")
+    assert secret is not None
+    secret["metadata"]["annotations"] = {ADOPT_FOR: "w1"}
+    await _run(kube)
+    assert _cond(kube, "Configured")["status"] == "True"
+    assert kube.find("StatefulSet", "ns1", "w1") is not None
+    # adopted for another name: not for w1
+    secret["metadata"]["annotations"] = {ADOPT_FOR: "w2"}
+    await _run(kube)
+    assert _cond(kube, "Configured")["reason"] == "WalletSecretNotOwned"
+
+
+async def test_a_running_worker_whose_key_secret_was_swapped_is_stopped() -> None:
+    """Someone replaced the wallet Secret with one the operator did not make: the pod must not start
+    with it, so the StatefulSet goes to zero replicas (nothing else is applied)."""
+    kube = _world(cocoonnode())
+    await _run(kube)
+    assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 1  # type: ignore[index]
+    await kube.delete("v1", "Secret", "ns1", "w1-wallet")
+    kube.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "w1-wallet", "namespace": "ns1"},
+              "data": {"node_wallet_key": "eA=="}})  # fmt: skip
+    kube.writes.clear()
+    await _run(kube)
+    assert _cond(kube, "Configured")["reason"] == "WalletSecretNotOwned"
+    assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 0  # type: ignore[index]
+    assert {(op, kind) for op, kind, _ in kube.writes} == {
+        ("apply", "StatefulSet"),
+        ("patch/status", "CocoonNode"),
+    }

@@ -144,6 +144,7 @@ def new_wallet_secret(owner: Owner, secret_name: str) -> dict[str, Any]:
     """A fresh node wallet key: 32 random bytes, base64 (created once, never replaced, never logged).
 
     No ownerReference on purpose: the key controls the wallet's funds and must outlive the CocoonNode.
+    Bound to the CocoonNode's UID instead (`wallet_binding_problem`), so no other CocoonNode can use it.
     """
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     return {
@@ -157,10 +158,35 @@ def new_wallet_secret(owner: Owner, secret_name: str) -> dict[str, Any]:
                 identity.LABEL_MANAGED_BY: identity.MANAGED_BY,
                 identity.LABEL_NODE: owner.name,
             },
-            "annotations": {GENERATED_ANNOTATION: f"{identity.MANAGED_BY} for {identity.KIND} {owner.name}"},
+            "annotations": {
+                GENERATED_ANNOTATION: f"{identity.MANAGED_BY} for {identity.KIND} {owner.name}",
+                identity.ANNOTATION_BOUND_UID: owner.uid,
+            },
         },
         "data": {identity.WALLET_SECRET_KEY: base64.b64encode(key.encode()).decode()},
     }
+
+
+def wallet_binding_problem(secret: dict[str, Any], owner: Owner) -> str | None:
+    """None when this CocoonNode may use the wallet Secret: the operator made it for this CocoonNode
+    (its UID), or a cluster admin adopted it for this CocoonNode's name. Otherwise why not, without
+    anything about the key (the Secret is not this CocoonNode's business)."""
+    meta = secret.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    bound = annotations.get(identity.ANNOTATION_BOUND_UID)
+    if bound == owner.uid or annotations.get(identity.ANNOTATION_ADOPT_FOR) == owner.name:
+        return None
+    name = meta.get("name")
+    mark = f"{identity.ANNOTATION_ADOPT_FOR}={owner.name}"
+    adopt = f"kubectl -n {owner.namespace} annotate secret {name} {mark}"
+    if bound:
+        why = f"holds the wallet key of another CocoonNode (UID {bound})"
+    else:
+        why = "was not created by the operator for this CocoonNode"
+    return (
+        f"Secret {name} {why}; a CocoonNode uses only a wallet Secret made for it, so nothing mounts "
+        f"or funds it. A cluster admin who means to hand this key to {owner.name} adopts it: {adopt}"
+    )
 
 
 def wallet_key_problem(secret: dict[str, Any]) -> str | None:

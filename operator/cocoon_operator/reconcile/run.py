@@ -104,9 +104,7 @@ async def run(body: Obj, deps: Deps, nodes: Nodes = None) -> Outcome:
             # Another object has a child's name: it stays exactly as it is, and nothing else of this
             # reconcile happens (the steps after the conflict, providers included, do not run).
             r.set(Cond.false(st.CONFIGURED, Reason.NAME_CONFLICT, str(conflict)))
-            if (st.find(r.old_status.get("conditions"), st.CONFIGURED) or {}).get("reason") != (
-                Reason.NAME_CONFLICT
-            ):
+            if _previous_reason(r, st.CONFIGURED) != Reason.NAME_CONFLICT:
                 r.events.append(EventSpec("Warning", Reason.NAME_CONFLICT, str(conflict)))
     return _finish(
         r,
@@ -192,11 +190,38 @@ async def _wallet_secret(r: _Run, spec: CocoonNodeSpec) -> bool:
         secret = await r.kube.fresh("v1", "Secret", r.namespace, name)  # lost a race: use the winner's
         if secret is None:
             raise ApiError(409, "Conflict", f"Secret {name} vanished while being created")
+    # Whose key it is comes first: nothing about a Secret that is not this CocoonNode's is reported.
+    foreign = children.wallet_binding_problem(secret, owner)
+    if foreign:
+        message = f"spec.wallet.secretRef: {foreign}"
+        r.set(Cond.false(st.CONFIGURED, Reason.WALLET_SECRET_NOT_OWNED, message))
+        if _previous_reason(r, st.CONFIGURED) != Reason.WALLET_SECRET_NOT_OWNED:
+            r.events.append(EventSpec("Warning", Reason.WALLET_SECRET_NOT_OWNED, message))
+        await _stop_worker(r, spec)
+        return False
     problem = children.wallet_key_problem(secret)
     if problem:
         r.set(Cond.false(st.CONFIGURED, Reason.INVALID_WALLET_SECRET, f"spec.wallet.secretRef: {problem}"))
         return False
     return True
+
+
+def _previous_reason(r: _Run, type_: str) -> str | None:
+    found = st.find(r.old_status.get("conditions"), type_)
+    return str(found.get("reason")) if found else None
+
+
+async def _stop_worker(r: _Run, spec: CocoonNodeSpec) -> None:
+    """Scale an existing worker StatefulSet of this CocoonNode to zero (its pod would mount a key that is
+    not this CocoonNode's, e.g. after someone replaced the Secret). Nothing else is applied."""
+    owner = _owner(r)
+    sts = await r.kube.child("apps/v1", "StatefulSet", r.namespace, children.statefulset_name(owner))
+    if sts is None or not owned_by(sts, owner.uid) or sts.get("spec", {}).get("replicas") == 0:
+        return
+    settings = r.deps.settings
+    config_digest = children.config_hash(children.configmap(owner, spec, settings))
+    stopped = _scaled_to_zero(children.statefulset(owner, spec, settings, config_digest))
+    await _apply_changed(r, [stopped], {"StatefulSet": sts})
 
 
 def _owner(r: _Run) -> children.Owner:
@@ -446,6 +471,10 @@ async def finalize(body: Obj, deps: Deps, *, now: dt.datetime | None = None) -> 
     except ValidationError:
         return FinalizeOutcome(True, "Invalid spec: nothing on chain to finish")
     r = _Run(body, deps, ReconcileReads(deps.kube, deps.children))
+    secret = await r.kube.get("v1", "Secret", r.namespace, spec.wallet.secret_ref.name)
+    if secret is not None and children.wallet_binding_problem(secret, _owner(r)):
+        # Its chain state (claims, sweeps) belongs to whichever CocoonNode the key is bound to.
+        return FinalizeOutcome(True, "The wallet Secret is not this CocoonNode's: nothing on chain to finish")
     ctx = _context(r, spec, None)
     remaining = (deadline - now).total_seconds()
     if remaining <= 0:
