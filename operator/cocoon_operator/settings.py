@@ -72,6 +72,17 @@ class Settings(BaseSettings):
     # author names. It needs /bin/sh, cat and sed.
     render_image: str = Field(default=f"cocoon-operator:{__version__}", min_length=1)
 
+    # Image policy (issue 16): the runner gets the node wallet key (through its rendered config), so only
+    # images the cluster admin lists may run as a worker. The chart's ValidatingAdmissionPolicy refuses
+    # others at admission; the operator checks again (a policy tightened later, or an install without
+    # it) and stops the worker (Configured=False, ImageNotAllowed). An image is allowed when it starts
+    # with one of the prefixes (end them with "/", ":" or "@") or ends with "@" + one of the digests.
+    image_policy: bool = False
+    worker_image_prefixes: tuple[str, ...] = ()
+    worker_image_digests: tuple[str, ...] = ()
+    inference_image_prefixes: tuple[str, ...] = ()
+    inference_image_digests: tuple[str, ...] = ()
+
     # Health: probe Triton and the runner on each worker's pod IP. Turn off only where worker pods do
     # not really run (KWOK-only test clusters); InferenceReady then follows the pod's Ready condition.
     health_probes: bool = True

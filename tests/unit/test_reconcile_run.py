@@ -569,3 +569,54 @@ async def test_a_running_worker_whose_key_secret_was_swapped_is_stopped() -> Non
         ("apply", "StatefulSet"),
         ("patch/status", "CocoonNode"),
     }
+
+
+# --- issue 16: the admin's image policy, checked by the operator too -----------------------------------
+
+POLICY = Settings(
+    image_policy=True,
+    worker_image_prefixes=("localhost/",),
+    inference_image_prefixes=("nvcr.io/nvidia/tritonserver:",),
+    inference_image_digests=("sha256:" + "a" * 64,),
+)
+
+
+async def _run_with(kube: FakeKube, settings: Settings) -> reconcile.Outcome:
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    outcome = await reconcile.run(copy.deepcopy(body), Deps(kube=kube, settings=settings))
+    if outcome.status_patch:
+        await kube.patch_status("", "CocoonNode", "ns1", "w1", outcome.status_patch)
+    return outcome
+
+
+async def test_an_image_outside_the_policy_stops_the_worker() -> None:
+    kube = _world(cocoonnode())
+    await _run_with(kube, POLICY)
+    assert _cond(kube, "Configured")["status"] == "True"
+    assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 1  # type: ignore[index]
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    body["spec"]["worker"]["image"] = "evil.example/steal:1"  # e.g. set before the policy was tightened
+    outcome = await _run_with(kube, POLICY)
+    configured = _cond(kube, "Configured")
+    assert (configured["status"], configured["reason"]) == ("False", "ImageNotAllowed")
+    assert configured["message"].startswith("spec.worker.image: image 'evil.example/steal:1' is not allowed")
+    assert "localhost/*" in configured["message"]
+    assert [e.reason for e in outcome.events] == ["ImageNotAllowed"]
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None and sts["spec"]["replicas"] == 0  # no pod with that image runs
+
+
+async def test_inference_images_by_digest_and_the_policy_off() -> None:
+    digest = "sha256:" + "a" * 64
+    kube = _world(cocoonnode(spec=minimal_spec(inference={"image": f"mirror.example/triton@{digest}"})))
+    await _run_with(kube, POLICY)
+    assert _cond(kube, "Configured")["status"] == "True"
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    body["spec"]["inference"]["image"] = "mirror.example/triton:latest"
+    await _run_with(kube, POLICY)
+    assert _cond(kube, "Configured")["message"].startswith("spec.inference.image:")
+    await _run_with(kube, Settings())  # no policy configured: the operator does not judge images
+    assert _cond(kube, "Configured")["status"] == "True"

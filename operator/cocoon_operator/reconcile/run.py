@@ -18,7 +18,7 @@ from cocoon_operator.api import identity
 from cocoon_operator.api.spec import CocoonNodeSpec, parse_spec
 from cocoon_operator.api.tonaddr import address_problem
 from cocoon_operator.k8s.errors import ApiError
-from cocoon_operator.reconcile import children, observe, placement
+from cocoon_operator.reconcile import children, image_policy, observe, placement
 from cocoon_operator.reconcile.child_cache import KEPT_KINDS, digest
 from cocoon_operator.reconcile.compare import up_to_date
 from cocoon_operator.reconcile.deps import Context, Deps, EventSpec, StepReport
@@ -97,7 +97,7 @@ async def run(body: Obj, deps: Deps, nodes: Nodes = None) -> Outcome:
     first = "observedGeneration" not in (body.get("status") or {})
     r = _Run(body, deps, ReconcileReads(deps.kube, deps.children, first_reconcile=first))
     spec = _parse(r)
-    if spec is not None and await _resolve(r, spec):
+    if spec is not None and await _images_allowed(r, spec) and await _resolve(r, spec):
         try:
             await _converge(r, spec, nodes)
         except NameConflict as conflict:
@@ -128,6 +128,18 @@ def _parse(r: _Run) -> CocoonNodeSpec | None:
             r.set(Cond.false(st.CONFIGURED, Reason.INVALID_TON_ADDRESS, f"{path}: {problem}"))
             return None
     return spec
+
+
+async def _images_allowed(r: _Run, spec: CocoonNodeSpec) -> bool:
+    """The admin's image policy (the runner gets the wallet key): a worker with another image stops."""
+    problem = image_policy.problem(spec, r.deps.settings)
+    if problem is None:
+        return True
+    r.set(Cond.false(st.CONFIGURED, Reason.IMAGE_NOT_ALLOWED, problem))
+    if _previous_reason(r, st.CONFIGURED) != Reason.IMAGE_NOT_ALLOWED:
+        r.events.append(EventSpec("Warning", Reason.IMAGE_NOT_ALLOWED, problem))
+    await _stop_worker(r, spec)
+    return False
 
 
 async def _resolve(r: _Run, spec: CocoonNodeSpec) -> bool:
