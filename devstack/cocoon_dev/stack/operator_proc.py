@@ -175,18 +175,18 @@ _POD_ONLY_ENV = frozenset({"COCOON_METRICS_PORT"})
 
 
 def chart_command(
-    kubectl: str, admin_kubeconfig: str, namespace: str, release: str
+    kubectl: str, admin_kubeconfig: str, namespace: str, deployment: str
 ) -> tuple[list[str], dict[str, str]]:
     """The operator's arguments and COCOON_* settings as the installed chart's Deployment has them
     (the namespaces it serves, the render image, the image policy), minus `--liveness` (chosen locally)
     and settings that only make sense in a pod. Values from a fieldRef become the local equivalent."""
     proc = subprocess.run(
-        [kubectl, "--kubeconfig", admin_kubeconfig, "-n", namespace, "get", "deployment", release,
+        [kubectl, "--kubeconfig", admin_kubeconfig, "-n", namespace, "get", "deployment", deployment,
          "-o", "json"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
-        what = f"the chart's Deployment {namespace}/{release}"
+        what = f"the chart's Deployment {namespace}/{deployment}"
         raise StepFailed(f"could not read {what}: {proc.stderr.strip()}")
     (container,) = json.loads(proc.stdout)["spec"]["template"]["spec"]["containers"]
     args = [a for a in container.get("args", []) if not a.startswith("--liveness")]
