@@ -11,6 +11,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cocoon_operator import __version__
+
 # A node counts as this TEE kind when it carries any of these labels (`key=value`): NFD for model B
 # (the node is a CVM), GKE's node-pool label, and kata-deploy's NodeFeatureRules for model A.
 DEFAULT_TDX_LABELS = (
@@ -75,6 +77,21 @@ class Settings(BaseSettings):
     unload_allowance_seconds: int = Field(default=20, ge=0)
     runner_max_active_requests: int = Field(default=60, ge=0)
     run_as_user: int = 1000
+    # Image of the `render-config` init container, the only container that mounts the wallet key: an
+    # image the cluster admin chose (the chart passes the operator's own image), never one a CocoonNode
+    # author names. It needs /bin/sh, cat and sed.
+    render_image: str = Field(default=f"cocoon-operator:{__version__}", min_length=1)
+
+    # Image policy (issue 16): the runner gets the node wallet key (through its rendered config), so only
+    # images the cluster admin lists may run as a worker. The chart's ValidatingAdmissionPolicy refuses
+    # others at admission; the operator checks again (a policy tightened later, or an install without
+    # it) and stops the worker (Configured=False, ImageNotAllowed). An image is allowed when it starts
+    # with one of the prefixes (end them with "/", ":" or "@") or ends with "@" + one of the digests.
+    image_policy: bool = False
+    worker_image_prefixes: tuple[str, ...] = ()
+    worker_image_digests: tuple[str, ...] = ()
+    inference_image_prefixes: tuple[str, ...] = ()
+    inference_image_digests: tuple[str, ...] = ()
 
     # Health: probe Triton and the runner on each worker's pod IP. Turn off only where worker pods do
     # not really run (KWOK-only test clusters); InferenceReady then follows the pod's Ready condition.

@@ -48,7 +48,9 @@ class Reason:
     CONFIG_MAP_NOT_FOUND: Final = "ConfigMapNotFound"
     CONFIG_KEY_MISSING: Final = "ConfigKeyMissing"
     INVALID_WALLET_SECRET: Final = "InvalidWalletSecret"  # noqa: S105
-    WALLET_SECRET_NOT_OWNED: Final = "WalletSecretConflict"  # noqa: S105
+    WALLET_SECRET_NOT_OWNED: Final = "WalletSecretNotOwned"  # noqa: S105
+    NAME_CONFLICT: Final = "NameConflict"  # a child's name is taken by an object of someone else
+    IMAGE_NOT_ALLOWED: Final = "ImageNotAllowed"  # an image outside the admin's image policy
     TREASURY_SECRET_NOT_FOUND: Final = "TreasurySecretNotFound"  # noqa: S105
     API_ERROR: Final = "ApiError"
     # Scheduled

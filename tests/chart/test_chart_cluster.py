@@ -12,6 +12,7 @@ Job runs for real (docs/kind-ci.md).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import socket
@@ -261,6 +262,8 @@ def test_single_namespace_install_reconciles_with_the_chart_identity(
         "--set", "crds.install=false",
         "--set", "networkPolicy.enabled=true",
         "--set", "podDisruptionBudget.enabled=true",
+        # the example's runner image (the admission policy refuses any other)
+        "--set", "imagePolicy.worker.repositoryPrefixes={localhost/cocoon-worker-runner:}",
         *_image_values(),
     ]  # fmt: skip
     kube.helm("install", release, str(CHART), "-n", release_ns, *values, "--timeout", "120s")
@@ -367,7 +370,12 @@ def test_single_namespace_install_reconciles_with_the_chart_identity(
         # the children the operator created with its own identity
         assert kube.get("statefulset", name, "-n", workers_ns)
         wallet = example["spec"]["wallet"]["secretRef"]["name"]
-        assert kube.get("secret", wallet, "-n", workers_ns), "the operator generated the wallet Secret"
+        secret = kube.get("secret", wallet, "-n", workers_ns)
+        assert secret, "the operator generated the wallet Secret"
+        # ... through the admission policies, with its own token: Opaque, labelled, bound to the node
+        assert secret["type"] == "Opaque"
+        assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cocoon-operator"
+        assert secret["metadata"]["annotations"]["cocoon.tonops.dev/bound-uid"] == cn["metadata"]["uid"]
 
         # ... and what that identity may not do: HTTP 403, not hidden by admin credentials
         node = kube.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout
@@ -383,6 +391,27 @@ def test_single_namespace_install_reconciles_with_the_chart_identity(
             )
         )
         assert me.kubectl("auth", "can-i", "create", "clusterroles", check=False).stdout.strip() == "no"
+        # issue 16: RBAC lets it create Secrets in its namespace; the admission policy lets it create
+        # only its own kind (no token for a ServiceAccount, nothing unlabelled)
+        token_secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {
+                "name": "stolen-token",
+                "namespace": workers_ns,
+                "labels": {"app.kubernetes.io/managed-by": "cocoon-operator"},
+                "annotations": {"kubernetes.io/service-account.name": "default"},
+            },
+        }
+        refused = me.kubectl("create", "-f", "-", input=json.dumps(token_secret), check=False)
+        assert _forbidden(refused) and "may create only Opaque Secrets" in refused.stderr, refused.stderr
+        refused = me.kubectl(
+            "create", "secret", "generic", "unlabelled", "-n", workers_ns, "--from-literal=k=v", check=False
+        )
+        assert refused.returncode != 0 and "is forbidden: ValidatingAdmissionPolicy" in refused.stderr
+        assert "app.kubernetes.io/managed-by=cocoon-operator" in refused.stderr
+        assert kube.get("secret", "stolen-token", "-n", workers_ns) is None
         out = operator.output()
         assert "Forbidden" not in out and " 403" not in out, (
             f"the operator was refused something:\n{out[-6000:]}"
@@ -443,11 +472,13 @@ def test_single_namespace_install_reconciles_with_the_chart_identity(
 
 
 def test_all_namespaces_install_rbac(kube: Kube, namespace: str, release_ns: str, tmp_path: Path) -> None:
-    """Cluster-wide mode: what the identity may and may not do, asked of the real authorizer."""
+    """Cluster-wide mode (only with the explicit allNamespaces): what the identity may and may not do,
+    asked of the real authorizer."""
     release = "ca"
     kube.helm(
-        "install", release, str(CHART), "-n", release_ns, "--set", "crds.install=false", *_image_values()
-    )
+        "install", release, str(CHART), "-n", release_ns, "--set", "crds.install=false",
+        "--set", "allNamespaces=true", *_image_values(),
+    )  # fmt: skip
     kube.kubectl("scale", "deployment", f"{release}-cocoon-operator", "-n", release_ns, "--replicas=0")
     sa = f"{release}-cocoon-operator"
     me = kube.as_identity(kube.token_kubeconfig(release_ns, sa, tmp_path / "op.kubeconfig"))
@@ -503,6 +534,33 @@ def test_all_namespaces_install_rbac(kube: Kube, namespace: str, release_ns: str
         ).stdout.strip()
         == "no"
     )
+    kube.helm("uninstall", release, "-n", release_ns, "--no-hooks", "--timeout", "60s")
+
+
+def test_default_install_has_secret_rights_only_where_it_serves(
+    kube: Kube, namespace: str, release_ns: str, tmp_path: Path
+) -> None:
+    """Issue 16: without allNamespaces the operator serves the release namespace only, and may read or
+    create Secrets nowhere else (the real authorizer says so)."""
+    release = "dn"
+    kube.helm("install", release, str(CHART), "-n", release_ns, "--set", "crds.install=false",
+              "--set", "replicaCount=0", *_image_values())  # fmt: skip
+    sa = f"{release}-cocoon-operator"
+    me = kube.as_identity(kube.token_kubeconfig(release_ns, sa, tmp_path / "op.kubeconfig"))
+
+    def can(verb: str, resource: str, ns: str) -> bool:
+        return me.kubectl("auth", "can-i", verb, resource, "-n", ns, check=False).stdout.strip() == "yes"
+
+    assert can("get", "secrets", release_ns) and can("create", "secrets", release_ns)
+    assert can("watch", f"cocoonnodes.{GROUP}", release_ns)
+    for verb in ("get", "create", "list"):
+        assert not can(verb, "secrets", namespace), f"{verb} secrets outside the served namespace"
+    assert not can("watch", f"cocoonnodes.{GROUP}", namespace)
+    assert not can("create", "statefulsets.apps", namespace)
+    deploy = kube.get("deployment", sa, "-n", release_ns)
+    assert deploy is not None
+    assert f"--namespace={release_ns}" in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert kube.get("networkpolicy", sa, "-n", release_ns), "the operator's NetworkPolicy is on by default"
     kube.helm("uninstall", release, "-n", release_ns, "--no-hooks", "--timeout", "60s")
 
 

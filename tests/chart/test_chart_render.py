@@ -17,6 +17,7 @@ WATCH_NS = "cocoon-workers"
 SCENARIOS: dict[str, dict[str, str]] = {
     "default": {},
     "single-namespace": {"watchNamespace": WATCH_NS},
+    "all-namespaces": {"allNamespaces": "true"},
     "crds-off": {"crds.install": "false"},
     "servicemonitor": {"serviceMonitor.enabled": "true"},
     "networkpolicy": {"networkPolicy.enabled": "true", "podDisruptionBudget.enabled": "true"},
@@ -92,6 +93,10 @@ def test_ci_values_cover_the_main_modes() -> None:
         ({"crds.install": "yes"}, "/crds/install"),
         ({"runAsUser": "0"}, "/runAsUser"),
         ({"watchNamespace": "Not_A_Namespace"}, "/watchNamespace"),
+        ({"watchNamespaces[0]": "Not_A_Namespace"}, "/watchNamespaces/0"),
+        ({"imagePolicy.worker.repositoryPrefixes[0]": "registry.example/cocoon"}, "/imagePolicy/worker"),
+        ({"imagePolicy.inference.digests[0]": "sha256:xyz"}, "/imagePolicy/inference/digests/0"),
+        ({"admissionPolicies.walletSecretMarks": "maybe"}, "/admissionPolicies/walletSecretMarks"),
         ({"liveness.port": "70000"}, "/liveness/port"),
         ({"extraArgs": "--verbose"}, "/extraArgs"),
     ],
@@ -176,6 +181,21 @@ def test_rbac_has_no_wildcards_or_versioned_groups(scenario: tuple[str, list[dic
         )
 
 
+def test_secrets_cluster_wide_only_with_the_explicit_value(
+    scenario: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """Issue 16: the default install reads and creates Secrets only in the namespaces it serves."""
+    name, objs = scenario
+    cluster_wide = [
+        o["metadata"]["name"]
+        for o in of_kind(objs, "ClusterRole")
+        if any("secrets" in r.get("resources", []) for r in o.get("rules", []))
+    ]
+    assert cluster_wide == (
+        ["cocoon-cocoon-operator-cocoon-system-workloads"] if name == "all-namespaces" else []
+    )
+
+
 def test_rbac_secrets_only_get_and_create(scenario: tuple[str, list[dict[str, Any]]]) -> None:
     _, objs = scenario
     assert _grants(objs, "", "secrets") <= {"get", "create"}
@@ -205,6 +225,8 @@ def test_rbac_matches_what_the_operator_calls(scenario: tuple[str, list[dict[str
         ("", "nodes"): {"get", "list", "watch"},
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
         ("coordination.k8s.io", "leases"): {"get", "create", "patch"},
+        # not an API resource: what the wallet-Secret admission policy asks before a mark is written
+        (group, "walletsecrets"): {"adopt"},
     }
     for (api_group, resource), verbs in expected.items():
         assert _grants(objs, api_group, resource) == verbs, f"{api_group}/{resource}"
@@ -237,7 +259,7 @@ def test_rbac_follows_the_operators_list_of_calls() -> None:
     """Every namespaced call in docs/rbac-needs.md is granted with exactly those verbs, in both modes;
     the cluster-scoped ones too, except the rows the doc itself marks as conditional."""
     needs = _rbac_needs()
-    for objs in (render(), render({"watchNamespace": WATCH_NS})):
+    for objs in (render(), render({"watchNamespace": WATCH_NS}), render({"allNamespaces": "true"})):
         for (group, resource), verbs in needs["namespaced"].items():
             assert _grants(objs, group, resource) == verbs, f"{group}/{resource}: doc says {sorted(verbs)}"
         for key in (("", "nodes"), ("apiextensions.k8s.io", "customresourcedefinitions")):
@@ -247,13 +269,14 @@ def test_rbac_follows_the_operators_list_of_calls() -> None:
 
 
 def test_rbac_cluster_wide_mode() -> None:
-    objs = render()
+    objs = render({"allNamespaces": "true"})
     cluster_roles = {o["metadata"]["name"]: o for o in of_kind(objs, "ClusterRole") if not is_hook(o)}
     assert set(cluster_roles) == {
         "cocoon-cocoon-operator-cocoon-system",
         "cocoon-cocoon-operator-cocoon-system-workloads",
         "cocoon-cocoon-operator-cocoon-system-view",
         "cocoon-cocoon-operator-cocoon-system-edit",
+        "cocoon-cocoon-operator-cocoon-system-trust-admin",
     }
     # the only Role is the Lease's, in the release namespace
     roles = [o for o in of_kind(objs, "Role") if not is_hook(o)]
@@ -267,6 +290,27 @@ def test_rbac_cluster_wide_mode() -> None:
         assert b["subjects"] == [
             {"kind": "ServiceAccount", "name": "cocoon-cocoon-operator", "namespace": "cocoon-system"}
         ]
+
+
+def test_default_serves_the_release_namespace_only() -> None:
+    objs = render()
+    (role,) = [o for o in of_kind(objs, "Role") if not is_hook(o)]
+    assert role["metadata"]["namespace"] == "cocoon-system"
+    args = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=cocoon-system" in args and "--all-namespaces" not in args
+    assert not [o for o in of_kind(objs, "ClusterRole") if o["metadata"]["name"].endswith("-workloads")]
+
+
+def test_several_watched_namespaces() -> None:
+    objs = render({"watchNamespaces": "{a,b}", "watchNamespace": "b"})
+    roles = sorted(o["metadata"]["namespace"] for o in of_kind(objs, "Role") if not is_hook(o))
+    assert roles == ["a", "b"]
+    bindings = sorted(o["metadata"]["namespace"] for o in of_kind(objs, "RoleBinding") if not is_hook(o))
+    assert bindings == ["a", "b"]
+    args = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert [a for a in args if a.startswith("--namespace")] == ["--namespace=a", "--namespace=b"]
+    proc = template({"allNamespaces": "true", "watchNamespaces": "{a}"}, check=False)
+    assert proc.returncode != 0 and "allNamespaces serves every namespace" in proc.stderr
 
 
 def test_rbac_single_namespace_mode() -> None:
@@ -326,8 +370,10 @@ def test_deployment_shape(scenario: tuple[str, list[dict[str, Any]]]) -> None:
     assert args[0] == "run"
     if name == "single-namespace":
         assert f"--namespace={WATCH_NS}" in args and "--all-namespaces" not in args
-    else:
+    elif name == "all-namespaces":
         assert "--all-namespaces" in args
+    else:
+        assert "--namespace=cocoon-system" in args
     assert "--liveness=http://0.0.0.0:8080/healthz" in args
     assert "--standalone" in args  # one replica: kopf must not look for peering objects
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -342,14 +388,21 @@ def test_deployment_args_parse_with_the_operator_cli() -> None:
     """The chart's arguments are accepted by the real `cocoon-operator` argument parser."""
     from cocoon_operator.__main__ import _parser
 
-    for values in ({}, {"watchNamespace": WATCH_NS}, {"extraArgs[0]": "--verbose"}):
+    cases: list[tuple[dict[str, str], list[str]]] = [
+        ({}, ["cocoon-system"]),
+        ({"watchNamespace": WATCH_NS}, [WATCH_NS]),
+        ({"watchNamespaces": "{a,b}"}, ["a", "b"]),
+        ({"allNamespaces": "true"}, []),
+        ({"extraArgs[0]": "--verbose"}, ["cocoon-system"]),
+    ]
+    for values, namespaces in cases:
         (container,) = one(render(values), "Deployment")["spec"]["template"]["spec"]["containers"]
         parsed = _parser().parse_args(container["args"])
         assert parsed.command == "run"
         assert parsed.standalone is True
         assert parsed.liveness == "http://0.0.0.0:8080/healthz"
-        assert parsed.namespace == ([WATCH_NS] if values.get("watchNamespace") else [])
-        assert parsed.all_namespaces is not bool(values.get("watchNamespace"))
+        assert parsed.namespace == namespaces
+        assert parsed.all_namespaces is (namespaces == [])
 
 
 def _assert_restricted(pod: dict[str, Any]) -> None:
@@ -394,7 +447,9 @@ def test_metrics_service() -> None:
     ]
     pod_labels = one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert svc["spec"]["selector"].items() <= pod_labels.items()
-    assert not of_kind(objs, "ServiceMonitor") and not of_kind(objs, "NetworkPolicy")
+    assert not of_kind(objs, "ServiceMonitor") and not of_kind(
+        render({"networkPolicy.enabled": "false"}), "NetworkPolicy"
+    )
     assert one(objs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1  # a drain keeps the standby
 
 
@@ -413,7 +468,7 @@ def test_service_monitor_selects_the_metrics_service() -> None:
 
 
 def test_network_policy() -> None:
-    objs = render({"networkPolicy.enabled": "true"})
+    objs = render()  # on by default (issue 16)
     np = one(objs, "NetworkPolicy")
     assert np["spec"]["policyTypes"] == ["Ingress"]
     assert np["spec"]["podSelector"]["matchLabels"].items() <= (
@@ -485,7 +540,7 @@ def _cleanup_hooks(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_cleanup_hook() -> None:
-    objs = render()
+    objs = render({"allNamespaces": "true"})
     hooks = _cleanup_hooks(objs)
     assert {o["kind"] for o in hooks} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Job"}
     for o in hooks:
@@ -525,7 +580,13 @@ def test_cleanup_hook_single_namespace() -> None:
 
 def test_every_object_is_labelled_and_namespaced(scenario: tuple[str, list[dict[str, Any]]]) -> None:
     _, objs = scenario
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+    cluster_scoped = {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     for o in objs:
         labels = o["metadata"].get("labels", {})
         assert labels.get("app.kubernetes.io/instance") == "cocoon", o["metadata"]["name"]
@@ -547,7 +608,108 @@ def test_packaged_chart_renders_the_same(tmp_path: Path) -> None:
 
 
 def test_renders_on_the_oldest_supported_kubernetes() -> None:
-    proc = run([helm_bin(), "template", "x", str(CHART), "--kube-version", "1.29.0"], timeout=60)
-    assert "kind: Deployment" in proc.stdout
-    proc = run([helm_bin(), "template", "x", str(CHART), "--kube-version", "1.28.9"], check=False, timeout=60)
+    """1.30: ValidatingAdmissionPolicy v1 (the admission policies) is GA there."""
+    proc = run([helm_bin(), "template", "x", str(CHART), "--kube-version", "1.30.0"], timeout=60)
+    assert "kind: Deployment" in proc.stdout and "kind: ValidatingAdmissionPolicy" in proc.stdout
+    proc = run([helm_bin(), "template", "x", str(CHART), "--kube-version", "1.29.9"], check=False, timeout=60)
     assert proc.returncode != 0 and "kubeVersion" in proc.stderr
+
+
+# ------------------------------------------------------------------ issue 16: admission policies
+
+
+def test_admission_policies_and_their_bindings() -> None:
+    objs = render({"watchNamespaces": "{a,b}"})
+    policies = {o["metadata"]["name"]: o for o in of_kind(objs, "ValidatingAdmissionPolicy")}
+    bindings = {o["metadata"]["name"]: o for o in of_kind(objs, "ValidatingAdmissionPolicyBinding")}
+    prefix = "cocoon-cocoon-operator-cocoon-system-"
+    names = {prefix + n for n in ("images", "trusted-code", "wallet-secrets", "operator-secrets")}
+    assert set(policies) == set(bindings) == names
+    for name, binding in bindings.items():
+        assert binding["spec"]["policyName"] == name
+        assert binding["spec"]["validationActions"] == ["Deny"]
+        assert policies[name]["spec"]["failurePolicy"] == "Fail"
+    for short in ("images", "trusted-code", "wallet-secrets"):  # only where this operator serves
+        selector = bindings[prefix + short]["spec"]["matchResources"]["namespaceSelector"]
+        assert selector["matchExpressions"] == [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}
+        ]
+    assert "matchResources" not in bindings[prefix + "operator-secrets"]["spec"]
+    (cond,) = policies[prefix + "operator-secrets"]["spec"]["matchConditions"]
+    assert (
+        cond["expression"]
+        == "request.userInfo.username == 'system:serviceaccount:cocoon-system:cocoon-cocoon-operator'"
+    )
+    everywhere = render({"allNamespaces": "true"})
+    assert all(
+        "matchResources" not in b["spec"] for b in of_kind(everywhere, "ValidatingAdmissionPolicyBinding")
+    )
+    off = render(
+        {
+            "imagePolicy.enabled": "false",
+            "admissionPolicies.walletSecretMarks": "false",
+            "admissionPolicies.trustedCode": "false",
+            "admissionPolicies.operatorSecrets": "false",
+        }
+    )
+    assert not of_kind(off, "ValidatingAdmissionPolicy") and not of_kind(
+        off, "ValidatingAdmissionPolicyBinding"
+    )
+
+
+def test_image_policy_values_reach_the_policy_and_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    digest = "sha256:" + "b" * 64
+    objs = render(
+        {
+            "imagePolicy.worker.repositoryPrefixes": "{registry.example/cocoon/worker-runner@}",
+            "imagePolicy.worker.digests": "{" + digest + "}",
+        }
+    )
+    policy = one(objs, "ValidatingAdmissionPolicy", "-images")
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    assert json.loads(variables["workerPrefixes"]) == ["registry.example/cocoon/worker-runner@"]
+    assert json.loads(variables["workerDigests"]) == [digest]
+    assert json.loads(variables["inferencePrefixes"]) == ["nvcr.io/nvidia/tritonserver:"]
+    (container,) = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["COCOON_IMAGE_POLICY"] == "true"
+    assert json.loads(env["COCOON_WORKER_IMAGE_PREFIXES"]) == ["registry.example/cocoon/worker-runner@"]
+    assert json.loads(env["COCOON_WORKER_IMAGE_DIGESTS"]) == [digest]
+    # the operator reads them from its environment into its settings unchanged
+    from cocoon_operator.settings import Settings
+
+    for key, value in env.items():
+        if key.startswith("COCOON_") and value is not None:
+            monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.image_policy is True and settings.worker_image_digests == (digest,)
+    assert settings.worker_image_prefixes == ("registry.example/cocoon/worker-runner@",)
+    off = one(render({"imagePolicy.enabled": "false"}), "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert "COCOON_IMAGE_POLICY" not in {e["name"] for e in off["env"]}
+
+
+def test_render_image_is_the_admins() -> None:
+    def render_image(values: dict[str, str]) -> str:
+        (container,) = one(render(values), "Deployment")["spec"]["template"]["spec"]["containers"]
+        return str(next(e["value"] for e in container["env"] if e["name"] == "COCOON_RENDER_IMAGE"))
+
+    assert render_image({}) == "cocoon-operator:0.1.0"  # the operator's own image
+    digest = "sha256:" + "c" * 64
+    assert (
+        render_image({"image.repository": "r.example/op", "image.digest": digest}) == f"r.example/op@{digest}"
+    )
+    assert render_image({"renderImage": "r.example/shell@" + digest}) == "r.example/shell@" + digest
+
+
+def test_trust_admin_role_is_bound_to_nobody() -> None:
+    objs = render()
+    role = one(objs, "ClusterRole", "-trust-admin")
+    assert {(r["resources"][0], r["verbs"][0]) for r in role["rules"]} == {
+        ("walletsecrets", "adopt"),
+        ("contractcodes", "trust"),
+    }
+    assert not [k for k in role["metadata"]["labels"] if k.startswith("rbac.authorization.k8s.io/aggregate")]
+    bound = {b["roleRef"]["name"] for b in objs if b["kind"] in ("ClusterRoleBinding", "RoleBinding")}
+    assert role["metadata"]["name"] not in bound

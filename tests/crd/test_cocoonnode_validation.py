@@ -81,6 +81,33 @@ BAD = [
         "spec.inference.modelSha256 is required",
     ),
     ("missing-worker", {"worker": None}, "spec.worker"),
+    # Hard limits (issue 16): whatever an author writes, a top-up never goes beyond 100 TON.
+    (
+        "floor-above-limit",
+        {"wallet": {"secretRef": {"name": "w"}, "floor": "100.5", "target": "100.5"}},
+        "spec.wallet.floor must be at most 100 TON",
+    ),
+    (
+        "target-above-limit",
+        {"wallet": {"secretRef": {"name": "w"}, "target": "9999999999"}},
+        "spec.wallet.target must be at most 100 TON",
+    ),
+    # (The API server echoes a refused string value to its submitter, who knows it; nothing is stored.)
+    (
+        "url-with-credentials",
+        {
+            "inference": {
+                "modelSource": {"url": "https://user:hunter2@models.invalid/m.tar"},
+                "modelSha256": "a" * 64,
+            }
+        },
+        "spec.inference.modelSource.url must not carry credentials",
+    ),
+    (
+        "url-with-user-only",
+        {"inference": {"modelSource": {"url": "http://token@models.invalid/m.tar"}, "modelSha256": "a" * 64}},
+        "Keep credentials in a Secret",
+    ),
 ]
 
 
@@ -94,6 +121,17 @@ def test_invalid_cocoonnode_rejected_naming_the_field(
     assert out.returncode != 0, f"accepted: {override}"
     assert expected in out.stderr, out.stderr
     assert cocoon_crd.kubectl("get", "cn", name, "-n", namespace, check=False).returncode != 0
+
+
+def test_limits_themselves_are_accepted(cocoon_crd: Any, namespace: str) -> None:
+    """The bounds are inclusive: 100 TON and a URL with an `@` only in its path are fine."""
+    doc = _doc(
+        "at-limits",
+        wallet={"secretRef": {"name": "w"}, "floor": "100", "target": "100"},
+        inference={"modelSource": {"url": "https://models.invalid/a@b/m.tar"}, "modelSha256": "a" * 64},
+    )
+    out = _create(cocoon_crd, namespace, doc)
+    assert out.returncode == 0, out.stderr
 
 
 def test_invalid_metadata_name(cocoon_crd: Any, namespace: str) -> None:

@@ -13,11 +13,21 @@ from kopf.testing import KopfRunner
 from tests.crd.support import install_crd
 
 # Leader election timings for tests that kill the operator: its successor waits at most ~4 s.
-SHORT_LEASE = {
-    "COCOON_LEASE_SECONDS": "3",
-    "COCOON_LEASE_RENEW_DEADLINE_SECONDS": "2",
-    "COCOON_LEASE_RETRY_SECONDS": "0.5",
-}
+# Short Lease timings so a SIGKILLed leader's successor takes over soon. COCOON_TEST_LEASE=default
+# runs with the chart's defaults (15/10/2 s) instead, to measure the handover a real install sees.
+SHORT_LEASE = (
+    {
+        "COCOON_LEASE_SECONDS": "15",
+        "COCOON_LEASE_RENEW_DEADLINE_SECONDS": "10",
+        "COCOON_LEASE_RETRY_SECONDS": "2",
+    }
+    if os.environ.get("COCOON_TEST_LEASE") == "default"
+    else {
+        "COCOON_LEASE_SECONDS": "3",
+        "COCOON_LEASE_RENEW_DEADLINE_SECONDS": "2",
+        "COCOON_LEASE_RETRY_SECONDS": "0.5",
+    }
+)
 
 
 @pytest.fixture(scope="session")

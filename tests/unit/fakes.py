@@ -57,10 +57,21 @@ class FakeKube:
         ]
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        self.writes.append(("apply", obj["kind"], obj["metadata"]["name"]))
+        meta = obj["metadata"]
+        old = self.find(obj["kind"], meta.get("namespace"), meta["name"])
+        # The API server's apply preconditions (see tests/cluster/test_apply_preconditions.py)
+        rv = meta.get("resourceVersion")
+        if rv and old is not None and old["metadata"]["resourceVersion"] != rv:
+            raise ApiError(409, "Conflict", "the object has been modified")
+        if meta.get("uid"):
+            if old is None:
+                raise ApiError(409, "Conflict", "uid mismatch: no existing object was found")
+            if old["metadata"]["uid"] != meta["uid"]:
+                raise ApiError(422, "Invalid", "metadata.uid: Invalid value: field is immutable")
+        self.writes.append(("apply", obj["kind"], meta["name"]))
         stored = copy.deepcopy(dict(obj))
+        stored["metadata"].pop("resourceVersion", None)
         _server_defaults(stored)
-        old = self.find(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
         if old is not None:
             stored["metadata"]["uid"] = old["metadata"]["uid"]
             if "status" in old:

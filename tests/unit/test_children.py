@@ -83,6 +83,58 @@ def test_wallet_key_only_as_file_never_env() -> None:
     assert "env" not in runner
 
 
+def test_the_wallet_key_reaches_only_admin_chosen_images() -> None:
+    """Issue 16: the key file is mounted only by `render-config`, whose image is the admin's setting;
+    every container whose image a CocoonNode author picks (spec.worker.image, spec.inference.image) sees
+    the key only through the rendered config (the runner, whose image the admission policy checks), or
+    not at all."""
+    settings = Settings(render_image="registry.admin.example/cocoon-operator:1.2.3")
+    spec = parse_spec(
+        minimal_spec(
+            worker={"image": "evil.example/steal:latest"},
+            inference={
+                "image": "evil.example/triton:latest",
+                "modelSource": {"url": "https://example.invalid/m.tar"},
+                "modelSha256": "a" * 64,
+            },
+        )
+    )
+    cm = children.configmap(OWNER_REF, spec, settings)
+    sts = children.statefulset(OWNER_REF, spec, settings, children.config_hash(cm))
+    pod = sts["spec"]["template"]["spec"]
+    containers = pod["initContainers"] + pod["containers"]
+
+    def mounting(volume: str) -> dict[str, str]:
+        return {
+            c["name"]: c["image"]
+            for c in containers
+            if any(m["name"] == volume for m in c.get("volumeMounts", []))
+        }
+
+    assert mounting(children.WALLET_VOLUME) == {
+        children.RENDER_CONTAINER: "registry.admin.example/cocoon-operator:1.2.3"
+    }
+    # the rendered config (key inside): written by render-config, read by the runner only
+    assert mounting("runner-config") == {
+        children.RENDER_CONTAINER: "registry.admin.example/cocoon-operator:1.2.3",
+        "runner": "evil.example/steal:latest",
+    }
+    for c in containers:
+        if c["image"].startswith("evil.example/triton"):
+            assert {m["name"] for m in c["volumeMounts"]} <= {"model", "tmp", "dshm"}, c["name"]
+        assert "env" not in c or all("valueFrom" not in e for e in c["env"]), c["name"]
+    assert "shareProcessNamespace" not in pod and pod["automountServiceAccountToken"] is False
+
+
+def test_render_image_default_is_the_operators_own() -> None:
+    from cocoon_operator import __version__
+
+    init = _sts()["spec"]["template"]["spec"]["initContainers"]
+    (render,) = [c for c in init if c["name"] == children.RENDER_CONTAINER]
+    assert render["image"] == f"cocoon-operator:{__version__}"
+    assert _sts(worker={"image": "x.example/other:2"})["spec"]["template"]["spec"]["initContainers"] == init
+
+
 def test_paused_scales_to_zero_and_model_change_rolls() -> None:
     assert _sts(paused=True)["spec"]["replicas"] == 0
     other_model = MODEL.replace("Qwen3-8B", "Qwen3-14B")

@@ -168,3 +168,40 @@ def test_invalid_specs_are_rejected_by_both(field: str, override: dict[str, Any]
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+# CEL rules (jsonschema cannot evaluate them): the model refuses the same specs, without echoing input.
+CEL_ONLY = [
+    ("wallet", {"wallet": {"secretRef": {"name": "w"}, "floor": "100.5", "target": "101"}}),
+    ("wallet", {"wallet": {"secretRef": {"name": "w"}, "target": "9999999999"}}),
+    (
+        "inference",
+        {
+            "inference": {
+                "modelSource": {"url": "https://user:hunter2@h.invalid/m.tar"},
+                "modelSha256": "a" * 64,
+            }
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "override"), CEL_ONLY, ids=[f"{f}-{i}" for i, (f, _) in enumerate(CEL_ONLY)]
+)
+def test_cel_limits_are_mirrored_by_the_model(field: str, override: dict[str, Any]) -> None:
+    from cocoon_operator.reconcile.run import spec_errors
+
+    with pytest.raises(ValidationError) as info:
+        parse_spec(minimal_spec(**override))
+    assert {str(err["loc"][0]) for err in info.value.errors()} == {field}
+    assert "hunter2" not in spec_errors(info.value)
+
+
+def test_wallet_limit_constant_matches_the_crd() -> None:
+    from cocoon_operator.api.spec import MAX_WALLET_TON
+
+    wallet = _version_schema(load_crd())["properties"]["spec"]["properties"]["wallet"]["properties"]
+    for name in ("floor", "target"):
+        rules = [v["rule"] for v in wallet[name]["x-kubernetes-validations"]]
+        assert f"quantity(self).compareTo(quantity('{MAX_WALLET_TON}')) <= 0" in rules, name

@@ -14,6 +14,9 @@ from cocoon_operator.status import Cond
 from tests.unit.builders import cocoonnode, default_fleet, minimal_spec
 from tests.unit.fakes import FakeKube
 
+ADOPT_FOR = "cocoon.tonops.dev/adopt-for"
+BOUND_UID = "cocoon.tonops.dev/bound-uid"
+
 CONFIG_MAP = {
     "apiVersion": "v1",
     "kind": "ConfigMap",
@@ -29,6 +32,16 @@ BOUND_POD = {
     "spec": {"nodeName": "tdx-h100-0"},
     "status": {"podIP": "127.100.0.5", "conditions": [{"type": "Ready", "status": "True"}]},
 }
+
+
+def _put_pod(kube: FakeKube, pod: dict[str, Any]) -> dict[str, Any]:
+    """A worker pod as the StatefulSet controller makes it: controlled by the StatefulSet."""
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None
+    pod = copy.deepcopy(pod)
+    ref = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w1", "uid": sts["metadata"]["uid"]}
+    pod["metadata"]["ownerReferences"] = [{**ref, "controller": True}]
+    return kube.put(pod)
 
 
 def _world(body: dict[str, Any], *extra: dict[str, Any]) -> FakeKube:
@@ -80,7 +93,7 @@ async def test_first_run_creates_children_then_zero_writes() -> None:
 async def test_pod_bound_sets_scheduled_and_fields() -> None:
     kube = _world(cocoonnode())
     await _run(kube)
-    kube.put(BOUND_POD)
+    _put_pod(kube, BOUND_POD)
     await _run(kube)
     body = kube.find("CocoonNode", "ns1", "w1")
     assert body is not None
@@ -141,7 +154,8 @@ async def test_existing_wallet_secret_is_never_replaced_and_validated() -> None:
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "w1-wallet", "namespace": "ns1"},
+        # adopted by an admin for this CocoonNode (else WalletSecretNotOwned comes first)
+        "metadata": {"name": "w1-wallet", "namespace": "ns1", "annotations": {ADOPT_FOR: "w1"}},
         "data": {"node_wallet_key": "bm90LWEta2V5"},
     }
     kube = _world(cocoonnode(), secret)
@@ -231,13 +245,13 @@ async def test_pod_stuck_on_old_revision_is_replaced() -> None:
         "spec": {"nodeName": "tdx-h100-0"},
         "status": {"conditions": [{"type": "Ready", "status": "False"}]},
     }
-    kube.put(pod)
+    _put_pod(kube, pod)
     outcome = await _run(kube)
     assert ("delete", "Pod", "w1-0") in kube.writes
     assert "WorkerRestarted" in [e.reason for e in outcome.events]
     # a Ready pod of an old revision is left to the StatefulSet's own rolling update
     pod["status"]["conditions"][0]["status"] = "True"
-    kube.put(pod)
+    _put_pod(kube, pod)
     kube.writes.clear()
     await _run(kube)
     assert ("delete", "Pod", "w1-0") not in kube.writes
@@ -278,7 +292,7 @@ def _watch(kube: FakeKube, cache: ChildCache) -> None:
 async def test_with_the_watch_cache_an_idle_reconcile_reads_only_its_references() -> None:
     kube, cache = _world(cocoonnode()), ChildCache()
     await _run(kube, children=cache)
-    kube.put(BOUND_POD)
+    _put_pod(kube, BOUND_POD)
     _watch(kube, cache)
     await _run(kube, children=cache)  # verifies each child once against the live object
     kube.reads.clear()
@@ -366,4 +380,243 @@ async def test_a_first_reconcile_keeps_a_users_wallet_secret_and_reapplies_unsee
     assert ("Secret", "w1-wallet") in kube.reads
     assert "Secret/w1-wallet" not in outcome.applied
     assert kube.find("StatefulSet", "ns1", "w1")["spec"] == sts["spec"]  # type: ignore[index]
+    assert _cond(kube, "Configured")["status"] == "True"
+
+
+# --- issue 16: no takeover by name -------------------------------------------------------------------
+
+VICTIM_CONFIG_MAP = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "w1-runner", "namespace": "ns1", "labels": {"app": "someone-elses"}},
+    "data": {"precious": "yes"},
+}
+
+
+@pytest.mark.parametrize("watch_cache", [False, True], ids=["reads", "first-reconcile-without-reads"])
+async def test_an_object_of_someone_else_with_a_childs_name_is_left_as_it_is(watch_cache: bool) -> None:
+    kube = _world(cocoonnode(), VICTIM_CONFIG_MAP)
+    before = copy.deepcopy(kube.find("ConfigMap", "ns1", "w1-runner"))
+    outcome = await _run(kube, children=ChildCache() if watch_cache else None)
+    assert kube.find("ConfigMap", "ns1", "w1-runner") == before  # not one field, not its resourceVersion
+    assert ("apply", "ConfigMap", "w1-runner") not in kube.writes
+    configured = _cond(kube, "Configured")
+    assert (configured["status"], configured["reason"]) == ("False", "NameConflict")
+    assert (
+        "ConfigMap w1-runner already exists and is not owned by this CocoonNode (it has no owner)"
+        in (configured["message"])
+    )
+    assert _cond(kube, "Ready")["reason"] == "NameConflict"
+    # the ConfigMap comes first: nothing after it was applied, no workload, no provider ran
+    assert not kube.of_kind("StatefulSet") and not kube.of_kind("Service")
+    assert [e.reason for e in outcome.events if e.type == "Warning"] == ["NameConflict"]
+    kube.writes.clear()
+    again = await _run(kube)  # the Warning once, not on every reconcile
+    assert not [e for e in again.events if e.reason == "NameConflict"]
+    assert [w for w in kube.writes if w[1] != "CocoonNode"] == []
+
+
+async def test_a_child_owned_by_another_cocoonnode_is_not_taken_over() -> None:
+    other = copy.deepcopy(VICTIM_CONFIG_MAP)
+    other["metadata"]["ownerReferences"] = [
+        {"apiVersion": "cocoon.tonops.dev/v1alpha1", "kind": "CocoonNode", "name": "w1", "uid": "old-uid"}
+    ]
+    kube = _world(cocoonnode(), other)
+    await _run(kube)
+    assert "owned by CocoonNode w1" in _cond(kube, "Configured")["message"]
+    assert kube.find("ConfigMap", "ns1", "w1-runner")["data"] == {"precious": "yes"}  # type: ignore[index]
+
+
+async def test_the_conflict_clears_when_the_object_goes() -> None:
+    kube = _world(cocoonnode(), VICTIM_CONFIG_MAP)
+    await _run(kube)
+    assert _cond(kube, "Configured")["reason"] == "NameConflict"
+    await kube.delete("v1", "ConfigMap", "ns1", "w1-runner")
+    await _run(kube)
+    assert _cond(kube, "Configured")["status"] == "True"
+    assert kube.of_kind("StatefulSet")
+
+
+async def test_a_victim_that_appears_after_a_first_look_is_not_written() -> None:
+    """The apply itself carries the precondition: an object created between the look and the write
+    (here: after a first reconcile believed the name free) makes the server refuse the write."""
+    kube, cache = _world(cocoonnode()), ChildCache()
+    victim = {"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 1}]}}
+    kube.put({**victim, "metadata": {"name": "w1", "namespace": "ns1"}})
+    before = copy.deepcopy(kube.find("Service", "ns1", "w1"))
+    await _run(kube, children=cache)  # first reconcile: it looks up no child, it applies "only if absent"
+    assert kube.find("Service", "ns1", "w1") == before
+    assert "Service w1 already exists" in _cond(kube, "Configured")["message"]
+
+
+async def test_a_pod_of_that_name_the_statefulset_did_not_make_is_never_touched() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube)
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None
+    sts["status"] = {"updateRevision": "w1-new"}
+    stranger = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "w1-0", "namespace": "ns1", "labels": {"controller-revision-hash": "w1-old"}},
+        "spec": {"nodeName": "tdx-h100-0"},
+        "status": {"podIP": "127.100.0.9", "conditions": [{"type": "Ready", "status": "False"}]},
+    }
+    kube.put(stranger)
+    kube.writes.clear()
+    await _run(kube)
+    assert ("delete", "Pod", "w1-0") not in kube.writes
+    assert "podIP" not in kube.find("CocoonNode", "ns1", "w1")["status"]  # type: ignore[index]
+
+
+# --- issue 16: a wallet Secret serves only the CocoonNode it was made or adopted for ---------------------
+
+
+async def test_the_operator_binds_the_wallet_secret_it_creates_to_the_cocoonnodes_uid() -> None:
+    kube = _world(cocoonnode())
+    await _run(kube)
+    secret = kube.find("Secret", "ns1", "w1-wallet")
+    assert secret is not None and secret["metadata"]["annotations"][BOUND_UID] == "uid-w1"
+    assert secret["type"] == "Opaque"
+    assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cocoon-operator"
+
+
+async def test_a_wallet_secret_bound_to_another_cocoonnode_is_neither_mounted_nor_funded() -> None:
+    class Chain:
+        calls = 0
+
+        async def preflight(self, ctx: Context) -> StepReport:
+            Chain.calls += 1
+            return StepReport()
+
+        async def observe(self, ctx: Context) -> StepReport:
+            Chain.calls += 1
+            return StepReport()
+
+        async def finalize(self, ctx: Context) -> bool:
+            Chain.calls += 1
+            return True
+
+    kube = _world(cocoonnode())
+    await _run(kube)  # the victim: w1 and its key
+    victim_secret = copy.deepcopy(kube.find("Secret", "ns1", "w1-wallet"))
+    thief = cocoonnode("thief", spec=minimal_spec(wallet={"secretRef": {"name": "w1-wallet"}}))
+    kube.put(thief)
+    kube.writes.clear()
+    outcome = await _run(kube, name="thief", chain=Chain())
+    configured = _cond(kube, "Configured", name="thief")
+    assert (configured["status"], configured["reason"]) == ("False", "WalletSecretNotOwned")
+    assert "Secret w1-wallet holds the wallet key of another CocoonNode (UID uid-w1)" in configured["message"]
+    assert "annotate secret w1-wallet cocoon.tonops.dev/adopt-for=thief" in configured["message"]
+    assert [e.reason for e in outcome.events] == ["WalletSecretNotOwned"]
+    # nothing mounts it, nothing was funded, the victim's Secret is as it was
+    assert kube.find("StatefulSet", "ns1", "thief") is None
+    assert [w for w in kube.writes if w[1] != "CocoonNode"] == []
+    assert Chain.calls == 0
+    assert kube.find("Secret", "ns1", "w1-wallet") == victim_secret
+    assert "node_wallet_key" not in str(kube.find("CocoonNode", "ns1", "thief")["status"])  # type: ignore[index]
+    # deleting the thief does no chain work with the victim's key
+    body = copy.deepcopy(kube.find("CocoonNode", "ns1", "thief"))
+    assert body is not None
+    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    done = await reconcile.finalize(body, Deps(kube=kube, settings=Settings(), chain=Chain()))
+    assert done.done and Chain.calls == 0
+
+
+async def test_an_unmarked_secret_needs_an_admins_adoption() -> None:
+    import base64
+
+    key = base64.b64encode(base64.b64encode(bytes(range(32)))).decode()
+    loose = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "w1-wallet", "namespace": "ns1"},
+        "data": {"node_wallet_key": key},
+    }
+    kube = _world(cocoonnode(), loose)
+    await _run(kube)
+    configured = _cond(kube, "Configured")
+    assert configured["reason"] == "WalletSecretNotOwned"
+    assert "was not created by the operator for this CocoonNode" in configured["message"]
+    assert kube.find("StatefulSet", "ns1", "w1") is None
+    # the admin adopts it for w1 (the chart's admission policy lets only admins set this annotation)
+    secret = kube.find("Secret", "ns1", "w1-wallet")
+    assert secret is not None
+    secret["metadata"]["annotations"] = {ADOPT_FOR: "w1"}
+    await _run(kube)
+    assert _cond(kube, "Configured")["status"] == "True"
+    assert kube.find("StatefulSet", "ns1", "w1") is not None
+    # adopted for another name: not for w1
+    secret["metadata"]["annotations"] = {ADOPT_FOR: "w2"}
+    await _run(kube)
+    assert _cond(kube, "Configured")["reason"] == "WalletSecretNotOwned"
+
+
+async def test_a_running_worker_whose_key_secret_was_swapped_is_stopped() -> None:
+    """Someone replaced the wallet Secret with one the operator did not make: the pod must not start
+    with it, so the StatefulSet goes to zero replicas (nothing else is applied)."""
+    kube = _world(cocoonnode())
+    await _run(kube)
+    assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 1  # type: ignore[index]
+    await kube.delete("v1", "Secret", "ns1", "w1-wallet")
+    kube.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "w1-wallet", "namespace": "ns1"},
+              "data": {"node_wallet_key": "eA=="}})  # fmt: skip
+    kube.writes.clear()
+    await _run(kube)
+    assert _cond(kube, "Configured")["reason"] == "WalletSecretNotOwned"
+    assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 0  # type: ignore[index]
+    assert {(op, kind) for op, kind, _ in kube.writes} == {
+        ("apply", "StatefulSet"),
+        ("patch/status", "CocoonNode"),
+    }
+
+
+# --- issue 16: the admin's image policy, checked by the operator too -----------------------------------
+
+POLICY = Settings(
+    image_policy=True,
+    worker_image_prefixes=("localhost/",),
+    inference_image_prefixes=("nvcr.io/nvidia/tritonserver:",),
+    inference_image_digests=("sha256:" + "a" * 64,),
+)
+
+
+async def _run_with(kube: FakeKube, settings: Settings) -> reconcile.Outcome:
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    outcome = await reconcile.run(copy.deepcopy(body), Deps(kube=kube, settings=settings))
+    if outcome.status_patch:
+        await kube.patch_status("", "CocoonNode", "ns1", "w1", outcome.status_patch)
+    return outcome
+
+
+async def test_an_image_outside_the_policy_stops_the_worker() -> None:
+    kube = _world(cocoonnode())
+    await _run_with(kube, POLICY)
+    assert _cond(kube, "Configured")["status"] == "True"
+    assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 1  # type: ignore[index]
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    body["spec"]["worker"]["image"] = "evil.example/steal:1"  # e.g. set before the policy was tightened
+    outcome = await _run_with(kube, POLICY)
+    configured = _cond(kube, "Configured")
+    assert (configured["status"], configured["reason"]) == ("False", "ImageNotAllowed")
+    assert configured["message"].startswith("spec.worker.image: image 'evil.example/steal:1' is not allowed")
+    assert "localhost/*" in configured["message"]
+    assert [e.reason for e in outcome.events] == ["ImageNotAllowed"]
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None and sts["spec"]["replicas"] == 0  # no pod with that image runs
+
+
+async def test_inference_images_by_digest_and_the_policy_off() -> None:
+    digest = "sha256:" + "a" * 64
+    kube = _world(cocoonnode(spec=minimal_spec(inference={"image": f"mirror.example/triton@{digest}"})))
+    await _run_with(kube, POLICY)
+    assert _cond(kube, "Configured")["status"] == "True"
+    body = kube.find("CocoonNode", "ns1", "w1")
+    assert body is not None
+    body["spec"]["inference"]["image"] = "mirror.example/triton:latest"
+    await _run_with(kube, POLICY)
+    assert _cond(kube, "Configured")["message"].startswith("spec.inference.image:")
+    await _run_with(kube, Settings())  # no policy configured: the operator does not judge images
     assert _cond(kube, "Configured")["status"] == "True"

@@ -4,7 +4,8 @@ Deletes every CocoonNode in the operator's scope and waits until they are gone, 
 still runs and can release its finalizers. Without this, `helm uninstall` removes the operator first
 and the CocoonNodes (and their namespaces) stay stuck on `cocoon.tonops.dev/finalizer`.
 Prints object names only, never specs or status.
-Environment: COCOON_CLEANUP_NAMESPACE (empty = all namespaces), COCOON_CLEANUP_TIMEOUT (seconds).
+Environment: COCOON_CLEANUP_NAMESPACE (comma-separated namespaces; empty = all namespaces),
+COCOON_CLEANUP_TIMEOUT (seconds).
 """
 
 import os
@@ -18,17 +19,17 @@ from kubernetes.client.exceptions import ApiException
 GROUP, VERSION, PLURAL = "cocoon.tonops.dev", "v1alpha1", "cocoonnodes"
 
 
-def _list(api: Any, namespace: str) -> list[dict[str, Any]]:
+def _list(api: Any, namespaces: list[str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
     try:
-        if namespace:
-            result = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        else:
-            result = api.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        if not namespaces:
+            return list(api.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"])
+        for namespace in namespaces:
+            items += api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
     except ApiException as exc:
         if exc.status == 404:  # the CRD is not installed: nothing to clean up
             return []
         raise
-    items: list[dict[str, Any]] = result["items"]
     return items
 
 
@@ -38,9 +39,9 @@ def main() -> int:
     except config.ConfigException:
         config.load_kube_config()  # run by hand or by the chart tests with a kubeconfig
     api = client.CustomObjectsApi()
-    namespace = os.environ.get("COCOON_CLEANUP_NAMESPACE", "")
+    namespaces = [n for n in os.environ.get("COCOON_CLEANUP_NAMESPACE", "").split(",") if n]
     deadline = time.monotonic() + int(os.environ.get("COCOON_CLEANUP_TIMEOUT", "300"))
-    for item in _list(api, namespace):
+    for item in _list(api, namespaces):
         meta = item["metadata"]
         try:
             api.delete_namespaced_custom_object(GROUP, VERSION, meta["namespace"], PLURAL, meta["name"])
@@ -49,7 +50,7 @@ def main() -> int:
             if exc.status != 404:
                 raise
     while True:
-        left = _list(api, namespace)
+        left = _list(api, namespaces)
         if not left:
             print("All CocoonNodes are gone", flush=True)
             return 0

@@ -44,6 +44,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The image of the worker pods' render-config init container, the only container that mounts the
+     wallet key: renderImage, else the operator's own image (it has /bin/sh, cat and sed). */}}
+{{- define "cocoon-operator.renderImage" -}}
+{{- default (include "cocoon-operator.image" .) .Values.renderImage }}
+{{- end }}
+
 {{/* The operator image reference: digest wins over tag; the tag defaults to appVersion. */}}
 {{- define "cocoon-operator.image" -}}
 {{- if .Values.image.digest }}
@@ -80,13 +86,52 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Arguments of `cocoon-operator`: run cluster-wide or in the single watched namespace. */}}
+{{/* The namespaces the operator serves, as a JSON list: watchNamespaces plus the older single
+     watchNamespace; the release namespace when neither is set; [] with allNamespaces (every one). */}}
+{{- define "cocoon-operator.namespaces" -}}
+{{- if .Values.allNamespaces }}
+{{- if or .Values.watchNamespaces .Values.watchNamespace }}
+{{- fail "allNamespaces serves every namespace: leave watchNamespaces and watchNamespace empty" }}
+{{- end }}
+{{- toJson (list) }}
+{{- else }}
+{{- $ns := .Values.watchNamespaces }}
+{{- if .Values.watchNamespace }}
+{{- $ns = append $ns .Values.watchNamespace }}
+{{- end }}
+{{- if not $ns }}
+{{- $ns = list .Release.Namespace }}
+{{- end }}
+{{- toJson (uniq $ns) }}
+{{- end }}
+{{- end }}
+
+{{/* matchResources of an admission policy binding: the served namespaces (nothing = all). */}}
+{{- define "cocoon-operator.servedNamespaces" -}}
+{{- $namespaces := include "cocoon-operator.namespaces" . | fromJsonArray }}
+{{- if $namespaces }}
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: In
+      values: {{ toJson $namespaces }}
+{{- end }}
+{{- end }}
+
+{{/* The operator's ServiceAccount as the API server names the user. */}}
+{{- define "cocoon-operator.serviceAccountUser" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "cocoon-operator.serviceAccountName" .) }}
+{{- end }}
+
+{{/* Arguments of `cocoon-operator`: the namespaces it serves, or all with allNamespaces. */}}
 {{- define "cocoon-operator.args" -}}
 - run
-{{- if .Values.watchNamespace }}
-- --namespace={{ .Values.watchNamespace }}
-{{- else }}
+{{- if .Values.allNamespaces }}
 - --all-namespaces
+{{- else }}
+{{- range (include "cocoon-operator.namespaces" . | fromJsonArray) }}
+- --namespace={{ . }}
+{{- end }}
 {{- end }}
 # one replica, no peering objects: kopf never looks for KopfPeering resources (no RBAC for them)
 - --standalone
@@ -161,6 +206,12 @@ seccompProfile:
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create"]
+# not an API resource: the permission the wallet-Secret admission policy asks for (authorizer check)
+# before a Secret may carry the marks that bind a wallet key to a CocoonNode. The operator sets
+# cocoon.tonops.dev/bound-uid on the wallet Secrets it creates; nobody else needs it but admins.
+- apiGroups: ["cocoon.tonops.dev"]
+  resources: ["walletsecrets"]
+  verbs: ["adopt"]
 {{- end }}
 
 {{/* Cluster-scoped reads that neither mode can avoid. */}}
@@ -173,9 +224,9 @@ seccompProfile:
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["list", "watch"]
-{{- if .Values.watchNamespace }}
+{{- if not .Values.allNamespaces }}
 # framework: with --namespace, kopf observes namespaces (cluster-scoped) to learn when the watched
-# one exists; without it kopf retries for ~40 s at start-up, then assumes it exists.
+# ones exist; without it kopf retries for ~40 s at start-up, then assumes they exist.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["list", "watch"]

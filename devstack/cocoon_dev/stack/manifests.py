@@ -26,6 +26,9 @@ from cocoon_dev.paths import REPO_ROOT
 EXAMPLES = REPO_ROOT / "examples"
 DEMO_NAMESPACE = "cocoon-demo"
 DEV_ONLY_LABEL = {"cocoon.tonops.dev/dev-only": "true", "app.kubernetes.io/part-of": "cocoon-dev"}
+# The wallet Secret marks (cocoon_operator.api.identity): the operator's binding, an admin's adoption.
+BOUND_UID = "cocoon.tonops.dev/bound-uid"
+ADOPT_FOR = "cocoon.tonops.dev/adopt-for"
 # (example file, what it shows). At least one TDX, one SEV-SNP and one that cannot be placed.
 SAMPLES = (
     ("cocoonnode-tdx.yaml", "TDX"),

@@ -169,12 +169,47 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(sa_kubeconfig: Path, *, extra_env: dict[str, str] | None = None, ready_s: float = 90.0) -> ProcRef:
-    """Start `cocoon-operator run --all-namespaces` in the background; wait until its liveness answers."""
+# Settings of the chart's Deployment the local process does not take: the metrics port would collide
+# with other local stacks (the dev operator serves no metrics), the rest has no meaning outside a pod.
+_POD_ONLY_ENV = frozenset({"COCOON_METRICS_PORT"})
+
+
+def chart_command(
+    kubectl: str, admin_kubeconfig: str, namespace: str, deployment: str
+) -> tuple[list[str], dict[str, str]]:
+    """The operator's arguments and COCOON_* settings as the installed chart's Deployment has them
+    (the namespaces it serves, the render image, the image policy), minus `--liveness` (chosen locally)
+    and settings that only make sense in a pod. Values from a fieldRef become the local equivalent."""
+    proc = subprocess.run(
+        [kubectl, "--kubeconfig", admin_kubeconfig, "-n", namespace, "get", "deployment", deployment,
+         "-o", "json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        what = f"the chart's Deployment {namespace}/{deployment}"
+        raise StepFailed(f"could not read {what}: {proc.stderr.strip()}")
+    (container,) = json.loads(proc.stdout)["spec"]["template"]["spec"]["containers"]
+    args = [a for a in container.get("args", []) if not a.startswith("--liveness")]
+    env = {"COCOON_OPERATOR_NAMESPACE": namespace}
+    for item in container.get("env", []):
+        if item["name"].startswith("COCOON_") and "value" in item and item["name"] not in _POD_ONLY_ENV:
+            env[item["name"]] = str(item["value"])
+    return args, env
+
+
+def start(
+    sa_kubeconfig: Path,
+    *,
+    args: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+    ready_s: float = 90.0,
+) -> ProcRef:
+    """Start `cocoon-operator <args>` (default `run --all-namespaces --standalone`) in the background
+    with a local liveness endpoint; wait until it answers."""
     port = _free_port()
     metrics_port = _free_port()  # the exporter, as the chart runs it (COCOON_METRICS_PORT)
     argv = [
-        sys.executable, "-m", "cocoon_operator", "run", "--all-namespaces", "--standalone",
+        sys.executable, "-m", "cocoon_operator", *(args or ["run", "--all-namespaces", "--standalone"]),
         "--liveness", f"http://127.0.0.1:{port}/healthz",
     ]  # fmt: skip
     env = dict(os.environ)

@@ -34,6 +34,9 @@ from cocoon_dev.stack.procs import (
 )
 
 CHART = REPO_ROOT / "charts" / "cocoon-operator"
+# What the dev stack asks of the chart: the demo namespace only, the examples' images (checked by the
+# chart tests like every ci/ scenario).
+CHART_VALUES = CHART / "ci" / "dev-stack-values.yaml"
 RELEASE = "cocoon-operator"
 RELEASE_NAMESPACE = "cocoon-system"
 HELM_VERSION = "3.21.4"
@@ -201,8 +204,11 @@ def _helm_install(ctx: Context) -> str:
     # Always `upgrade --install` (idempotent, ~1 s): a chart or CRD changed since the last `up` lands.
     # replicaCount=0: images cannot run on this machine (no container runtime); the operator runs as a
     # local process with the chart's identity (next step).
+    # The served namespace must exist before the chart puts the operator's Role into it.
+    apply = ("apply", "--server-side", "--field-manager=cocoon-dev", "--force-conflicts", "-f", "-")
+    kubectl(ctx.cluster, *apply, stdin=manifests.as_list([manifests.namespace_obj()]))
     install = [*base, "upgrade", "--install", RELEASE, str(CHART), "--create-namespace",
-               "--timeout", "120s", "--set", "replicaCount=0"]  # fmt: skip
+               "--timeout", "120s", "-f", str(CHART_VALUES), "--set", "replicaCount=0"]  # fmt: skip
     rc, out = run_logged(
         install,
         log,
@@ -215,7 +221,10 @@ def _helm_install(ctx: Context) -> str:
         (line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("REVISION:")), "?"
     )
     kubectl(ctx.cluster, "get", "crd", "cocoonnodes.cocoon.tonops.dev", "-o", "name")
-    detail = f"release {RELEASE_NAMESPACE}/{RELEASE} revision {revision}: CRD + RBAC; replicaCount=0"
+    detail = (
+        f"release {RELEASE_NAMESPACE}/{RELEASE} revision {revision}: CRD, RBAC (namespace "
+        f"{manifests.DEMO_NAMESPACE}), admission policies; replicaCount=0"
+    )
     check = subprocess.run(
         ["bash", str(REPO_ROOT / "hack" / "sync-crds.sh"), "--check"],
         capture_output=True, text=True, timeout=60, check=False,
@@ -238,7 +247,9 @@ def _operator_up(ctx: Context) -> str:
         # The operator's API client ignores bearer tokens (reported): same identity as a certificate.
         sa_kubeconfig = operator_proc.write_sa_cert_kubeconfig(*args)
         how = "client certificate"
-    proc = operator_proc.start(sa_kubeconfig)
+    # The chart's own arguments (its namespaces) and settings (render image, image policy).
+    argv, env = operator_proc.chart_command(*args)
+    proc = operator_proc.start(sa_kubeconfig, args=argv, extra_env=env)
     ctx.started.append("operator")
     identity = f"system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"
     return f"pid {proc.pid} as {identity} ({how}), log {operator_proc.log_path()}"
@@ -273,11 +284,31 @@ def _apply_samples(ctx: Context) -> str:
     apply = ("apply", "--server-side", "--field-manager=cocoon-dev", "--force-conflicts", "-f", "-")
     kubectl(ctx.cluster, *apply, stdin=manifests.as_list(objs))
     nodes = manifests.sample_cocoonnodes(ctx.network, ns)
+    _adopt_older_wallet_secrets(ctx, nodes)
     kubectl(ctx.cluster, *apply, stdin=manifests.as_list(nodes))
     names = ", ".join(
         f"{n['metadata']['name']} ({label})" for n, (_, label) in zip(nodes, manifests.SAMPLES, strict=True)
     )
     return f"namespace {ns}: ConfigMap ton-global-config, Secret cocoon-treasury, CocoonNodes {names}"
+
+
+def _adopt_older_wallet_secrets(ctx: Context, nodes: list[dict[str, Any]]) -> None:
+    """A dev stack kept from before wallet Secrets were bound to their CocoonNode (issue 16) has sample
+    wallet Secrets without the operator's mark: as the cluster admin it is, the dev stack adopts each
+    for its sample (never for another name). Only annotations are read, never the key."""
+    for node in nodes:
+        name = node["metadata"]["name"]
+        secret, ns = node["spec"]["wallet"]["secretRef"]["name"], node["metadata"]["namespace"]
+        proc = subprocess.run(
+            [ctx.cluster["kubectl"], "--kubeconfig", ctx.cluster["kubeconfig"], "-n", ns,
+             "get", "secret", secret, "-o", "jsonpath={.metadata.annotations}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            continue  # not there yet: the operator generates it, bound to the sample
+        annotations = json.loads(proc.stdout or "{}")
+        if not {manifests.BOUND_UID, manifests.ADOPT_FOR} & set(annotations):
+            kubectl(ctx.cluster, "-n", ns, "annotate", "secret", secret, f"{manifests.ADOPT_FOR}={name}")
 
 
 STEPS = (

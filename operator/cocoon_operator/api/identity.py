@@ -22,6 +22,12 @@ MANAGED_BY: Final = "cocoon-operator"
 
 # Key of the node wallet key inside the wallet Secret (named after the runner's config field).
 WALLET_SECRET_KEY: Final = "node_wallet_key"  # noqa: S105 - a key name, not a secret
+# Which CocoonNode may use a wallet Secret (issue 16). The operator writes the first on a wallet Secret
+# it creates (the CocoonNode's UID); a cluster admin writes the second to hand an existing key to the
+# CocoonNode of that name. The chart's ValidatingAdmissionPolicy lets only holders of the `adopt`
+# permission (the operator and admins) set or change either, or change a Secret that carries them.
+ANNOTATION_BOUND_UID: Final = f"{GROUP}/bound-uid"
+ANNOTATION_ADOPT_FOR: Final = f"{GROUP}/adopt-for"
 
 
 def child_labels(cn_name: str) -> dict[str, str]:

@@ -25,6 +25,12 @@ _MODEL_RE = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._/-]{0,139})@(?P<commit>[0-9a-f]{40}):(?P<verity>[0-9a-f]{64})$"
 )
 ADDRESS_PATTERN = r"^([A-Za-z0-9_-]{48}|[A-Za-z0-9+/]{48}|(0|-1):[0-9a-fA-F]{64})$"
+# The hard limit of a worker wallet's floor and target (the CRD refuses more at admission): whatever a
+# CocoonNode author writes, one top-up never brings a cocoon wallet above it.
+MAX_WALLET_TON = 100
+MAX_WALLET_NANO = MAX_WALLET_TON * 10**9
+# `scheme://user[:password]@host`: credentials in a URL (the CRD refuses them at admission).
+_URL_USERINFO = re.compile(r"^https?://[^/?#]*@")
 
 
 def _ton(value: Any) -> Any:
@@ -99,8 +105,8 @@ class Network(_Model):
 
 class Wallet(_Model):
     secret_ref: NameRef
-    floor: NanoTon = ton_to_nano("3")
-    target: NanoTon = ton_to_nano("5")
+    floor: NanoTon = Field(default=ton_to_nano("3"), le=MAX_WALLET_NANO)
+    target: NanoTon = Field(default=ton_to_nano("5"), le=MAX_WALLET_NANO)
 
 
 class Funding(_Model):
@@ -148,9 +154,16 @@ class PvcSource(_Model):
     sub_path: str | None = None
 
 
+def _no_credentials(value: Any) -> Any:
+    if isinstance(value, str) and _URL_USERINFO.match(value):
+        # Never echo the value: it holds a password.
+        raise ValueError("must not carry credentials (user:password@host); keep them in a Secret")
+    return value
+
+
 class ModelSource(_Model):
     pvc: PvcSource | None = None
-    url: str | None = Field(default=None, pattern=r"^https?://")
+    url: Annotated[str, BeforeValidator(_no_credentials)] | None = Field(default=None, pattern=r"^https?://")
 
 
 Quantity = int | str

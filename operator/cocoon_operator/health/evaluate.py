@@ -366,10 +366,23 @@ def _model_label(m: ModelState) -> str:
     return f"{m.name} (version {m.version})" if m.version else m.name
 
 
+def _too_large(triton: TritonProbe) -> str | None:
+    checks = (triton.live, triton.ready, triton.model_ready)
+    errors = [c.error for c in checks if c is not None] + [triton.index.error, triton.metrics.error]
+    return next((e.detail for e in errors if e is not None and e.kind == ErrorKind.TOO_LARGE), None)
+
+
 def _triton(pod: Obj, triton: TritonProbe, layout: PodLayout, now: dt.datetime) -> _Finding:
     if triton.skipped is not None:
         return _Finding(R.PROBE_SKIPPED, f"Triton was not probed: {triton.skipped}", "Unknown")
     name = _name(pod)
+    too_large = _too_large(triton)
+    if too_large is not None:
+        return _Finding(
+            R.RESPONSE_TOO_LARGE,
+            f"Triton at {triton.url} answered {too_large}. An honest Triton never does: check "
+            f"spec.inference.image and {_logs(pod, layout.triton)}",
+        )
     if not triton.reachable:
         cs = _container_status(pod, layout.triton)
         err = triton.error.detail if triton.error else "no answer"
@@ -555,6 +568,12 @@ def _runner(
 def _runner_unavailable(pod: Obj, runner: RunnerProbe, layout: PodLayout) -> _Finding:
     err = runner.error
     detail = err.detail if err is not None else "no answer"
+    if err is not None and err.kind == ErrorKind.TOO_LARGE:
+        return _Finding(
+            R.RESPONSE_TOO_LARGE,
+            f"The runner at {runner.url} answered {detail}. An honest runner never does: check "
+            f"spec.worker.image and {_logs(pod, layout.runner)}",
+        )
     if err is not None and err.kind == ErrorKind.HTTP and err.status == 400:
         return _Finding(
             R.RUNNER_STARTING,

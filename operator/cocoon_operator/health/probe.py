@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
-from cocoon_operator.worker.runner_client import RunnerProtocolError, RunnerStats, parse_jsonstats
+from cocoon_operator.worker.runner_client import (
+    RunnerProtocolError,
+    RunnerResponseTooLarge,
+    RunnerStats,
+    parse_jsonstats,
+)
+from cocoon_operator.worker.session import IDENTITY, ResponseTooLarge, read_text
 from cocoon_operator.worker.triton_client import (
     Check,
     ErrorKind,
@@ -77,9 +83,11 @@ async def probe_runner(
     full = url + (f"?access_hash={access_hash}" if access_hash else "")
     timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 1.0))
     try:
-        async with session.get(full, timeout=timeout) as resp:
+        async with session.get(full, timeout=timeout, headers=IDENTITY, auto_decompress=False) as resp:
             status = resp.status
-            body = await resp.text(errors="replace")
+            body = await read_text(resp)
+    except ResponseTooLarge as exc:
+        return RunnerProbe(url=url, error=ProbeError(kind=ErrorKind.TOO_LARGE, detail=str(exc)))
     except TimeoutError:
         return RunnerProbe(
             url=url, error=ProbeError(kind=ErrorKind.TIMEOUT, detail=f"no answer within {timeout_s:g} s")
@@ -100,6 +108,9 @@ async def probe_runner(
         )
     try:
         return RunnerProbe(url=url, status=status, stats=parse_jsonstats(body))
+    except RunnerResponseTooLarge as exc:
+        too_large = ProbeError(kind=ErrorKind.TOO_LARGE, detail=str(exc))
+        return RunnerProbe(url=url, status=status, error=too_large)
     except RunnerProtocolError as exc:
         return RunnerProbe(url=url, status=status, error=ProbeError(kind=ErrorKind.INVALID, detail=str(exc)))
 
@@ -213,7 +224,7 @@ class HealthProber:
         if self._session is None or self._session.closed:
             # force_close: no keep-alive, so a restarted Triton never answers through a stale socket.
             connector = aiohttp.TCPConnector(force_close=True, limit=0)
-            self._session = aiohttp.ClientSession(connector=connector)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
             self._own_session = True
         return self._session
 

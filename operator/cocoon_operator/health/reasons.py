@@ -25,6 +25,7 @@ class HealthReason:
     MODEL_INTEGRITY_FAILED: Final = "ModelIntegrityFailed"  # content does not match modelSha256
     INIT_CONTAINER_FAILED: Final = "InitContainerFailed"
     PROBE_SKIPPED: Final = "ProbeSkipped"
+    RESPONSE_TOO_LARGE: Final = "ResponseTooLarge"  # the pod answered more than the operator reads
     # InferenceReady
     SERVING: Final = "Serving"
     TRITON_STARTING: Final = "TritonStarting"

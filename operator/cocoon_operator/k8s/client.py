@@ -129,17 +129,20 @@ class KubeClient:
 
     # Writes
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply as field manager `cocoon-operator`, forcing ownership of our fields."""
+        """Server-side apply as field manager `cocoon-operator`, forcing ownership of our fields. An
+        apply with a precondition (`metadata.uid` or `.resourceVersion`, reconcile/ownership.py) is
+        never retried on 409: the answer would not change (the caller looks again)."""
         meta = obj["metadata"]
         res = of(dict(obj))
         stats.WRITES.add("apply", res.kind)
+        guarded = bool(meta.get("uid") or meta.get("resourceVersion"))
         result: dict[str, Any] = await self._request(
             "PATCH",
             res.path(meta.get("namespace"), meta["name"]),
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
             body=obj,
             content_type=APPLY,
-            retry_conflict=True,
+            retry_conflict=not guarded,
         )
         return result
 

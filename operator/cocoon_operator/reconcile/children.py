@@ -21,6 +21,8 @@ from cocoon_operator.reconcile import placement, runner_config
 from cocoon_operator.settings import Settings
 
 CONFIG_HASH_ANNOTATION: Final = f"{identity.GROUP}/config-hash"
+RENDER_CONTAINER: Final = "render-config"
+WALLET_VOLUME: Final = "wallet"
 GENERATED_ANNOTATION: Final = f"{identity.GROUP}/generated-by"
 TRITON_MODEL_DIR: Final = "/models"
 
@@ -142,6 +144,7 @@ def new_wallet_secret(owner: Owner, secret_name: str) -> dict[str, Any]:
     """A fresh node wallet key: 32 random bytes, base64 (created once, never replaced, never logged).
 
     No ownerReference on purpose: the key controls the wallet's funds and must outlive the CocoonNode.
+    Bound to the CocoonNode's UID instead (`wallet_binding_problem`), so no other CocoonNode can use it.
     """
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     return {
@@ -155,10 +158,35 @@ def new_wallet_secret(owner: Owner, secret_name: str) -> dict[str, Any]:
                 identity.LABEL_MANAGED_BY: identity.MANAGED_BY,
                 identity.LABEL_NODE: owner.name,
             },
-            "annotations": {GENERATED_ANNOTATION: f"{identity.MANAGED_BY} for {identity.KIND} {owner.name}"},
+            "annotations": {
+                GENERATED_ANNOTATION: f"{identity.MANAGED_BY} for {identity.KIND} {owner.name}",
+                identity.ANNOTATION_BOUND_UID: owner.uid,
+            },
         },
         "data": {identity.WALLET_SECRET_KEY: base64.b64encode(key.encode()).decode()},
     }
+
+
+def wallet_binding_problem(secret: dict[str, Any], owner: Owner) -> str | None:
+    """None when this CocoonNode may use the wallet Secret: the operator made it for this CocoonNode
+    (its UID), or a cluster admin adopted it for this CocoonNode's name. Otherwise why not, without
+    anything about the key (the Secret is not this CocoonNode's business)."""
+    meta = secret.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    bound = annotations.get(identity.ANNOTATION_BOUND_UID)
+    if bound == owner.uid or annotations.get(identity.ANNOTATION_ADOPT_FOR) == owner.name:
+        return None
+    name = meta.get("name")
+    mark = f"{identity.ANNOTATION_ADOPT_FOR}={owner.name}"
+    adopt = f"kubectl -n {owner.namespace} annotate secret {name} {mark}"
+    if bound:
+        why = f"holds the wallet key of another CocoonNode (UID {bound})"
+    else:
+        why = "was not created by the operator for this CocoonNode"
+    return (
+        f"Secret {name} {why}; a CocoonNode uses only a wallet Secret made for it, so nothing mounts "
+        f"or funds it. A cluster admin who means to hand this key to {owner.name} adopts it: {adopt}"
+    )
 
 
 def wallet_key_problem(secret: dict[str, Any]) -> str | None:
@@ -255,16 +283,19 @@ def _runner_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any
     }
 
 
-def _render_container(spec: CocoonNodeSpec) -> dict[str, Any]:
+def _render_container(settings: Settings) -> dict[str, Any]:
+    """The one container that mounts the wallet key. Its image is the admin's (`COCOON_RENDER_IMAGE`),
+    never one from the spec: an author who may change `spec.worker.image` must not choose the code that
+    reads the key file."""
     return {
-        "name": "render-config",
-        "image": spec.worker.image,
+        "name": RENDER_CONTAINER,
+        "image": settings.render_image,
         "command": ["/bin/sh", "-c", runner_config.RENDER_SCRIPT],
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "runner-template", "mountPath": runner_config.TEMPLATE_DIR, "readOnly": True},
-            {"name": "wallet", "mountPath": runner_config.WALLET_DIR, "readOnly": True},
+            {"name": WALLET_VOLUME, "mountPath": runner_config.WALLET_DIR, "readOnly": True},
             {"name": "runner-config", "mountPath": runner_config.CONFIG_DIR},
         ],
     }
@@ -393,7 +424,7 @@ def _volumes(owner: Owner, spec: CocoonNodeSpec) -> list[dict[str, Any]]:
         {"name": "runner-template", "configMap": {"name": configmap_name(owner)}},
         {"name": "runner-config", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
         {
-            "name": "wallet",
+            "name": WALLET_VOLUME,
             "secret": {
                 "secretName": spec.wallet.secret_ref.name,
                 "items": [{"key": identity.WALLET_SECRET_KEY, "path": identity.WALLET_SECRET_KEY}],
@@ -419,7 +450,7 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_d
         + settings.unload_allowance_seconds
     )
     # Model first: a bad model fails fast and visibly, before anything else is prepared.
-    init_containers = [*model_init_containers(spec), _render_container(spec)]
+    init_containers = [*model_init_containers(spec), _render_container(settings)]
     pod_spec: dict[str, Any] = {
         "affinity": placement.node_affinity(spec.placement, settings),
         "tolerations": placement.tolerations(spec.placement, settings),

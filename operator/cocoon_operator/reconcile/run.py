@@ -19,10 +19,11 @@ from cocoon_operator.api.spec import CocoonNodeSpec, parse_spec
 from cocoon_operator.api.tonaddr import address_problem
 from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.money.records import without_records
-from cocoon_operator.reconcile import children, observe, placement
+from cocoon_operator.reconcile import children, image_policy, observe, placement
 from cocoon_operator.reconcile.child_cache import KEPT_KINDS, digest
 from cocoon_operator.reconcile.compare import up_to_date
 from cocoon_operator.reconcile.deps import Context, Deps, EventSpec, StepReport
+from cocoon_operator.reconcile.ownership import NameConflict, apply_child, owned_by
 from cocoon_operator.reconcile.reads import ReconcileReads
 from cocoon_operator.status import Cond, Reason
 
@@ -97,8 +98,15 @@ async def run(body: Obj, deps: Deps, nodes: Nodes = None) -> Outcome:
     first = "observedGeneration" not in (body.get("status") or {})
     r = _Run(body, deps, ReconcileReads(deps.kube, deps.children, first_reconcile=first))
     spec = _parse(r)
-    if spec is not None and await _resolve(r, spec):
-        await _converge(r, spec, nodes)
+    if spec is not None and await _images_allowed(r, spec) and await _resolve(r, spec):
+        try:
+            await _converge(r, spec, nodes)
+        except NameConflict as conflict:
+            # Another object has a child's name: it stays exactly as it is, and nothing else of this
+            # reconcile happens (the steps after the conflict, providers included, do not run).
+            r.set(Cond.false(st.CONFIGURED, Reason.NAME_CONFLICT, str(conflict)))
+            if _previous_reason(r, st.CONFIGURED) != Reason.NAME_CONFLICT:
+                r.events.append(EventSpec("Warning", Reason.NAME_CONFLICT, str(conflict)))
     return _finish(
         r,
         paused=spec.paused if spec is not None else False,
@@ -121,6 +129,18 @@ def _parse(r: _Run) -> CocoonNodeSpec | None:
             r.set(Cond.false(st.CONFIGURED, Reason.INVALID_TON_ADDRESS, f"{path}: {problem}"))
             return None
     return spec
+
+
+async def _images_allowed(r: _Run, spec: CocoonNodeSpec) -> bool:
+    """The admin's image policy (the runner gets the wallet key): a worker with another image stops."""
+    problem = image_policy.problem(spec, r.deps.settings)
+    if problem is None:
+        return True
+    r.set(Cond.false(st.CONFIGURED, Reason.IMAGE_NOT_ALLOWED, problem))
+    if _previous_reason(r, st.CONFIGURED) != Reason.IMAGE_NOT_ALLOWED:
+        r.events.append(EventSpec("Warning", Reason.IMAGE_NOT_ALLOWED, problem))
+    await _stop_worker(r, spec)
+    return False
 
 
 async def _resolve(r: _Run, spec: CocoonNodeSpec) -> bool:
@@ -183,11 +203,38 @@ async def _wallet_secret(r: _Run, spec: CocoonNodeSpec) -> bool:
         secret = await r.kube.fresh("v1", "Secret", r.namespace, name)  # lost a race: use the winner's
         if secret is None:
             raise ApiError(409, "Conflict", f"Secret {name} vanished while being created")
+    # Whose key it is comes first: nothing about a Secret that is not this CocoonNode's is reported.
+    foreign = children.wallet_binding_problem(secret, owner)
+    if foreign:
+        message = f"spec.wallet.secretRef: {foreign}"
+        r.set(Cond.false(st.CONFIGURED, Reason.WALLET_SECRET_NOT_OWNED, message))
+        if _previous_reason(r, st.CONFIGURED) != Reason.WALLET_SECRET_NOT_OWNED:
+            r.events.append(EventSpec("Warning", Reason.WALLET_SECRET_NOT_OWNED, message))
+        await _stop_worker(r, spec)
+        return False
     problem = children.wallet_key_problem(secret)
     if problem:
         r.set(Cond.false(st.CONFIGURED, Reason.INVALID_WALLET_SECRET, f"spec.wallet.secretRef: {problem}"))
         return False
     return True
+
+
+def _previous_reason(r: _Run, type_: str) -> str | None:
+    found = st.find(r.old_status.get("conditions"), type_)
+    return str(found.get("reason")) if found else None
+
+
+async def _stop_worker(r: _Run, spec: CocoonNodeSpec) -> None:
+    """Scale an existing worker StatefulSet of this CocoonNode to zero (its pod would mount a key that is
+    not this CocoonNode's, e.g. after someone replaced the Secret). Nothing else is applied."""
+    owner = _owner(r)
+    sts = await r.kube.child("apps/v1", "StatefulSet", r.namespace, children.statefulset_name(owner))
+    if sts is None or not owned_by(sts, owner.uid) or sts.get("spec", {}).get("replicas") == 0:
+        return
+    settings = r.deps.settings
+    config_digest = children.config_hash(children.configmap(owner, spec, settings))
+    stopped = _scaled_to_zero(children.statefulset(owner, spec, settings, config_digest))
+    await _apply_changed(r, [stopped], {"StatefulSet": sts})
 
 
 def _owner(r: _Run) -> children.Owner:
@@ -231,6 +278,8 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> None:
     owner = _owner(r)
     sts = await kube.child("apps/v1", "StatefulSet", ns, children.statefulset_name(owner))
     pod = await kube.child("v1", "Pod", ns, children.pod_name(owner)) if sts is not None else None
+    if pod is not None and (sts is None or not owned_by(pod, str(sts["metadata"].get("uid")))):
+        pod = None  # a pod of that name that our StatefulSet did not make is none of ours: never touched
     ctx = _context(r, spec, pod)
 
     blocked_by = None
@@ -332,14 +381,17 @@ async def _apply_changed(r: _Run, desired: list[dict[str, Any]], known: Mapping[
     last found equal to the same desired object is not even read.
     """
     cache = r.kube.children
+    uid = _owner(r).uid
     for obj in desired:
         kind, name = obj["kind"], obj["metadata"]["name"]
         wanted = digest(obj) if cache is not None else ""
         if cache is not None and cache.is_current(kind, r.namespace, name, wanted):
-            continue
+            continue  # (verified means found equal to `obj`, whose ownerReferences name this CocoonNode)
         existing = await _live_child(r, obj, known)
+        if existing is not None and not owned_by(existing, uid):
+            raise NameConflict(kind, name, existing)
         if not up_to_date(existing, obj):
-            applied = await r.kube.apply(obj)
+            applied = await apply_child(r.kube, obj, existing, uid)
             r.applied.append(f"{kind}/{name}")
             if cache is not None:
                 cache.wrote(kind, applied, wanted)
@@ -435,6 +487,10 @@ async def finalize(body: Obj, deps: Deps, *, now: dt.datetime | None = None) -> 
     except ValidationError:
         return FinalizeOutcome(True, "Invalid spec: nothing on chain to finish")
     r = _Run(body, deps, ReconcileReads(deps.kube, deps.children))
+    secret = await r.kube.get("v1", "Secret", r.namespace, spec.wallet.secret_ref.name)
+    if secret is not None and children.wallet_binding_problem(secret, _owner(r)):
+        # Its chain state (claims, sweeps) belongs to whichever CocoonNode the key is bound to.
+        return FinalizeOutcome(True, "The wallet Secret is not this CocoonNode's: nothing on chain to finish")
     ctx = _context(r, spec, None)
     remaining = (deadline - now).total_seconds()
     if remaining <= 0:

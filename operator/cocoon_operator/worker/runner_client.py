@@ -12,13 +12,18 @@ from __future__ import annotations
 import json
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
-from cocoon_operator.worker.session import PodSession
+from cocoon_operator.worker.session import IDENTITY, PodSession, ResponseTooLarge, read_text
+
+# The most `proxies[]` entries the operator takes from one runner: every entry costs chain reads (its
+# worker contract, payouts) and status space (status.workerContracts holds 64). A root lists a handful
+# of proxies; a runner reporting more is broken or hostile.
+MAX_RUNNER_PROXIES: Final = 32
 
 
 class RunnerUnavailable(ConnectionError):
@@ -27,6 +32,10 @@ class RunnerUnavailable(ConnectionError):
 
 class RunnerProtocolError(ValueError):
     """The runner answered something this client cannot parse."""
+
+
+class RunnerResponseTooLarge(RunnerProtocolError):
+    """The runner answered more than the operator reads: a body over the cap, or too many proxies."""
 
 
 class _Lenient(BaseModel):
@@ -164,6 +173,11 @@ def parse_jsonstats(text: str) -> RunnerStats:
             raise RunnerProtocolError(f"/jsonstats is not JSON: {exc.msg} at line {exc.lineno}") from exc
     if not isinstance(data, dict):
         raise RunnerProtocolError("/jsonstats is not a JSON object")
+    proxies = data.get("proxies")
+    if isinstance(proxies, list) and len(proxies) > MAX_RUNNER_PROXIES:
+        raise RunnerResponseTooLarge(
+            f"{len(proxies)} proxies in /jsonstats (the operator reads at most {MAX_RUNNER_PROXIES})"
+        )
     try:
         return RunnerStats.model_validate(data)
     except ValidationError as exc:
@@ -221,11 +235,15 @@ class RunnerClient(PodSession):
         session = self._http()
         url = self._url(path, args)
         try:
-            async with session.get(url, timeout=self._timeout) as response:
-                body = await response.text(errors="replace")
+            async with session.get(
+                url, timeout=self._timeout, headers=IDENTITY, auto_decompress=False
+            ) as response:
+                body = await read_text(response)
                 if response.status != 200:
                     raise RunnerUnavailable(f"Runner {self._base}{path} answered HTTP {response.status}")
                 return body
+        except ResponseTooLarge as exc:
+            raise RunnerResponseTooLarge(f"Runner {self._base}{path} answered {exc}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RunnerUnavailable(
                 f"Runner {self._base}{path} is unreachable: {type(exc).__name__}"

@@ -20,7 +20,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, ConfigDict
 
-from cocoon_operator.worker.session import PodSession
+from cocoon_operator.worker.session import IDENTITY, PodSession, ResponseTooLarge, read_text
 
 DEFAULT_TIMEOUT_S = 2.0
 # Triton's reasons can be whole Python tracebacks; status and conditions need the gist.
@@ -32,6 +32,7 @@ class ErrorKind(StrEnum):
     TIMEOUT = "Timeout"
     HTTP = "HttpError"  # answered with an unexpected status code
     INVALID = "InvalidResponse"  # answered something this client cannot parse
+    TOO_LARGE = "ResponseTooLarge"  # answered more than the operator reads from a pod (worker.session)
 
 
 class _Frozen(BaseModel):
@@ -235,8 +236,13 @@ class TritonClient(PodSession):
 
     async def _request(self, method: str, url: str) -> tuple[int | None, str, ProbeError | None]:
         try:
-            async with self._http().request(method, url, timeout=self._timeout) as resp:
-                return resp.status, await resp.text(errors="replace"), None
+            async with self._http().request(
+                method, url, timeout=self._timeout, headers=IDENTITY, auto_decompress=False
+            ) as resp:
+                return resp.status, await read_text(resp), None
+        except ResponseTooLarge as exc:
+            path = url.split("/", 3)[-1]
+            return None, "", ProbeError(kind=ErrorKind.TOO_LARGE, detail=f"/{path} with {exc}")
         except TimeoutError:
             return (
                 None,

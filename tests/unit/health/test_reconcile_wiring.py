@@ -54,6 +54,9 @@ async def test_health_drives_conditions_models_and_events() -> None:
     assert sts is not None
     pod = copy.deepcopy(POD)
     pod["metadata"]["labels"] = dict(sts["spec"]["selector"]["matchLabels"])
+    pod["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w1", "uid": sts["metadata"]["uid"]}
+    ]
     kube.put(pod)
 
     prober = StubProber((triton_ok(model(), model("broken_llm", "UNAVAILABLE", "boom")), runner_ok()))
@@ -105,6 +108,9 @@ async def test_a_just_ready_worker_that_does_not_answer_is_rechecked_within_seco
     assert sts is not None
     pod = copy.deepcopy(POD)
     pod["metadata"]["labels"] = dict(sts["spec"]["selector"]["matchLabels"])
+    pod["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w1", "uid": sts["metadata"]["uid"]}
+    ]
     pod["status"]["containerStatuses"] = [{"name": "triton", "ready": True}]
     ready = {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-25T22:59:59Z"}  # NOW - 1 s
     pod["status"]["conditions"] = [ready]
