@@ -294,7 +294,9 @@ def test_rbac_cluster_wide_mode() -> None:
 
 def test_default_serves_the_release_namespace_only() -> None:
     objs = render()
-    (role,) = [o for o in of_kind(objs, "Role") if not is_hook(o)]
+    (role,) = [
+        o for o in of_kind(objs, "Role") if not is_hook(o) and not o["metadata"]["name"].endswith("-leader")
+    ]
     assert role["metadata"]["namespace"] == "cocoon-system"
     args = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=cocoon-system" in args and "--all-namespaces" not in args
@@ -303,10 +305,16 @@ def test_default_serves_the_release_namespace_only() -> None:
 
 def test_several_watched_namespaces() -> None:
     objs = render({"watchNamespaces": "{a,b}", "watchNamespace": "b"})
-    roles = sorted(o["metadata"]["namespace"] for o in of_kind(objs, "Role") if not is_hook(o))
-    assert roles == ["a", "b"]
-    bindings = sorted(o["metadata"]["namespace"] for o in of_kind(objs, "RoleBinding") if not is_hook(o))
-    assert bindings == ["a", "b"]
+
+    def served(kind: str) -> list[str]:
+        found = of_kind(objs, kind)
+        return sorted(
+            o["metadata"]["namespace"]
+            for o in found
+            if not is_hook(o) and "-leader" not in o["metadata"]["name"]
+        )
+
+    assert served("Role") == ["a", "b"] and served("RoleBinding") == ["a", "b"]
     args = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert [a for a in args if a.startswith("--namespace")] == ["--namespace=a", "--namespace=b"]
     proc = template({"allNamespaces": "true", "watchNamespaces": "{a}"}, check=False)
@@ -623,13 +631,13 @@ def test_admission_policies_and_their_bindings() -> None:
     policies = {o["metadata"]["name"]: o for o in of_kind(objs, "ValidatingAdmissionPolicy")}
     bindings = {o["metadata"]["name"]: o for o in of_kind(objs, "ValidatingAdmissionPolicyBinding")}
     prefix = "cocoon-cocoon-operator-cocoon-system-"
-    names = {prefix + n for n in ("images", "trusted-code", "wallet-secrets", "operator-secrets")}
+    names = {prefix + n for n in ("images", "trusted-code", "wallet-secrets", "treasury-secrets", "operator-secrets")}
     assert set(policies) == set(bindings) == names
     for name, binding in bindings.items():
         assert binding["spec"]["policyName"] == name
         assert binding["spec"]["validationActions"] == ["Deny"]
         assert policies[name]["spec"]["failurePolicy"] == "Fail"
-    for short in ("images", "trusted-code", "wallet-secrets"):  # only where this operator serves
+    for short in ("images", "trusted-code", "wallet-secrets", "treasury-secrets"):  # only where this operator serves
         selector = bindings[prefix + short]["spec"]["matchResources"]["namespaceSelector"]
         assert selector["matchExpressions"] == [
             {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}
@@ -709,6 +717,7 @@ def test_trust_admin_role_is_bound_to_nobody() -> None:
     assert {(r["resources"][0], r["verbs"][0]) for r in role["rules"]} == {
         ("walletsecrets", "adopt"),
         ("contractcodes", "trust"),
+        ("treasuries", "manage"),
     }
     assert not [k for k in role["metadata"]["labels"] if k.startswith("rbac.authorization.k8s.io/aggregate")]
     bound = {b["roleRef"]["name"] for b in objs if b["kind"] in ("ClusterRoleBinding", "RoleBinding")}

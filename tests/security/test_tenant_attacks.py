@@ -274,3 +274,28 @@ def _assert_no_key_material(s: SecurityStack, seeds: list[bytes], names: list[st
             for form in (b64, seed.hex(), base64.b64encode(b64.encode()).decode()):
                 assert form not in text, f"key material in the {where}"
     assert s.network.treasury.private_key not in texts["operator log"]
+
+
+# ---------------------------------------------------------------- the treasury's own policy
+
+
+def test_only_a_treasury_admin_writes_a_treasury_or_its_spending_policy(
+    security_stack: SecurityStack,
+) -> None:
+    """The treasury pays what its owner allows: its limits are annotations on its Secret. A holder of
+    the built-in edit role (who can write Secrets) may neither lift them nor plant a treasury key of
+    their own; the cluster admin may."""
+    s, carol = security_stack, security_stack.carol
+    lift = {"metadata": {"annotations": {"cocoon.tonops.dev/max-per-day": "100000"}}}
+    refused = carol.refused(lambda: carol.core.patch_namespaced_secret("treasury", s.ns_a, lift))
+    assert refused.status == 403 and "only treasury admins" in refused.body
+    planted = {"metadata": {"name": "my-treasury"}, "stringData": {"privateKey": "00" * 32}}
+    assert carol.refused(lambda: carol.core.create_namespaced_secret(s.ns_a, planted)).status == 403
+    # An unrelated Secret of hers is still hers to write.
+    carol.core.create_namespaced_secret(s.ns_a, {"metadata": {"name": "notes"}, "stringData": {"a": "b"}})
+    before = s.admin_a.core.read_namespaced_secret("treasury", s.ns_a).metadata.annotations or {}
+    assert "cocoon.tonops.dev/max-per-day" not in before
+    tighten = {"metadata": {"annotations": {"cocoon.tonops.dev/max-top-up": "8"}}}
+    s.admin_a.core.patch_namespaced_secret("treasury", s.ns_a, tighten)
+    undo = {"metadata": {"annotations": {"cocoon.tonops.dev/max-top-up": None}}}
+    s.admin_a.core.patch_namespaced_secret("treasury", s.ns_a, undo)
