@@ -631,13 +631,14 @@ def test_admission_policies_and_their_bindings() -> None:
     policies = {o["metadata"]["name"]: o for o in of_kind(objs, "ValidatingAdmissionPolicy")}
     bindings = {o["metadata"]["name"]: o for o in of_kind(objs, "ValidatingAdmissionPolicyBinding")}
     prefix = "cocoon-cocoon-operator-cocoon-system-"
-    names = {prefix + n for n in ("images", "trusted-code", "wallet-secrets", "treasury-secrets", "operator-secrets")}
+    shorts = ("images", "trusted-code", "wallet-secrets", "treasury-secrets", "operator-secrets")
+    names = {prefix + n for n in shorts}
     assert set(policies) == set(bindings) == names
     for name, binding in bindings.items():
         assert binding["spec"]["policyName"] == name
         assert binding["spec"]["validationActions"] == ["Deny"]
         assert policies[name]["spec"]["failurePolicy"] == "Fail"
-    for short in ("images", "trusted-code", "wallet-secrets", "treasury-secrets"):  # only where this operator serves
+    for short in shorts[:-1]:  # only where this operator serves
         selector = bindings[prefix + short]["spec"]["matchResources"]["namespaceSelector"]
         assert selector["matchExpressions"] == [
             {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}
@@ -658,6 +659,7 @@ def test_admission_policies_and_their_bindings() -> None:
             "admissionPolicies.walletSecretMarks": "false",
             "admissionPolicies.trustedCode": "false",
             "admissionPolicies.operatorSecrets": "false",
+            "admissionPolicies.treasurySecrets": "false",
         }
     )
     assert not of_kind(off, "ValidatingAdmissionPolicy") and not of_kind(
