@@ -1,93 +1,67 @@
-"""Conditions and status for CocoonNode: types, reasons, builders and the "write only on change" diff.
+"""Conditions and status for CocoonNode: builders, Ready's summary and the "write only on change" diff.
 
-The one module that shapes `.status`. Conditions follow metav1.Condition; `lastTransitionTime` is
+The one module that shapes `.status`; the condition types and reasons are the registry's
+(`cocoon_operator.conditions`). Conditions follow metav1.Condition; `lastTransitionTime` is
 kept while a condition's status stays the same.
 """
 
 import datetime as dt
+import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from cocoon_operator.conditions import CONDITION_TYPES, REQUIRED_FOR_READY, ConditionType, Reason, allowed
+
 CondStatus = Literal["True", "False", "Unknown"]
 
-# Condition types: Ready summarises the detail conditions.
-READY: Final = "Ready"
-CONFIGURED: Final = "Configured"  # spec valid and its references resolved
-SCHEDULED: Final = "Scheduled"  # pod bound to a fitting confidential GPU node
-INFERENCE_READY: Final = "InferenceReady"  # Triton serves the model
-WALLET_FUNDED: Final = "WalletFunded"  # cocoon wallet above the floor
-REGISTERED: Final = "Registered"  # worker contract confirmed on chain
-REWARDS_HEALTHY: Final = "RewardsHealthy"  # claims go through
+# The registry (cocoon_operator.conditions) defines the types and reasons; these names are the short
+# spellings the reconcile uses.
+READY: Final = ConditionType.READY
+CONFIGURED: Final = ConditionType.CONFIGURED
+SCHEDULED: Final = ConditionType.SCHEDULED
+INFERENCE_READY: Final = ConditionType.INFERENCE_READY
+RUNNER_HEALTHY: Final = ConditionType.RUNNER_HEALTHY
+WALLET_FUNDED: Final = ConditionType.WALLET_FUNDED
+REGISTERED: Final = ConditionType.REGISTERED
+REWARDS_HEALTHY: Final = ConditionType.REWARDS_HEALTHY
 
-CONDITION_TYPES: Final = (
-    READY,
-    CONFIGURED,
-    SCHEDULED,
-    INFERENCE_READY,
-    WALLET_FUNDED,
-    REGISTERED,
-    REWARDS_HEALTHY,
-)
-# Conditions that must be True for Ready; the others only block Ready when they are False.
-REQUIRED_FOR_READY: Final = (CONFIGURED, SCHEDULED, INFERENCE_READY)
-
-
-class Reason:
-    """CamelCase reasons (docs/conditions.md explains each one and what to do)."""
-
-    # Ready / generic
-    RECONCILED: Final = "Reconciled"
-    PAUSED: Final = "Paused"
-    RECONCILING: Final = "Reconciling"
-    DELETING: Final = "Deleting"
-    # Configured
-    RESOLVED: Final = "Resolved"
-    INVALID_SPEC: Final = "InvalidSpec"
-    INVALID_TON_ADDRESS: Final = "InvalidTonAddress"
-    CONFIG_MAP_NOT_FOUND: Final = "ConfigMapNotFound"
-    CONFIG_KEY_MISSING: Final = "ConfigKeyMissing"
-    INVALID_WALLET_SECRET: Final = "InvalidWalletSecret"  # noqa: S105
-    WALLET_SECRET_NOT_OWNED: Final = "WalletSecretNotOwned"  # noqa: S105
-    NAME_CONFLICT: Final = "NameConflict"  # a child's name is taken by an object of someone else
-    IMAGE_NOT_ALLOWED: Final = "ImageNotAllowed"  # an image outside the admin's image policy
-    TREASURY_SECRET_NOT_FOUND: Final = "TreasurySecretNotFound"  # noqa: S105
-    API_ERROR: Final = "ApiError"
-    # Scheduled
-    POD_SCHEDULED: Final = "PodScheduled"
-    NO_FITTING_NODE: Final = "NoConfidentialGPUNode"
-    INSUFFICIENT_GPU: Final = "InsufficientGPU"
-    UNSCHEDULABLE: Final = "Unschedulable"
-    POD_PENDING: Final = "PodPending"
-    NOT_CREATED: Final = "WorkloadNotCreated"
-    # InferenceReady
-    POD_READY: Final = "PodReady"
-    POD_NOT_READY: Final = "PodNotReady"
-    NO_POD: Final = "NoPod"
-    TRITON_NOT_READY: Final = "TritonNotReady"
-    # Chain / rewards, until their providers report
-    NOT_CHECKED: Final = "NotChecked"
+log = logging.getLogger(__name__)
+# Tests set COCOON_STRICT_CONDITIONS=1: a reason its condition type does not list raises there; in
+# production it is logged once and written anyway (a status is better than a failed reconcile).
+_STRICT = os.environ.get("COCOON_STRICT_CONDITIONS") == "1"
+_warned: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True, slots=True)
 class Cond:
     """A condition as the reconcile decides it (times and generation are added by `merge_conditions`)."""
 
-    type: str
+    type: ConditionType
     status: CondStatus
-    reason: str
+    reason: Reason
     message: str
 
+    def __post_init__(self) -> None:
+        if allowed(self.type, self.reason):
+            return
+        if _STRICT:
+            raise ValueError(f"condition {self.type} may not carry reason {self.reason} (see the registry)")
+        if (self.type, self.reason) not in _warned:
+            _warned.add((self.type, self.reason))
+            log.warning("condition %s carries reason %s, not in the registry", self.type, self.reason)
+
     @classmethod
-    def true(cls, type_: str, reason: str, message: str) -> "Cond":
+    def true(cls, type_: ConditionType, reason: Reason, message: str) -> "Cond":
         return cls(type_, "True", reason, message)
 
     @classmethod
-    def false(cls, type_: str, reason: str, message: str) -> "Cond":
+    def false(cls, type_: ConditionType, reason: Reason, message: str) -> "Cond":
         return cls(type_, "False", reason, message)
 
     @classmethod
-    def unknown(cls, type_: str, reason: str, message: str) -> "Cond":
+    def unknown(cls, type_: ConditionType, reason: Reason, message: str) -> "Cond":
         return cls(type_, "Unknown", reason, message)
 
 
@@ -170,7 +144,7 @@ def merge_conditions(
         merged[cond.type] = entry
     for type_, previous in old_by_type.items():
         merged.setdefault(type_, dict(previous))
-    order = {t: i for i, t in enumerate(CONDITION_TYPES)}
+    order = {str(t): i for i, t in enumerate(CONDITION_TYPES)}
     return sorted(merged.values(), key=lambda c: (order.get(str(c["type"]), len(order)), str(c["type"])))
 
 

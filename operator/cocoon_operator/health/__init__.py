@@ -16,14 +16,11 @@ from cocoon_operator.health.evaluate import (
 from cocoon_operator.health.metrics import HealthMetrics
 from cocoon_operator.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, probe_worker
 from cocoon_operator.health.provider import WorkerHealth, default_metrics, from_settings, provider_factory
-from cocoon_operator.health.reasons import RUNNER_HEALTHY, HealthReason
 
 __all__ = [
-    "RUNNER_HEALTHY",
     "HealthMetrics",
     "HealthNumbers",
     "HealthProber",
-    "HealthReason",
     "HealthReport",
     "ModelStatus",
     "PodLayout",

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cocoon_operator.api.units import nano_to_ton
+from cocoon_operator.conditions import ConditionType, Reason
 from cocoon_operator.health.probe import RunnerProbe
-from cocoon_operator.health.reasons import RUNNER_HEALTHY, HealthReason
-from cocoon_operator.status import INFERENCE_READY, Cond, CondStatus
+from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY, Cond, CondStatus
 from cocoon_operator.worker.runner_client import RunnerStats
 from cocoon_operator.worker.triton_client import ErrorKind, ModelState, TritonProbe
 
-R = HealthReason
+R = Reason
 Obj = Mapping[str, Any]
 MAX_MODELS_IN_STATUS = 16  # the CRD's maxItems for status.models
 
@@ -142,15 +142,15 @@ def evaluate_health(
 
 @dataclass(frozen=True)
 class _Finding:
-    reason: str
+    reason: Reason
     message: str
     status: CondStatus = "False"
 
-    def cond(self, type_: str) -> Cond:
+    def cond(self, type_: ConditionType) -> Cond:
         return Cond(type_, self.status, self.reason, self.message)
 
 
-def _ok(reason: str, message: str) -> _Finding:
+def _ok(reason: Reason, message: str) -> _Finding:
     return _Finding(reason, message, "True")
 
 
@@ -506,7 +506,7 @@ def _runner(
             f"The root contract does not list sha256 of the model {model}, so proxies refuse it and the "
             f"runner aborts on its periodic check. Use a model string the root allows (spec.model)",
         )
-    warnings: list[tuple[str, str]] = []
+    warnings: list[tuple[Reason, str]] = []
     age = _sync_age(stats, now)
     if age is not None:
         if age >= limits.ton_late_s:

@@ -11,12 +11,12 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cocoon_operator.conditions import Reason
 from cocoon_operator.health.evaluate import HealthReport, PodLayout, Thresholds, evaluate_health
 from cocoon_operator.health.metrics import HealthMetrics
 from cocoon_operator.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
-from cocoon_operator.health.reasons import RUNNER_HEALTHY, HealthReason
 from cocoon_operator.settings import Settings
-from cocoon_operator.status import INFERENCE_READY, Cond, find, parse_time
+from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY, Cond, find, parse_time
 from cocoon_operator.worker.triton_client import TritonProbe
 
 if TYPE_CHECKING:
@@ -91,8 +91,8 @@ class WorkerHealth:
                 self.metrics.forget(ctx.namespace, ctx.name)
             return StepReport(
                 conditions=(
-                    Cond.false(INFERENCE_READY, HealthReason.PAUSED, msg),
-                    Cond.false(RUNNER_HEALTHY, HealthReason.PAUSED, msg),
+                    Cond.false(INFERENCE_READY, Reason.PAUSED, msg),
+                    Cond.false(RUNNER_HEALTHY, Reason.PAUSED, msg),
                 ),
                 status={"models": None},
             )

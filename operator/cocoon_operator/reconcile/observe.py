@@ -3,8 +3,9 @@
 from collections.abc import Mapping
 from typing import Any
 
+from cocoon_operator.conditions import Reason
 from cocoon_operator.reconcile.placement import PlacementReport
-from cocoon_operator.status import INFERENCE_READY, SCHEDULED, Cond, Reason
+from cocoon_operator.status import INFERENCE_READY, SCHEDULED, Cond
 
 Obj = Mapping[str, Any]
 

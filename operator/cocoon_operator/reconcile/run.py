@@ -17,6 +17,7 @@ from cocoon_operator import status as st
 from cocoon_operator.api import identity
 from cocoon_operator.api.spec import CocoonNodeSpec, parse_spec
 from cocoon_operator.api.tonaddr import address_problem
+from cocoon_operator.conditions import BY_TYPE, CONDITION_TYPES, ConditionType, Reason
 from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.money.records import without_records
 from cocoon_operator.reconcile import children, image_policy, observe, placement
@@ -25,7 +26,7 @@ from cocoon_operator.reconcile.compare import up_to_date
 from cocoon_operator.reconcile.deps import Context, Deps, EventSpec, StepReport
 from cocoon_operator.reconcile.ownership import NameConflict, apply_child, owned_by
 from cocoon_operator.reconcile.reads import ReconcileReads
-from cocoon_operator.status import Cond, Reason
+from cocoon_operator.status import Cond
 
 Obj = Mapping[str, Any]
 # The fleet for placement: a list, or a callable so a caller's cache is only copied when needed.
@@ -259,7 +260,7 @@ def _context(r: _Run, spec: CocoonNodeSpec, pod: Obj | None) -> Context:
     )
 
 
-async def _provider(r: _Run, step: Awaitable[StepReport], cond_type: str, what: str) -> StepReport:
+async def _provider(r: _Run, step: Awaitable[StepReport], cond_type: ConditionType, what: str) -> StepReport:
     """Run a provider step bounded in time; failure → Unknown condition, not a failed reconcile."""
     try:
         async with asyncio.timeout(r.deps.provider_timeout_seconds):
@@ -270,7 +271,7 @@ async def _provider(r: _Run, step: Awaitable[StepReport], cond_type: str, what: 
         message = f"{what} failed: {exc.reason or exc.status}"
     except Exception as exc:  # a provider bug must not stop placement and status
         message = f"{what} failed: {type(exc).__name__}"
-    return StepReport(conditions=(Cond.unknown(cond_type, "ProviderError", message),), retry_after=30.0)
+    return StepReport(conditions=(Cond.unknown(cond_type, Reason.PROVIDER_ERROR, message),), retry_after=30.0)
 
 
 async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> None:
@@ -417,7 +418,7 @@ async def _live_child(r: _Run, obj: Obj, known: Mapping[str, Obj | None]) -> Obj
 
 
 def _finish(r: _Run, *, paused: bool, sev_snp: bool = False) -> Outcome:
-    for type_ in st.CONDITION_TYPES[1:]:
+    for type_ in CONDITION_TYPES[1:]:
         if type_ not in r.conditions:
             r.set(_not_checked(type_, r))
     detail = [c for t, c in r.conditions.items() if t != st.READY]
@@ -448,13 +449,11 @@ def _finish(r: _Run, *, paused: bool, sev_snp: bool = False) -> Outcome:
     )
 
 
-def _not_checked(type_: str, r: _Run) -> Cond:
+def _not_checked(type_: ConditionType, r: _Run) -> Cond:
     if type_ in (st.SCHEDULED, st.INFERENCE_READY):
         return Cond.unknown(type_, Reason.NOT_CHECKED, "Waiting for a valid spec and its references")
-    provider = {st.WALLET_FUNDED: "chain", st.REGISTERED: "chain", st.REWARDS_HEALTHY: "rewards"}.get(
-        type_, ""
-    )
-    return Cond.unknown(type_, Reason.NOT_CHECKED, f"No {provider} checks are enabled in this operator")
+    step = BY_TYPE[type_].step
+    return Cond.unknown(type_, Reason.NOT_CHECKED, f"No {step} checks are enabled in this operator")
 
 
 def _only_times_differ(old: Sequence[Obj] | None, new: Sequence[Obj]) -> bool:

@@ -19,11 +19,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from cocoon_operator.conditions import Reason
 from cocoon_operator.health import probe_worker
 from cocoon_operator.health.evaluate import evaluate_health
 from cocoon_operator.health.probe import Ports
-from cocoon_operator.health.reasons import RUNNER_HEALTHY, HealthReason
-from cocoon_operator.status import INFERENCE_READY
+from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY
 from cocoon_operator.worker.runner_client import (
     MAX_RUNNER_PROXIES,
     RunnerClient,
@@ -200,7 +200,7 @@ async def test_an_answer_over_the_cap_marks_the_worker_unhealthy(
     conds = {c.type: c for c in report.conditions}
     for type_ in (INFERENCE_READY, RUNNER_HEALTHY):
         assert conds[type_].status == "False", type_
-        assert conds[type_].reason == HealthReason.RESPONSE_TOO_LARGE, type_
+        assert conds[type_].reason == Reason.RESPONSE_TOO_LARGE, type_
         assert "the operator reads at most 1 MiB from a pod" in conds[type_].message
 
 
@@ -218,5 +218,5 @@ async def test_too_many_proxies_marks_the_runner_unhealthy(
     assert runner.error is not None and runner.error.kind == ErrorKind.TOO_LARGE
     report = evaluate_health(pod(), triton_ok(), runner, NOW)
     cond = next(c for c in report.conditions if c.type == RUNNER_HEALTHY)
-    assert (cond.status, cond.reason) == ("False", HealthReason.RESPONSE_TOO_LARGE)
+    assert (cond.status, cond.reason) == ("False", Reason.RESPONSE_TOO_LARGE)
     assert "5000 proxies" in cond.message

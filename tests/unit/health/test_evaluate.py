@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from cocoon_operator.health import RUNNER_HEALTHY, HealthReason, evaluate_health
+from cocoon_operator.conditions import Reason
+from cocoon_operator.health import evaluate_health
 from cocoon_operator.health.probe import RunnerProbe, skipped_probes
-from cocoon_operator.status import INFERENCE_READY
+from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY
 from cocoon_operator.worker.triton_client import Check, ErrorKind, IndexResult, ProbeError, TritonProbe
 from tests.unit.health.builders import (
     DELETE,
@@ -28,7 +29,7 @@ from tests.unit.health.builders import (
     triton_ok,
 )
 
-R = HealthReason
+R = Reason
 CRASH_LAST = {"terminated": {"exitCode": 1, "reason": "Error", "message": "failed to load all models",
                              "finishedAt": "2026-11-25T22:59:00Z"}}  # fmt: skip
 

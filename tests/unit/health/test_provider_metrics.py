@@ -8,16 +8,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from cocoon_operator.api.spec import parse_spec
-from cocoon_operator.health import (
-    RUNNER_HEALTHY,
-    HealthMetrics,
-    HealthReason,
-    WorkerHealth,
-    evaluate_health,
-)
+from cocoon_operator.conditions import Reason
+from cocoon_operator.health import HealthMetrics, WorkerHealth, evaluate_health
 from cocoon_operator.reconcile.deps import Context
 from cocoon_operator.settings import Settings
-from cocoon_operator.status import INFERENCE_READY
+from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY
 from tests.unit.builders import minimal_spec
 from tests.unit.health.builders import NOW, TON, StubProber, model, pod, runner_ok, triton_down, triton_ok
 
@@ -57,7 +52,7 @@ async def test_observe_unhealthy_asks_for_an_early_recheck() -> None:
     health = WorkerHealth(StubProber((triton_down(), runner_ok())), clock=lambda: NOW)
     report = await health.observe(_ctx(pod()))
     inference = next(c for c in report.conditions if c.type == INFERENCE_READY)
-    assert inference.reason == HealthReason.TRITON_UNREACHABLE
+    assert inference.reason == Reason.TRITON_UNREACHABLE
     assert report.retry_after is not None and report.retry_after <= 15
     assert report.status == {"models": None}
 
@@ -65,9 +60,9 @@ async def test_observe_unhealthy_asks_for_an_early_recheck() -> None:
 async def test_observe_without_pod_or_ip_does_not_probe() -> None:
     prober = StubProber((triton_ok(), runner_ok()))
     health = WorkerHealth(prober, clock=lambda: NOW)
-    assert (await health.observe(_ctx(None))).conditions[0].reason == HealthReason.NO_POD
+    assert (await health.observe(_ctx(None))).conditions[0].reason == Reason.NO_POD
     pending = pod("Pending", ip=None, node=None)
-    assert (await health.observe(_ctx(pending))).conditions[0].reason == HealthReason.POD_NOT_RUNNING
+    assert (await health.observe(_ctx(pending))).conditions[0].reason == Reason.POD_NOT_RUNNING
     assert prober.asked == []
 
 
@@ -77,7 +72,7 @@ async def test_observe_paused() -> None:
     metrics.observe("ns1", "w1", evaluate_health(pod(), triton_ok(), runner_ok(), NOW))
     prober = StubProber((triton_ok(), runner_ok()))
     report = await WorkerHealth(prober, metrics=metrics).observe(_ctx(pod(), paused=True))
-    assert {c.reason for c in report.conditions} == {HealthReason.PAUSED}
+    assert {c.reason for c in report.conditions} == {Reason.PAUSED}
     assert prober.asked == [] and "w1" not in generate_latest(registry).decode()
 
 

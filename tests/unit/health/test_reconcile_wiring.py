@@ -8,9 +8,11 @@ from typing import Any
 
 from cocoon_operator import reconcile
 from cocoon_operator import status as st
-from cocoon_operator.health import RUNNER_HEALTHY, HealthReason, WorkerHealth
+from cocoon_operator.conditions import Reason
+from cocoon_operator.health import WorkerHealth
 from cocoon_operator.reconcile import Deps
 from cocoon_operator.settings import Settings
+from cocoon_operator.status import RUNNER_HEALTHY
 from tests.unit.builders import cocoonnode, default_fleet
 from tests.unit.fakes import FakeKube
 from tests.unit.health.builders import NOW, StubProber, model, runner_ok, triton_down, triton_ok
@@ -68,20 +70,20 @@ async def test_health_drives_conditions_models_and_events() -> None:
     ready = st.find(status["conditions"], st.READY)
     assert inference is not None and runner is not None and ready is not None
     assert prober.asked == [("127.100.0.5", None)]
-    assert inference["reason"] == HealthReason.MODEL_UNAVAILABLE
-    assert ready["status"] == "False" and ready["reason"] == HealthReason.MODEL_UNAVAILABLE
+    assert inference["reason"] == Reason.MODEL_UNAVAILABLE
+    assert ready["status"] == "False" and ready["reason"] == Reason.MODEL_UNAVAILABLE
     assert status["models"][1] == {"name": "broken_llm", "ready": False, "reason": "UNAVAILABLE: boom"}
 
     prober.result = (triton_ok(), runner_ok())
     await _run(kube, health)
     status = _status(kube)
     assert st.find(status["conditions"], st.INFERENCE_READY)["status"] == "True"  # type: ignore[index]
-    assert st.find(status["conditions"], RUNNER_HEALTHY)["reason"] == HealthReason.HEALTHY  # type: ignore[index]
+    assert st.find(status["conditions"], RUNNER_HEALTHY)["reason"] == Reason.HEALTHY  # type: ignore[index]
     assert status["models"] == [{"name": "cocoon_llm", "ready": True}]
 
     prober.result = (triton_down(), runner_ok())
     outcome = await _run(kube, health)
-    assert [(e.type, e.reason) for e in outcome.events] == [("Warning", HealthReason.TRITON_UNREACHABLE)]
+    assert [(e.type, e.reason) for e in outcome.events] == [("Warning", Reason.TRITON_UNREACHABLE)]
     assert "models" not in _status(kube)
     again = await _run(kube, health)
     assert again.events == ()  # only on the transition

@@ -24,6 +24,8 @@ def test_krew_manifest() -> None:
         labels = platform["selector"]["matchLabels"]
         seen.add((labels["os"], labels["arch"]))
         assert platform["bin"] == "kubectl-cocoon"
-        assert platform["uri"].startswith("https://github.com/OWNER/cocoon-operator/releases/download/vVERSION/")
+        assert platform["uri"].startswith(
+            "https://github.com/OWNER/cocoon-operator/releases/download/vVERSION/"
+        )
         assert platform["sha256"] == "ab" * 32
     assert {("linux", "amd64"), ("linux", "arm64")} <= seen

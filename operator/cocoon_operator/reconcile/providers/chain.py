@@ -14,6 +14,7 @@ from typing import Any
 
 from cocoon_operator import metrics as mx
 from cocoon_operator import status as st
+from cocoon_operator.conditions import Reason
 from cocoon_operator.money.funding import (
     FundingRecord,
     FundingResult,
@@ -67,11 +68,8 @@ from cocoon_operator.worker.runner_client import RunnerClient, RunnerStats, Runn
 
 log = logging.getLogger(__name__)
 
-ROOT_UNAVAILABLE = "RootUnavailable"
-CHAIN_DISAGREEMENT = "ChainDisagreement"
-WALLET_ADDRESS_MISMATCH = "WalletAddressMismatch"
 # Reasons that mean "the chain said no": a worker they stopped stays stopped while the chain is away.
-REGISTERED_BLOCKS = {r.value for r in PreflightReason if r not in SPEC_PROBLEMS} | {ROOT_UNAVAILABLE}
+REGISTERED_BLOCKS = {r.value for r in PreflightReason if r not in SPEC_PROBLEMS} | {Reason.ROOT_UNAVAILABLE}
 CONFIGURED_BLOCKS = {r.value for r in SPEC_PROBLEMS}
 MAX_CONTRACTS = 32
 RUNNER_TIMEOUT_S = 4.0
@@ -148,7 +146,9 @@ class ChainSteps:
             key, client = await self.hub.client(ctx)
             root = await self.hub.root(key, client, ctx.spec.network.root_contract_address)
         except RootUnavailable as exc:
-            cond = Cond.false(st.REGISTERED, ROOT_UNAVAILABLE, f"{_safe(exc)}. The worker is not started")
+            cond = Cond.false(
+                st.REGISTERED, Reason.ROOT_UNAVAILABLE, f"{_safe(exc)}. The worker is not started"
+            )
             events = (
                 [EventSpec("Warning", "PreflightFailed", cond.message)] if _cond_changed(ctx, cond) else []
             )
@@ -174,7 +174,7 @@ class ChainSteps:
         if ctx.spec.worker.mode == "Test":
             note = Cond.true(
                 st.CONFIGURED,
-                "Resolved",
+                Reason.RESOLVED,
                 f"The spec is valid and its ConfigMap and Secrets are present; {TEST_MODE_NOTE}",
             )
             return StepReport(conditions=(note,), status=fields)
@@ -191,7 +191,9 @@ class ChainSteps:
         blocked = old_reg.get("status") == "False" and old_reg.get("reason") in REGISTERED_BLOCKS
         if old_conf.get("status") == "False" and old_conf.get("reason") in CONFIGURED_BLOCKS:
             blocked = True
-            conds.append(Cond.false(st.CONFIGURED, str(old_conf["reason"]), str(old_conf.get("message", ""))))
+            conds.append(
+                Cond.false(st.CONFIGURED, Reason(old_conf["reason"]), str(old_conf.get("message", "")))
+            )
         return StepReport(conditions=conds, status=fields, allow_workload=not blocked, retry_after=15.0)
 
     async def finalize(self, ctx: Context) -> bool:
@@ -252,7 +254,9 @@ class ChainSteps:
     def _undecided(self, ctx: Context, exc: Exception, fields: dict[str, Any]) -> StepReport:
         """Liteservers disagree on a money fact, or another writer changed the money records: nothing
         was sent; the next reconcile reads again."""
-        reason = CHAIN_DISAGREEMENT if isinstance(exc, ChainDisagreement) else "MoneyRecordConflict"
+        reason = (
+            Reason.CHAIN_DISAGREEMENT if isinstance(exc, ChainDisagreement) else Reason.MONEY_RECORD_CONFLICT
+        )
         if self.metrics is not None:
             self.metrics.reconcile_errors.labels("chain", reason).inc()
         message = f"Nothing was sent: {_safe(exc)}"
@@ -299,9 +303,9 @@ class ChainSteps:
         open_intent = bool((ctx.status.get("funding") or {}).get("intent"))
         hold = None
         if check is WalletCheck.MISMATCH:
-            hold = WALLET_ADDRESS_MISMATCH
+            hold = Reason.WALLET_ADDRESS_MISMATCH
         elif blocked:
-            hold = "PreflightFailed"
+            hold = Reason.PREFLIGHT_FAILED
         if (
             ref is None
             or (hold is not None and not open_intent)
@@ -313,20 +317,20 @@ class ChainSteps:
             self.hub.remember_balance(ctx, info.balance)
             ok = info.balance >= wallet_cfg.floor
             friendly = format_address(_addr(ident.wallet), bounceable=False, testnet=ctx.spec.network.testnet)
-            if hold == WALLET_ADDRESS_MISMATCH:
+            if hold == Reason.WALLET_ADDRESS_MISMATCH:
                 runner = str(fields.get("runnerWalletAddress"))
                 cond = Cond.false(
                     st.WALLET_FUNDED,
-                    WALLET_ADDRESS_MISMATCH,
+                    Reason.WALLET_ADDRESS_MISMATCH,
                     f"The worker runner uses cocoon wallet {runner}, but the node key, owner and the "
                     f"official wallet code give {friendly}: no top-up and no sweep until they agree (is "
                     "the runner the official one, with this CocoonNode's key and owner?)",
                 )
                 if _cond_changed(ctx, cond):
-                    events.append(EventSpec("Warning", WALLET_ADDRESS_MISMATCH, cond.message))
+                    events.append(EventSpec("Warning", Reason.WALLET_ADDRESS_MISMATCH, cond.message))
             elif ok:
                 cond = Cond.true(
-                    st.WALLET_FUNDED, "WalletFunded", f"Cocoon wallet holds {info.balance} nanoTON"
+                    st.WALLET_FUNDED, Reason.WALLET_FUNDED, f"Cocoon wallet holds {info.balance} nanoTON"
                 )
             elif hold is not None:
                 cond = Cond.false(
@@ -338,21 +342,21 @@ class ChainSteps:
             elif ref is None:
                 cond = Cond.false(
                     st.WALLET_FUNDED,
-                    "NoTreasury",
+                    Reason.NO_TREASURY,
                     f"Cocoon wallet {info.address} holds {info.balance} nanoTON, below the floor "
                     f"{wallet_cfg.floor}; no spec.funding.treasurySecretRef to top it up from",
                 )
             else:
                 cond = Cond.false(
                     st.WALLET_FUNDED,
-                    "WaitingForPlacement",
+                    Reason.WAITING_FOR_PLACEMENT,
                     f"Cocoon wallet {info.address} holds {info.balance} nanoTON, below the floor "
                     f"{wallet_cfg.floor}; it is topped up from the treasury once the worker pod is "
                     "placed on a node (Scheduled=True)",
                 )
             if self.metrics is not None:
                 self.metrics.wallet_address_mismatch.labels(ctx.namespace, ctx.name).set(
-                    1 if hold == WALLET_ADDRESS_MISMATCH else 0
+                    1 if hold == Reason.WALLET_ADDRESS_MISMATCH else 0
                 )
             conditions.append(cond)
             fields["funding"] = {"walletBalanceNano": info.balance}
@@ -368,7 +372,11 @@ class ChainSteps:
                 ((secret or {}).get("metadata") or {}).get("annotations")
             )
         except ValueError as exc:
-            reason = "InvalidTreasuryPolicy" if isinstance(exc, PolicyError) else "InvalidTreasurySecret"
+            reason = (
+                Reason.INVALID_TREASURY_POLICY
+                if isinstance(exc, PolicyError)
+                else Reason.INVALID_TREASURY_SECRET
+            )
             cond = Cond.false(st.WALLET_FUNDED, reason, f"spec.funding.treasurySecretRef: {exc}")
             conditions.append(cond)
             if _cond_changed(ctx, cond):
@@ -449,7 +457,7 @@ class ChainSteps:
     def _policy_refused(
         self, ctx: Context, message: str, conditions: list[Cond], events: list[EventSpec]
     ) -> None:
-        cond = Cond.false(st.WALLET_FUNDED, FundingStatus.POLICY_REFUSED.value, message)
+        cond = Cond.false(st.WALLET_FUNDED, Reason.TREASURY_POLICY, message)
         conditions.append(cond)
         if self.metrics is not None:
             self.metrics.funding.labels(ctx.namespace, ctx.name, FundingStatus.POLICY_REFUSED.value).inc()
@@ -513,25 +521,25 @@ class ChainSteps:
         if ok:
             cond = Cond.true(
                 st.REGISTERED,
-                "Registered",
+                Reason.REGISTERED,
                 f"{len(ok)} worker contract(s) registered under params version {root.params_version}: "
                 + ", ".join(c.expected_worker_contract or "" for c in ok),
             )
         elif stats is None:
             cond = Cond.false(
                 st.REGISTERED,
-                "RunnerUnreachable" if pod_ip(ctx.pod) else "WaitingForWorker",
+                Reason.RUNNER_UNREACHABLE if pod_ip(ctx.pod) else Reason.WAITING_FOR_WORKER,
                 "The worker runner has not reported any proxy yet"
                 if pod_ip(ctx.pod)
                 else "The worker pod is not running yet",
             )
         elif not checks:
             cond = Cond.false(
-                st.REGISTERED, "NoProxyConnected", "The runner has not connected to a proxy yet"
+                st.REGISTERED, Reason.NO_PROXY_CONNECTED, "The runner has not connected to a proxy yet"
             )
         else:
             bad = next((c for c in checks if not c.registered), checks[0])
-            reason = bad.reason.value if not bad.registered else "WaitingForCurrentParams"
+            reason = Reason(bad.reason.value) if not bad.registered else Reason.WAITING_FOR_CURRENT_PARAMS
             seen = bad.worker.params_version if bad.worker else "?"
             message = (
                 bad.message
@@ -564,7 +572,7 @@ def _problem_conditions(problems: list[PreflightProblem]) -> list[Cond]:
     ):
         if group:
             message = "; ".join(p.message for p in group) + ". The worker is not started"
-            conds.append(Cond.false(cond_type, group[0].reason.value, message))
+            conds.append(Cond.false(cond_type, Reason(group[0].reason.value), message))
     return conds
 
 
@@ -599,8 +607,8 @@ def _raw_or_none(address: str | None) -> str | None:
 
 def _funding_condition(result: FundingResult) -> Cond:
     if result.funded:
-        return Cond.true(st.WALLET_FUNDED, result.status.value, result.message)
-    return Cond.false(st.WALLET_FUNDED, result.status.value, result.message)
+        return Cond.true(st.WALLET_FUNDED, Reason(result.status.value), result.message)
+    return Cond.false(st.WALLET_FUNDED, Reason(result.status.value), result.message)
 
 
 def _funding_status(result: FundingResult) -> dict[str, Any]:

@@ -20,10 +20,11 @@ import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from cocoon_operator import metrics as mx
 from cocoon_operator.api import identity
+from cocoon_operator.conditions import Reason
 from cocoon_operator.money.records import GuardedStatus, StaleStatus, StatusPatcher
 from cocoon_operator.reconcile.deps import Context
 from cocoon_operator.ton.addresses import public_key_from_seed
@@ -35,7 +36,7 @@ from cocoon_operator.worker.runner_client import RunnerStats
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CHAIN_UNAVAILABLE = "ChainUnavailable"
+CHAIN_UNAVAILABLE: Final = Reason.CHAIN_UNAVAILABLE
 ROOT_TTL_S = 5.0
 
 

@@ -21,6 +21,7 @@ from cocoon_operator import metrics as mx
 from cocoon_operator import status as st
 from cocoon_operator.api import identity
 from cocoon_operator.api.units import nano_to_ton
+from cocoon_operator.conditions import Reason
 from cocoon_operator.money.sweep import SweepPolicy, SweepRecord, SweepResult, SweepStatus, sweep_surplus
 from cocoon_operator.reconcile import children
 from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
@@ -165,7 +166,6 @@ def _known_contracts(status: Any) -> list[KnownContract]:
     return known
 
 
-CLAIMS_STALLED = "ClaimsStalled"
 COCOON_API_VERSION = "cocoon.tonops.dev/v1alpha1"
 NODES_TTL_S = 30.0
 
@@ -362,7 +362,9 @@ class RewardSteps:
     def _undecided(self, ctx: Context, exc: Exception) -> StepReport:
         """Liteservers disagree on a money fact, or another writer changed the ledger: nothing was
         triggered or sent; the next reconcile reads again."""
-        reason = "ChainDisagreement" if isinstance(exc, ChainDisagreement) else "MoneyRecordConflict"
+        reason = (
+            Reason.CHAIN_DISAGREEMENT if isinstance(exc, ChainDisagreement) else Reason.MONEY_RECORD_CONFLICT
+        )
         if self.metrics is not None:
             self.metrics.reconcile_errors.labels("rewards", reason).inc()
         message = f"Nothing was triggered or sent: {str(exc)[:300]}"
@@ -435,16 +437,16 @@ class RewardSteps:
         if ledger.pending is not None:
             cond = Cond.true(
                 st.REWARDS_HEALTHY,
-                "ClaimInFlight",
+                Reason.CLAIM_IN_FLIGHT,
                 f"Claim on proxy {ledger.pending.proxy} is {ledger.pending.phase.value}; awaiting the chain",
             )
         elif bad and outcome is not None:
-            cond = Cond.false(st.REWARDS_HEALTHY, outcome.reason, outcome.message)
+            cond = Cond.false(st.REWARDS_HEALTHY, Reason(outcome.reason), outcome.message)
         elif stalled and since is not None:
             reasons = sorted({d.reason.value for d in result.decisions}) or ["NoWorkerContracts"]
             cond = Cond.false(
                 st.REWARDS_HEALTHY,
-                CLAIMS_STALLED,
+                Reason.CLAIMS_STALLED,
                 f"{nano_to_ton(claimable_nano)} TON claimable since {_iso(since)} and nothing paid out for "
                 f"more than {ctx.spec.rewards.stall_seconds}s (spec.rewards.stallAfter); the claim policy "
                 f"says: {', '.join(reasons)}",
@@ -453,12 +455,12 @@ class RewardSteps:
             reasons = sorted({d.reason.value for d in result.decisions}) or ["NoWorkerContracts"]
             cond = Cond.true(
                 st.REWARDS_HEALTHY,
-                "ClaimsHealthy",
+                Reason.CLAIMS_HEALTHY,
                 f"Claimable {nano_to_ton(claimable_nano)} TON; claimed {nano_to_ton(totals.claimed_nano)} "
                 f"TON in {totals.payouts} payout(s); policy: {', '.join(reasons)}",
             )
-        if cond.reason == CLAIMS_STALLED and _changed(ctx, cond):
-            events.append(EventSpec("Warning", CLAIMS_STALLED, cond.message))
+        if cond.reason is Reason.CLAIMS_STALLED and _changed(ctx, cond):
+            events.append(EventSpec("Warning", Reason.CLAIMS_STALLED, cond.message))
         return StepReport(
             conditions=(cond,),
             status=fields,
