@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Deferred on purpose, not to dodge a cycle: `--help` and argument errors answer without kopf.
     import kopf
 
     import cocoon_operator.handlers  # noqa: F401 - registers the handlers

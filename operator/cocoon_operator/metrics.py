@@ -31,6 +31,8 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import CollectorRegistry
 
+from cocoon_operator import __version__
+
 NODE = ("namespace", "name")
 METRICS_PORT_ENV = "COCOON_METRICS_PORT"
 
@@ -254,8 +256,6 @@ class ControllerMetrics:
 
 
 def build_labels() -> dict[str, str]:
-    from cocoon_operator import __version__
-
     return {"version": __version__, "python_version": platform.python_version()}
 
 

@@ -26,11 +26,11 @@ import pytest
 
 from cocoon_dev.ton.network import CocoonNetwork, deploy_cocoon_network
 from cocoon_operator.money.funding import FundingStatus, Treasury, ensure_funded
-from cocoon_operator.reconcile.providers.chain import funding_band
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.cycle import run_claim_cycle
 from cocoon_operator.rewards.facts import LiveFacts, runner_trigger
 from cocoon_operator.rewards.policy import ClaimPolicy, ClaimReason, claim_threshold
+from cocoon_operator.steps.chain import funding_band
 from cocoon_operator.ton.client import ChainClient, ChainSettings, raw_address
 from cocoon_operator.ton.payouts import scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import read_worker_contract

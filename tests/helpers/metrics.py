@@ -10,7 +10,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from cocoon_operator import metrics, status_metrics
-from cocoon_operator.health import HealthMetrics, evaluate_health
+from cocoon_operator.steps.health import HealthMetrics, evaluate_health
 from tests.unit.health.builders import NOW, model, pod, runner_ok, triton_ok
 
 

@@ -19,8 +19,8 @@ import pytest
 from cocoon_dev.runtime import triton as triton_mod
 from cocoon_dev.runtime.triton import StandInModel, TritonServer
 from cocoon_operator.conditions import Reason
-from cocoon_operator.health import HealthProber, HealthReport, Timeouts, evaluate_health
 from cocoon_operator.status import RUNNER_HEALTHY
+from cocoon_operator.steps.health import HealthProber, HealthReport, Timeouts, evaluate_health
 from tests.fixtures.runtime import WorkerPod, free_loopback_ip
 
 pytestmark = pytest.mark.triton

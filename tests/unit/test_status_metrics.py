@@ -6,8 +6,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from cocoon_operator import metrics
-from cocoon_operator.health import HealthMetrics, evaluate_health
 from cocoon_operator.status_metrics import StatusMetrics, view_of
+from cocoon_operator.steps.health import HealthMetrics, evaluate_health
 from tests.unit.builders import minimal_spec
 from tests.unit.health.builders import NOW, pod, runner_ok, triton_ok
 

@@ -42,3 +42,8 @@ def child_labels(cn_name: str) -> dict[str, str]:
 
 def selector_labels(cn_name: str) -> dict[str, str]:
     return {LABEL_NAME: WORKER_APP, LABEL_NODE: cn_name}
+
+
+def worker_pod_name(cocoonnode: str) -> str:
+    """The worker pod: the only replica of the CocoonNode's StatefulSet."""
+    return f"{cocoonnode}-0"

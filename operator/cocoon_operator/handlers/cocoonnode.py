@@ -19,9 +19,9 @@ from cocoon_operator.api import identity
 from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint
 from cocoon_operator.k8s import stats
 from cocoon_operator.reconcile import finalizer
-from cocoon_operator.reconcile.providers import claim_request
 from cocoon_operator.reconcile.workqueue import WorkQueue
 from cocoon_operator.status import SCHEDULED, find
+from cocoon_operator.steps import claim_request
 
 log = logging.getLogger(__name__)
 CN = (identity.GROUP, identity.VERSION, identity.PLURAL)

@@ -1,44 +1,31 @@
 """Per-process state the handlers share (kept in kopf's memo): settings, client, deps, work queue."""
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cocoon_operator import health, metrics
+from cocoon_operator import metrics, steps
 from cocoon_operator.k8s import KubeClient
 from cocoon_operator.leader import LeaderElector
-from cocoon_operator.reconcile import Deps, providers
+from cocoon_operator.reconcile import Deps
 from cocoon_operator.reconcile.child_cache import ChildCache
 from cocoon_operator.reconcile.workqueue import WorkQueue
 from cocoon_operator.settings import Settings
 
 Key = tuple[str, str]  # (namespace, name)
 
-# Extension point: later steps (health, chain, rewards) register a factory that builds their
-# providers from the settings and the client; `build_deps` passes them to reconcile.
-ProviderFactory = Callable[[Settings, KubeClient], Mapping[str, Any]]
-
-
-def health_factory(settings: Settings, kube: KubeClient) -> Mapping[str, Any]:
-    """Triton + runner probes on the pod IP, unless switched off (COCOON_HEALTH_PROBES=false)."""
-    return health.provider_factory(settings, kube) if settings.health_probes else {}
-
-
-PROVIDER_FACTORIES: list[ProviderFactory] = [providers.provider_factory, health_factory]
-
 
 def build_deps(settings: Settings, kube: KubeClient) -> Deps:
-    providers: dict[str, Any] = {}
-    for factory in PROVIDER_FACTORIES:
-        providers.update(factory(settings, kube))
+    """The reconcile's dependencies for this process: the client, the settings, its steps, caches."""
+    built = steps.build(settings, kube)
     return Deps(
         kube=kube,
         settings=settings,
         children=ChildCache(),
-        chain=providers.get("chain"),
-        health=providers.get("health"),
-        rewards=providers.get("rewards"),
+        chain=built.chain,
+        health=built.health,
+        rewards=built.rewards,
     )
 
 

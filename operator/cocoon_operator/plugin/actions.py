@@ -17,7 +17,7 @@ from cocoon_operator.plugin.chain import Chains
 from cocoon_operator.plugin.earnings import proxies_of
 from cocoon_operator.plugin.kube import Kube
 from cocoon_operator.plugin.table import condition, row_of, ton
-from cocoon_operator.reconcile.providers import claim_request as cr
+from cocoon_operator.steps import claim_request as cr
 
 POLL_S = 1.0
 RUNNER_MINIMUM_NANO = ton_to_nano("2.1")  # the sweep keeps at least this (docs/money.md §5)

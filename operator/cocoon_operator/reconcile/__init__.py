@@ -1,16 +1,16 @@
 """Level-based reconcile of CocoonNode (no kopf): desired children, placement, conditions."""
 
-from cocoon_operator.reconcile.deps import (
+from cocoon_operator.reconcile.deps import Deps
+from cocoon_operator.reconcile.run import FinalizeOutcome, Outcome, finalize, run
+from cocoon_operator.steps.contract import (
     ChainProvider,
     Context,
-    Deps,
     EventSpec,
     HealthProvider,
     KubeApi,
     RewardsProvider,
     StepReport,
 )
-from cocoon_operator.reconcile.run import FinalizeOutcome, Outcome, finalize, run
 
 __all__ = [
     "ChainProvider",

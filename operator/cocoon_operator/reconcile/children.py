@@ -59,7 +59,7 @@ def statefulset_name(owner: Owner) -> str:
 
 
 def pod_name(owner: Owner) -> str:
-    return f"{owner.name}-0"
+    return identity.worker_pod_name(owner.name)
 
 
 def configmap_name(owner: Owner) -> str:

@@ -1,118 +1,16 @@
-"""What a reconcile needs from outside, and the extension points later steps plug into.
+"""What a reconcile needs from outside: the API client, the settings, the steps and the caches.
 
 `Deps.chain`, `Deps.health` and `Deps.rewards` are optional providers: reconcile works without them
 (their conditions stay Unknown with reason NotChecked). Each provider returns a `StepReport`; a
 provider that raises or times out becomes an Unknown condition, never a failed reconcile.
 """
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
 
-from cocoon_operator.api.spec import CocoonNodeSpec
 from cocoon_operator.reconcile.child_cache import ChildCache
 from cocoon_operator.reconcile.gpu_usage import PodListCache
 from cocoon_operator.settings import Settings
-from cocoon_operator.status import Cond
-
-
-class KubeApi(Protocol):
-    """The subset of `cocoon_operator.k8s.KubeClient` that reconcile uses (fakes implement it in tests)."""
-
-    async def get(
-        self, api_version: str, kind: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None: ...
-
-    async def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> list[dict[str, Any]]: ...
-
-    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]: ...
-
-    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any] | None: ...
-
-    async def patch_status(
-        self, api_version: str, kind: str, namespace: str | None, name: str, patch: Mapping[str, Any]
-    ) -> dict[str, Any]: ...
-
-    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class EventSpec:
-    """A Kubernetes Event to post (CamelCase reason; never secrets in the message)."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a provider sees of one CocoonNode during one reconcile."""
-
-    name: str
-    namespace: str
-    uid: str
-    generation: int
-    spec: CocoonNodeSpec
-    status: Mapping[str, Any]  # the status as last written (providers read their own fields back)
-    pod: Mapping[str, Any] | None  # the worker pod, when it exists
-    wallet_secret_name: str
-    settings: Settings
-    kube: KubeApi
-    deleting: bool = False
-    annotations: Mapping[str, str] = field(default_factory=dict)  # e.g. a claim asked for by a person
-
-
-@dataclass(frozen=True)
-class StepReport:
-    """A provider's findings: conditions, status fields to set, Events, and decisions."""
-
-    conditions: Sequence[Cond] = ()
-    status: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"walletAddress": ...}; None removes a key
-    events: Sequence[EventSpec] = ()
-    allow_workload: bool = True  # chain pre-flight: False keeps the worker from starting (replicas 0)
-    retry_after: float | None = None  # ask for an earlier reconcile (seconds)
-    pdb_max_unavailable: int | None = None  # e.g. 0 while a claim awaits confirmation
-
-
-class ChainProvider(Protocol):
-    """Issue 6: root pre-flight, wallet funding, registration."""
-
-    async def preflight(self, ctx: Context) -> StepReport:
-        """Before the workload: allowed model/image hashes, is_test, proxies. allow_workload=False blocks."""
-        ...
-
-    async def observe(self, ctx: Context) -> StepReport:
-        """After the workload: WalletFunded, Registered, walletAddress, workerContracts."""
-        ...
-
-    async def finalize(self, ctx: Context) -> bool:
-        """On deletion: True when done (or nothing to do); called until done or the deadline passes."""
-        ...
-
-
-class HealthProvider(Protocol):
-    """Issue 5: Triton and runner probes; sets InferenceReady (and may add a runner condition), models."""
-
-    async def observe(self, ctx: Context) -> StepReport: ...
-
-
-class RewardsProvider(Protocol):
-    """Issue 6: claim policy and ledger; sets RewardsHealthy, earnings, lastClaims."""
-
-    async def observe(self, ctx: Context) -> StepReport: ...
-
-    async def finalize(self, ctx: Context) -> bool:
-        """On deletion with claimOnDelete: last claim and sweep; True when done."""
-        ...
+from cocoon_operator.steps.contract import ChainProvider, HealthProvider, KubeApi, RewardsProvider
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""Conditions derived from the observed pod and the placement report (pure)."""
+"""Scheduled from the observed pod and the placement report, and the pod-revision check (pure)."""
 
 from collections.abc import Mapping
 from typing import Any
 
 from cocoon_operator.conditions import Reason
 from cocoon_operator.reconcile.placement import PlacementReport
-from cocoon_operator.status import INFERENCE_READY, SCHEDULED, Cond
+from cocoon_operator.status import SCHEDULED, Cond
 
 Obj = Mapping[str, Any]
 
@@ -50,34 +50,6 @@ def scheduled(
     # scheduler gives up, so a hint would come and go between reconciles (a status write each time).
     what = "The pod is waiting for the scheduler" if pod is not None else "Waiting for the worker pod"
     return Cond.false(SCHEDULED, Reason.POD_PENDING, what)
-
-
-def inference_from_pod(pod: Obj | None, paused: bool) -> Cond:
-    """Without a health provider: the pod's Ready condition (Triton's readiness probe)."""
-    if paused:
-        return Cond.false(INFERENCE_READY, Reason.PAUSED, "The worker is paused")
-    if pod is None:
-        return Cond.false(INFERENCE_READY, Reason.NO_POD, "The worker pod does not exist yet")
-    ready = pod_condition(pod, "Ready")
-    if ready is not None and ready.get("status") == "True":
-        return Cond.true(INFERENCE_READY, Reason.POD_READY, f"Pod {pod['metadata']['name']} is Ready")
-    waiting = _waiting_reasons(pod)
-    detail = f": {waiting}" if waiting else ""
-    return Cond.false(
-        INFERENCE_READY, Reason.POD_NOT_READY, f"Pod {pod['metadata']['name']} is not Ready{detail}"
-    )
-
-
-def _waiting_reasons(pod: Obj) -> str:
-    parts = []
-    status = pod.get("status", {})
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        state = cs.get("state") or {}
-        for key in ("waiting", "terminated"):
-            detail = state.get(key)
-            if detail and detail.get("reason") not in (None, "Completed"):
-                parts.append(f"{cs.get('name')} {detail.get('reason')}")
-    return ", ".join(parts)
 
 
 def stuck_on_old_revision(sts: Obj, pod: Obj) -> bool:

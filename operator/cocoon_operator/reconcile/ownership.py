@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from cocoon_operator.k8s.errors import ApiError
-
-if TYPE_CHECKING:
-    from cocoon_operator.reconcile.reads import ReconcileReads
+from cocoon_operator.reconcile.reads import ReconcileReads
 
 Obj = Mapping[str, Any]
 # The largest etcd revision (int64): no object ever has it, so as an apply precondition it means

@@ -9,13 +9,11 @@ providers' write-ahead records (claim and funding intents) are guarded by its re
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cocoon_operator.api import identity
 from cocoon_operator.reconcile.child_cache import KEPT_KINDS, ChildCache
-
-if TYPE_CHECKING:
-    from cocoon_operator.reconcile.deps import KubeApi
+from cocoon_operator.steps.contract import KubeApi
 
 Ref = tuple[str, str | None, str]
 

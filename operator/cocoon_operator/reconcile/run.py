@@ -23,12 +23,15 @@ from cocoon_operator.money.records import without_records
 from cocoon_operator.reconcile import children, image_policy, observe, placement
 from cocoon_operator.reconcile.child_cache import KEPT_KINDS, digest
 from cocoon_operator.reconcile.compare import up_to_date
-from cocoon_operator.reconcile.deps import Context, Deps, EventSpec, StepReport
+from cocoon_operator.reconcile.deps import Deps
 from cocoon_operator.reconcile.ownership import NameConflict, apply_child, owned_by
 from cocoon_operator.reconcile.reads import ReconcileReads
 from cocoon_operator.status import Cond
+from cocoon_operator.steps.contract import Context, EventSpec, StepReport
+from cocoon_operator.steps.health.pod_readiness import PodReadiness
 
 Obj = Mapping[str, Any]
+POD_READINESS = PodReadiness()
 # The fleet for placement: a list, or a callable so a caller's cache is only copied when needed.
 Nodes = Sequence[Obj] | Callable[[], Sequence[Obj]] | None
 
@@ -319,10 +322,9 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> None:
     if cond.reason == Reason.NO_FITTING_NODE and (previous or {}).get("reason") != Reason.NO_FITTING_NODE:
         r.events.append(EventSpec("Warning", "PlacementFailed", cond.message))
 
-    if r.deps.health is not None:
-        r.take(await _provider(r, r.deps.health.observe(ctx), st.INFERENCE_READY, "Health check"))
-    else:
-        r.set(observe.inference_from_pod(pod, spec.paused))
+    # One path for InferenceReady: the health step (probes, or the pod's readiness without them).
+    health = r.deps.health if r.deps.health is not None else POD_READINESS
+    r.take(await _provider(r, health.observe(ctx), st.INFERENCE_READY, "Health check"))
     if r.deps.chain is not None:
         r.take(await _provider(r, r.deps.chain.observe(ctx), st.REGISTERED, "Chain check"))
     if r.deps.rewards is not None:

@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 from typing import Any
 
-from cocoon_operator.health.probe import HealthProber, RunnerProbe
+from cocoon_operator.steps.health.probe import HealthProber, RunnerProbe
 from cocoon_operator.worker.runner_client import parse_jsonstats
 from cocoon_operator.worker.triton_client import (
     Check,

@@ -20,10 +20,10 @@ import pytest
 from aiohttp import web
 
 from cocoon_operator.conditions import Reason
-from cocoon_operator.health import probe_worker
-from cocoon_operator.health.evaluate import evaluate_health
-from cocoon_operator.health.probe import Ports
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY
+from cocoon_operator.steps.health import probe_worker
+from cocoon_operator.steps.health.evaluate import evaluate_health
+from cocoon_operator.steps.health.probe import Ports
 from cocoon_operator.worker.runner_client import (
     MAX_RUNNER_PROXIES,
     RunnerClient,

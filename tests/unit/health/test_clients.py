@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from cocoon_operator.health import HealthProber, Ports, Timeouts, probe_worker
+from cocoon_operator.steps.health import HealthProber, Ports, Timeouts, probe_worker
 from cocoon_operator.worker.triton_client import (
     ErrorKind,
     TritonClient,

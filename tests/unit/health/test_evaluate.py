@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from cocoon_operator.conditions import Reason
-from cocoon_operator.health import evaluate_health
-from cocoon_operator.health.probe import RunnerProbe, skipped_probes
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY
+from cocoon_operator.steps.health import evaluate_health
+from cocoon_operator.steps.health.probe import RunnerProbe, skipped_probes
 from cocoon_operator.worker.triton_client import Check, ErrorKind, IndexResult, ProbeError, TritonProbe
 from tests.unit.health.builders import (
     DELETE,

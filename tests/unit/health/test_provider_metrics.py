@@ -9,10 +9,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.conditions import Reason
-from cocoon_operator.health import HealthMetrics, WorkerHealth, evaluate_health
-from cocoon_operator.reconcile.deps import Context
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY
+from cocoon_operator.steps.contract import Context
+from cocoon_operator.steps.health import HealthMetrics, WorkerHealth, evaluate_health
 from tests.unit.builders import minimal_spec
 from tests.unit.health.builders import NOW, TON, StubProber, model, pod, runner_ok, triton_down, triton_ok
 
@@ -113,7 +113,7 @@ def test_metrics_names_and_values() -> None:
 
 def test_now_is_timezone_aware() -> None:
     # The provider's default clock must be comparable with the runner's unix timestamps.
-    from cocoon_operator.health.provider import _utcnow
+    from cocoon_operator.steps.health.provider import _utcnow
 
     assert _utcnow().tzinfo is dt.UTC
 
@@ -123,7 +123,7 @@ def test_health_package_imports_neither_kopf_nor_kubernetes() -> None:
     import sys
 
     code = (
-        "import sys, cocoon_operator.health, cocoon_operator.worker.triton_client; "
+        "import sys, cocoon_operator.steps.health, cocoon_operator.worker.triton_client; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'kopf', 'kubernetes', 'kubernetes_asyncio'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

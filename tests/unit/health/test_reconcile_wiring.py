@@ -9,10 +9,10 @@ from typing import Any
 from cocoon_operator import reconcile
 from cocoon_operator import status as st
 from cocoon_operator.conditions import Reason
-from cocoon_operator.health import WorkerHealth
 from cocoon_operator.reconcile import Deps
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import RUNNER_HEALTHY
+from cocoon_operator.steps.health import WorkerHealth
 from tests.unit.builders import cocoonnode, default_fleet
 from tests.unit.fakes import FakeKube
 from tests.unit.health.builders import NOW, StubProber, model, runner_ok, triton_down, triton_ok

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from cocoon_operator.reconcile.providers import common
-from cocoon_operator.reconcile.providers.common import ChainHub
+from cocoon_operator.steps import common
+from cocoon_operator.steps.common import ChainHub
 from cocoon_operator.ton.client import ChainUnavailable
 
 pytestmark = pytest.mark.asyncio

@@ -20,18 +20,18 @@ from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.money.records import RecordConflict
-from cocoon_operator.reconcile.deps import Context
-from cocoon_operator.reconcile.providers import chain as chain_provider
-from cocoon_operator.reconcile.providers.chain import FIRST_REGISTRATION_NANO, ChainSteps
-from cocoon_operator.reconcile.providers.common import (
+from cocoon_operator.settings import Settings
+from cocoon_operator.steps import chain as chain_provider
+from cocoon_operator.steps.chain import FIRST_REGISTRATION_NANO, ChainSteps
+from cocoon_operator.steps.common import (
     ChainHub,
     GuardedStatus,
     StaleStatus,
     node_identity,
     strip_none,
 )
-from cocoon_operator.reconcile.providers.rewards import RewardSteps
-from cocoon_operator.settings import Settings
+from cocoon_operator.steps.contract import Context
+from cocoon_operator.steps.rewards import RewardSteps
 from cocoon_operator.ton.addresses import format_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable
 from cocoon_operator.worker.runner_client import RunnerStats
@@ -389,8 +389,8 @@ async def test_status_writer_refuses_a_stale_write() -> None:
 
 def test_query_ids_survive_the_api_server_as_strings() -> None:
     """uint64 query ids above 2^63 are not valid JSON integers for the API server: stored as strings."""
-    from cocoon_operator.reconcile.providers.rewards import ledger_status
     from cocoon_operator.rewards import ledger as lg
+    from cocoon_operator.steps.rewards import ledger_status
 
     entry = lg.ClaimEntry(
         time=1, proxy="0:aa", worker_contract="0:bb", tokens=1, nano=1, tx_hash="h", lt=5,

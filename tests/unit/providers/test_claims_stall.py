@@ -11,13 +11,13 @@ from prometheus_client import CollectorRegistry
 
 from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
-from cocoon_operator.reconcile.deps import Context
-from cocoon_operator.reconcile.providers.common import ChainHub
-from cocoon_operator.reconcile.providers.rewards import RewardSteps
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.cycle import CycleResult
 from cocoon_operator.rewards.policy import ClaimDecision, ClaimReason
 from cocoon_operator.settings import Settings
+from cocoon_operator.steps.common import ChainHub
+from cocoon_operator.steps.contract import Context
+from cocoon_operator.steps.rewards import RewardSteps
 from tests.unit.builders import minimal_spec
 from tests.unit.fakes import FakeKube
 

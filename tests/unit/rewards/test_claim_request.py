@@ -9,11 +9,11 @@ from typing import Any
 from tests.unit.builders import minimal_spec
 
 from cocoon_operator.api.spec import parse_spec
-from cocoon_operator.reconcile.deps import Context, StepReport
-from cocoon_operator.reconcile.providers import claim_request as cr
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.policy import ClaimDecision, ClaimReason
 from cocoon_operator.settings import Settings
+from cocoon_operator.steps import claim_request as cr
+from cocoon_operator.steps.contract import Context, StepReport
 
 PROXY = "0:" + "a" * 64
 WORKER = "0:" + "b" * 64

@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from cocoon_dev.ton.network import cocoon_wallet_send, deploy_cocoon_network
 from cocoon_operator import metrics as mx
-from cocoon_operator.reconcile.providers.common import node_seed
-from cocoon_operator.reconcile.providers.rewards import RewardSteps
+from cocoon_operator.steps.common import node_seed
+from cocoon_operator.steps.rewards import RewardSteps
 from cocoon_operator.ton.addresses import public_key_from_seed
 from cocoon_operator.ton.client import raw_address
 from cocoon_operator.ton.identity import cocoon_wallet_of

@@ -26,7 +26,7 @@ from cocoon_operator import metrics as mx
 from cocoon_operator.api import identity
 from cocoon_operator.conditions import Reason
 from cocoon_operator.money.records import GuardedStatus, StaleStatus, StatusPatcher
-from cocoon_operator.reconcile.deps import Context
+from cocoon_operator.steps.contract import Context
 from cocoon_operator.ton.addresses import public_key_from_seed
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, raw_address
 from cocoon_operator.ton.identity import cocoon_wallet_of

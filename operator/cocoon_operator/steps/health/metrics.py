@@ -19,7 +19,7 @@ from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFam
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from cocoon_operator import metrics as node_series
-from cocoon_operator.health.evaluate import HealthReport
+from cocoon_operator.steps.health.evaluate import HealthReport
 
 LABELS = ("namespace", "name")
 

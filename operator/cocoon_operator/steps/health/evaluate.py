@@ -18,8 +18,8 @@ from typing import Any
 
 from cocoon_operator.api.units import nano_to_ton
 from cocoon_operator.conditions import ConditionType, Reason
-from cocoon_operator.health.probe import RunnerProbe
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY, Cond, CondStatus
+from cocoon_operator.steps.health.probe import RunnerProbe
 from cocoon_operator.worker.runner_client import RunnerStats
 from cocoon_operator.worker.triton_client import ErrorKind, ModelState, TritonProbe
 

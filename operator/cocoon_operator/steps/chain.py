@@ -24,8 +24,9 @@ from cocoon_operator.money.funding import (
     ensure_funded,
 )
 from cocoon_operator.money.policy import PolicyError, TreasuryPolicy, spent_last_day
-from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
-from cocoon_operator.reconcile.providers.common import (
+from cocoon_operator.rewards.policy import MIN_WALLET_FOR_CLAIM_NANO
+from cocoon_operator.status import Cond
+from cocoon_operator.steps.common import (
     CHAIN_UNAVAILABLE,
     ChainHub,
     GuardedStatus,
@@ -39,8 +40,7 @@ from cocoon_operator.reconcile.providers.common import (
     strip_none,
     wallet_check,
 )
-from cocoon_operator.rewards.policy import MIN_WALLET_FOR_CLAIM_NANO
-from cocoon_operator.status import Cond
+from cocoon_operator.steps.contract import Context, EventSpec, StepReport
 from cocoon_operator.ton.addresses import format_address
 from cocoon_operator.ton.client import (
     ChainClient,

@@ -28,9 +28,9 @@ from typing import Any, Protocol
 
 from cocoon_operator.api import identity
 from cocoon_operator.k8s.errors import ApiError
-from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.policy import ClaimDecision, ClaimReason
+from cocoon_operator.steps.contract import Context, EventSpec, StepReport
 
 ANNOTATION = f"{identity.GROUP}/claim-requested"
 STATUS_KEY = "request"  # under status.claims

@@ -23,10 +23,14 @@ from cocoon_operator.api import identity
 from cocoon_operator.api.units import nano_to_ton
 from cocoon_operator.conditions import Reason
 from cocoon_operator.money.sweep import SweepPolicy, SweepRecord, SweepResult, SweepStatus, sweep_surplus
-from cocoon_operator.reconcile import children
-from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
-from cocoon_operator.reconcile.providers.claim_request import ClaimRequests
-from cocoon_operator.reconcile.providers.common import (
+from cocoon_operator.rewards import ledger as lg
+from cocoon_operator.rewards.cycle import CycleResult, run_claim_cycle
+from cocoon_operator.rewards.facts import KnownContract, LiveFacts, runner_trigger
+from cocoon_operator.rewards.policy import ClaimPolicy, claim_threshold
+from cocoon_operator.rewards.siblings import attribution_for
+from cocoon_operator.status import Cond
+from cocoon_operator.steps.claim_request import ClaimRequests
+from cocoon_operator.steps.common import (
     CHAIN_UNAVAILABLE,
     ChainHub,
     GuardedStatus,
@@ -40,12 +44,7 @@ from cocoon_operator.reconcile.providers.common import (
     strip_none,
     wallet_check,
 )
-from cocoon_operator.rewards import ledger as lg
-from cocoon_operator.rewards.cycle import CycleResult, run_claim_cycle
-from cocoon_operator.rewards.facts import KnownContract, LiveFacts, runner_trigger
-from cocoon_operator.rewards.policy import ClaimPolicy, claim_threshold
-from cocoon_operator.rewards.siblings import attribution_for
-from cocoon_operator.status import Cond
+from cocoon_operator.steps.contract import Context, EventSpec, StepReport
 from cocoon_operator.ton.client import (
     ChainClient,
     ChainDisagreement,
@@ -495,7 +494,7 @@ class RewardSteps:
         reconcile's finalize bounds the wait and lets go with an Event)."""
         if not ctx.spec.rewards.claim_on_delete or not ctx.status.get("workerContracts"):
             return True  # no worker contract was ever seen: nothing can be claimable
-        pod = await ctx.kube.get("v1", "Pod", ctx.namespace, children.pod_name(_owner(ctx)))
+        pod = await ctx.kube.get("v1", "Pod", ctx.namespace, identity.worker_pod_name(ctx.name))
         ctx = _with_pod(ctx, pod)
         got = await self._cycle(ctx, final=True)
         if isinstance(got, StepReport):
@@ -516,10 +515,6 @@ async def _deletion_time(ctx: Context) -> int | None:
     body = await ctx.kube.get(identity.API_VERSION, identity.KIND, ctx.namespace, ctx.name)
     stamp = st.parse_time(((body or {}).get("metadata") or {}).get("deletionTimestamp"))
     return int(stamp.timestamp()) if stamp is not None else None
-
-
-def _owner(ctx: Context) -> children.Owner:
-    return children.Owner(name=ctx.name, namespace=ctx.namespace, uid=ctx.uid)
 
 
 def _with_pod(ctx: Context, pod: Any) -> Context:

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cocoon_operator.conditions import Reason
-from cocoon_operator.health.evaluate import HealthReport, PodLayout, Thresholds, evaluate_health
-from cocoon_operator.health.metrics import HealthMetrics
-from cocoon_operator.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY, Cond, find, parse_time
+from cocoon_operator.steps.contract import Context, EventSpec, StepReport
+from cocoon_operator.steps.health.evaluate import HealthReport, PodLayout, Thresholds, evaluate_health
+from cocoon_operator.steps.health.metrics import HealthMetrics
+from cocoon_operator.steps.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
 from cocoon_operator.worker.triton_client import TritonProbe
-
-if TYPE_CHECKING:
-    # Only for types: importing the reconcile package at module level would load the Kubernetes
-    # client into this package (reconcile/__init__ imports run → k8s).
-    from cocoon_operator.reconcile.deps import Context, EventSpec, StepReport
 
 # Not yet serving: look again soon rather than waiting for the resync timer.
 RECHECK_UNHEALTHY_S = 10.0
@@ -83,8 +79,6 @@ class WorkerHealth:
         )
 
     async def observe(self, ctx: Context) -> StepReport:
-        from cocoon_operator.reconcile.deps import StepReport  # deferred: see TYPE_CHECKING
-
         if ctx.spec.paused:
             msg = "The worker is paused (spec.paused)"
             if self.metrics is not None:
@@ -133,8 +127,6 @@ class WorkerHealth:
 def lost_events(old: Sequence[Mapping[str, Any]] | None, new: Sequence[Cond]) -> list[EventSpec]:
     """A Warning Event when a health condition goes from True to False (only on that transition;
     the reason is the condition's, so `kubectl get events` says what broke)."""
-    from cocoon_operator.reconcile.deps import EventSpec  # deferred: see TYPE_CHECKING
-
     events = []
     for cond in new:
         before = find(old, cond.type)
@@ -162,11 +154,6 @@ def default_metrics() -> HealthMetrics:
 def _triton_ready(pod: Mapping[str, Any], layout: PodLayout) -> bool:
     statuses = pod.get("status", {}).get("containerStatuses") or []
     return any(cs.get("name") == layout.triton and cs.get("ready") is True for cs in statuses)
-
-
-def provider_factory(settings: Settings, kube: object) -> dict[str, Any]:
-    """For `handlers.runtime.PROVIDER_FACTORIES`: `{"health": WorkerHealth}` with default metrics."""
-    return {"health": from_settings(settings, metrics=default_metrics())}
 
 
 def from_settings(

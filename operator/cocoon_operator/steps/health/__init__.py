@@ -5,7 +5,7 @@ Entry points: `WorkerHealth.observe(ctx)` (the reconcile's `Deps.health`), `eval
 (pure), `probe_worker` / `HealthProber` (network), `HealthMetrics` (Prometheus).
 """
 
-from cocoon_operator.health.evaluate import (
+from cocoon_operator.steps.health.evaluate import (
     HealthNumbers,
     HealthReport,
     ModelStatus,
@@ -13,9 +13,10 @@ from cocoon_operator.health.evaluate import (
     Thresholds,
     evaluate_health,
 )
-from cocoon_operator.health.metrics import HealthMetrics
-from cocoon_operator.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, probe_worker
-from cocoon_operator.health.provider import WorkerHealth, default_metrics, from_settings, provider_factory
+from cocoon_operator.steps.health.metrics import HealthMetrics
+from cocoon_operator.steps.health.pod_readiness import PodReadiness
+from cocoon_operator.steps.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, probe_worker
+from cocoon_operator.steps.health.provider import WorkerHealth, default_metrics, from_settings
 
 __all__ = [
     "HealthMetrics",
@@ -24,6 +25,7 @@ __all__ = [
     "HealthReport",
     "ModelStatus",
     "PodLayout",
+    "PodReadiness",
     "Ports",
     "RunnerProbe",
     "Thresholds",
@@ -33,5 +35,4 @@ __all__ = [
     "evaluate_health",
     "from_settings",
     "probe_worker",
-    "provider_factory",
 ]
