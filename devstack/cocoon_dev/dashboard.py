@@ -170,7 +170,9 @@ def _panel(panel: Panel, panel_id: int) -> stat.Panel | timeseries.Panel:
                 .placement(cm.LegendPlacement.BOTTOM)
                 .show_legend(True)
             )
-            .tooltip(common.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING))
+            .tooltip(
+                common.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING)
+            )
         )
     builder = builder.id(panel_id).title(panel.title).description(panel.description).datasource(DS)
     builder = builder.unit(panel.unit).span(panel.width).height(panel.height)

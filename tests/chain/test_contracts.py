@@ -27,6 +27,19 @@ from cocoon_dev.ton.network import (
     wallet_send,
     worker_contract_for,
 )
+from cocoon_dev.ton.root_ops import (
+    add_hash_body,
+    change_owner_body,
+    change_params_body,
+    change_price_body,
+    register_proxy_body,
+    reset_body,
+    root_op_body,
+    unregister_proxy_body,
+    update_proxy_body,
+    upgrade_contracts_body,
+)
+from cocoon_dev.ton.vouchers import repack_send_excesses_to
 from cocoon_operator.ton.addresses import (
     cocoon_wallet_address,
     public_key_from_seed,
@@ -34,38 +47,28 @@ from cocoon_operator.ton.addresses import (
     worker_contract_address,
     worker_contract_state_init,
 )
-from cocoon_operator.ton.layouts import (
-    CocoonError,
+from cocoon_operator.ton.messages import (
     DoNotProcess,
     Excesses,
-    Op,
-    Params,
     Payout,
     PayoutRequest,
-    ProxyDesc,
     ProxySaveState,
-    ProxyStorage,
-    RootStorage,
     SignedPayout,
-    WalletStorage,
     WorkerProxyPayout,
     WorkerProxyRequest,
-    WorkerStorage,
-    add_hash_body,
-    change_owner_body,
-    change_params_body,
-    change_price_body,
     parse_body,
-    register_proxy_body,
-    reset_body,
-    root_op_body,
     text_body,
-    unregister_proxy_body,
-    update_proxy_body,
-    upgrade_contracts_body,
 )
 from cocoon_operator.ton.model import model_hash, model_hash_int
-from cocoon_operator.ton.vouchers import repack_send_excesses_to
+from cocoon_operator.ton.ops import CocoonError, Op
+from cocoon_operator.ton.storage import (
+    Params,
+    ProxyDesc,
+    ProxyStorage,
+    RootStorage,
+    WalletStorage,
+    WorkerStorage,
+)
 from cocoon_operator.ton.wallet_messages import (
     OutMessage,
     block_body,
@@ -860,7 +863,7 @@ async def test_address_derivations_match_the_contracts(env: Env) -> None:
 async def test_network_json_round_trip_and_no_key_in_repr(env: Env, tmp_path: Any) -> None:
     import json
 
-    from cocoon_operator.ton.model import parse_model
+    from cocoon_operator.api.spec import ModelRef
 
     data = env.net.to_json()
     text = json.dumps(data)  # plain JSON types only (dataclasses.asdict gives the same structure)
@@ -872,7 +875,7 @@ async def test_network_json_round_trip_and_no_key_in_repr(env: Env, tmp_path: An
     assert all(
         "address" not in p and p["contract"] for p in data["proxies"]
     )  # `chain status` reads "contract"
-    assert parse_model(DEV_MODEL).full == DEV_MODEL
+    assert ModelRef.parse(DEV_MODEL).full == DEV_MODEL
     for secret in (env.net.treasury.private_key, env.net.proxy(0).private_key):
         assert secret not in repr(env.net)
     voucher = sign_voucher(env.net, 0, env.worker(0), 1)

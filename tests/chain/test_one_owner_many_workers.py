@@ -23,7 +23,8 @@ from cocoon_operator.money.funding import Treasury, ensure_funded
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.facts import KnownContract, gather_chain_facts
 from cocoon_operator.rewards.siblings import attribution_for
-from cocoon_operator.ton.client import ChainClient, ChainSettings, raw_address
+from cocoon_operator.ton.addresses import raw_address
+from cocoon_operator.ton.client import ChainClient, ChainSettings
 from cocoon_operator.ton.payouts import scan_owner_payouts
 from tests.chain.test_operator_chain import (
     MemoryIntentStore,

@@ -26,6 +26,7 @@ from cocoon_dev.ton.network import (
     worker_contract_for,
 )
 from cocoon_dev.ton.network import read_root as read_dev_root
+from cocoon_dev.ton.vouchers import repack_send_excesses_to
 from cocoon_operator.money import funding as funding_mod
 from cocoon_operator.money.funding import (
     FundingIntent,
@@ -37,17 +38,11 @@ from cocoon_operator.money.funding import (
 )
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.facts import KnownContract, gather_chain_facts
-from cocoon_operator.ton.addresses import cocoon_wallet_state_init, public_key_from_seed
-from cocoon_operator.ton.client import (
-    ChainClient,
-    ChainSettings,
-    ChainUnavailable,
-    ExternalRejected,
-    raw_address,
-)
+from cocoon_operator.ton.addresses import cocoon_wallet_state_init, public_key_from_seed, raw_address
+from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, ExternalRejected
 from cocoon_operator.ton.codes import cocoon_client_code, cocoon_root_code
 from cocoon_operator.ton.identity import read_cocoon_wallet
-from cocoon_operator.ton.layouts import CocoonError, Params
+from cocoon_operator.ton.ops import CocoonError
 from cocoon_operator.ton.payouts import match_payout, scan_owner_payouts, worker_claim_submissions
 from cocoon_operator.ton.root import (
     PreflightReason,
@@ -56,7 +51,7 @@ from cocoon_operator.ton.root import (
     preflight,
     read_root,
 )
-from cocoon_operator.ton.vouchers import repack_send_excesses_to
+from cocoon_operator.ton.storage import Params
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 from cocoon_operator.ton.worker_contracts import (
     RegistrationReason,

@@ -12,8 +12,8 @@ import pytest
 from cocoon_dev.ton.network import CocoonNetwork, cocoon_wallet_send, deploy_cocoon_network
 from cocoon_operator.money import sweep as sweep_mod
 from cocoon_operator.money.sweep import SweepPolicy, SweepRecord, SweepStatus, sweep_surplus
-from cocoon_operator.ton.addresses import public_key_from_seed
-from cocoon_operator.ton.client import ChainClient, ChainSettings, raw_address
+from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
+from cocoon_operator.ton.client import ChainClient, ChainSettings
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 

@@ -126,7 +126,7 @@ def test_demo_exit_after_one_claim(tmp_path: Path) -> None:
         assert summary["worker_fee_per_token"] == fee
 
         # Every number of the summary, against the chain (read now, through the liteserver).
-        from cocoon_operator.ton.client import raw_address
+        from cocoon_operator.ton.addresses import raw_address
 
         # Every sample CocoonNode has its own owner (one worker contract each): the dev owner wallet is one.
         owners = sorted(summary["owners"])
@@ -190,7 +190,7 @@ def test_sample_cocoonnodes_are_valid_and_cover_the_fleet() -> None:
         assert spec.inference.model_source is None
         assert spec.funding.treasury_secret_ref is not None
     # An owner each (no shared worker contract), the first the dev owner wallet, all valid addresses.
-    from cocoon_operator.ton.client import raw_address
+    from cocoon_operator.ton.addresses import raw_address
 
     owners = [raw_address(str(spec.owner_address)) for spec in specs]
     assert len(set(owners)) == len(owners) and owners[0] == _fake_network()["owner"]["address"]

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from cocoon_operator.steps import claim_request as cr
-from cocoon_operator.ton.client import raw_address
+from cocoon_operator.ton.addresses import raw_address
 from cocoon_operator.ton.payouts import scan_owner_payouts
 from tests.e2e.test_rewards_e2e import (
     SNP,

@@ -45,8 +45,9 @@ from cocoon_operator.ton.addresses import (
     cocoon_wallet_state_init,
     format_address,
     public_key_from_seed,
+    raw_address,
 )
-from cocoon_operator.ton.client import ChainClient, ChainSettings, raw_address
+from cocoon_operator.ton.client import ChainClient, ChainSettings
 from cocoon_operator.ton.payouts import scan_owner_payouts, worker_claim_submissions
 from cocoon_operator.ton.wallet_messages import OutMessage, external_body, external_message, internal_message
 from cocoon_operator.ton.worker_contracts import read_worker_contract

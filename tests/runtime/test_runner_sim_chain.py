@@ -21,8 +21,8 @@ from pytoniq_core.boc.address import Address
 
 from cocoon_dev.runtime.runner_sim.chain import friendly
 from cocoon_dev.ton.network import DEV_IMAGE_HASH, deploy_cocoon_network
-from cocoon_operator.ton.addresses import cocoon_wallet_address, public_key_from_seed
-from cocoon_operator.ton.client import ChainClient, raw_address
+from cocoon_operator.ton.addresses import cocoon_wallet_address, public_key_from_seed, raw_address
+from cocoon_operator.ton.client import ChainClient
 from cocoon_operator.ton.worker_contracts import read_worker_data
 from tests.fixtures.runtime import WorkerPod, worker_config
 

@@ -45,8 +45,10 @@ def test_model_ref() -> None:
     ref = ModelRef.parse(MODEL)
     assert ref.name == "Qwen/Qwen3-8B" and len(ref.commit) == 40 and len(ref.verity_hash) == 64
     assert str(ref) == MODEL
-    with pytest.raises(ValueError, match="COCOON model string"):
+    with pytest.raises(ValueError, match="commit must be 40 lower-case hex digits"):
         ModelRef.parse("Qwen/Qwen3-8B@" + "A" * 40 + ":" + "b" * 64)
+    with pytest.raises(ValueError, match="not a COCOON model string"):
+        ModelRef.parse("bad*name@" + "a" * 40 + ":" + "b" * 64)
 
 
 def test_spec_defaults_and_amounts() -> None:

@@ -20,7 +20,8 @@ import httpx
 
 from cocoon_operator.plugin import table
 from cocoon_operator.plugin.table import FleetRow
-from cocoon_operator.ton.client import ChainClient, raw_address
+from cocoon_operator.ton.addresses import raw_address
+from cocoon_operator.ton.client import ChainClient
 from cocoon_operator.ton.payouts import PayoutTx, scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import read_worker_data
 

@@ -36,6 +36,8 @@ from pytoniq_core.boc.cell import Cell
 from pytoniq_core.tlb.account import StateInit
 
 from cocoon_dev.ton.chain import ChainError, LocalChain, MessageResult
+from cocoon_dev.ton.root_ops import add_hash_body, change_price_body, register_proxy_body
+from cocoon_dev.ton.vouchers import sign_voucher as _sign_voucher
 from cocoon_operator.ton.addresses import (
     cocoon_wallet_address,
     cocoon_wallet_state_init,
@@ -52,17 +54,9 @@ from cocoon_operator.ton.codes import (
     cocoon_root_code,
     cocoon_worker_code,
 )
-from cocoon_operator.ton.layouts import (
-    Params,
-    PayoutRequest,
-    ProxyDesc,
-    RootStorage,
-    add_hash_body,
-    change_price_body,
-    register_proxy_body,
-)
+from cocoon_operator.ton.messages import PayoutRequest
 from cocoon_operator.ton.model import model_hash
-from cocoon_operator.ton.vouchers import sign_voucher as _sign_voucher
+from cocoon_operator.ton.storage import Params, ProxyDesc, RootStorage
 from cocoon_operator.ton.wallet_messages import VALID_FOR_SECONDS, OutMessage, external_body, external_message
 
 TON: Final = 1_000_000_000

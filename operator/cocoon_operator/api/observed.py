@@ -2,17 +2,14 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
+
+from cocoon_operator.api.records import CamelModel
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class Condition(_Model):
+class Condition(CamelModel):
     """metav1.Condition."""
 
     type: str
@@ -23,7 +20,7 @@ class Condition(_Model):
     message: str
 
 
-class WorkerContract(_Model):
+class WorkerContract(CamelModel):
     proxy_address: str | None = None
     address: str | None = None
     params_version: int | None = None
@@ -31,7 +28,7 @@ class WorkerContract(_Model):
     tokens: int | str | None = None
 
 
-class Earnings(_Model):
+class Earnings(CamelModel):
     claimable_nano: int | str | None = None
     claimed_nano: int | str | None = None
     claimable_ton: str | None = None
@@ -42,7 +39,7 @@ class Earnings(_Model):
     claimable_since: str | None = None
 
 
-class Claim(_Model):
+class Claim(CamelModel):
     time: str | None = None
     proxy_address: str | None = None
     tokens: int | str | None = None
@@ -53,13 +50,13 @@ class Claim(_Model):
     source: str | None = None
 
 
-class ModelState(_Model):
+class ModelReadiness(CamelModel):
     name: str
     ready: bool | None = None
     reason: str | None = None
 
 
-class CocoonNodeStatus(_Model):
+class CocoonNodeStatus(CamelModel):
     observed_generation: int | None = None
     conditions: tuple[Condition, ...] = ()
     node_name: str | None = None
@@ -71,7 +68,7 @@ class CocoonNodeStatus(_Model):
     worker_contracts: tuple[WorkerContract, ...] = ()
     earnings: Earnings | None = None
     last_claims: tuple[Claim, ...] = ()
-    models: tuple[ModelState, ...] = ()
+    models: tuple[ModelReadiness, ...] = ()
     claims: dict[str, Any] | None = None  # rewards.ledger.ClaimLedger (camelCase JSON)
     funding: dict[str, Any] | None = None  # balances and the open top-up intent
     sweep: dict[str, Any] | None = None  # ton.sweep.SweepRecord (camelCase JSON)

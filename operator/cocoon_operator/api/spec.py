@@ -8,9 +8,9 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
-from pydantic.alias_generators import to_camel
+from pydantic import BeforeValidator, Field, PlainSerializer
 
+from cocoon_operator.api.records import CamelModel
 from cocoon_operator.api.units import (
     format_duration,
     nano_to_ton,
@@ -24,6 +24,8 @@ DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-trtllm-python-py3"
 _MODEL_RE = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._/-]{0,139})@(?P<commit>[0-9a-f]{40}):(?P<verity>[0-9a-f]{64})$"
 )
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+_VERITY_RE = re.compile(r"[0-9a-f]{64}")
 ADDRESS_PATTERN = r"^([A-Za-z0-9_-]{48}|[A-Za-z0-9+/]{48}|(0|-1):[0-9a-fA-F]{64})$"
 # The hard limit of a worker wallet's floor and target (the CRD refuses more at admission): whatever a
 # CocoonNode author writes, one top-up never brings a cocoon wallet above it.
@@ -52,29 +54,47 @@ Seconds = Annotated[int, BeforeValidator(_duration), PlainSerializer(format_dura
 Fraction = Annotated[Decimal, BeforeValidator(_fraction), PlainSerializer(str, return_type=str)]
 
 
-class _Model(BaseModel):
-    # "ignore": a CRD newer than this operator must not make every object invalid.
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class ModelRef(_Model):
-    """COCOON model string `name@commit:verity_hash`."""
+class ModelRef(CamelModel):
+    """COCOON model string `name@commit:verity_hash` (cocoon-protocol.md §6.1). The root lists SHA-256
+    of the full string; proxies and clients route by the name."""
 
     name: str
     commit: str
     verity_hash: str
 
     @classmethod
-    def parse(cls, text: str) -> "ModelRef":
-        match = _MODEL_RE.match(text)
-        if match is None:
+    def parse(cls, text: str, *, field: str = "model") -> "ModelRef":
+        """`name@<40 hex commit>:<64 hex verity>`; a ValueError names `field` and the bad part."""
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"{field}: empty model string (expected 'name@commit:verity')")
+        if text != text.strip() or any(ch.isspace() for ch in text):
+            raise ValueError(f"{field}: model string must not contain whitespace")
+        name, at, rest = text.rpartition("@")
+        if not at:
+            raise ValueError(f"{field}: missing '@' (expected 'name@commit:verity')")
+        if not name:
+            raise ValueError(f"{field}: empty model name before '@'")
+        commit, colon, verity = rest.partition(":")
+        if not colon:
+            raise ValueError(f"{field}: missing ':' between commit and verity hash")
+        if not _COMMIT_RE.fullmatch(commit):
+            raise ValueError(f"{field}: commit must be 40 lower-case hex digits, got {commit!r}")
+        if not _VERITY_RE.fullmatch(verity):
+            raise ValueError(f"{field}: verity hash must be 64 lower-case hex digits, got {verity!r}")
+        if "@" in name:
+            raise ValueError(f"{field}: model name must not contain '@'")
+        if _MODEL_RE.match(text) is None:
             raise ValueError(
-                f"{text!r} is not a COCOON model string name@<40 hex commit>:<64 hex verity hash>"
+                f"{field}: {text!r} is not a COCOON model string name@<40 hex commit>:<64 hex verity hash>"
             )
-        return cls(name=match["name"], commit=match["commit"], verity_hash=match["verity"])
+        return cls(name=name, commit=commit, verity_hash=verity)
+
+    @property
+    def full(self) -> str:
+        return f"{self.name}@{self.commit}:{self.verity_hash}"
 
     def __str__(self) -> str:
-        return f"{self.name}@{self.commit}:{self.verity_hash}"
+        return self.full
 
 
 def _model(value: Any) -> Any:
@@ -85,16 +105,16 @@ ModelString = Annotated[ModelRef, BeforeValidator(_model), PlainSerializer(str, 
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, max_length=67)]
 
 
-class NameRef(_Model):
+class NameRef(CamelModel):
     name: str = Field(min_length=1, max_length=253)
 
 
-class ConfigMapKeyRef(_Model):
+class ConfigMapKeyRef(CamelModel):
     name: str = Field(min_length=1, max_length=253)
     key: str = Field(default="global.config.json", min_length=1, max_length=253)
 
 
-class Network(_Model):
+class Network(CamelModel):
     global_config_ref: ConfigMapKeyRef
     root_contract_address: Address
     testnet: bool = False
@@ -103,17 +123,17 @@ class Network(_Model):
     )
 
 
-class Wallet(_Model):
+class Wallet(CamelModel):
     secret_ref: NameRef
     floor: NanoTon = Field(default=ton_to_nano("3"), le=MAX_WALLET_NANO)
     target: NanoTon = Field(default=ton_to_nano("5"), le=MAX_WALLET_NANO)
 
 
-class Funding(_Model):
+class Funding(CamelModel):
     treasury_secret_ref: NameRef | None = None
 
 
-class Rewards(_Model):
+class Rewards(CamelModel):
     min_claim: NanoTon = ton_to_nano("0.1")
     max_fee_fraction: Fraction = Decimal("0.05")
     check_interval: Seconds = 300
@@ -129,7 +149,7 @@ class Rewards(_Model):
         return max(3600, 3 * self.check_interval)
 
 
-class Toleration(_Model):
+class Toleration(CamelModel):
     key: str | None = None
     operator: Literal["Exists", "Equal"] | None = None
     value: str | None = None
@@ -140,7 +160,7 @@ class Toleration(_Model):
 TeeKind = Literal["TDX", "SEV-SNP", "Any"]
 
 
-class Placement(_Model):
+class Placement(CamelModel):
     tee: TeeKind = "TDX"  # the official network accepts TDX workers only
     gpu_products: tuple[str, ...] = ()
     gpu_count: int = Field(default=1, ge=1, le=8)
@@ -149,7 +169,7 @@ class Placement(_Model):
     runtime_class_name: str | None = None
 
 
-class PvcSource(_Model):
+class PvcSource(CamelModel):
     claim_name: str = Field(min_length=1)
     sub_path: str | None = None
 
@@ -161,7 +181,7 @@ def _no_credentials(value: Any) -> Any:
     return value
 
 
-class ModelSource(_Model):
+class ModelSource(CamelModel):
     pvc: PvcSource | None = None
     url: Annotated[str, BeforeValidator(_no_credentials)] | None = Field(default=None, pattern=r"^https?://")
 
@@ -169,12 +189,12 @@ class ModelSource(_Model):
 Quantity = int | str
 
 
-class Resources(_Model):
+class Resources(CamelModel):
     requests: dict[str, Quantity] = Field(default_factory=dict)
     limits: dict[str, Quantity] = Field(default_factory=dict)
 
 
-class Inference(_Model):
+class Inference(CamelModel):
     image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1)
     model_source: ModelSource | None = None
     model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
@@ -182,12 +202,12 @@ class Inference(_Model):
     startup_timeout: Seconds = 1200
 
 
-class Worker(_Model):
+class Worker(CamelModel):
     image: str = Field(min_length=1)
     mode: Literal["Production", "Test"] = "Production"
 
 
-class CocoonNodeSpec(_Model):
+class CocoonNodeSpec(CamelModel):
     model: ModelString
     owner_address: Address
     network: Network

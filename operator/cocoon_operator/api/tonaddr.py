@@ -12,8 +12,3 @@ def address_problem(text: str) -> str | None:
     if address.wc not in (0, -1):
         return f"{text!r} is on workchain {address.wc}; COCOON uses the basechain (0)"
     return None
-
-
-def to_raw(text: str) -> str:
-    """Raw form `wc:hex` of a valid address (for comparisons)."""
-    return str(Address(text).to_str(is_user_friendly=False))  # type: ignore[no-untyped-call]

@@ -35,13 +35,13 @@ from typing import Any, Literal, Protocol
 
 from nacl.bindings import crypto_sign_seed_keypair
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes
-from pydantic.alias_generators import to_camel
 from pytoniq.contract.wallets.wallet import WalletV4R2
 from pytoniq.contract.wallets.wallet_v5 import WalletV5R1
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 from pytoniq_core.crypto.keys import mnemonic_is_valid, mnemonic_to_private_key
 
+from cocoon_operator.api.records import CamelModel
 from cocoon_operator.money.transfer import (
     Transfer,
     TransferProgress,
@@ -49,7 +49,8 @@ from cocoon_operator.money.transfer import (
     resolve,
     wallet_seqno,
 )
-from cocoon_operator.ton.client import AccountState, ChainClient, ExternalRejected, raw_address
+from cocoon_operator.ton.addresses import raw_address
+from cocoon_operator.ton.client import AccountState, ChainClient, ExternalRejected
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +121,7 @@ class TreasuryKey(BaseModel):
             raise ValueError("treasury secret: walletId/networkGlobalId must be integers") from exc
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
-
-
-class FundingIntent(_Record):
+class FundingIntent(CamelModel):
     """What is persisted before a top-up is sent (`status.funding.intent`)."""
 
     treasury: str  # raw address
@@ -152,7 +149,7 @@ class FundingIntent(_Record):
         )
 
 
-class FundingRecord(_Record):
+class FundingRecord(CamelModel):
     """The funding money records: the open intent, and when the last top-up settled (chain time)."""
 
     intent: FundingIntent | None = None

@@ -26,7 +26,8 @@ from typing import Final
 
 from cocoon_operator.api import identity
 from cocoon_operator.api.units import nano_to_ton, ton_to_nano
-from cocoon_operator.ton.client import ChainClient, raw_address
+from cocoon_operator.ton.addresses import raw_address
+from cocoon_operator.ton.client import ChainClient
 
 PREFIX: Final = f"{identity.GROUP}/"
 TON: Final = 1_000_000_000

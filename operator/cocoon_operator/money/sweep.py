@@ -32,10 +32,11 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 
 from cocoon_operator.money.transfer import Transfer, TransferProgress, TransferState, resolve
-from cocoon_operator.ton.addresses import public_key_from_seed
-from cocoon_operator.ton.client import AccountState, ChainClient, ExternalRejected, raw_address
+from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
+from cocoon_operator.ton.cells import LayoutError
+from cocoon_operator.ton.client import AccountState, ChainClient, ExternalRejected
 from cocoon_operator.ton.identity import cocoon_wallet_of
-from cocoon_operator.ton.layouts import LayoutError, WalletStorage
+from cocoon_operator.ton.storage import WalletStorage
 from cocoon_operator.ton.wallet_messages import (
     RUNNER_MIN_BALANCE_NANO,
     OutMessage,

@@ -26,15 +26,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
 from pytoniq.contract.wallets.wallet import WALLET_V3_R2_CODE, WALLET_V4_R2_CODE
 from pytoniq.contract.wallets.wallet_v5 import WALLET_V5_R1_CODE
 from pytoniq_core.boc.slice import Slice
 
+from cocoon_operator.api.records import CamelModel
 from cocoon_operator.ton.client import AccountState, ChainClient, ChainError, TxCursor, TxView
 from cocoon_operator.ton.codes import cocoon_wallet_code
-from cocoon_operator.ton.layouts import WalletStorage
+from cocoon_operator.ton.storage import WalletStorage
 
 
 class TransferState(StrEnum):
@@ -45,11 +44,7 @@ class TransferState(StrEnum):
     UNKNOWN = "Unknown"
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
-
-
-class ScanPoint(_Record):
+class ScanPoint(CamelModel):
     """Where a backwards scan goes on (a transaction's lt and hash, hex)."""
 
     lt: int
@@ -63,7 +58,7 @@ class ScanPoint(_Record):
         return TxCursor(self.lt, bytes.fromhex(self.hash))
 
 
-class TransferProgress(_Record):
+class TransferProgress(CamelModel):
     """What the chain has shown about one transfer so far (persisted inside its intent)."""
 
     sent_tx: str | None = None  # hash of the source transaction that sent it

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from cocoon_operator.plugin.chain import Chains
 from cocoon_operator.plugin.table import row_of
-from cocoon_operator.ton.client import raw_address
+from cocoon_operator.ton.addresses import raw_address
 
 Period = Literal["day", "week", "month"]
 SCAN_LIMIT = 2048  # owner transactions read per owner (newest first)

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cocoon_operator.api.units import nano_to_ton
-from cocoon_operator.ton.client import raw_address
+from cocoon_operator.ton.addresses import raw_address
 
 DASH = "—"
 

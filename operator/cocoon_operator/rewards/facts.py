@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cocoon_operator.rewards import ledger as lg
-from cocoon_operator.ton.client import ChainClient, TxCursor, raw_address
+from cocoon_operator.ton.addresses import raw_address
+from cocoon_operator.ton.client import ChainClient, TxCursor
 from cocoon_operator.ton.payouts import PayoutTx, claim_submitters, scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import ContractUnreadable, read_worker_contract
 from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerClient, RunnerStats, RunnerUnavailable

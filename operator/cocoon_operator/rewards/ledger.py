@@ -28,14 +28,11 @@ from __future__ import annotations
 import hashlib
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
+
+from cocoon_operator.api.records import CamelModel
 
 DEFAULT_HISTORY_LIMIT = 20
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
 class ClaimPhase(StrEnum):
@@ -61,7 +58,7 @@ class TriggerAnswer(StrEnum):
     UNKNOWN = "unknown answer"
 
 
-class PendingClaim(_Record):
+class PendingClaim(CamelModel):
     attempt_id: str
     proxy: str
     worker_contract: str
@@ -79,7 +76,7 @@ class PendingClaim(_Record):
     sibling_tx_hashes: tuple[str, ...] = ()
 
 
-class ClaimEntry(_Record):
+class ClaimEntry(CamelModel):
     time: int
     proxy: str
     worker_contract: str
@@ -92,7 +89,7 @@ class ClaimEntry(_Record):
     attempt_id: str | None = None
 
 
-class ClaimTotals(_Record):
+class ClaimTotals(CamelModel):
     claimed_nano: int = 0
     claimed_tokens: int = 0
     payouts: int = 0
@@ -102,14 +99,14 @@ class ClaimTotals(_Record):
     rejected: int = 0
 
 
-class Outcome(_Record):
+class ClaimOutcome(CamelModel):
     time: int
     reason: str
     message: str
     attempt_id: str | None = None
 
 
-class ScanGap(_Record):
+class ScanGap(CamelModel):
     """Owner transactions in (cursor, the oldest one scanned) not read yet: a scan stopped early.
 
     Everything from there up to `top_lt` was ingested; the next looks go on backwards from
@@ -121,7 +118,7 @@ class ScanGap(_Record):
     resume_hash: str  # hex
 
 
-class ClaimLedger(_Record):
+class ClaimLedger(CamelModel):
     """`status.claims`. `owner_cursor_lt` None means the ledger has not started scanning yet.
 
     Invariant: every owner transaction with lt ≤ `owner_cursor_lt` has been ingested (and, while
@@ -133,7 +130,7 @@ class ClaimLedger(_Record):
     owner_cursor_lt: int | None = None
     scan_gap: ScanGap | None = None
     last_claim_at: int | None = None
-    last_outcome: Outcome | None = None
+    last_outcome: ClaimOutcome | None = None
 
     def to_status(self) -> dict[str, object]:
         return self.model_dump(mode="json", by_alias=True)
@@ -149,7 +146,7 @@ class ClaimLedger(_Record):
 # Facts (inputs). Built by the caller from the chain and the runner; never persisted.
 
 
-class ObservedPayout(_Record):
+class ObservedPayout(CamelModel):
     """An inbound `payout#c59a7cd3` transaction at the owner wallet."""
 
     lt: int
@@ -161,7 +158,7 @@ class ObservedPayout(_Record):
     submitter: str | None = None  # who sent the claim to the worker contract (None: not known)
 
 
-class Attribution(_Record):
+class Attribution(CamelModel):
     """Whose payout is whose when several CocoonNodes share an owner (and so the worker contracts).
 
     A payout belongs to the node whose cocoon wallet submitted the claim. One that no sibling submitted
@@ -181,7 +178,7 @@ class Attribution(_Record):
         return self.takes_unattributed
 
 
-class WorkerFacts(_Record):
+class WorkerFacts(CamelModel):
     """One worker contract of this node, as read from the chain (current and old params versions)."""
 
     proxy: str
@@ -192,7 +189,7 @@ class WorkerFacts(_Record):
     active: bool = True
 
 
-class ChainFacts(_Record):
+class ChainFacts(CamelModel):
     now: int
     owner_head_lt: int  # the top of this scan: the owner's last transaction lt, or an open gap's top
     payouts: tuple[ObservedPayout, ...] = ()  # owner payouts the scan found (lt > the ledger cursor)
@@ -208,7 +205,7 @@ class ChainFacts(_Record):
         return next((w for w in self.workers if w.proxy == proxy), None)
 
 
-class RunnerProxyFacts(_Record):
+class RunnerProxyFacts(CamelModel):
     proxy: str
     worker_contract: str
     sc_inited: bool
@@ -218,7 +215,7 @@ class RunnerProxyFacts(_Record):
     expected_paid_tokens: int = 0  # expected_cached_out_tokens
 
 
-class RunnerFacts(_Record):
+class RunnerFacts(CamelModel):
     """None of the runner's facts are trusted for confirmation, only for *not* acting."""
 
     reachable: bool = True
@@ -228,7 +225,7 @@ class RunnerFacts(_Record):
         return next((p for p in self.proxies if p.proxy == proxy), None)
 
 
-class LedgerLimits(_Record):
+class LedgerLimits(CamelModel):
     intent_timeout_s: int = 600  # an intent that never got triggered
     confirm_timeout_s: int = 900  # triggered but no chain confirmation, runner idle
     hard_timeout_s: int = 3600  # even while the runner says running_request
@@ -252,7 +249,7 @@ class EventKind(StrEnum):
     LEDGER_STARTED = "LedgerStarted"
 
 
-class LedgerEvent(_Record):
+class LedgerEvent(CamelModel):
     kind: EventKind
     message: str
     proxy: str | None = None
@@ -262,7 +259,7 @@ class LedgerEvent(_Record):
     warning: bool = False
 
 
-class Step(_Record):
+class Step(CamelModel):
     ledger: ClaimLedger
     events: tuple[LedgerEvent, ...] = ()
 
@@ -424,7 +421,7 @@ def _resolve_pending(step: Step, chain: ChainFacts, runner: RunnerFacts | None, 
         update: dict[str, object] = {
             "pending": None,
             "totals": totals,
-            "last_outcome": Outcome(
+            "last_outcome": ClaimOutcome(
                 time=chain.now, reason=kind.value, message=message, attempt_id=pending.attempt_id
             ),
         }
@@ -567,7 +564,7 @@ def begin_claim(
     return Step(ledger=ledger.model_copy(update={"pending": pending}), events=(event,))
 
 
-class TriggerCheck(_Record):
+class TriggerCheck(CamelModel):
     allowed: bool
     reason: str
 
@@ -626,7 +623,7 @@ def mark_triggered(ledger: ClaimLedger, answer: TriggerAnswer, now: int) -> Step
         # The runner may have queued the claim: keep the intent; the chain or the timeout decides.
         return Step(ledger=ledger)
     message = f"Runner refused the claim on proxy {pending.proxy}: {answer.value}"
-    outcome = Outcome(
+    outcome = ClaimOutcome(
         time=now, reason=EventKind.CLAIM_REJECTED.value, message=message, attempt_id=pending.attempt_id
     )
     totals = ledger.totals.model_copy(update={"rejected": ledger.totals.rejected + 1})

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cocoon_operator.rewards.ledger import Attribution
-from cocoon_operator.ton.client import raw_address
+from cocoon_operator.ton.addresses import raw_address
 
 
 def _raw(address: object) -> str | None:

@@ -27,8 +27,8 @@ from cocoon_operator.api import identity
 from cocoon_operator.conditions import Reason
 from cocoon_operator.money.records import GuardedStatus, StaleStatus, StatusPatcher
 from cocoon_operator.steps.contract import Context
-from cocoon_operator.ton.addresses import public_key_from_seed
-from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, raw_address
+from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
+from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.root import RootConfig, read_root
 from cocoon_operator.worker.runner_client import RunnerStats

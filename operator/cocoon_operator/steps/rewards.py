@@ -45,13 +45,8 @@ from cocoon_operator.steps.common import (
     wallet_check,
 )
 from cocoon_operator.steps.contract import Context, EventSpec, StepReport
-from cocoon_operator.ton.client import (
-    ChainClient,
-    ChainDisagreement,
-    ChainError,
-    ChainUnavailable,
-    raw_address,
-)
+from cocoon_operator.ton.addresses import raw_address
+from cocoon_operator.ton.client import ChainClient, ChainDisagreement, ChainError, ChainUnavailable
 from cocoon_operator.ton.identity import read_cocoon_wallet
 from cocoon_operator.worker.runner_client import RunnerClient, RunnerUnavailable
 

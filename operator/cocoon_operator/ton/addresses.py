@@ -19,8 +19,9 @@ from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 from pytoniq_core.crypto.crc import crc16
 
+from cocoon_operator.ton.storage import Params, ProxyStorage, WalletStorage, WorkerStorage
+
 from .codes import cocoon_proxy_code, cocoon_wallet_code, cocoon_worker_code
-from .layouts import Params, ProxyStorage, WalletStorage, WorkerStorage
 
 BASECHAIN: Final = 0
 _RAW_RE: Final = re.compile(r"^(-?\d{1,3}):([0-9a-fA-F]{64})$")
@@ -114,9 +115,11 @@ def format_address(address: Address, *, bounceable: bool = True, testnet: bool =
     return base64.urlsafe_b64encode(data + crc16(data)).decode("ascii")
 
 
-def raw_address(address: Address) -> str:
-    """Raw `wc:hex` form (lower-case), the canonical form for comparisons and ledger keys."""
-    return f"{address.wc}:{address.hash_part.hex()}"
+def raw_address(address: Address | str) -> str:
+    """Raw `wc:hex` form (lower-case), the canonical form for comparisons and ledger keys; a string in
+    any form (raw or user-friendly) is parsed first."""
+    addr = address if isinstance(address, Address) else Address(address)
+    return f"{addr.wc}:{addr.hash_part.hex()}"
 
 
 # --- keys -----------------------------------------------------------------------------------------

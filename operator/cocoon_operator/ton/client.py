@@ -23,6 +23,8 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 from pytoniq_core.tlb.transaction import Transaction
 
+from cocoon_operator.ton.addresses import raw_address
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -68,12 +70,6 @@ class ChainSettings(BaseModel):
     # Money reads (balances, seqnos, "was it sent") must agree on two liteservers whose clocks differ by
     # at most this much; with one liteserver in the config they cannot be cross-checked.
     clock_tolerance_s: int = Field(default=30, ge=0)
-
-
-def raw_address(address: Address | str) -> str:
-    """Canonical raw form `wc:hex` for comparisons (addresses compare by workchain and hash)."""
-    addr = address if isinstance(address, Address) else Address(address)
-    return f"{addr.wc}:{addr.hash_part.hex()}"
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 from pytoniq_core.boc.address import Address
 
-from cocoon_operator.ton.addresses import cocoon_wallet_address, format_address
-from cocoon_operator.ton.client import AccountStatus, ChainClient, raw_address
-from cocoon_operator.ton.layouts import LayoutError, WalletStorage
+from cocoon_operator.ton.addresses import cocoon_wallet_address, format_address, raw_address
+from cocoon_operator.ton.cells import LayoutError
+from cocoon_operator.ton.client import AccountStatus, ChainClient
+from cocoon_operator.ton.storage import WalletStorage
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 from pytoniq_core.boc.address import Address
 
-from cocoon_operator.ton.client import ChainClient, TxCursor, TxView, raw_address
-from cocoon_operator.ton.layouts import LayoutError, Op, Payout, PayoutRequest, parse_body
+from cocoon_operator.ton.addresses import raw_address
+from cocoon_operator.ton.cells import LayoutError
+from cocoon_operator.ton.client import ChainClient, TxCursor, TxView
+from cocoon_operator.ton.messages import Payout, PayoutRequest, parse_body
+from cocoon_operator.ton.ops import Op
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,12 @@ from enum import StrEnum
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 
-from cocoon_operator.ton.client import ChainClient, ChainError, raw_address
+from cocoon_operator.ton.addresses import raw_address
+from cocoon_operator.ton.cells import LayoutError
+from cocoon_operator.ton.client import ChainClient, ChainError
 from cocoon_operator.ton.codes import OFFICIAL_CODE_HASHES, ContractName
-from cocoon_operator.ton.layouts import LayoutError, Params, RootStorage
 from cocoon_operator.ton.model import model_hash
+from cocoon_operator.ton.storage import Params, RootStorage
 
 
 class RootUnavailable(ChainError):

@@ -16,7 +16,8 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 
-from .layouts import Op, text_body
+from cocoon_operator.ton.messages import text_body
+from cocoon_operator.ton.ops import Op
 
 MAX_MESSAGES: Final = 4
 VALID_FOR_SECONDS: Final = 3600  # the runner's valid_until horizon

@@ -11,9 +11,11 @@ from typing import Any
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.slice import Slice
 
-from cocoon_operator.ton.addresses import worker_contract_address
-from cocoon_operator.ton.client import ChainClient, ChainError, GetMethodFailed, raw_address
-from cocoon_operator.ton.layouts import LayoutError, Params, ProxyStorage, WorkerState, WorkerStorage
+from cocoon_operator.ton.addresses import raw_address, worker_contract_address
+from cocoon_operator.ton.cells import LayoutError
+from cocoon_operator.ton.client import ChainClient, ChainError, GetMethodFailed
+from cocoon_operator.ton.ops import WorkerState
+from cocoon_operator.ton.storage import Params, ProxyStorage, WorkerStorage
 
 
 class ContractUnreadable(ChainError):

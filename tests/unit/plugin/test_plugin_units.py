@@ -11,7 +11,7 @@ from rich.console import Console
 
 from cocoon_operator.plugin import actions, cli, earnings, exposition
 from cocoon_operator.plugin.table import fleet_table, placement_notes, row_of
-from cocoon_operator.ton.client import raw_address
+from cocoon_operator.ton.addresses import raw_address
 from tests.unit.builders import OWNER, cocoonnode
 
 TON = 10**9

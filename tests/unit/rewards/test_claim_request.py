@@ -71,7 +71,7 @@ def _decision(reason: ClaimReason, nano: int = 0) -> ClaimDecision:
 
 
 async def test_a_new_nonce_is_recorded_before_the_cycle_and_forces_one_claim() -> None:
-    old = _ledger(last_outcome=lg.Outcome(time=1, reason="RewardClaimed", message="", attempt_id="old"))
+    old = _ledger(last_outcome=lg.ClaimOutcome(time=1, reason="RewardClaimed", message="", attempt_id="old"))
     requests, writer = cr.ClaimRequests(clock=lambda: 1000.0), Writer()
     ctx = _ctx(_status(old))
     assert await requests.before(ctx, writer) is True
@@ -96,7 +96,7 @@ async def test_a_crash_after_the_claim_began_never_starts_a_second_one() -> None
     accepted = cr.Request(nonce="n-1", phase="Accepted", accepted_at=1000)
     for ledger in (
         _ledger(pending=_pending("mine")),  # still open
-        _ledger(last_outcome=lg.Outcome(time=2, reason="ClaimTimedOut", message="x", attempt_id="mine")),
+        _ledger(last_outcome=lg.ClaimOutcome(time=2, reason="ClaimTimedOut", message="x", attempt_id="mine")),
     ):
         requests, writer = cr.ClaimRequests(clock=lambda: 1001.0), Writer()
         assert await requests.before(_ctx(_status(ledger, accepted)), writer) is False
@@ -123,13 +123,15 @@ async def test_claimed_with_the_payouts_of_its_attempt() -> None:
     )  # fmt: skip
     ledger = _ledger(
         history=(entry,),
-        last_outcome=lg.Outcome(time=5, reason="RewardClaimed", message="Claimed 10", attempt_id="mine"),
+        last_outcome=lg.ClaimOutcome(time=5, reason="RewardClaimed", message="Claimed 10", attempt_id="mine"),
     )
     resolved = cr.resolve(accepted, ledger)
     assert resolved.phase == "Claimed" and resolved.amount_nano == 10 and resolved.tx_hashes == ("ab" * 32,)
     failed = cr.resolve(
         accepted,
-        _ledger(last_outcome=lg.Outcome(time=5, reason="ClaimRejected", message="no", attempt_id="mine")),
+        _ledger(
+            last_outcome=lg.ClaimOutcome(time=5, reason="ClaimRejected", message="no", attempt_id="mine")
+        ),
     )
     assert failed.phase == "Failed" and failed.message.startswith("ClaimRejected")
 
@@ -188,7 +190,9 @@ async def test_a_claim_already_in_flight_is_waited_for_and_counts_when_it_pays()
     )  # fmt: skip
     paid = _ledger(
         history=(entry,),
-        last_outcome=lg.Outcome(time=6, reason="RewardClaimed", message="Claimed 7", attempt_id="theirs"),
+        last_outcome=lg.ClaimOutcome(
+            time=6, reason="RewardClaimed", message="Claimed 7", attempt_id="theirs"
+        ),
     )
     ctx = _ctx(_status(paid, waiting))
     assert await requests.before(ctx, Writer()) is True  # still allowed to claim anything new

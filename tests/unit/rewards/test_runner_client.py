@@ -224,7 +224,7 @@ def test_parses_the_runner_simulators_jsonstats() -> None:
 async def test_trigger_passes_the_runners_own_spelling_and_maps_answers() -> None:
     from cocoon_operator.rewards import ledger as lg
     from cocoon_operator.rewards.facts import LiveFacts, runner_facts, runner_trigger
-    from cocoon_operator.ton.client import raw_address
+    from cocoon_operator.ton.addresses import raw_address
 
     class FakeRunner:
         def __init__(self) -> None:

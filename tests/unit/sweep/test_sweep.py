@@ -11,11 +11,11 @@ from pytoniq_core.boc.cell import Cell
 
 from cocoon_operator.money import sweep as sw
 from cocoon_operator.money.sweep import Decision, SweepPolicy, SweepRecord, SweepStatus, decide, sweep_surplus
-from cocoon_operator.ton.addresses import public_key_from_seed
-from cocoon_operator.ton.client import AccountState, MessageView, TxPage, TxView, raw_address
+from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
+from cocoon_operator.ton.client import AccountState, MessageView, TxPage, TxView
 from cocoon_operator.ton.codes import cocoon_wallet_code
 from cocoon_operator.ton.identity import cocoon_wallet_of
-from cocoon_operator.ton.layouts import WalletStorage
+from cocoon_operator.ton.storage import WalletStorage
 
 TON = 1_000_000_000
 OWNER = "0:" + "11" * 32

@@ -14,8 +14,7 @@ from cocoon_dev.ton.network import cocoon_wallet_send, deploy_cocoon_network
 from cocoon_operator import metrics as mx
 from cocoon_operator.steps.common import node_seed
 from cocoon_operator.steps.rewards import RewardSteps
-from cocoon_operator.ton.addresses import public_key_from_seed
-from cocoon_operator.ton.client import raw_address
+from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 from tests.unit.providers.test_chain_rewards_providers import NS, VersionedKube, _ctx, _objects

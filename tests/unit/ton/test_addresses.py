@@ -23,7 +23,7 @@ from cocoon_operator.ton.addresses import (
     worker_contract_data,
 )
 from cocoon_operator.ton.codes import cocoon_proxy_code, cocoon_wallet_code, cocoon_worker_code
-from cocoon_operator.ton.layouts import Params
+from cocoon_operator.ton.storage import Params
 
 # A public mainnet address (pytoniq's docs use it) in its three text forms.
 FRIENDLY = "EQCD39VS5jcptHL8vMjEXrzGaRcCVYto7HUn4bpAOg8xqB2N"

@@ -7,35 +7,39 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 
+from cocoon_dev.ton.root_ops import (
+    add_hash_body,
+    change_params_body,
+    change_price_body,
+    register_proxy_body,
+    update_proxy_body,
+)
+from cocoon_operator.ton.cells import LayoutError
 from cocoon_operator.ton.codes import cocoon_proxy_code, cocoon_worker_code
-from cocoon_operator.ton.layouts import (
+from cocoon_operator.ton.messages import (
     DoNotProcess,
     Excesses,
-    LayoutError,
-    Op,
     OwnerWorkerRegister,
-    Params,
     Payout,
     PayoutRequest,
-    ProxyDesc,
     ProxySaveState,
-    ProxyStorage,
-    RootStorage,
     SignedPayout,
     TextCommand,
     UnknownBody,
-    WalletStorage,
     WorkerProxyPayout,
     WorkerProxyRequest,
-    WorkerStorage,
-    add_hash_body,
     body_query_id,
-    change_params_body,
-    change_price_body,
     parse_body,
-    register_proxy_body,
     text_body,
-    update_proxy_body,
+)
+from cocoon_operator.ton.ops import Op
+from cocoon_operator.ton.storage import (
+    Params,
+    ProxyDesc,
+    ProxyStorage,
+    RootStorage,
+    WalletStorage,
+    WorkerStorage,
 )
 
 A = Address((0, bytes([1]) * 32))

@@ -11,10 +11,13 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.slice import Slice
 from pytoniq_core.tlb.transaction import MessageAny
 
+from cocoon_dev.ton.vouchers import repack_send_excesses_to, sign_voucher, verify_voucher
+from cocoon_operator.api.spec import ModelRef
 from cocoon_operator.ton.addresses import public_key_from_seed
-from cocoon_operator.ton.layouts import LayoutError, Op, PayoutRequest, parse_body
-from cocoon_operator.ton.model import base_name, model_hash, model_hash_int, parse_model
-from cocoon_operator.ton.vouchers import repack_send_excesses_to, sign_voucher, verify_voucher
+from cocoon_operator.ton.cells import LayoutError
+from cocoon_operator.ton.messages import PayoutRequest, parse_body
+from cocoon_operator.ton.model import base_name, model_hash, model_hash_int
+from cocoon_operator.ton.ops import Op
 from cocoon_operator.ton.wallet_messages import (
     OutMessage,
     block_body,
@@ -37,19 +40,19 @@ NODE_SEED = bytes(range(32))
 
 
 def test_parse_model_and_hash() -> None:
-    ref = parse_model(MODEL)
-    assert (ref.name, ref.commit, ref.verity, ref.full, str(ref)) == (
+    ref = ModelRef.parse(MODEL)
+    assert (ref.name, ref.commit, ref.verity_hash, ref.full, str(ref)) == (
         "Qwen/Qwen3-32B",
         COMMIT,
         VERITY,
         MODEL,
         MODEL,
     )
-    assert ref.hash == hashlib.sha256(MODEL.encode()).digest() == model_hash(MODEL)
-    assert model_hash_int(MODEL) == int.from_bytes(ref.hash, "big")
+    assert model_hash(ref.full) == hashlib.sha256(MODEL.encode()).digest()
+    assert model_hash_int(MODEL) == int.from_bytes(model_hash(MODEL), "big")
     assert base_name(MODEL) == "Qwen/Qwen3-32B"
     # the hash covers the full string, not the base name
-    assert model_hash("Qwen/Qwen3-32B") != ref.hash
+    assert model_hash("Qwen/Qwen3-32B") != model_hash(MODEL)
 
 
 @pytest.mark.parametrize(
@@ -68,7 +71,7 @@ def test_parse_model_and_hash() -> None:
 )
 def test_parse_model_errors(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as exc:
-        parse_model(text, field="spec.model")
+        ModelRef.parse(text, field="spec.model")
     assert str(exc.value).startswith("spec.model: ")
 
 

@@ -15,9 +15,8 @@ import subprocess
 import pytest
 from pytoniq_core.boc.address import Address
 
-from cocoon_operator.ton.addresses import cocoon_wallet_address, public_key_from_seed
-from cocoon_operator.ton.client import raw_address
-from cocoon_operator.ton.layouts import CocoonError, Op
+from cocoon_operator.ton.addresses import cocoon_wallet_address, public_key_from_seed, raw_address
+from cocoon_operator.ton.ops import CocoonError, Op
 from tests.helpers.reference import REPO, require_reference
 
 CONTRACTS = REPO / "contracts"

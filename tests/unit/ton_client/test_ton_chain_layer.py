@@ -15,16 +15,10 @@ from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 
 from cocoon_operator.money.funding import FundingIntent, TreasuryKey
-from cocoon_operator.ton.client import (
-    ChainClient,
-    ChainSettings,
-    ChainUnavailable,
-    MessageView,
-    TxView,
-    raw_address,
-)
+from cocoon_operator.ton.addresses import raw_address
+from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, MessageView, TxView
 from cocoon_operator.ton.codes import cocoon_root_code
-from cocoon_operator.ton.layouts import Excesses, Params, Payout, ProxyDesc, RootStorage
+from cocoon_operator.ton.messages import Excesses, Payout
 from cocoon_operator.ton.payouts import match_payout, payout_of
 from cocoon_operator.ton.root import (
     PreflightReason,
@@ -34,6 +28,7 @@ from cocoon_operator.ton.root import (
     parse_root,
     preflight,
 )
+from cocoon_operator.ton.storage import Params, ProxyDesc, RootStorage
 
 MODEL = "Qwen/Qwen3-8B@" + "b" * 40 + ":" + "7" * 64
 IMAGE = hashlib.sha256(b"image").digest()

@@ -41,19 +41,21 @@ from cocoon_dev.runtime.runner_sim.chain import (
     friendly,
 )
 from cocoon_dev.runtime.runner_sim.config import WorkerConfig
+from cocoon_dev.ton.vouchers import repack_send_excesses_to, sign_voucher, verify_voucher
 from cocoon_operator.ton.addresses import (
     cocoon_wallet_address,
     cocoon_wallet_state_init,
     proxy_contract_address,
     public_key_from_seed,
+    raw_address,
     worker_contract_address,
     worker_contract_state_init,
 )
-from cocoon_operator.ton.client import ChainClient, raw_address
-from cocoon_operator.ton.layouts import Op, PayoutRequest
+from cocoon_operator.ton.client import ChainClient
+from cocoon_operator.ton.messages import PayoutRequest
+from cocoon_operator.ton.ops import Op
 from cocoon_operator.ton.root import RootConfig as ChainRoot
 from cocoon_operator.ton.root import read_root
-from cocoon_operator.ton.vouchers import repack_send_excesses_to, sign_voucher, verify_voucher
 from cocoon_operator.ton.wallet_messages import (
     VALID_FOR_SECONDS,
     OutMessage,

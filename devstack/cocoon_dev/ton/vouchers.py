@@ -16,7 +16,9 @@ from nacl.signing import SigningKey, VerifyKey
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 
-from .layouts import LayoutError, Op, PayoutRequest, SignedPayout
+from cocoon_operator.ton.cells import LayoutError
+from cocoon_operator.ton.messages import PayoutRequest, SignedPayout
+from cocoon_operator.ton.ops import Op
 
 
 def random_query_id() -> int:
