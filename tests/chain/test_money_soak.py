@@ -30,7 +30,7 @@ from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.cycle import run_claim_cycle
 from cocoon_operator.rewards.facts import LiveFacts, runner_trigger
 from cocoon_operator.rewards.policy import ClaimPolicy, ClaimReason, claim_threshold
-from cocoon_operator.steps.chain import funding_band
+from cocoon_operator.steps.funding import funding_band
 from cocoon_operator.ton.addresses import raw_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings
 from cocoon_operator.ton.payouts import scan_owner_payouts

@@ -39,7 +39,7 @@ from cocoon_dev.ton.network import (
     sign_voucher,
     wallet_send,
 )
-from cocoon_operator.steps.chain import FIRST_REGISTRATION_NANO
+from cocoon_operator.steps.funding import FIRST_REGISTRATION_NANO
 from cocoon_operator.ton.addresses import (
     cocoon_wallet_address,
     cocoon_wallet_state_init,

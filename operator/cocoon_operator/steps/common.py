@@ -26,6 +26,7 @@ from cocoon_operator import metrics as mx
 from cocoon_operator.api import identity
 from cocoon_operator.conditions import Reason
 from cocoon_operator.money.records import GuardedStatus, StaleStatus, StatusPatcher
+from cocoon_operator.status import Cond
 from cocoon_operator.steps.contract import Context
 from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable
@@ -266,3 +267,9 @@ def strip_none(value: Any) -> Any:
 
 
 __all__ = ["GuardedStatus", "StaleStatus", "StatusPatcher"]
+
+
+def cond_changed(ctx: Context, cond: Cond) -> bool:
+    """Whether `cond` differs from the condition of its type as last written (status or reason)."""
+    old = condition(ctx.status, cond.type)
+    return old.get("status") != cond.status or old.get("reason") != cond.reason

@@ -22,7 +22,7 @@ from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.money.records import RecordConflict
 from cocoon_operator.settings import Settings
 from cocoon_operator.steps import chain as chain_provider
-from cocoon_operator.steps.chain import FIRST_REGISTRATION_NANO, ChainSteps
+from cocoon_operator.steps.chain import ChainSteps
 from cocoon_operator.steps.common import (
     ChainHub,
     GuardedStatus,
@@ -31,6 +31,7 @@ from cocoon_operator.steps.common import (
     strip_none,
 )
 from cocoon_operator.steps.contract import Context
+from cocoon_operator.steps.funding import FIRST_REGISTRATION_NANO
 from cocoon_operator.steps.rewards import RewardSteps
 from cocoon_operator.ton.addresses import format_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable

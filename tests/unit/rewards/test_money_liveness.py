@@ -22,7 +22,7 @@ from cocoon_operator.rewards.policy import (
     ProxyEarnings,
     decide_claim,
 )
-from cocoon_operator.steps.chain import funding_band
+from cocoon_operator.steps.funding import funding_band
 
 TON = 1_000_000_000
 # What the CRD accepts (crds/cocoonnodes.yaml): floor in [2.6, 100], target in [floor, 100],

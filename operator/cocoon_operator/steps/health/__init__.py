@@ -9,11 +9,11 @@ from cocoon_operator.steps.health.evaluate import (
     HealthNumbers,
     HealthReport,
     ModelStatus,
-    PodLayout,
     Thresholds,
     evaluate_health,
 )
 from cocoon_operator.steps.health.metrics import HealthMetrics
+from cocoon_operator.steps.health.pod_problems import PodLayout
 from cocoon_operator.steps.health.pod_readiness import PodReadiness
 from cocoon_operator.steps.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, probe_worker
 from cocoon_operator.steps.health.provider import WorkerHealth, default_metrics, from_settings

@@ -15,8 +15,9 @@ from cocoon_operator.conditions import Reason
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY, Cond, find, parse_time
 from cocoon_operator.steps.contract import Context, EventSpec, StepReport
-from cocoon_operator.steps.health.evaluate import HealthReport, PodLayout, Thresholds, evaluate_health
+from cocoon_operator.steps.health.evaluate import HealthReport, Thresholds, evaluate_health
 from cocoon_operator.steps.health.metrics import HealthMetrics
+from cocoon_operator.steps.health.pod_problems import PodLayout
 from cocoon_operator.steps.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
 from cocoon_operator.worker.triton_client import TritonProbe
 
