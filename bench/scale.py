@@ -45,11 +45,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psutil
+from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_fixed
 
 from bench import fleet as bench_fleet
-from bench.kube import Kube, KubeError, diff, request_counts
+from bench import kube as api
+from bench.kube import diff, scrape
+from cocoon_dev import procs
+from cocoon_dev.informer import Informer
+from cocoon_operator.k8s import KubeClient
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -154,7 +158,7 @@ RUNNING: list[Operator] = []  # stopped in run()'s finally, whatever happens
 class Operator:
     def __init__(self, kubeconfig: str, namespace: str, logdir: Path, env: dict[str, str]) -> None:
         self.kubeconfig, self.namespace, self.logdir, self.env = kubeconfig, namespace, logdir, env
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: procs.ProcRef | None = None
         self.port = 0
         self.starts = 0
         self.versions: list[dict[str, str]] = []
@@ -175,10 +179,8 @@ class Operator:
             f"http://127.0.0.1:{self.port}/healthz",
         ]
         env = {**os.environ, "KUBECONFIG": self.kubeconfig, **self.env}
-        out = (self.logdir / f"operator-{self.namespace}-{self.starts}.log").open("ab")
-        self.proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+        log_file = self.logdir / f"operator-{self.namespace}-{self.starts}.log"
+        self.proc = procs.spawn(argv, log_file, env=env, what="operator")
         return self.proc.pid
 
     def probes(self) -> dict[str, Any]:
@@ -193,22 +195,16 @@ class Operator:
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.proc.returncode}; see {self.logdir}")
+            if not self.proc.alive():
+                raise RuntimeError(f"operator exited with {procs.exit_code(self.proc)}; see {self.logdir}")
             if await asyncio.to_thread(self.probes):
                 return time.monotonic() - t0
             await asyncio.sleep(0.3)
         raise RuntimeError("operator liveness endpoint did not answer")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.proc is not None:
+            procs.terminate(self.proc, grace_s=20.0)
 
 
 # ----- watching for readiness -----------------------------------------------------------------------
@@ -228,55 +224,28 @@ def cn_conditions(cn: dict[str, Any]) -> dict[str, str]:
     return {c.get("type"): c.get("status") for c in (cn.get("status") or {}).get("conditions") or []}
 
 
-class Tracker:
-    """Watches one collection and records when each object first satisfies a predicate."""
+def pods_of(kube: KubeClient, ns: str, selector: str = WORKER_SELECTOR) -> Informer:
+    return Informer(kube, "v1", "Pod", ns, label_selector=selector)
 
-    def __init__(self, kube: Kube, path: str, selector: str | None = None) -> None:
-        self.kube, self.path, self.selector = kube, path, selector
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.changed = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        params = {"labelSelector": self.selector} if self.selector else {}
-        listed = await self.kube.list(self.path, **params)
-        for obj in listed.get("items", []):
-            self.objects[obj["metadata"]["name"]] = obj
-        self.task = asyncio.create_task(self._run(listed["metadata"]["resourceVersion"]))
+def cocoonnodes_of(kube: KubeClient, ns: str) -> Informer:
+    return Informer(kube, f"{GROUP}/v1alpha1", "CocoonNode", ns)
 
-    async def _run(self, rv: str) -> None:
-        while True:
-            try:
-                async for kind, obj in self.kube.watch(self.path, rv, self.selector):
-                    rv = obj["metadata"].get("resourceVersion", rv)
-                    if kind == "DELETED":
-                        self.objects.pop(obj["metadata"]["name"], None)
-                    else:
-                        self.objects[obj["metadata"]["name"]] = obj
-                    self.changed.set()
-            except (KubeError, aiohttp.ClientError):  # 410 Gone or a broken stream: re-list
-                params = {"labelSelector": self.selector} if self.selector else {}
-                listed = await self.kube.list(self.path, **params)
-                self.objects = {o["metadata"]["name"]: o for o in listed.get("items", [])}
-                rv = listed["metadata"]["resourceVersion"]
 
-    async def wait(self, pred: Callable[[dict[str, dict[str, Any]]], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not pred(self.objects):
-            check_stop()
-            self.changed.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(left, 2.0))
-        return True
-
-    async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+async def wait_for(
+    objects: Informer, pred: Callable[[dict[str, dict[str, Any]]], bool], timeout: float
+) -> bool:
+    """Until `pred(objects.objects)` holds (True) or the timeout passes (False); Ctrl-C stops it."""
+    deadline = time.monotonic() + timeout
+    while not pred(objects.objects):
+        check_stop()
+        objects.changed.clear()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(objects.changed.wait(), min(left, 2.0))
+    return True
 
 
 def probe_pod_ip(pods: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -299,13 +268,13 @@ def probe_pod_ip(pods: dict[str, dict[str, Any]]) -> dict[str, Any]:
 # ----- phases -----------------------------------------------------------------------------------------
 
 
-async def ensure_namespace(kube: Kube, ns: str) -> None:
-    await kube.create(
-        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+async def ensure_namespace(kube: KubeClient, ns: str) -> None:
+    await api.create(
+        kube, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
     )
 
 
-async def delete_namespace(kube: Kube, ns: str, timeout: float) -> float:
+async def delete_namespace(kube: KubeClient, ns: str, timeout: float) -> float:
     """Tear a namespace down completely before the next phase starts.
 
     The owners go first (CocoonNodes, StatefulSets; background propagation): deleting only the namespace
@@ -316,19 +285,18 @@ async def delete_namespace(kube: Kube, ns: str, timeout: float) -> float:
     t0 = time.monotonic()
     background = {"propagationPolicy": "Background"}
     for path in (CN_PATH.format(ns=ns), f"/apis/apps/v1/namespaces/{ns}/statefulsets"):
-        await kube.request(
-            "DELETE", path, {"kind": "DeleteOptions", "apiVersion": "v1", **background}, ok_missing=True
-        )
+        await api.delete(kube, path, {"kind": "DeleteOptions", "apiVersion": "v1", **background})
     # The operator may be stopped by now: release its finalizers, or the namespace never goes.
-    left = await kube.request("GET", CN_PATH.format(ns=ns), ok_missing=True) or {"items": []}
+    left = await api.get(kube, CN_PATH.format(ns=ns)) or {"items": []}
     release = {"metadata": {"finalizers": None}}
-    await kube.merge_patch_all(
+    await api.merge_patch_all(
+        kube,
         ((f"{CN_PATH.format(ns=ns)}/{o['metadata']['name']}", release) for o in left["items"]),
         ok_missing=True,
     )
-    await kube.delete(f"/api/v1/namespaces/{ns}")
+    await api.delete(kube, f"/api/v1/namespaces/{ns}")
     while time.monotonic() - t0 < timeout:
-        if await kube.request("GET", f"/api/v1/namespaces/{ns}", ok_missing=True) is None:
+        if await api.get(kube, f"/api/v1/namespaces/{ns}") is None:
             return time.monotonic() - t0
         await pause(2.0)
     log(f"namespace {ns}: still present after {timeout:.0f} s")
@@ -345,7 +313,9 @@ COLLECTION = {
 }
 
 
-async def baseline(kube: Kube, n: int, ns: str, timeout: float, *, full: bool = False) -> dict[str, Any]:
+async def baseline(
+    kube: KubeClient, n: int, ns: str, timeout: float, *, full: bool = False
+) -> dict[str, Any]:
     """N StatefulSets created directly; `full`: with every other child the operator creates (the
     control plane's own cost of those objects, e.g. endpoints and disruption controllers, is then in
     the baseline too, and the ratio shows the operator's own overhead)."""
@@ -355,12 +325,12 @@ async def baseline(kube: Kube, n: int, ns: str, timeout: float, *, full: bool = 
         objs = [o for cn in cns for o in bench_fleet.baseline_children(cn, ns)]
     else:
         objs = [bench_fleet.baseline_statefulset(cn, ns) for cn in cns]
-    pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
+    pods = pods_of(kube, ns)
     await pods.start()
     t0, t0_wall = time.monotonic(), time.time()
-    await kube.create_all((COLLECTION[o["kind"]].format(ns=ns), o) for o in objs)
+    await api.create_all(kube, ((COLLECTION[o["kind"]].format(ns=ns), o) for o in objs))
     created = time.monotonic() - t0
-    ok = await pods.wait(lambda o: sum(pod_ready(p) for p in o.values()) >= n, timeout)
+    ok = await wait_for(pods, lambda o: sum(pod_ready(p) for p in o.values()) >= n, timeout)
     total = time.monotonic() - t0
     stages = await pipeline(kube, ns, t0_wall)
     log(f"  stages: {json.dumps(stages)}")
@@ -395,11 +365,11 @@ def _quantiles(values: list[float], t0: float) -> dict[str, float] | None:
     return out
 
 
-async def pipeline(kube: Kube, ns: str, t0_wall: float) -> dict[str, Any]:
+async def pipeline(kube: KubeClient, ns: str, t0_wall: float) -> dict[str, Any]:
     """When each stage happened (seconds after the first create; object timestamps, 1 s resolution):
     StatefulSets created, pods created, pods scheduled, pods Ready. Shows which stage holds the others up."""
-    sts = await kube.list(f"/apis/apps/v1/namespaces/{ns}/statefulsets")
-    pods = await kube.list(f"/api/v1/namespaces/{ns}/pods", labelSelector=WORKER_SELECTOR)
+    sts = {"items": await kube.list("apps/v1", "StatefulSet", ns)}
+    pods = {"items": await kube.list("v1", "Pod", ns, label_selector=WORKER_SELECTOR)}
 
     def cond_time(pod: dict[str, Any], type_: str) -> float | None:
         for c in (pod.get("status") or {}).get("conditions") or []:
@@ -419,10 +389,6 @@ async def pipeline(kube: Kube, ns: str, t0_wall: float) -> dict[str, Any]:
 def cn_done(cn: dict[str, Any], need_inference: bool) -> bool:
     conds = cn_conditions(cn)
     return conds.get("Scheduled") == "True" and (not need_inference or conds.get("InferenceReady") == "True")
-
-
-async def scrape(kube: Kube) -> dict[tuple[str, str, str], float]:
-    return request_counts(await kube.metrics())
 
 
 def summarize_requests(delta: dict[tuple[str, str, str], float]) -> dict[str, Any]:
@@ -447,7 +413,7 @@ def summarize_requests(delta: dict[tuple[str, str, str], float]) -> dict[str, An
 
 @dataclass
 class Cluster:
-    kube: Kube
+    kube: KubeClient
     kubeconfig: str
     workdir: Path
     n: int
@@ -460,7 +426,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     await ensure_namespace(kube, ns)
     for obj in bench_fleet.support_objects():
         kind_path = "configmaps" if obj["kind"] == "ConfigMap" else "secrets"
-        await kube.create(f"/api/v1/namespaces/{ns}/{kind_path}", obj)
+        await api.create(kube, f"/api/v1/namespaces/{ns}/{kind_path}", obj)
     op_env = {"COCOON_RESYNC_SECONDS": str(args.resync_s), "COCOON_HEALTH_PROBES": args.health_probes}
     op = Operator(c.kubeconfig, ns, c.workdir, op_env)
     pid = op.start()
@@ -470,8 +436,8 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     log(f"operator pid {pid} live in {live_s:.1f} s")
     cns = [bench_fleet.cocoonnode(f"w{i:04d}", i) for i in range(n)]
     cn_path = CN_PATH.format(ns=ns)
-    cn_track = Tracker(kube, cn_path)
-    pod_track = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
+    cn_track = cocoonnodes_of(kube, ns)
+    pod_track = pods_of(kube, ns)
     await cn_track.start()
     await pod_track.start()
     profiler = None
@@ -497,12 +463,12 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     cpu0 = sampler.cpu_at()
     m0 = await scrape(kube)
     t0, t0_wall = time.monotonic(), time.time()
-    await kube.create_all((cn_path, o) for o in cns)
+    await api.create_all(kube, ((cn_path, o) for o in cns))
     created = time.monotonic() - t0
     times: dict[str, float | None] = {}
 
-    async def until(label: str, tracker: Tracker, pred: Callable[[dict[str, dict[str, Any]]], bool]) -> None:
-        ok = await tracker.wait(pred, args.timeout)
+    async def until(label: str, tracker: Informer, pred: Callable[[dict[str, dict[str, Any]]], bool]) -> None:
+        ok = await wait_for(tracker, pred, args.timeout)
         times[label] = time.monotonic() - t0 if ok else None
 
     await asyncio.gather(
@@ -644,22 +610,22 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     }
 
 
-async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[str, Any]:
+async def churn_one(kube: KubeClient, cn_path: str, ns: str, timeout: float) -> dict[str, Any]:
     name = "w0000"
-    pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", f"cocoon.tonops.dev/node={name}")
-    cns = Tracker(kube, cn_path)
+    pods = pods_of(kube, ns, f"cocoon.tonops.dev/node={name}")
+    cns = cocoonnodes_of(kube, ns)
     await pods.start()
     await cns.start()
     old_uid = next((p["metadata"]["uid"] for p in pods.objects.values()), None)
     t0 = time.monotonic()
-    obj = await kube.patch(f"{cn_path}/{name}", {"spec": {"workerCoefficient": 1100}})
+    obj = await api.merge_patch(kube, f"{cn_path}/{name}", {"spec": {"workerCoefficient": 1100}})
     gen = obj["metadata"]["generation"]
-    ok_obs = await cns.wait(
-        lambda o: (o.get(name, {}).get("status") or {}).get("observedGeneration") == gen, timeout
+    ok_obs = await wait_for(
+        cns, lambda o: (o.get(name, {}).get("status") or {}).get("observedGeneration") == gen, timeout
     )
     t_obs = time.monotonic() - t0
-    ok_new = await pods.wait(
-        lambda o: any(p["metadata"]["uid"] != old_uid and pod_ready(p) for p in o.values()), timeout
+    ok_new = await wait_for(
+        pods, lambda o: any(p["metadata"]["uid"] != old_uid and pod_ready(p) for p in o.values()), timeout
     )
     t_new = time.monotonic() - t0
     new_pod = next((p for p in pods.objects.values() if p["metadata"]["uid"] != old_uid), {})
@@ -671,7 +637,7 @@ async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[s
             "cocoon.tonops.dev/config-hash"
         ),
     }
-    ok_cn = await cns.wait(lambda o: cn_done(o.get(name, {}), True), timeout)
+    ok_cn = await wait_for(cns, lambda o: cn_done(o.get(name, {}), True), timeout)
     t_cn = time.monotonic() - t0
     await pods.stop()
     await cns.stop()
@@ -689,12 +655,12 @@ async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[s
 async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, Any]:
     """Stale status everywhere while the operator is down; time until every status matches its pod again."""
     kube = c.kube
-    listed = await kube.list(cn_path)
-    names = [o["metadata"]["name"] for o in listed["items"]]
+    listed = await kube.list(f"{GROUP}/v1alpha1", "CocoonNode", ns)
+    names = [o["metadata"]["name"] for o in listed]
     stale = {"status": {"nodeName": "stale"}}
-    await kube.merge_patch_all((f"{cn_path}/{name}/status", stale) for name in names)
-    cns = Tracker(kube, cn_path)
-    pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
+    await api.merge_patch_all(kube, ((f"{cn_path}/{name}/status", stale) for name in names))
+    cns = cocoonnodes_of(kube, ns)
+    pods = pods_of(kube, ns)
     await cns.start()
     await pods.start()
     uids_before = {p["metadata"]["uid"] for p in pods.objects.values()}
@@ -712,7 +678,7 @@ async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, 
     sampler = Sampler(pid)
     sampler.start()
     live = await op.wait_live()
-    ok = await cns.wait(current, c.args.timeout)
+    ok = await wait_for(cns, current, c.args.timeout)
     rebuild = time.monotonic() - t0
     hwm = hwm_mb(pid)
     replaced = len(uids_before - {p["metadata"]["uid"] for p in pods.objects.values()})
@@ -734,13 +700,34 @@ async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, 
 # ----- the run -------------------------------------------------------------------------------------------
 
 
+async def fleet_ready(kube: KubeClient, count: int, timeout_s: float = 300.0) -> int:
+    """How many nodes are Ready once all `count` are (or when the timeout passes)."""
+
+    def ready(nodes: list[dict[str, Any]]) -> int:
+        conditions = ((x.get("status") or {}).get("conditions") or [] for x in nodes)
+        return sum(any(c["type"] == "Ready" and c["status"] == "True" for c in conds) for conds in conditions)
+
+    polls = AsyncRetrying(
+        retry=retry_if_result(lambda n: n < count),
+        stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(3),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else 0,
+    )
+
+    async def count_ready() -> int:
+        return ready(await kube.list("v1", "Node"))
+
+    result: int = await polls(count_ready)
+    return result
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="cocoon-bench-"))
     os.environ["COCOON_DEV_HOME"] = str(home)  # the launcher's state, the runtime's: all private
     from cocoon_dev.cluster import launcher
     from cocoon_dev.cluster.components import ClusterOptions
 
-    runtime: subprocess.Popen[bytes] | None = None
+    runtime: procs.ProcRef | None = None
     workdir = home / "cluster"
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -753,46 +740,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             launcher.up, workdir, ClusterOptions(pod_cidr=args.cidr), None, False, log
         )
         kubeconfig = state.kubeconfig
-        kube = Kube(kubeconfig)
+        kube = api.connect(kubeconfig)
         meta["cluster_up_s"] = time.monotonic() - t0
         crd = __import__("yaml").safe_load((REPO / "crds" / "cocoonnodes.yaml").read_text())
-        await kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        await api.create(kube, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
         nodes = bench_fleet.fleet(args.nodes)
         t1 = time.monotonic()
-        await kube.create_all((("/api/v1/nodes", nd.manifest()) for nd in nodes), concurrency=16)
-        while True:
-            listed = await kube.list("/api/v1/nodes")
-            ready = sum(
-                any(
-                    c["type"] == "Ready" and c["status"] == "True"
-                    for c in (x.get("status") or {}).get("conditions") or []
-                )
-                for x in listed["items"]
-            )
-            if ready >= len(nodes) or time.monotonic() - t1 > 300:
-                break
-            await asyncio.sleep(3)
+        await api.create_all(kube, (("/api/v1/nodes", nd.manifest()) for nd in nodes), concurrency=16)
+        ready = await fleet_ready(kube, len(nodes))
         meta["fleet_nodes"] = len(nodes)
         meta["fleet_ready_s"] = time.monotonic() - t1
         log(f"fleet: {ready}/{len(nodes)} nodes Ready in {meta['fleet_ready_s']:.1f} s")
-        state_file = home / "lightweight.json"
-        runtime = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cocoon_dev.runtime.lightweight",
-                "--kubeconfig",
-                kubeconfig,
-                "--cidr",
-                args.cidr,
-                "--patch-ready",
-                "--state-file",
-                str(state_file),
-            ],
-            stdout=(home / "lightweight.log").open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The local runtime in light mode: one process answers Triton health and /jsonstats for every
+        # worker pod IP and patches the pods Ready (docs/local-runtime.md).
+        runtime = procs.spawn(
+            [sys.executable, "-m", "cocoon_dev.runtime.kubelet", "--mode", "light",
+             "--kubeconfig", kubeconfig, "--cidr", args.cidr, "--state-dir", str(home / "runtime")],
+            home / "runtime.log",
+            what="runtime",
+        )  # fmt: skip
+        runtime_sampler = Sampler(runtime.pid)
+        runtime_sampler.start()
         cluster = Cluster(kube, kubeconfig, home, args.nodes, args)
         for rep in range(args.repeat):
             check_stop()
@@ -809,8 +777,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 row["ratio"] = row["operator_s"] / row["baseline_s"]
             if row.get("baseline_full_s") and row.get("operator_s"):
                 row["ratio_full"] = row["operator_s"] / row["baseline_full_s"]
-            with contextlib.suppress(OSError, ValueError):
-                row["lightweight_runtime"] = json.loads(state_file.read_text())
+            with contextlib.suppress(OSError, ValueError, psutil.Error):
+                served = json.loads((home / "runtime" / "kubelet-state.json").read_text())["pods"]
+                row["runtime"] = {
+                    "pods": len(served),
+                    "cpu_s": runtime_sampler.cpu_at(),
+                    "peak_rss_mb": hwm_mb(runtime.pid),
+                }
             reps.append(row)
             partial = RESULTS / "partial" / f"scale-{args.nodes}-{args.stamp}.json"
             partial.parent.mkdir(parents=True, exist_ok=True)
@@ -821,11 +794,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for op in RUNNING:
             op.stop()
         if runtime is not None:
-            runtime.send_signal(signal.SIGTERM)
-            try:
-                runtime.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                runtime.kill()
+            procs.terminate(runtime, grace_s=20.0)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(launcher.down, workdir, False, log)
         if not args.keep:

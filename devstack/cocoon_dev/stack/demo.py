@@ -23,9 +23,9 @@ from rich.table import Table
 from rich.text import Text
 
 from cocoon_dev.stack import steps
+from cocoon_dev.stack.commands import StepFailed
 from cocoon_dev.stack.fleet import Claim, Observer, Snapshot, confirmed_on_chain
 from cocoon_dev.stack.manifests import DEMO_NAMESPACE
-from cocoon_dev.stack.procs import StepFailed
 
 TON = 1_000_000_000
 REFRESH_S = 1.5

@@ -197,6 +197,16 @@ class Runner:
 
         self._tasks.append(asyncio.create_task(guarded(), name=f"runner-{name}"))
 
+    async def sync_chain(self) -> None:
+        """One pass of the main loop's chain work, without traffic: read the root, the wallet, connect
+        the proxies (when funded) and refresh their contracts (the light runtime's idle runners)."""
+        await self._read_root()
+        await self._refresh_wallet()
+        wallet = self.state.wallet
+        if wallet is not None and wallet.balance >= MIN_WALLET_BALANCE:
+            await self._connect_proxies()
+        await self._refresh_contracts()
+
     # ----- loops ---------------------------------------------------------------------------------
 
     async def _uplink_loop(self) -> None:
