@@ -32,7 +32,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from bench import kube as api
 from bench.kube import diff, scrape
 from cocoon_dev import procs
 from cocoon_dev.informer import Informer
+from cocoon_dev.ports import free_port
 from cocoon_operator.k8s import KubeClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,10 +103,6 @@ def log(msg: str) -> None:
     print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ----- processes ------------------------------------------------------------------------------------
@@ -249,7 +245,7 @@ async def wait_for(
 
 
 def probe_pod_ip(pods: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One worker pod's IP answers Triton health and /jsonstats (the lightweight runtime serves it)."""
+    """One worker pod's IP answers Triton health and /jsonstats (the runtime's light mode serves it)."""
     ip = next((p["status"].get("podIP") for p in pods.values() if pod_ready(p)), None)
     out: dict[str, Any] = {"ip": ip}
     for label, url in (
@@ -440,26 +436,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     pod_track = pods_of(kube, ns)
     await cn_track.start()
     await pod_track.start()
-    profiler = None
-    if args.profile:
-        prof_out = RESULTS / f"profile-{n}-{rep}-create.txt"
-        profiler = subprocess.Popen(
-            [
-                py_spy(),
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                "25",
-                "--nonblocking",
-                "--format",
-                "raw",
-                "-o",
-                str(prof_out),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    profiler = py_spy_record(pid, RESULTS / f"profile-{n}-{rep}-create.txt") if args.profile else None
     cpu0 = sampler.cpu_at()
     m0 = await scrape(kube)
     t0, t0_wall = time.monotonic(), time.time()
@@ -525,28 +502,10 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     # Steady state.
     log(f"steady window {args.steady_s:.0f} s")
     p0, m0, cpu0, ts0 = op.probes(), await scrape(kube), sampler.cpu_at(), time.monotonic()
-    if args.profile:
-        prof_steady = subprocess.Popen(
-            [
-                py_spy(),
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                "25",
-                "--nonblocking",
-                "--format",
-                "raw",
-                "--duration",
-                str(int(args.steady_s)),
-                "-o",
-                str(RESULTS / f"profile-{n}-{rep}-steady.txt"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    steady_out = RESULTS / f"profile-{n}-{rep}-steady.txt"
+    prof_steady = py_spy_record(pid, steady_out, duration_s=args.steady_s) if args.profile else None
     await pause(args.steady_s)
-    if args.profile:
+    if prof_steady is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             prof_steady.wait(timeout=30)
     p1, m1, cpu1, ts1 = op.probes(), await scrape(kube), sampler.cpu_at(), time.monotonic()
@@ -839,6 +798,14 @@ SUMMARY_KEYS = (
 def py_spy() -> str:
     """py-spy from the same environment as this interpreter (the venv need not be activated)."""
     return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+
+
+def py_spy_record(pid: int, out: Path, duration_s: float | None = None) -> subprocess.Popen[bytes]:
+    """A raw py-spy profile of `pid` (25 samples/s) until stopped with SIGINT or for `duration_s`."""
+    argv = [py_spy(), "record", "--pid", str(pid), "--rate", "25", "--nonblocking", "--format", "raw"]
+    if duration_s is not None:
+        argv += ["--duration", str(int(duration_s))]
+    return subprocess.Popen([*argv, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def operator_version() -> dict[str, str]:

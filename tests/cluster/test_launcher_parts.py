@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from cryptography import x509
@@ -14,8 +12,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cocoon_dev import procs
 from cocoon_dev.cluster import pki
-from cocoon_dev.cluster.ports import free_ports, is_free
 from cocoon_dev.cluster.state import ClusterState, ComponentState
+from cocoon_dev.ports import free_ports, is_free
 
 
 def _cert(path: Path) -> x509.Certificate:
@@ -80,32 +78,6 @@ def test_pid_checks_never_match_a_foreign_process() -> None:
         proc.kill()
         proc.wait()
     assert not ours.alive()
-
-
-def test_spawn_records_identity_and_terminate_stops_the_group(tmp_path: Path) -> None:
-    sleep = "import time; time.sleep(60)"
-    code = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {sleep!r}]); {sleep}"
-    proc = procs.spawn([sys.executable, "-c", code], tmp_path / "log", what="parent")
-    kids: list[procs.ProcRef] = []
-    for _ in range(50):
-        kids = procs.descendants(proc)
-        if kids:
-            break
-        time.sleep(0.1)
-    assert proc.alive() and proc.what == "parent" and len(kids) == 1
-    assert procs.terminate(proc, grace_s=5.0)
-    assert not proc.alive() and procs.wait_gone(kids[0], 5.0)
-
-
-def test_pid_file_round_trip(tmp_path: Path) -> None:
-    me = procs.ref(os.getpid(), "me")
-    assert me is not None
-    procs.write_pid_file(tmp_path / "x.pid", me)
-    assert procs.read_pid_file(tmp_path / "x.pid") == me
-    procs.write_pid_file(tmp_path / "y.pid", procs.ProcRef(me.pid, me.create_time + 1, "reused"))
-    assert procs.read_pid_file(tmp_path / "y.pid") is None
-    (tmp_path / "z.pid").write_text(f"{me.pid}\n")  # the old format: a bare pid is no identity
-    assert procs.read_pid_file(tmp_path / "z.pid") is None
 
 
 def test_free_ports_are_distinct_and_free() -> None:

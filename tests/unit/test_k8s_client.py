@@ -1,8 +1,9 @@
 """The thin client against a local HTTP server: apply content type, retries, write counting, 404 → None."""
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -10,6 +11,22 @@ from aiohttp import web
 
 from cocoon_operator.k8s import ApiError, KubeClient, stats
 from cocoon_operator.k8s.config import Connection
+
+
+@contextlib.asynccontextmanager
+async def _serve(handle: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[str]:
+    """An HTTP server on a free port that answers every path with `handle`; yields its URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 class _Config:
@@ -45,17 +62,8 @@ async def server(aiohttp_unused_port: Any = None) -> AsyncIterator[tuple[str, li
             return web.json_response({"reason": "Forbidden", "message": "no"}, status=403)
         return web.json_response({"items": [{"a": 1}]} if request.method == "GET" else {"ok": True})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        await runner.cleanup()
+    async with _serve(handle) as url:
+        yield url, seen
 
 
 async def test_client_calls(server: tuple[str, list[dict[str, Any]]]) -> None:
@@ -109,17 +117,8 @@ async def watch_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
             await resp.write(json.dumps(event).encode() + b"\n")
         return resp
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        await runner.cleanup()
+    async with _serve(handle) as url:
+        yield url, seen
 
 
 def _pod(name: str, version: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from cocoon_dev import procs
 from cocoon_dev.paths import component_dir
+from cocoon_dev.ports import free_ports, is_free
 
 from . import components as comp
 from . import kubeconfig, pki
@@ -20,7 +21,6 @@ from .binaries import Binaries, ensure_binaries
 from .components import ClusterOptions
 from .errors import ClusterError
 from .layout import Layout
-from .ports import free_ports, is_free
 from .readiness import admin_ssl_context, http_ok, insecure_ssl_context, wait_until
 from .state import ClusterState, ComponentState
 

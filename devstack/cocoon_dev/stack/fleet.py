@@ -95,39 +95,27 @@ def _cond(status: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def claims_of(name: str, status: dict[str, Any], owner: str = "") -> list[Claim]:
     """Confirmed payouts from the status ledger (`status.claims.history`, or `lastClaims` Confirmed)."""
-    found: list[Claim] = []
     ledger = status.get("claims")
     if isinstance(ledger, dict):
-        for e in ledger.get("history") or []:
-            found.append(
-                Claim(
-                    node=name,
-                    owner=owner,
-                    proxy=str(e.get("proxy", "")),
-                    worker_contract=str(e.get("workerContract", "")),
-                    tokens=_int(e.get("tokens")) or 0,
-                    nano=_int(e.get("nano")) or 0,
-                    tx_hash=str(e.get("txHash", "")),
-                    source=str(e.get("source", "")),
-                )
-            )
-        return found
-    for e in status.get("lastClaims") or []:
-        if str(e.get("state", "")).lower() != "confirmed":
-            continue
-        found.append(
-            Claim(
-                node=name,
-                owner=owner,
-                proxy=str(e.get("proxyAddress", "")),
-                worker_contract=str(e.get("workerContract", "")),
-                tokens=_int(e.get("tokens")) or 0,
-                nano=_int(e.get("amountNano")) or 0,
-                tx_hash=str(e.get("txHash", "")),
-                source=str(e.get("source", "Operator")),
-            )
+        entries, proxy_key, nano_key, source = ledger.get("history") or [], "proxy", "nano", ""
+    else:
+        entries = [
+            e for e in status.get("lastClaims") or [] if str(e.get("state", "")).lower() == "confirmed"
+        ]
+        proxy_key, nano_key, source = "proxyAddress", "amountNano", "Operator"
+    return [
+        Claim(
+            node=name,
+            owner=owner,
+            proxy=str(e.get(proxy_key, "")),
+            worker_contract=str(e.get("workerContract", "")),
+            tokens=_int(e.get("tokens")) or 0,
+            nano=_int(e.get(nano_key)) or 0,
+            tx_hash=str(e.get("txHash", "")),
+            source=str(e.get("source", source)),
         )
-    return found
+        for e in entries
+    ]
 
 
 def row_of(obj: dict[str, Any]) -> NodeRow:

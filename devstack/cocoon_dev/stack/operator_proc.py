@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import yaml
 
 from cocoon_dev import procs
 from cocoon_dev.paths import component_dir
+from cocoon_dev.ports import free_port
 from cocoon_dev.procs import ProcRef
 from cocoon_dev.stack.commands import StepFailed
 
@@ -165,15 +165,11 @@ def _write_kubeconfig(cluster: dict[str, Any], user: str, user_entry: dict[str, 
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(sa_kubeconfig: Path, *, extra_env: dict[str, str] | None = None, ready_s: float = 90.0) -> ProcRef:
     """Start `cocoon-operator run --all-namespaces` in the background; wait until its liveness answers."""
-    port = _free_port()
+    port = free_port()
     argv = [
         sys.executable, "-m", "cocoon_operator", "run", "--all-namespaces", "--standalone",
         "--liveness", f"http://127.0.0.1:{port}/healthz",

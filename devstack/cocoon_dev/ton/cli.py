@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 
 from cocoon_dev import procs
-from cocoon_dev.ton.server import SERVER_MODULE, ChainPaths, add_price_arguments, chain_paths, port_is_free
+from cocoon_dev.ports import is_free
+from cocoon_dev.ton.server import SERVER_MODULE, ChainPaths, add_price_arguments, chain_paths
 
 TON = 1_000_000_000
 UP_TIMEOUT_S = 120.0
@@ -257,7 +258,7 @@ def _last_port(paths: ChainPaths) -> int:
         port = int(json.loads(paths.global_config.read_text())["liteservers"][0]["port"])
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return 0
-    return port if port_is_free(port) else 0
+    return port if is_free(port) else 0
 
 
 def _down(args: argparse.Namespace) -> int:

@@ -121,15 +121,3 @@ def test_now_is_timezone_aware() -> None:
     from cocoon_operator.health.provider import _utcnow
 
     assert _utcnow().tzinfo is dt.UTC
-
-
-def test_health_package_imports_neither_kopf_nor_kubernetes() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, cocoon_operator.health, cocoon_operator.worker.triton_client; "
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'kopf', 'kubernetes', 'kubernetes_asyncio'}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "[]"

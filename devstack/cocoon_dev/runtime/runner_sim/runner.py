@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import aiohttp
+from tenacity import AsyncRetrying, RetryCallState, wait_fixed
 
 from cocoon_dev.runtime.runner_sim.accounting import Usage, adjust, claimable_tokens
 from cocoon_dev.runtime.runner_sim.chain import (
@@ -237,15 +238,18 @@ class Runner:
             self.state.root = replace(current, sync_utime=root.sync_utime)
 
     async def _main_loop(self) -> None:
-        # Step 3: read the root until it works (HTTP custom handlers answer "not found" until then).
-        while self.state.root is None:
-            try:
+        # Step 3: read the root until it works (HTTP custom handlers answer "not found" until then),
+        # every 2 s like the official runner.
+        def failed(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self.state.last_error = f"root: {exc}"
+            log.warning("Cannot read the root contract: %s", exc)
+
+        async for attempt in AsyncRetrying(wait=wait_fixed(2), before_sleep=failed):
+            with attempt:
                 await self._read_root()
-            except Exception as exc:
-                self.state.last_error = f"root: {exc}"
-                log.warning("Cannot read the root contract: %s", exc)
-                await asyncio.sleep(2)
         root = self.state.root
+        assert root is not None  # _read_root sets it or raises
         if root.is_test != self.config.is_test:
             log.error(
                 "root is_test=%s but worker is_test=%s: the official runner aborts here",
