@@ -29,18 +29,15 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,216 +46,41 @@ from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_fixe
 
 from bench import fleet as bench_fleet
 from bench import kube as api
+from bench.harness import (
+    REPO,
+    RUNNING,
+    STOP,
+    Operator,
+    Sampler,
+    check_stop,
+    hwm_mb,
+    log,
+    machine,
+    operator_version,
+    pause,
+    py_spy_record,
+)
 from bench.kube import diff, scrape
+from bench.observe import (
+    GROUP,
+    cn_conditions,
+    cn_done,
+    cocoonnodes_of,
+    pipeline,
+    pod_ready,
+    pods_of,
+    probe_pod_ip,
+    quantiles,
+    summarize_requests,
+    timestamp,
+    wait_for,
+)
 from cocoon_dev import procs
 from cocoon_dev.informer import Informer
-from cocoon_dev.ports import free_port
 from cocoon_operator.k8s import KubeClient
 
-REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-GROUP = "cocoon.tonops.dev"
 CN_PATH = "/apis/cocoon.tonops.dev/v1alpha1/namespaces/{ns}/cocoonnodes"
-WORKER_SELECTOR = "app.kubernetes.io/name=cocoon-worker"
-WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION", "CREATE", "UPDATE"}
-READ_VERBS = {"GET", "LIST"}
-# Resources only the operator writes while nothing changes (subresource "" = the object itself).
-# DELETE is left out (the namespace controller deletes in terminating namespaces, the operator does
-# not delete these), and so are Events (the built-in controllers post and patch them too): the
-# operator's own client count (its `writes` probe) is reported next to this figure.
-OPERATOR_WRITES = {
-    ("cocoonnodes", ""),
-    ("cocoonnodes", "status"),
-    ("statefulsets", ""),
-    ("services", ""),
-    ("configmaps", ""),
-    ("secrets", ""),
-    ("poddisruptionbudgets", ""),
-    ("networkpolicies", ""),
-}
-OPERATOR_WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "CREATE", "UPDATE"}
-
-
-class Interrupted(Exception):
-    """SIGINT/SIGTERM: stop the repetition; `run` still stops every process it started."""
-
-
-STOP = threading.Event()
-
-
-def check_stop() -> None:
-    # Polled in every wait: on Python 3.11 `wait_for` can swallow a task cancellation (bpo-42130).
-    if STOP.is_set():
-        raise Interrupted("interrupted")
-
-
-async def pause(seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        check_stop()
-        await asyncio.sleep(min(left, 1.0))
-
-
-def log(msg: str) -> None:
-    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
-
-
-# ----- processes ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Sampler:
-    """RSS and CPU of one process, sampled every 0.5 s in a thread."""
-
-    pid: int
-    samples: list[tuple[float, float, float]] = field(default_factory=list)  # (t, rss_mb, cpu_s)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> None:
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        proc = psutil.Process(self.pid)
-        while not self._stop.is_set():
-            try:
-                cpu = proc.cpu_times()
-                self.samples.append((time.monotonic(), proc.memory_info().rss / 2**20, cpu.user + cpu.system))
-            except psutil.Error:
-                return
-            self._stop.wait(0.5)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def cpu_at(self) -> float:
-        cpu = psutil.Process(self.pid).cpu_times()
-        return float(cpu.user + cpu.system)
-
-    def rss_between(self, t0: float, t1: float) -> list[float]:
-        return [rss for t, rss, _ in self.samples if t0 <= t <= t1]
-
-
-def hwm_mb(pid: int) -> float:
-    """Peak resident set (VmHWM) from /proc: catches peaks between samples."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-RUNNING: list[Operator] = []  # stopped in run()'s finally, whatever happens
-
-
-class Operator:
-    def __init__(self, kubeconfig: str, namespace: str, logdir: Path, env: dict[str, str]) -> None:
-        self.kubeconfig, self.namespace, self.logdir, self.env = kubeconfig, namespace, logdir, env
-        self.proc: procs.ProcRef | None = None
-        self.port = 0
-        self.starts = 0
-        self.versions: list[dict[str, str]] = []
-        RUNNING.append(self)
-
-    def start(self) -> int:
-        self.port = free_port()
-        self.starts += 1
-        self.versions.append(operator_version())
-        exe = shutil.which("cocoon-operator", path=str(Path(sys.executable).parent)) or "cocoon-operator"
-        argv = [
-            exe,
-            "run",
-            "--namespace",
-            self.namespace,
-            "--standalone",
-            "--liveness",
-            f"http://127.0.0.1:{self.port}/healthz",
-        ]
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig, **self.env}
-        log_file = self.logdir / f"operator-{self.namespace}-{self.starts}.log"
-        self.proc = procs.spawn(argv, log_file, env=env, what="operator")
-        return self.proc.pid
-
-    def probes(self) -> dict[str, Any]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as resp:
-                data: dict[str, Any] = json.loads(resp.read() or b"{}")
-                return data
-        except (OSError, ValueError):
-            return {}
-
-    async def wait_live(self, timeout: float = 120.0) -> float:
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            assert self.proc is not None
-            if not self.proc.alive():
-                raise RuntimeError(f"operator exited with {procs.exit_code(self.proc)}; see {self.logdir}")
-            if await asyncio.to_thread(self.probes):
-                return time.monotonic() - t0
-            await asyncio.sleep(0.3)
-        raise RuntimeError("operator liveness endpoint did not answer")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            procs.terminate(self.proc, grace_s=20.0)
-
-
-# ----- watching for readiness -----------------------------------------------------------------------
-
-
-def pod_ready(pod: dict[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-    return (
-        status.get("phase") == "Running"
-        and conds.get("Ready") == "True"
-        and not pod["metadata"].get("deletionTimestamp")
-    )
-
-
-def cn_conditions(cn: dict[str, Any]) -> dict[str, str]:
-    return {c.get("type"): c.get("status") for c in (cn.get("status") or {}).get("conditions") or []}
-
-
-def pods_of(kube: KubeClient, ns: str, selector: str = WORKER_SELECTOR) -> Informer:
-    return Informer(kube, "v1", "Pod", ns, label_selector=selector)
-
-
-def cocoonnodes_of(kube: KubeClient, ns: str) -> Informer:
-    return Informer(kube, f"{GROUP}/v1alpha1", "CocoonNode", ns)
-
-
-async def wait_for(
-    objects: Informer, pred: Callable[[dict[str, dict[str, Any]]], bool], timeout: float
-) -> bool:
-    """Until `pred(objects.objects)` holds (True) or the timeout passes (False); Ctrl-C stops it."""
-    deadline = time.monotonic() + timeout
-    while not pred(objects.objects):
-        check_stop()
-        objects.changed.clear()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(objects.changed.wait(), min(left, 2.0))
-    return True
-
-
-def probe_pod_ip(pods: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One worker pod's IP answers Triton health and /jsonstats (the runtime's light mode serves it)."""
-    ip = next((p["status"].get("podIP") for p in pods.values() if pod_ready(p)), None)
-    out: dict[str, Any] = {"ip": ip}
-    for label, url in (
-        ("triton_ready", f"http://{ip}:8000/v2/health/ready"),
-        ("jsonstats", f"http://{ip}:12000/jsonstats"),
-    ):
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                body = resp.read()
-                out[label] = resp.status if label != "jsonstats" else sorted(json.loads(body))
-        except (OSError, ValueError) as exc:
-            out[label] = f"error: {exc}"
-    return out
 
 
 # ----- phases -----------------------------------------------------------------------------------------
@@ -344,69 +166,6 @@ async def baseline(
     }
 
 
-def _ts(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def _quantiles(values: list[float], t0: float) -> dict[str, float] | None:
-    vals = sorted(v - t0 for v in values)
-    if not vals:
-        return None
-    pick = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
-    out = {k: round(vals[min(len(vals) - 1, int(q * len(vals)))], 1) for k, q in pick.items()}
-    out["max"] = round(vals[-1], 1)
-    out["count"] = len(vals)
-    return out
-
-
-async def pipeline(kube: KubeClient, ns: str, t0_wall: float) -> dict[str, Any]:
-    """When each stage happened (seconds after the first create; object timestamps, 1 s resolution):
-    StatefulSets created, pods created, pods scheduled, pods Ready. Shows which stage holds the others up."""
-    sts = {"items": await kube.list("apps/v1", "StatefulSet", ns)}
-    pods = {"items": await kube.list("v1", "Pod", ns, label_selector=WORKER_SELECTOR)}
-
-    def cond_time(pod: dict[str, Any], type_: str) -> float | None:
-        for c in (pod.get("status") or {}).get("conditions") or []:
-            if c.get("type") == type_ and c.get("status") == "True":
-                return _ts(c.get("lastTransitionTime"))
-        return None
-
-    stages: dict[str, list[float | None]] = {
-        "statefulset_created": [_ts(o["metadata"].get("creationTimestamp")) for o in sts["items"]],
-        "pod_created": [_ts(p["metadata"].get("creationTimestamp")) for p in pods["items"]],
-        "pod_scheduled": [cond_time(p, "PodScheduled") for p in pods["items"]],
-        "pod_ready": [cond_time(p, "Ready") for p in pods["items"]],
-    }
-    return {k: _quantiles([v for v in vals if v is not None], t0_wall) for k, vals in stages.items()}
-
-
-def cn_done(cn: dict[str, Any], need_inference: bool) -> bool:
-    conds = cn_conditions(cn)
-    return conds.get("Scheduled") == "True" and (not need_inference or conds.get("InferenceReady") == "True")
-
-
-def summarize_requests(delta: dict[tuple[str, str, str], float]) -> dict[str, Any]:
-    writes = {
-        f"{v} {r}/{s}".rstrip("/"): c
-        for (v, r, s), c in delta.items()
-        if v in OPERATOR_WRITE_VERBS and (r, s) in OPERATOR_WRITES
-    }
-    all_writes = {f"{v} {r}/{s}".rstrip("/"): c for (v, r, s), c in delta.items() if v in WRITE_VERBS}
-    reads = {f"{v} {r}/{s}".rstrip("/"): c for (v, r, s), c in delta.items() if v in READ_VERBS and r}
-    watches = {f"{v} {r}".rstrip("/"): c for (v, r, s), c in delta.items() if v == "WATCH"}
-    return {
-        "writes": sum(writes.values()),
-        "reads": sum(reads.values()),
-        "watches": sum(watches.values()),
-        "writes_by": dict(sorted(writes.items())),
-        "all_writes_by": dict(sorted(all_writes.items(), key=lambda kv: -kv[1])[:15]),
-        "events_posted": delta.get(("POST", "events", ""), 0.0),
-        "reads_by": dict(sorted(reads.items(), key=lambda kv: -kv[1])[:12]),
-    }
-
-
 @dataclass
 class Cluster:
     kube: KubeClient
@@ -464,13 +223,13 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     create_cpu = sampler.cpu_at() - cpu0
     create_req = summarize_requests(diff(await scrape(kube), m0))
     stages = await pipeline(kube, ns, t0_wall)
-    stages["inference_ready"] = _quantiles(
+    stages["inference_ready"] = quantiles(
         [
             t
             for x in cn_track.objects.values()
             for c in (x.get("status") or {}).get("conditions") or []
             if c.get("type") == "InferenceReady" and c.get("status") == "True"
-            for t in [_ts(c.get("lastTransitionTime"))]
+            for t in [timestamp(c.get("lastTransitionTime"))]
             if t is not None
         ],
         t0_wall,
@@ -793,52 +552,6 @@ SUMMARY_KEYS = (
     "rebuild_s",
     "rebuild_peak_rss_mb",
 )
-
-
-def py_spy() -> str:
-    """py-spy from the same environment as this interpreter (the venv need not be activated)."""
-    return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-
-
-def py_spy_record(pid: int, out: Path, duration_s: float | None = None) -> subprocess.Popen[bytes]:
-    """A raw py-spy profile of `pid` (25 samples/s) until stopped with SIGINT or for `duration_s`."""
-    argv = [py_spy(), "record", "--pid", str(pid), "--rate", "25", "--nonblocking", "--format", "raw"]
-    if duration_s is not None:
-        argv += ["--duration", str(int(duration_s))]
-    return subprocess.Popen([*argv, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def operator_version() -> dict[str, str]:
-    """Commit and a digest of uncommitted changes under operator/ (the operator changes between runs)."""
-    import hashlib
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout
-
-    return {
-        "commit": git("rev-parse", "--short", "HEAD").strip(),
-        "operator_diff_sha256": hashlib.sha256(git("diff", "HEAD", "--", "operator/").encode()).hexdigest()[
-            :12
-        ],
-    }
-
-
-def machine() -> dict[str, Any]:
-    load1, load5, _ = os.getloadavg()
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        ),
-        "mem_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "loadavg_1_5": [round(load1, 2), round(load5, 2)],
-    }
 
 
 def markdown(summary: dict[str, Any], reps: list[dict[str, Any]]) -> str:

@@ -149,20 +149,9 @@ class DevParams:
 
     @classmethod
     def from_params(cls, params: Params) -> DevParams:
+        values = {name: getattr(params, name) for name in _PLAIN_PARAMS}
         return cls(
-            params_version=params.params_version,
-            unique_id=params.unique_id,
-            is_test=params.is_test,
-            price_per_token=params.price_per_token,
-            worker_fee_per_token=params.worker_fee_per_token,
-            prompt_tokens_price_multiplier=params.prompt_tokens_price_multiplier,
-            cached_tokens_price_multiplier=params.cached_tokens_price_multiplier,
-            completion_tokens_price_multiplier=params.completion_tokens_price_multiplier,
-            reasoning_tokens_price_multiplier=params.reasoning_tokens_price_multiplier,
-            proxy_delay_before_close=params.proxy_delay_before_close,
-            client_delay_before_close=params.client_delay_before_close,
-            min_proxy_stake=params.min_proxy_stake,
-            min_client_stake=params.min_client_stake,
+            **values,
             proxy_code_hash=code_hash(params.proxy_sc_code) or "",
             worker_code_hash=code_hash(params.worker_sc_code) or "",
             client_code_hash=code_hash(params.client_sc_code),
@@ -182,23 +171,17 @@ class DevParams:
                     "(a chain deployed by an older checkout: `cocoon-dev chain down` and start again)"
                 )
         return Params(
-            params_version=self.params_version,
-            unique_id=self.unique_id,
-            is_test=self.is_test,
-            price_per_token=self.price_per_token,
-            worker_fee_per_token=self.worker_fee_per_token,
-            prompt_tokens_price_multiplier=self.prompt_tokens_price_multiplier,
-            cached_tokens_price_multiplier=self.cached_tokens_price_multiplier,
-            completion_tokens_price_multiplier=self.completion_tokens_price_multiplier,
-            reasoning_tokens_price_multiplier=self.reasoning_tokens_price_multiplier,
-            proxy_delay_before_close=self.proxy_delay_before_close,
-            client_delay_before_close=self.client_delay_before_close,
-            min_proxy_stake=self.min_proxy_stake,
-            min_client_stake=self.min_client_stake,
+            **{name: getattr(self, name) for name in _PLAIN_PARAMS},
             proxy_sc_code=codes["proxy"][0],
             worker_sc_code=codes["worker"][0],
             client_sc_code=codes["client"][0],
         )
+
+
+# The fields DevParams and Params share as they are (the code cells differ: hashes here, cells there).
+_PLAIN_PARAMS: Final = tuple(
+    f.name for f in dataclasses.fields(DevParams) if not f.name.endswith("_code_hash")
+)
 
 
 @dataclass(frozen=True)
@@ -364,7 +347,7 @@ async def deploy_cocoon_network(
         model_hashes=[model_hash(m).hex() for m in models],
         worker_image_hashes=[DEV_IMAGE_HASH.hex()],
         proxy_image_hashes=[DEV_PROXY_IMAGE_HASH.hex()],
-        code_hashes=dict(OFFICIAL_CODE_HASHES),
+        code_hashes={str(name): code for name, code in OFFICIAL_CODE_HASHES.items()},
     )
 
     # Only what the root lacks, so a second run on the same chain (e.g. a resumed chain without its
