@@ -84,7 +84,7 @@ class Kubelet:
 
     def write_state(self) -> None:
         pods = {
-            p.key: {"uid": uid, "ip": p.ip, "dir": str(p.dir), "procs": p.procs()}
+            p.key: {"uid": uid, "ip": p.ip, "dir": str(p.dir), "procs": p.identities()}
             for uid, p in self.pods.items()
         }
         write_state(self.options.state_dir, "full", pods)
@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         async with KubeClient(connection) as kube:
             if options.mode == "light":
                 log.info("light mode: in-process stand-ins for %s", options.cidr or "every pod IP")
+                # An idle runner per pod: its per-pod start-up lines would drown the runtime's own.
+                logging.getLogger("cocoon_dev.runner_sim").setLevel(logging.WARNING)
                 await LightRuntime(kube, options.state_dir, options.cidr).run(stop)
             else:
                 await Kubelet(options, kube).run(stop)

@@ -64,7 +64,7 @@ class PodRuntime:
         for spec, argv in container_argvs(place, self.options):
             self.containers.append(Container(self, spec, argv, env))
 
-    def procs(self) -> dict[str, dict[str, Any]]:
+    def identities(self) -> dict[str, dict[str, Any]]:
         """The identities of the running container processes, by container."""
         return {c.name: proc.to_json() for c in self.containers if (proc := c.proc) is not None}
 
