@@ -83,11 +83,11 @@ def _wallet_v4r2_code() -> Cell:
 WALLET_V4R2_CODE: Final = _wallet_v4r2_code()
 
 
-EMPTY_CELL: Final[Cell] = Cell.empty()  # type: ignore[no-untyped-call]
+EMPTY_CELL: Final[Cell] = Cell.empty()
 
 
 def boc(cell: Cell) -> bytes:
-    data: bytes = cell.to_boc()  # type: ignore[no-untyped-call]
+    data: bytes = cell.to_boc()
     return data
 
 
