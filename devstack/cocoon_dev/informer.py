@@ -15,7 +15,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from cocoon_operator.k8s import ApiError, KubeClient
+from cocoon_operator.k8s import KubeClient
 
 log = logging.getLogger("cocoon_dev.informer")
 
@@ -87,7 +87,8 @@ class Informer:
                     self._update(event, obj)
 
     async def run(self) -> None:
-        """Watch forever; list again after any failure (410 Gone, a broken stream, a restarting server)."""
+        """Watch forever; list again after any failure (410 Gone, a broken stream, a restarting server,
+        a connection reset)."""
 
         def relist(state: RetryCallState) -> None:
             log.info(
@@ -95,8 +96,10 @@ class Informer:
             )
             self._version = None
 
+        # Any failure, not just the API's: a cache that stops silently (its task dead, nobody awaiting it)
+        # is worse than one that logs and lists again.
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type((ApiError, ValueError)),
+            retry=retry_if_exception_type(Exception),
             wait=wait_exponential(multiplier=0.2, max=5),
             before_sleep=relist,
         )

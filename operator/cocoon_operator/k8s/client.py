@@ -199,7 +199,7 @@ class KubeClient:
                         raise ApiError(int(obj.get("code", 0)), str(obj.get("reason", "")),
                                        str(obj.get("message", "")), "WATCH", path)  # fmt: skip
                     yield event["type"], obj
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # a reset stream is an OSError
             raise ApiError(0, "ConnectionError", str(exc) or type(exc).__name__, "WATCH", path) from exc
 
     # Writes
