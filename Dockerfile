@@ -4,7 +4,7 @@
 # Release builds should pin the base by digest as well: python:3.11-slim-bookworm@sha256:<digest>.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# ---- builder: a wheel of cocoon_operator plus wheels of its dependencies
+# ---- builder: wheels of the locked dependencies, then a wheel of cocoon_operator
 FROM ${PYTHON_IMAGE} AS builder
 # The version comes from the git tag (setuptools-scm), but the build context has no .git: the release
 # workflow passes the tag's version here; a local build without it gets the fallback 0.0.0.
@@ -13,16 +13,20 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
     SETUPTOOLS_SCM_PRETEND_VERSION_FOR_COCOON_OPERATOR=${VERSION}
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements/operator.lock ./requirements/
 COPY operator/cocoon_operator ./operator/cocoon_operator
-# The root project's package list is only cocoon_operator ([tool.setuptools.packages.find]).
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# requirements/operator.lock pins every runtime dependency with its hashes (`make lock` rewrites it
+# from pyproject.toml): pip refuses any file whose hash is not in it. The project's own wheel then
+# resolves nothing more; its package list is only cocoon_operator ([tool.setuptools.packages.find]).
+RUN pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements/operator.lock \
+ && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # ---- runtime
 FROM ${PYTHON_IMAGE}
 ARG UID=65532
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-# Install from the builder's wheels only: nothing else is resolved from an index at this stage.
+# Install from the builder's wheels only (the locked set): nothing is resolved from an index here.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links /wheels /wheels/cocoon_operator-*.whl
 # A numeric non-root user, so Kubernetes can verify runAsNonRoot without looking up names.

@@ -10,13 +10,14 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup venv binaries triton contracts test test-unit lint demo down status generate
+.PHONY: help setup venv binaries triton contracts test test-unit lint lock demo down status generate
 
 help:
 	@echo "make demo   - bring up the whole local provider stack and watch it earn"
 	@echo "make test   - run all tests (installs and builds what is missing first)"
 	@echo "make down   - stop everything the demo started"
 	@echo "make lint   - ruff, mypy strict, import contracts"
+	@echo "make lock   - re-pin the image's dependencies (requirements/operator.lock)"
 
 $(STAMP): pyproject.toml devstack/pyproject.toml requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +51,12 @@ lint: venv
 	$(VENV)/bin/ruff check operator devstack tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# The container image's dependencies, pinned with hashes (the Dockerfile installs exactly these; a unit
+# test checks that the lock covers pyproject.toml). Run after changing [project].dependencies.
+lock: venv
+	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --no-header -o requirements/operator.lock
 
 demo: setup
 	$(VENV)/bin/cocoon-dev demo

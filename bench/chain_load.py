@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -37,14 +36,12 @@ from typing import Any
 
 from rich.console import Console
 
+from cocoon_dev.ports import free_port
+
 RESULTS = Path(__file__).resolve().parent / "results"
 QUERY_LINE = re.compile(r'^cocoon_ton_liteserver_queries_total\{method="([^"]+)"\} ([0-9.e+]+)$', re.M)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fetch(url: str) -> str:

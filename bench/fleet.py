@@ -43,7 +43,7 @@ def fleet(n: int) -> list[FakeNode]:
 def cocoonnode(name: str, index: int) -> dict[str, Any]:
     """The `examples/` TDX CocoonNode under a new name; every fifth one asks for SEV-SNP."""
     base = yaml.safe_load((EXAMPLES / "cocoonnode-tdx.yaml").read_text())
-    obj = copy.deepcopy(base)
+    obj: dict[str, Any] = copy.deepcopy(base)
     obj["metadata"] = {"name": name, "labels": {"bench.cocoon.tonops.dev/run": "1"}}
     spec = obj["spec"]
     spec["wallet"]["secretRef"]["name"] = f"{name}-wallet"
@@ -55,7 +55,7 @@ def cocoonnode(name: str, index: int) -> dict[str, Any]:
 
 def support_objects() -> list[dict[str, Any]]:
     """The ConfigMap and treasury Secret the example CocoonNode references."""
-    docs = []
+    docs: list[dict[str, Any]] = []
     for file in ("ton-global-config.yaml", "treasury-secret.yaml"):
         docs.extend(d for d in yaml.safe_load_all((EXAMPLES / file).read_text()) if d)
     return docs

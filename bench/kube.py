@@ -1,166 +1,101 @@
-"""A small async Kubernetes client for the benchmark harness (aiohttp; kubeconfig via the official loader).
+"""The harness's path-based conveniences over the project's one Kubernetes client (the operator's
+`KubeClient`: the same TLS, credentials and retries), and the API server's request counters.
 
-Only what the harness needs: create, list, merge patch, delete, watch streams and the API server's
-Prometheus text. Kept apart from the operator's client so that the harness's own calls never show up
-in the operator's counters.
+The harness runs in its own process, so its calls never show up in the operator's own counters.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import ssl
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import aiohttp
+from cocoon_operator.k8s import ApiError, KubeClient
+from cocoon_operator.k8s.config import load
 
 MERGE = "application/merge-patch+json"
+Item = tuple[str, dict[str, Any]]  # (path, body)
 
 
-class KubeError(Exception):
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(f"{status}: {text[:300]}")
-        self.status = status
+def connect(kubeconfig: str) -> KubeClient:
+    # Longer timeouts and more tries than the operator's: a loaded 2-core machine answers slowly.
+    return KubeClient(load(kubeconfig), timeout=60.0, attempts=6)
 
 
-class Kube:
-    def __init__(self, kubeconfig: str) -> None:
-        from kubernetes import client as kclient
-        from kubernetes import config as kconfig
+async def create(kube: KubeClient, path: str, obj: dict[str, Any]) -> None:
+    """POST; an object that already exists is fine."""
+    try:
+        await kube.request("POST", path, body=obj)
+    except ApiError as exc:
+        if not exc.conflict:
+            raise
 
-        cfg = kclient.Configuration()
-        kconfig.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
-        self.host = cfg.host.rstrip("/")
-        ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-        if cfg.cert_file:
-            ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
-        self._ssl = ctx
-        token = cfg.get_api_key_with_prefix("authorization")
-        self._headers = {"Authorization": token} if token else {}
-        self._session: aiohttp.ClientSession | None = None
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32))
-        return self._session
+async def get(kube: KubeClient, path: str) -> Any:
+    """GET; None when it does not exist."""
+    try:
+        return await kube.request("GET", path)
+    except ApiError as exc:
+        if exc.not_found:
+            return None
+        raise
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: dict[str, str] | None = None,
-        content_type: str = "application/json",
-        ok_missing: bool = False,
-        ok_exists: bool = False,
-    ) -> Any:
-        headers = {**self._headers, "Content-Type": content_type}
-        data = None if body is None else json.dumps(body)
-        for attempt in range(6):
-            try:
-                async with self._http().request(
-                    method,
-                    self.host + path,
-                    data=data,
-                    params=params,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=60),
-                ) as resp:
-                    text = await resp.text()
-                    if resp.status == 404 and ok_missing:
-                        return None
-                    if resp.status == 409 and ok_exists:
-                        return None
-                    if resp.status in (429, 500, 503, 504) and attempt < 5:
-                        await asyncio.sleep(0.5 * (attempt + 1))
-                        continue
-                    if resp.status >= 300:
-                        raise KubeError(resp.status, f"{method} {path}: {text}")
-                    return json.loads(text) if text and text[0] in "{[" else text
-            except (aiohttp.ClientConnectionError, TimeoutError):
-                if attempt == 5:
-                    raise
-                await asyncio.sleep(0.5 * (attempt + 1))
-        raise AssertionError("unreachable")
+async def merge_patch(kube: KubeClient, path: str, patch: dict[str, Any], *, ok_missing: bool = False) -> Any:
+    try:
+        return await kube.request("PATCH", path, body=patch, content_type=MERGE)
+    except ApiError as exc:
+        if ok_missing and exc.not_found:
+            return None
+        raise
 
-    async def create(self, path: str, obj: dict[str, Any]) -> Any:
-        return await self.request("POST", path, obj, ok_exists=True)
 
-    async def create_all(self, items: Iterable[tuple[str, dict[str, Any]]], concurrency: int = 8) -> None:
-        sem = asyncio.Semaphore(concurrency)
+async def delete(kube: KubeClient, path: str, options: dict[str, Any] | None = None) -> None:
+    """DELETE (with DeleteOptions, e.g. a propagation policy); gone already is fine."""
+    try:
+        await kube.request("DELETE", path, body=options)
+    except ApiError as exc:
+        if not exc.not_found:
+            raise
 
-        async def one(path: str, obj: dict[str, Any]) -> None:
-            async with sem:
-                await self.create(path, obj)
 
-        await asyncio.gather(*(one(p, o) for p, o in items))
+async def bounded(
+    items: Iterable[Item], call: Callable[[str, dict[str, Any]], Awaitable[Any]], concurrency: int
+) -> None:
+    """`call(path, body)` for every item, `concurrency` in flight (as a client's rate of writes)."""
+    sem = asyncio.Semaphore(concurrency)
 
-    async def merge_patch_all(
-        self, items: Iterable[tuple[str, dict[str, Any]]], concurrency: int = 8, *, ok_missing: bool = False
-    ) -> None:
-        sem = asyncio.Semaphore(concurrency)
+    async def one(path: str, body: dict[str, Any]) -> None:
+        async with sem:
+            await call(path, body)
 
-        async def one(path: str, patch: dict[str, Any]) -> None:
-            async with sem:
-                await self.request("PATCH", path, patch, content_type=MERGE, ok_missing=ok_missing)
+    await asyncio.gather(*(one(p, b) for p, b in items))
 
-        await asyncio.gather(*(one(p, b) for p, b in items))
 
-    async def list(self, path: str, **params: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("GET", path, params=params or None)
-        return result
+async def create_all(kube: KubeClient, items: Iterable[Item], concurrency: int = 8) -> None:
+    await bounded(items, lambda path, obj: create(kube, path, obj), concurrency)
 
-    async def patch(self, path: str, patch: dict[str, Any]) -> Any:
-        return await self.request("PATCH", path, patch, content_type=MERGE)
 
-    async def delete(self, path: str) -> Any:
-        return await self.request("DELETE", path, ok_missing=True)
-
-    async def metrics(self) -> str:
-        text: str = await self.request("GET", "/metrics")
-        return text
-
-    async def watch(
-        self, path: str, rv: str, label_selector: str | None = None
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        params = {
-            "watch": "1",
-            "resourceVersion": rv,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": "3000",
-        }
-        if label_selector:
-            params["labelSelector"] = label_selector
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-        async with self._http().get(
-            self.host + path, params=params, headers=self._headers, timeout=timeout
-        ) as resp:
-            if resp.status >= 300:
-                raise KubeError(resp.status, f"watch {path}")
-            async for line in resp.content:
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                if event["type"] == "BOOKMARK":
-                    continue
-                if event["type"] == "ERROR":
-                    raise KubeError(410, str(event["object"].get("message")))
-                yield event["type"], event["object"]
+async def merge_patch_all(
+    kube: KubeClient, items: Iterable[Item], concurrency: int = 8, *, ok_missing: bool = False
+) -> None:
+    await bounded(
+        items, lambda path, patch: merge_patch(kube, path, patch, ok_missing=ok_missing), concurrency
+    )
 
 
 # ----- apiserver_request_total ------------------------------------------------------------------
 
+Counts = dict[tuple[str, str, str], float]
 
-def request_counts(text: str) -> dict[tuple[str, str, str], float]:
+
+async def scrape(kube: KubeClient) -> Counts:
+    return request_counts(str(await kube.request("GET", "/metrics")))
+
+
+def request_counts(text: str) -> Counts:
     """Sum `apiserver_request_total` by (verb, resource, subresource) over codes, scopes, versions."""
-    out: dict[tuple[str, str, str], float] = {}
+    out: Counts = {}
     for line in text.splitlines():
         if not line.startswith("apiserver_request_total{"):
             continue
@@ -174,7 +109,5 @@ def request_counts(text: str) -> dict[tuple[str, str, str], float]:
     return out
 
 
-def diff(
-    after: dict[tuple[str, str, str], float], before: dict[tuple[str, str, str], float]
-) -> dict[tuple[str, str, str], float]:
+def diff(after: Counts, before: Counts) -> Counts:
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}

@@ -29,288 +29,70 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psutil
+from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_fixed
 
 from bench import fleet as bench_fleet
-from bench.kube import Kube, KubeError, diff, request_counts
+from bench import kube as api
+from bench.harness import (
+    REPO,
+    RUNNING,
+    STOP,
+    Operator,
+    Sampler,
+    check_stop,
+    hwm_mb,
+    log,
+    machine,
+    operator_version,
+    pause,
+    py_spy_record,
+)
+from bench.kube import diff, scrape
+from bench.observe import (
+    GROUP,
+    cn_conditions,
+    cn_done,
+    cocoonnodes_of,
+    pipeline,
+    pod_ready,
+    pods_of,
+    probe_pod_ip,
+    quantiles,
+    summarize_requests,
+    timestamp,
+    wait_for,
+)
+from cocoon_dev import procs
+from cocoon_dev.informer import Informer
+from cocoon_operator.k8s import KubeClient
 
-REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-GROUP = "cocoon.tonops.dev"
 CN_PATH = "/apis/cocoon.tonops.dev/v1alpha1/namespaces/{ns}/cocoonnodes"
-WORKER_SELECTOR = "app.kubernetes.io/name=cocoon-worker"
-WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION", "CREATE", "UPDATE"}
-READ_VERBS = {"GET", "LIST"}
-# Resources only the operator writes while nothing changes (subresource "" = the object itself).
-# DELETE is left out (the namespace controller deletes in terminating namespaces, the operator does
-# not delete these), and so are Events (the built-in controllers post and patch them too): the
-# operator's own client count (its `writes` probe) is reported next to this figure.
-OPERATOR_WRITES = {
-    ("cocoonnodes", ""),
-    ("cocoonnodes", "status"),
-    ("statefulsets", ""),
-    ("services", ""),
-    ("configmaps", ""),
-    ("secrets", ""),
-    ("poddisruptionbudgets", ""),
-    ("networkpolicies", ""),
-}
-OPERATOR_WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "CREATE", "UPDATE"}
-
-
-class Interrupted(Exception):
-    """SIGINT/SIGTERM: stop the repetition; `run` still stops every process it started."""
-
-
-STOP = threading.Event()
-
-
-def check_stop() -> None:
-    # Polled in every wait: on Python 3.11 `wait_for` can swallow a task cancellation (bpo-42130).
-    if STOP.is_set():
-        raise Interrupted("interrupted")
-
-
-async def pause(seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        check_stop()
-        await asyncio.sleep(min(left, 1.0))
-
-
-def log(msg: str) -> None:
-    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# ----- processes ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Sampler:
-    """RSS and CPU of one process, sampled every 0.5 s in a thread."""
-
-    pid: int
-    samples: list[tuple[float, float, float]] = field(default_factory=list)  # (t, rss_mb, cpu_s)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> None:
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        proc = psutil.Process(self.pid)
-        while not self._stop.is_set():
-            try:
-                cpu = proc.cpu_times()
-                self.samples.append((time.monotonic(), proc.memory_info().rss / 2**20, cpu.user + cpu.system))
-            except psutil.Error:
-                return
-            self._stop.wait(0.5)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def cpu_at(self) -> float:
-        cpu = psutil.Process(self.pid).cpu_times()
-        return float(cpu.user + cpu.system)
-
-    def rss_between(self, t0: float, t1: float) -> list[float]:
-        return [rss for t, rss, _ in self.samples if t0 <= t <= t1]
-
-
-def hwm_mb(pid: int) -> float:
-    """Peak resident set (VmHWM) from /proc: catches peaks between samples."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-RUNNING: list[Operator] = []  # stopped in run()'s finally, whatever happens
-
-
-class Operator:
-    def __init__(self, kubeconfig: str, namespace: str, logdir: Path, env: dict[str, str]) -> None:
-        self.kubeconfig, self.namespace, self.logdir, self.env = kubeconfig, namespace, logdir, env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.starts = 0
-        self.versions: list[dict[str, str]] = []
-        RUNNING.append(self)
-
-    def start(self) -> int:
-        self.port = free_port()
-        self.starts += 1
-        self.versions.append(operator_version())
-        exe = shutil.which("cocoon-operator", path=str(Path(sys.executable).parent)) or "cocoon-operator"
-        argv = [
-            exe,
-            "run",
-            "--namespace",
-            self.namespace,
-            "--standalone",
-            "--liveness",
-            f"http://127.0.0.1:{self.port}/healthz",
-        ]
-        env = {
-            **os.environ,
-            "KUBECONFIG": self.kubeconfig,
-            "COCOON_LEASE_NAMESPACE": self.namespace,  # the benched namespace holds the Lease
-            **self.env,
-        }
-        out = (self.logdir / f"operator-{self.namespace}-{self.starts}.log").open("ab")
-        self.proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        return self.proc.pid
-
-    def probes(self) -> dict[str, Any]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as resp:
-                data: dict[str, Any] = json.loads(resp.read() or b"{}")
-                return data
-        except (OSError, ValueError):
-            return {}
-
-    async def wait_live(self, timeout: float = 120.0) -> float:
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.proc.returncode}; see {self.logdir}")
-            if await asyncio.to_thread(self.probes):
-                return time.monotonic() - t0
-            await asyncio.sleep(0.3)
-        raise RuntimeError("operator liveness endpoint did not answer")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-
-# ----- watching for readiness -----------------------------------------------------------------------
-
-
-def pod_ready(pod: dict[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-    return (
-        status.get("phase") == "Running"
-        and conds.get("Ready") == "True"
-        and not pod["metadata"].get("deletionTimestamp")
-    )
-
-
-def cn_conditions(cn: dict[str, Any]) -> dict[str, str]:
-    return {c.get("type"): c.get("status") for c in (cn.get("status") or {}).get("conditions") or []}
-
-
-class Tracker:
-    """Watches one collection and records when each object first satisfies a predicate."""
-
-    def __init__(self, kube: Kube, path: str, selector: str | None = None) -> None:
-        self.kube, self.path, self.selector = kube, path, selector
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.changed = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        params = {"labelSelector": self.selector} if self.selector else {}
-        listed = await self.kube.list(self.path, **params)
-        for obj in listed.get("items", []):
-            self.objects[obj["metadata"]["name"]] = obj
-        self.task = asyncio.create_task(self._run(listed["metadata"]["resourceVersion"]))
-
-    async def _run(self, rv: str) -> None:
-        while True:
-            try:
-                async for kind, obj in self.kube.watch(self.path, rv, self.selector):
-                    rv = obj["metadata"].get("resourceVersion", rv)
-                    if kind == "DELETED":
-                        self.objects.pop(obj["metadata"]["name"], None)
-                    else:
-                        self.objects[obj["metadata"]["name"]] = obj
-                    self.changed.set()
-            except (KubeError, aiohttp.ClientError):  # 410 Gone or a broken stream: re-list
-                params = {"labelSelector": self.selector} if self.selector else {}
-                listed = await self.kube.list(self.path, **params)
-                self.objects = {o["metadata"]["name"]: o for o in listed.get("items", [])}
-                rv = listed["metadata"]["resourceVersion"]
-
-    async def wait(self, pred: Callable[[dict[str, dict[str, Any]]], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not pred(self.objects):
-            check_stop()
-            self.changed.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(left, 2.0))
-        return True
-
-    async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-
-
-def probe_pod_ip(pods: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One worker pod's IP answers Triton health and /jsonstats (the lightweight runtime serves it)."""
-    ip = next((p["status"].get("podIP") for p in pods.values() if pod_ready(p)), None)
-    out: dict[str, Any] = {"ip": ip}
-    for label, url in (
-        ("triton_ready", f"http://{ip}:8000/v2/health/ready"),
-        ("jsonstats", f"http://{ip}:12000/jsonstats"),
-    ):
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                body = resp.read()
-                out[label] = resp.status if label != "jsonstats" else sorted(json.loads(body))
-        except (OSError, ValueError) as exc:
-            out[label] = f"error: {exc}"
-    return out
 
 
 # ----- phases -----------------------------------------------------------------------------------------
 
 
-async def ensure_namespace(kube: Kube, ns: str) -> None:
-    await kube.create(
-        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+async def ensure_namespace(kube: KubeClient, ns: str) -> None:
+    await api.create(
+        kube, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
     )
 
 
-async def delete_namespace(kube: Kube, ns: str, timeout: float) -> float:
+async def delete_namespace(kube: KubeClient, ns: str, timeout: float) -> float:
     """Tear a namespace down completely before the next phase starts.
 
     The owners go first (CocoonNodes, StatefulSets; background propagation): deleting only the namespace
@@ -321,19 +103,18 @@ async def delete_namespace(kube: Kube, ns: str, timeout: float) -> float:
     t0 = time.monotonic()
     background = {"propagationPolicy": "Background"}
     for path in (CN_PATH.format(ns=ns), f"/apis/apps/v1/namespaces/{ns}/statefulsets"):
-        await kube.request(
-            "DELETE", path, {"kind": "DeleteOptions", "apiVersion": "v1", **background}, ok_missing=True
-        )
+        await api.delete(kube, path, {"kind": "DeleteOptions", "apiVersion": "v1", **background})
     # The operator may be stopped by now: release its finalizers, or the namespace never goes.
-    left = await kube.request("GET", CN_PATH.format(ns=ns), ok_missing=True) or {"items": []}
+    left = await api.get(kube, CN_PATH.format(ns=ns)) or {"items": []}
     release = {"metadata": {"finalizers": None}}
-    await kube.merge_patch_all(
+    await api.merge_patch_all(
+        kube,
         ((f"{CN_PATH.format(ns=ns)}/{o['metadata']['name']}", release) for o in left["items"]),
         ok_missing=True,
     )
-    await kube.delete(f"/api/v1/namespaces/{ns}")
+    await api.delete(kube, f"/api/v1/namespaces/{ns}")
     while time.monotonic() - t0 < timeout:
-        if await kube.request("GET", f"/api/v1/namespaces/{ns}", ok_missing=True) is None:
+        if await api.get(kube, f"/api/v1/namespaces/{ns}") is None:
             return time.monotonic() - t0
         await pause(2.0)
     log(f"namespace {ns}: still present after {timeout:.0f} s")
@@ -350,7 +131,9 @@ COLLECTION = {
 }
 
 
-async def baseline(kube: Kube, n: int, ns: str, timeout: float, *, full: bool = False) -> dict[str, Any]:
+async def baseline(
+    kube: KubeClient, n: int, ns: str, timeout: float, *, full: bool = False
+) -> dict[str, Any]:
     """N StatefulSets created directly; `full`: with every other child the operator creates (the
     control plane's own cost of those objects, e.g. endpoints and disruption controllers, is then in
     the baseline too, and the ratio shows the operator's own overhead)."""
@@ -360,12 +143,12 @@ async def baseline(kube: Kube, n: int, ns: str, timeout: float, *, full: bool = 
         objs = [o for cn in cns for o in bench_fleet.baseline_children(cn, ns)]
     else:
         objs = [bench_fleet.baseline_statefulset(cn, ns) for cn in cns]
-    pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
+    pods = pods_of(kube, ns)
     await pods.start()
     t0, t0_wall = time.monotonic(), time.time()
-    await kube.create_all((COLLECTION[o["kind"]].format(ns=ns), o) for o in objs)
+    await api.create_all(kube, ((COLLECTION[o["kind"]].format(ns=ns), o) for o in objs))
     created = time.monotonic() - t0
-    ok = await pods.wait(lambda o: sum(pod_ready(p) for p in o.values()) >= n, timeout)
+    ok = await wait_for(pods, lambda o: sum(pod_ready(p) for p in o.values()) >= n, timeout)
     total = time.monotonic() - t0
     stages = await pipeline(kube, ns, t0_wall)
     log(f"  stages: {json.dumps(stages)}")
@@ -383,76 +166,9 @@ async def baseline(kube: Kube, n: int, ns: str, timeout: float, *, full: bool = 
     }
 
 
-def _ts(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def _quantiles(values: list[float], t0: float) -> dict[str, float] | None:
-    vals = sorted(v - t0 for v in values)
-    if not vals:
-        return None
-    pick = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
-    out = {k: round(vals[min(len(vals) - 1, int(q * len(vals)))], 1) for k, q in pick.items()}
-    out["max"] = round(vals[-1], 1)
-    out["count"] = len(vals)
-    return out
-
-
-async def pipeline(kube: Kube, ns: str, t0_wall: float) -> dict[str, Any]:
-    """When each stage happened (seconds after the first create; object timestamps, 1 s resolution):
-    StatefulSets created, pods created, pods scheduled, pods Ready. Shows which stage holds the others up."""
-    sts = await kube.list(f"/apis/apps/v1/namespaces/{ns}/statefulsets")
-    pods = await kube.list(f"/api/v1/namespaces/{ns}/pods", labelSelector=WORKER_SELECTOR)
-
-    def cond_time(pod: dict[str, Any], type_: str) -> float | None:
-        for c in (pod.get("status") or {}).get("conditions") or []:
-            if c.get("type") == type_ and c.get("status") == "True":
-                return _ts(c.get("lastTransitionTime"))
-        return None
-
-    stages: dict[str, list[float | None]] = {
-        "statefulset_created": [_ts(o["metadata"].get("creationTimestamp")) for o in sts["items"]],
-        "pod_created": [_ts(p["metadata"].get("creationTimestamp")) for p in pods["items"]],
-        "pod_scheduled": [cond_time(p, "PodScheduled") for p in pods["items"]],
-        "pod_ready": [cond_time(p, "Ready") for p in pods["items"]],
-    }
-    return {k: _quantiles([v for v in vals if v is not None], t0_wall) for k, vals in stages.items()}
-
-
-def cn_done(cn: dict[str, Any], need_inference: bool) -> bool:
-    conds = cn_conditions(cn)
-    return conds.get("Scheduled") == "True" and (not need_inference or conds.get("InferenceReady") == "True")
-
-
-async def scrape(kube: Kube) -> dict[tuple[str, str, str], float]:
-    return request_counts(await kube.metrics())
-
-
-def summarize_requests(delta: dict[tuple[str, str, str], float]) -> dict[str, Any]:
-    writes = {
-        f"{v} {r}/{s}".rstrip("/"): c
-        for (v, r, s), c in delta.items()
-        if v in OPERATOR_WRITE_VERBS and (r, s) in OPERATOR_WRITES
-    }
-    all_writes = {f"{v} {r}/{s}".rstrip("/"): c for (v, r, s), c in delta.items() if v in WRITE_VERBS}
-    reads = {f"{v} {r}/{s}".rstrip("/"): c for (v, r, s), c in delta.items() if v in READ_VERBS and r}
-    watches = {f"{v} {r}".rstrip("/"): c for (v, r, s), c in delta.items() if v == "WATCH"}
-    return {
-        "writes": sum(writes.values()),
-        "reads": sum(reads.values()),
-        "watches": sum(watches.values()),
-        "writes_by": dict(sorted(writes.items())),
-        "all_writes_by": dict(sorted(all_writes.items(), key=lambda kv: -kv[1])[:15]),
-        "events_posted": delta.get(("POST", "events", ""), 0.0),
-        "reads_by": dict(sorted(reads.items(), key=lambda kv: -kv[1])[:12]),
-    }
-
-
 @dataclass
 class Cluster:
-    kube: Kube
+    kube: KubeClient
     kubeconfig: str
     workdir: Path
     n: int
@@ -465,7 +181,7 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     await ensure_namespace(kube, ns)
     for obj in bench_fleet.support_objects():
         kind_path = "configmaps" if obj["kind"] == "ConfigMap" else "secrets"
-        await kube.create(f"/api/v1/namespaces/{ns}/{kind_path}", obj)
+        await api.create(kube, f"/api/v1/namespaces/{ns}/{kind_path}", obj)
     op_env = {"COCOON_RESYNC_SECONDS": str(args.resync_s), "COCOON_HEALTH_PROBES": args.health_probes}
     op = Operator(c.kubeconfig, ns, c.workdir, op_env)
     pid = op.start()
@@ -475,39 +191,20 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     log(f"operator pid {pid} live in {live_s:.1f} s")
     cns = [bench_fleet.cocoonnode(f"w{i:04d}", i) for i in range(n)]
     cn_path = CN_PATH.format(ns=ns)
-    cn_track = Tracker(kube, cn_path)
-    pod_track = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
+    cn_track = cocoonnodes_of(kube, ns)
+    pod_track = pods_of(kube, ns)
     await cn_track.start()
     await pod_track.start()
-    profiler = None
-    if args.profile:
-        prof_out = RESULTS / f"profile-{n}-{rep}-create.txt"
-        profiler = subprocess.Popen(
-            [
-                py_spy(),
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                "25",
-                "--nonblocking",
-                "--format",
-                "raw",
-                "-o",
-                str(prof_out),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    profiler = py_spy_record(pid, RESULTS / f"profile-{n}-{rep}-create.txt") if args.profile else None
     cpu0 = sampler.cpu_at()
     m0 = await scrape(kube)
     t0, t0_wall = time.monotonic(), time.time()
-    await kube.create_all((cn_path, o) for o in cns)
+    await api.create_all(kube, ((cn_path, o) for o in cns))
     created = time.monotonic() - t0
     times: dict[str, float | None] = {}
 
-    async def until(label: str, tracker: Tracker, pred: Callable[[dict[str, dict[str, Any]]], bool]) -> None:
-        ok = await tracker.wait(pred, args.timeout)
+    async def until(label: str, tracker: Informer, pred: Callable[[dict[str, dict[str, Any]]], bool]) -> None:
+        ok = await wait_for(tracker, pred, args.timeout)
         times[label] = time.monotonic() - t0 if ok else None
 
     await asyncio.gather(
@@ -526,13 +223,13 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     create_cpu = sampler.cpu_at() - cpu0
     create_req = summarize_requests(diff(await scrape(kube), m0))
     stages = await pipeline(kube, ns, t0_wall)
-    stages["inference_ready"] = _quantiles(
+    stages["inference_ready"] = quantiles(
         [
             t
             for x in cn_track.objects.values()
             for c in (x.get("status") or {}).get("conditions") or []
             if c.get("type") == "InferenceReady" and c.get("status") == "True"
-            for t in [_ts(c.get("lastTransitionTime"))]
+            for t in [timestamp(c.get("lastTransitionTime"))]
             if t is not None
         ],
         t0_wall,
@@ -564,28 +261,10 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     # Steady state.
     log(f"steady window {args.steady_s:.0f} s")
     p0, m0, cpu0, ts0 = op.probes(), await scrape(kube), sampler.cpu_at(), time.monotonic()
-    if args.profile:
-        prof_steady = subprocess.Popen(
-            [
-                py_spy(),
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                "25",
-                "--nonblocking",
-                "--format",
-                "raw",
-                "--duration",
-                str(int(args.steady_s)),
-                "-o",
-                str(RESULTS / f"profile-{n}-{rep}-steady.txt"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    steady_out = RESULTS / f"profile-{n}-{rep}-steady.txt"
+    prof_steady = py_spy_record(pid, steady_out, duration_s=args.steady_s) if args.profile else None
     await pause(args.steady_s)
-    if args.profile:
+    if prof_steady is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             prof_steady.wait(timeout=30)
     p1, m1, cpu1, ts1 = op.probes(), await scrape(kube), sampler.cpu_at(), time.monotonic()
@@ -649,22 +328,22 @@ async def operator_rep(c: Cluster, rep: int, sampler_out: dict[str, Any]) -> dic
     }
 
 
-async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[str, Any]:
+async def churn_one(kube: KubeClient, cn_path: str, ns: str, timeout: float) -> dict[str, Any]:
     name = "w0000"
-    pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", f"cocoon.tonops.dev/node={name}")
-    cns = Tracker(kube, cn_path)
+    pods = pods_of(kube, ns, f"cocoon.tonops.dev/node={name}")
+    cns = cocoonnodes_of(kube, ns)
     await pods.start()
     await cns.start()
     old_uid = next((p["metadata"]["uid"] for p in pods.objects.values()), None)
     t0 = time.monotonic()
-    obj = await kube.patch(f"{cn_path}/{name}", {"spec": {"workerCoefficient": 1100}})
+    obj = await api.merge_patch(kube, f"{cn_path}/{name}", {"spec": {"workerCoefficient": 1100}})
     gen = obj["metadata"]["generation"]
-    ok_obs = await cns.wait(
-        lambda o: (o.get(name, {}).get("status") or {}).get("observedGeneration") == gen, timeout
+    ok_obs = await wait_for(
+        cns, lambda o: (o.get(name, {}).get("status") or {}).get("observedGeneration") == gen, timeout
     )
     t_obs = time.monotonic() - t0
-    ok_new = await pods.wait(
-        lambda o: any(p["metadata"]["uid"] != old_uid and pod_ready(p) for p in o.values()), timeout
+    ok_new = await wait_for(
+        pods, lambda o: any(p["metadata"]["uid"] != old_uid and pod_ready(p) for p in o.values()), timeout
     )
     t_new = time.monotonic() - t0
     new_pod = next((p for p in pods.objects.values() if p["metadata"]["uid"] != old_uid), {})
@@ -676,7 +355,7 @@ async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[s
             "cocoon.tonops.dev/config-hash"
         ),
     }
-    ok_cn = await cns.wait(lambda o: cn_done(o.get(name, {}), True), timeout)
+    ok_cn = await wait_for(cns, lambda o: cn_done(o.get(name, {}), True), timeout)
     t_cn = time.monotonic() - t0
     await pods.stop()
     await cns.stop()
@@ -694,12 +373,12 @@ async def churn_one(kube: Kube, cn_path: str, ns: str, timeout: float) -> dict[s
 async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, Any]:
     """Stale status everywhere while the operator is down; time until every status matches its pod again."""
     kube = c.kube
-    listed = await kube.list(cn_path)
-    names = [o["metadata"]["name"] for o in listed["items"]]
+    listed = await kube.list(f"{GROUP}/v1alpha1", "CocoonNode", ns)
+    names = [o["metadata"]["name"] for o in listed]
     stale = {"status": {"nodeName": "stale"}}
-    await kube.merge_patch_all((f"{cn_path}/{name}/status", stale) for name in names)
-    cns = Tracker(kube, cn_path)
-    pods = Tracker(kube, f"/api/v1/namespaces/{ns}/pods", WORKER_SELECTOR)
+    await api.merge_patch_all(kube, ((f"{cn_path}/{name}/status", stale) for name in names))
+    cns = cocoonnodes_of(kube, ns)
+    pods = pods_of(kube, ns)
     await cns.start()
     await pods.start()
     uids_before = {p["metadata"]["uid"] for p in pods.objects.values()}
@@ -717,7 +396,7 @@ async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, 
     sampler = Sampler(pid)
     sampler.start()
     live = await op.wait_live()
-    ok = await cns.wait(current, c.args.timeout)
+    ok = await wait_for(cns, current, c.args.timeout)
     rebuild = time.monotonic() - t0
     hwm = hwm_mb(pid)
     replaced = len(uids_before - {p["metadata"]["uid"] for p in pods.objects.values()})
@@ -739,13 +418,34 @@ async def restart(c: Cluster, op: Operator, cn_path: str, ns: str) -> dict[str, 
 # ----- the run -------------------------------------------------------------------------------------------
 
 
+async def fleet_ready(kube: KubeClient, count: int, timeout_s: float = 300.0) -> int:
+    """How many nodes are Ready once all `count` are (or when the timeout passes)."""
+
+    def ready(nodes: list[dict[str, Any]]) -> int:
+        conditions = ((x.get("status") or {}).get("conditions") or [] for x in nodes)
+        return sum(any(c["type"] == "Ready" and c["status"] == "True" for c in conds) for conds in conditions)
+
+    polls = AsyncRetrying(
+        retry=retry_if_result(lambda n: n < count),
+        stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(3),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else 0,
+    )
+
+    async def count_ready() -> int:
+        return ready(await kube.list("v1", "Node"))
+
+    result: int = await polls(count_ready)
+    return result
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="cocoon-bench-"))
     os.environ["COCOON_DEV_HOME"] = str(home)  # the launcher's state, the runtime's: all private
     from cocoon_dev.cluster import launcher
     from cocoon_dev.cluster.components import ClusterOptions
 
-    runtime: subprocess.Popen[bytes] | None = None
+    runtime: procs.ProcRef | None = None
     workdir = home / "cluster"
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -758,46 +458,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             launcher.up, workdir, ClusterOptions(pod_cidr=args.cidr), None, False, log
         )
         kubeconfig = state.kubeconfig
-        kube = Kube(kubeconfig)
+        kube = api.connect(kubeconfig)
         meta["cluster_up_s"] = time.monotonic() - t0
         crd = __import__("yaml").safe_load((REPO / "crds" / "cocoonnodes.yaml").read_text())
-        await kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        await api.create(kube, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
         nodes = bench_fleet.fleet(args.nodes)
         t1 = time.monotonic()
-        await kube.create_all((("/api/v1/nodes", nd.manifest()) for nd in nodes), concurrency=16)
-        while True:
-            listed = await kube.list("/api/v1/nodes")
-            ready = sum(
-                any(
-                    c["type"] == "Ready" and c["status"] == "True"
-                    for c in (x.get("status") or {}).get("conditions") or []
-                )
-                for x in listed["items"]
-            )
-            if ready >= len(nodes) or time.monotonic() - t1 > 300:
-                break
-            await asyncio.sleep(3)
+        await api.create_all(kube, (("/api/v1/nodes", nd.manifest()) for nd in nodes), concurrency=16)
+        ready = await fleet_ready(kube, len(nodes))
         meta["fleet_nodes"] = len(nodes)
         meta["fleet_ready_s"] = time.monotonic() - t1
         log(f"fleet: {ready}/{len(nodes)} nodes Ready in {meta['fleet_ready_s']:.1f} s")
-        state_file = home / "lightweight.json"
-        runtime = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cocoon_dev.runtime.lightweight",
-                "--kubeconfig",
-                kubeconfig,
-                "--cidr",
-                args.cidr,
-                "--patch-ready",
-                "--state-file",
-                str(state_file),
-            ],
-            stdout=(home / "lightweight.log").open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The local runtime in light mode: one process answers Triton health and /jsonstats for every
+        # worker pod IP and patches the pods Ready (docs/local-runtime.md).
+        runtime = procs.spawn(
+            [sys.executable, "-m", "cocoon_dev.runtime.kubelet", "--mode", "light",
+             "--kubeconfig", kubeconfig, "--cidr", args.cidr, "--state-dir", str(home / "runtime")],
+            home / "runtime.log",
+            what="runtime",
+        )  # fmt: skip
+        runtime_sampler = Sampler(runtime.pid)
+        runtime_sampler.start()
         cluster = Cluster(kube, kubeconfig, home, args.nodes, args)
         for rep in range(args.repeat):
             check_stop()
@@ -814,8 +495,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 row["ratio"] = row["operator_s"] / row["baseline_s"]
             if row.get("baseline_full_s") and row.get("operator_s"):
                 row["ratio_full"] = row["operator_s"] / row["baseline_full_s"]
-            with contextlib.suppress(OSError, ValueError):
-                row["lightweight_runtime"] = json.loads(state_file.read_text())
+            with contextlib.suppress(OSError, ValueError, psutil.Error):
+                served = json.loads((home / "runtime" / "kubelet-state.json").read_text())["pods"]
+                row["runtime"] = {
+                    "pods": len(served),
+                    "cpu_s": runtime_sampler.cpu_at(),
+                    "peak_rss_mb": hwm_mb(runtime.pid),
+                }
             reps.append(row)
             partial = RESULTS / "partial" / f"scale-{args.nodes}-{args.stamp}.json"
             partial.parent.mkdir(parents=True, exist_ok=True)
@@ -826,11 +512,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for op in RUNNING:
             op.stop()
         if runtime is not None:
-            runtime.send_signal(signal.SIGTERM)
-            try:
-                runtime.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                runtime.kill()
+            procs.terminate(runtime, grace_s=20.0)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(launcher.down, workdir, False, log)
         if not args.keep:
@@ -870,44 +552,6 @@ SUMMARY_KEYS = (
     "rebuild_s",
     "rebuild_peak_rss_mb",
 )
-
-
-def py_spy() -> str:
-    """py-spy from the same environment as this interpreter (the venv need not be activated)."""
-    return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-
-
-def operator_version() -> dict[str, str]:
-    """Commit and a digest of uncommitted changes under operator/ (the operator changes between runs)."""
-    import hashlib
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout
-
-    return {
-        "commit": git("rev-parse", "--short", "HEAD").strip(),
-        "operator_diff_sha256": hashlib.sha256(git("diff", "HEAD", "--", "operator/").encode()).hexdigest()[
-            :12
-        ],
-    }
-
-
-def machine() -> dict[str, Any]:
-    load1, load5, _ = os.getloadavg()
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        ),
-        "mem_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "loadavg_1_5": [round(load1, 2), round(load5, 2)],
-    }
 
 
 def markdown(summary: dict[str, Any], reps: list[dict[str, Any]]) -> str:

@@ -143,13 +143,16 @@ def render(prometheus: str, minutes: float, out: Path, *, now: float | None = No
             else:
                 summary[panel.title] = len(series)
                 for s in series[:8]:
-                    times = [dt.datetime.fromtimestamp(t, dt.UTC) for t in s.times]
+                    times = [mdates.date2num(dt.datetime.fromtimestamp(t, dt.UTC)) for t in s.times]
                     ax.plot(times, s.values, linewidth=1.2, label=s.label)
                 if not series:
                     ax.text(
                         0.5, 0.5, "no data", ha="center", va="center", color="grey", transform=ax.transAxes
                     )
-                ax.set_xlim(dt.datetime.fromtimestamp(start, dt.UTC), dt.datetime.fromtimestamp(end, dt.UTC))
+                ax.set_xlim(
+                    mdates.date2num(dt.datetime.fromtimestamp(start, dt.UTC)),
+                    mdates.date2num(dt.datetime.fromtimestamp(end, dt.UTC)),
+                )
                 ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=dt.UTC))
                 ax.tick_params(labelsize=8)
                 ax.grid(alpha=0.3)

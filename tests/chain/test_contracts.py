@@ -109,6 +109,11 @@ class Env:
     async def fund_cocoon_wallet(self, amount: int = 5 * TON) -> None:
         await self.chain.faucet(self.cocoon_wallet, amount)
 
+    async def funded_worker(self) -> Address:
+        """The usual start: the cocoon wallet funded, then the worker contract of proxy 0 deployed."""
+        await self.fund_cocoon_wallet()
+        return await self.deploy_worker()
+
     async def deploy_worker(self, proxy_index: int = 0) -> Address:
         proxy = self.net.proxy(proxy_index)
         init = worker_contract_state_init(self.owner, proxy.contract_addr, proxy.key, self.net.root_params())
@@ -264,26 +269,17 @@ async def test_root_owner_ops(env: Env) -> None:
     assert (after.params_version, after.price_per_token, after.worker_fee_per_token) == (1, 20, 7)
     assert after.worker_sc_code == before.worker_sc_code
 
-    body = change_params_body(
-        price_per_token=30,
-        worker_fee_per_token=10,
-        proxy_delay_before_close=600,
-        client_delay_before_close=300,
-        min_proxy_stake=5 * TON,
-        min_client_stake=2 * TON,
-    )
-    assert (await root_op(env, body)).success
+    changes: dict[str, Any] = {
+        "price_per_token": 30,
+        "worker_fee_per_token": 10,
+        "proxy_delay_before_close": 600,
+        "client_delay_before_close": 300,
+        "min_proxy_stake": 5 * TON,
+        "min_client_stake": 2 * TON,
+    }
+    assert (await root_op(env, change_params_body(**changes))).success
     params = (await read_root(chain, env.net)).params
-    assert params == dataclasses.replace(
-        after,
-        params_version=2,
-        price_per_token=30,
-        worker_fee_per_token=10,
-        proxy_delay_before_close=600,
-        client_delay_before_close=300,
-        min_proxy_stake=5 * TON,
-        min_client_stake=2 * TON,
-    )
+    assert params == dataclasses.replace(after, params_version=2, **changes)
     assert await env.get(root_addr, "get_cur_params") != []
 
     codes = (Cell.empty(), Builder().store_uint(1, 8).end_cell(), Builder().store_uint(2, 8).end_cell())
@@ -360,8 +356,7 @@ async def test_root_owner_ops_through_owner_wallet(env: Env) -> None:
 
 
 async def test_worker_contract_deploy_and_getter(env: Env) -> None:
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     proxy = env.net.proxy(0)
     owner, proxy_addr, key, state, tokens = await env.get(worker, "get_cocoon_worker_data")
     assert slice_address(owner) == env.owner
@@ -380,8 +375,7 @@ async def test_worker_contract_deploy_and_getter(env: Env) -> None:
 
 
 async def test_full_payout(env: Env) -> None:
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     proxy = env.net.proxy(0)
     tokens = 3_000_000_000  # 3 TON at 1 nano/token
     fee = env.net.params.worker_fee_per_token
@@ -435,8 +429,7 @@ async def test_full_payout(env: Env) -> None:
 
 
 async def test_resubmitted_voucher_fails_1000_and_pays_nothing(env: Env) -> None:
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     voucher = sign_voucher(env.net, 0, worker, 1_000_000, query_id=1)
     assert_contracts_ok(await env.claim(voucher))
     owner_before = env.chain.balance(env.owner)
@@ -452,8 +445,7 @@ async def test_resubmitted_voucher_fails_1000_and_pays_nothing(env: Env) -> None
 
 
 async def test_voucher_for_another_worker_contract_fails_1015(env: Env) -> None:
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     other = env.worker(0, owner=env.net.treasury.addr)
     voucher = sign_voucher(env.net, 0, other, 1000, query_id=3)
     body = repack_send_excesses_to(voucher, env.cocoon_wallet).to_cell()
@@ -465,8 +457,7 @@ async def test_voucher_for_another_worker_contract_fails_1015(env: Env) -> None:
 
 
 async def test_bad_signature_fails_1007(env: Env) -> None:
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     # signed by proxy 1's key, submitted to a worker contract bound to proxy 0
     voucher = sign_voucher(env.net, 1, worker, 1000, query_id=4)
     tx = tx_of(await env.claim(voucher), worker)
@@ -474,8 +465,7 @@ async def test_bad_signature_fails_1007(env: Env) -> None:
 
 
 async def test_signed_format_mismatch_fails_1005(env: Env) -> None:
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     voucher = sign_voucher(env.net, 0, worker, 1000, query_id=5)
     outer = dataclasses.replace(voucher, query_id=6)  # inner still says 5; the signature is valid
     tx = tx_of(await env.claim(outer), worker)
@@ -483,16 +473,14 @@ async def test_signed_format_mismatch_fails_1005(env: Env) -> None:
 
 
 async def test_low_value_fails_1003(env: Env) -> None:
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     voucher = sign_voucher(env.net, 0, worker, 1000, query_id=8)
     tx = tx_of(await env.claim(voucher, value=TON // 10), worker)  # must be strictly more than 0.1 TON
     assert tx.exit_code == CocoonError.LOW_MSG_VALUE
 
 
 async def test_last_payout_closes_worker_then_1006(env: Env) -> None:
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     assert_contracts_ok(await env.claim(sign_voucher(env.net, 0, worker, 100, query_id=1)), skip=(env.owner,))
     # the proxy's closing voucher: same tokens allowed (<=), state -> 2, balance leaves with the excesses
     last = sign_voucher(env.net, 0, worker, 100, query_id=2, last=True)
@@ -507,8 +495,7 @@ async def test_last_payout_closes_worker_then_1006(env: Env) -> None:
 
 
 async def test_owner_worker_register(env: Env) -> None:
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     body = (
         Builder()
         .store_uint(Op.OWNER_WORKER_REGISTER, 32)
@@ -580,8 +567,7 @@ async def test_proxy_commits_ignored_and_owner_text_ops(env: Env) -> None:
     assert parse_body(commit) == DoNotProcess(3, ProxySaveState(12, bytes(range(32))))
 
     # earn some proxy_part, then "w" sends the proxy's balance field to its owner
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     await env.claim(sign_voucher(env.net, 0, worker, 1_000_000, query_id=1))
     earned = (await env.get(proxy.contract, "get_cocoon_proxy_data"))[4]
     assert earned == 1_000_000
@@ -668,8 +654,7 @@ async def test_proxy_signed_close_flow(env: Env) -> None:
 async def test_proxy_payout_request_stake_and_owner_close(env: Env) -> None:
     chain, proxy = env.chain, env.net.proxy(0)
     proxy_owner = Address(proxy.owner)
-    await env.fund_cocoon_wallet()
-    worker = await env.deploy_worker()
+    worker = await env.funded_worker()
     await env.claim(sign_voucher(env.net, 0, worker, 4_000, query_id=1))
     assert (await env.get(proxy.contract, "get_cocoon_proxy_data"))[4] == 4_000
 

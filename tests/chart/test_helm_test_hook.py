@@ -62,6 +62,31 @@ def test_hook_renders_with_least_privilege() -> None:
     assert proc.returncode != 0 and "could not find template" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("values", "image"),
+    [
+        ({}, "-"),  # the default policy lists no runner image: the dry run expects the refusal
+        ({"imagePolicy.enabled": "false"}, "registry.example/cocoon/worker-runner:1.0"),
+        ({"imagePolicy.worker.repositoryPrefixes[0]": "r.example/runner:"}, "r.example/runner:1.0"),
+        (
+            {"imagePolicy.worker.repositoryPrefixes[0]": "r.example/cocoon/"},
+            "r.example/cocoon/worker-runner:1.0",
+        ),
+        (
+            {"imagePolicy.worker.repositoryPrefixes[0]": "r.example/runner@"},
+            "r.example/runner@sha256:" + "0" * 64,
+        ),
+        (
+            {"imagePolicy.worker.digests[0]": "sha256:" + "a" * 64},
+            "registry.example/cocoon/worker-runner@sha256:" + "a" * 64,
+        ),
+    ],
+)
+def test_hook_dry_run_uses_an_image_the_policy_admits(values: dict[str, str], image: str) -> None:
+    env = {e["name"]: e["value"] for e in one(_hook(values), "Pod")["spec"]["containers"][0]["env"]}
+    assert env["COCOON_TEST_WORKER_IMAGE"] == image
+
+
 @pytest.mark.cluster
 @pytest.mark.timeout(300)
 def test_hook_script_passes_against_the_api_server(
@@ -75,6 +100,8 @@ def test_hook_script_passes_against_the_api_server(
         "replicaCount=0",
         "--set",
         f"watchNamespace={namespace}",
+        "--set-json",
+        'imagePolicy.worker.repositoryPrefixes=["registry.example/cocoon/worker-runner:"]',
     ]
     kube.helm("install", release, str(CHART), "-n", release_ns, *values)
     docs = [
@@ -116,6 +143,13 @@ def test_hook_script_passes_against_the_api_server(
         assert "ok   the operator's metrics answer" in proc.stdout
         assert f"ok   the API server accepts a CocoonNode in {namespace}" in proc.stdout
         assert kube.get("cocoonnodes.cocoon.tonops.dev", "helm-test-dry-run", "-n", namespace) is None
+        assert env["COCOON_TEST_WORKER_IMAGE"] == "registry.example/cocoon/worker-runner:1.0"
+        # An image policy that lists no runner yet (the chart's default): the refusal is the expected answer.
+        none_listed = subprocess.run(
+            [sys.executable, *container["command"][1:], *container["args"]],
+            capture_output=True, text=True, env={**env, "COCOON_TEST_WORKER_IMAGE": "-"}, timeout=120,
+        )  # fmt: skip
+        assert none_listed.returncode == 1, none_listed.stdout  # this release's policy admits the sample
         # A namespace the hook may not write to: the script says so and fails.
         env["COCOON_TEST_NAMESPACE"] = release_ns
         refused = subprocess.run(

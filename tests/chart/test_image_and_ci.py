@@ -89,9 +89,18 @@ def test_image_installs_the_package_the_tests_import() -> None:
     operator/), and the runtime installs that wheel; the tests import the same source directory."""
     builder, final = _stages()
     copies = [a for w, a in builder if w == "COPY"]
-    assert copies == ["pyproject.toml README.md ./", "operator/cocoon_operator ./operator/cocoon_operator"]
+    assert copies == [
+        "pyproject.toml README.md ./",
+        "requirements/operator.lock ./requirements/",
+        "operator/cocoon_operator ./operator/cocoon_operator",
+    ]
     (build,) = [a for w, a in builder if w == "RUN"]
-    assert re.fullmatch(r"pip wheel --no-cache-dir --wheel-dir /wheels \.", build), build
+    # the dependencies come from the lock, hash-checked; the project's wheel resolves nothing more
+    assert re.fullmatch(
+        r"pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements/operator\.lock"
+        r"\s*&&\s*pip wheel --no-cache-dir --no-deps --wheel-dir /wheels \.",
+        build,
+    ), build
     (install,) = [a for w, a in final if w == "RUN"]
     assert "from=builder,source=/wheels" in install
     assert install.endswith(
@@ -151,6 +160,7 @@ def _dockerignore_allows(path: str) -> bool:
     [
         ("pyproject.toml", True),
         ("README.md", True),
+        ("requirements/operator.lock", True),
         ("operator/cocoon_operator/__init__.py", True),
         ("operator/cocoon_operator/api/spec.py", True),
         ("operator/cocoon_operator/__pycache__/x.pyc", False),

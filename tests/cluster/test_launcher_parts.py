@@ -10,9 +10,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cocoon_dev.cluster import pki, procs
-from cocoon_dev.cluster.ports import free_ports, is_free
+from cocoon_dev import procs
+from cocoon_dev.cluster import pki
 from cocoon_dev.cluster.state import ClusterState, ComponentState
+from cocoon_dev.ports import free_ports, is_free
 
 
 def _cert(path: Path) -> x509.Certificate:
@@ -50,7 +51,9 @@ def test_state_round_trip(tmp_path: Path) -> None:
         k8s_version="1.35.4",
         started_at="now",
         ports={"kube-apiserver": 1},
-        components={"etcd": ComponentState(pid=1, executable="/x/etcd", log="/x/etcd.log", port=2)},
+        components={
+            "etcd": ComponentState(pid=1, create_time=1.5, executable="/x/etcd", log="/x/etcd.log", port=2)
+        },
     )
     state.save(tmp_path / "state.json")
     loaded = ClusterState.load(tmp_path / "state.json")
@@ -61,16 +64,20 @@ def test_state_round_trip(tmp_path: Path) -> None:
 def test_pid_checks_never_match_a_foreign_process() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        assert procs.is_alive(proc.pid)
-        assert procs.is_alive(proc.pid, sys.executable)
-        # A recorded pid now running another program is not ours: not alive, and never signalled.
-        assert not procs.is_alive(proc.pid, "/nonexistent/etcd")
-        assert procs.stop(proc.pid, "/nonexistent/etcd", grace_s=0.1)
+        ours = procs.ref(proc.pid, "sleeper")
+        assert ours is not None and ours.alive()
+        assert ours.cmdline()[0] == sys.executable
+        # A recorded pid now running another process (another start time) is not ours: not alive, and
+        # never signalled.
+        foreign = procs.ProcRef(proc.pid, ours.create_time - 1.0, "etcd")
+        assert not foreign.alive()
+        assert procs.terminate(foreign, grace_s=0.1)
         assert proc.poll() is None
+        assert ours.alive()
     finally:
         proc.kill()
         proc.wait()
-    assert not procs.is_alive(proc.pid)
+    assert not ours.alive()
 
 
 def test_free_ports_are_distinct_and_free() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from cocoon_dev.cluster import procs
+from cocoon_dev import procs
 
 pytestmark = pytest.mark.cluster
 
@@ -56,6 +56,8 @@ def test_up_status_reuse_down_leaves_nothing(tmp_path: Path) -> None:
         }
         assert info["kubeconfig"] in up.stdout
         pids = info["pids"]
+        identities = {name: procs.ref(pid, name) for name, pid in pids.items()}
+        assert all(identities.values())
 
         again = _cli("up", "--no-build", "--fleet", "none", home=home)
         assert again.returncode == 0 and "reused" in again.stdout, again.stdout + again.stderr
@@ -83,7 +85,7 @@ def test_up_status_reuse_down_leaves_nothing(tmp_path: Path) -> None:
     finally:
         down = _cli("down", home=home)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert procs.find_processes(f"{workdir}/") == []
-    for pid in pids.values():
-        assert not procs.is_alive(pid)
+    assert procs.find(f"{workdir}/") == []
+    for proc in identities.values():
+        assert not proc.alive()
     assert _status(home)["running"] is False

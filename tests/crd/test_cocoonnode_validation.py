@@ -161,30 +161,24 @@ def test_immutable_fields(
     for key in path[:-1]:
         cursor = cursor.setdefault(key, {})
     cursor[path[-1]] = value
-    out = cocoon_crd.kubectl(
-        "patch",
-        "cn",
-        "immutable",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": patch}),
-        check=False,
-    )
+
+    def merge_patch(spec: dict[str, Any]) -> Any:
+        return cocoon_crd.kubectl(
+            "patch",
+            "cn",
+            "immutable",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": spec}),
+            check=False,
+        )
+
+    out = merge_patch(patch)
     assert out.returncode != 0 and field in out.stderr, out.stderr
     # mutable fields still change
-    ok = cocoon_crd.kubectl(
-        "patch",
-        "cn",
-        "immutable",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"spec":{"paused":true}}',
-        check=False,
-    )
+    ok = merge_patch({"paused": True})
     assert ok.returncode == 0, ok.stderr
 
 

@@ -3,6 +3,7 @@
 The operator runs in-process (kopf's KopfRunner, in a thread) so tests can read its write counter.
 """
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -65,26 +66,70 @@ class OperatorHandle:
             assert runner.exception is None, runner.exception
 
 
-@pytest.fixture
-def operator(
-    cocoon_crd: Any, worker_namespace: str, monkeypatch: pytest.MonkeyPatch
+@contextlib.contextmanager
+def running_operator(
+    cluster: Any,
+    namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    health_probes: bool,
+    delete_timeout_s: int,
 ) -> Iterator[OperatorHandle]:
-    kubeconfig = str(cocoon_crd.kubeconfig)
+    """The operator for `namespace` (resync 2 s); at the end its CocoonNodes are deleted through it
+    (finalizers) before it stops."""
+    kubeconfig = str(cluster.kubeconfig)
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     monkeypatch.setenv("COCOON_RESYNC_SECONDS", "2")
     monkeypatch.setenv("COCOON_FINALIZE_TIMEOUT_SECONDS", "30")
-    # Worker pods here are only simulated by KWOK (no local runtime serves them): Triton and the runner
-    # are not probed, and InferenceReady follows the pod's Ready condition.
-    monkeypatch.setenv("COCOON_HEALTH_PROBES", "false")
-    monkeypatch.setenv("COCOON_LEASE_NAMESPACE", worker_namespace)
-    handle = OperatorHandle(kubeconfig, worker_namespace)
+    monkeypatch.setenv("COCOON_HEALTH_PROBES", "true" if health_probes else "false")
+    monkeypatch.setenv("COCOON_LEASE_NAMESPACE", namespace)
+    handle = OperatorHandle(kubeconfig, namespace)
     handle.start()
     try:
         yield handle
     finally:
-        # CocoonNodes go through the operator before the namespace does (finalizers).
-        cocoon_crd.kubectl(
-            "delete", "cn", "--all", "-n", worker_namespace, "--wait=true", "--timeout=60s", check=False
+        cluster.kubectl(
+            "delete",
+            "cn",
+            "--all",
+            "-n",
+            namespace,
+            "--wait=true",
+            f"--timeout={delete_timeout_s}s",
+            check=False,
         )
         handle.stop()
     assert os.environ.get("KUBECONFIG") == kubeconfig
+
+
+def _operator_fixture(name: str, *, health_probes: bool, delete_timeout_s: int, doc: str) -> Any:
+    def fixture(
+        cocoon_crd: Any, worker_namespace: str, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[OperatorHandle]:
+        with running_operator(
+            cocoon_crd,
+            worker_namespace,
+            monkeypatch,
+            health_probes=health_probes,
+            delete_timeout_s=delete_timeout_s,
+        ) as handle:
+            yield handle
+
+    fixture.__doc__ = doc
+    return pytest.fixture(name=name)(fixture)
+
+
+operator = _operator_fixture(
+    "operator",
+    health_probes=False,
+    delete_timeout_s=60,
+    doc="""The operator for the worker namespace. Worker pods here are only simulated by KWOK (no local
+    runtime serves them): Triton and the runner are not probed, and InferenceReady follows the pod's
+    Ready condition.""",
+)
+health_operator = _operator_fixture(
+    "health_operator",
+    health_probes=True,
+    delete_timeout_s=90,
+    doc="The operator with its health probes on (the default), against pods the local runtime serves.",
+)

@@ -12,7 +12,6 @@ workload run; the tests assert on `InferenceReady` (Ready also needs the chain c
 
 import hashlib
 import http.server
-import json
 import os
 import signal
 import subprocess
@@ -32,8 +31,8 @@ from cocoon_dev.runtime import triton as triton_mod
 from cocoon_operator.reconcile import children
 from tests.e2e.conftest import OperatorHandle
 from tests.fixtures.runtime import LocalRuntime
+from tests.helpers import cocoonnodes
 from tests.helpers.k8s import wait_for
-from tests.unit.builders import minimal_spec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.triton, pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -89,60 +88,16 @@ def model_server(tmp_path: Path) -> Iterator[ModelServer]:
         server.close()
 
 
-@pytest.fixture
-def health_operator(
-    cocoon_crd: Any, worker_namespace: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[OperatorHandle]:
-    """The operator with its health probes on (the default), against pods the local runtime serves."""
-    monkeypatch.setenv("COCOON_HEALTH_PROBES", "true")
-    kubeconfig = str(cocoon_crd.kubeconfig)
-    monkeypatch.setenv("KUBECONFIG", kubeconfig)
-    monkeypatch.setenv("COCOON_RESYNC_SECONDS", "2")
-    monkeypatch.setenv("COCOON_FINALIZE_TIMEOUT_SECONDS", "30")
-    monkeypatch.setenv("COCOON_LEASE_NAMESPACE", worker_namespace)
-    handle = OperatorHandle(kubeconfig, worker_namespace)
-    handle.start()
-    try:
-        yield handle
-    finally:
-        cocoon_crd.kubectl(
-            "delete", "cn", "--all", "-n", worker_namespace, "--wait=true", "--timeout=90s", check=False
-        )
-        handle.stop()
-
-
-def _create(cluster: Any, namespace: str, name: str, **spec: Any) -> None:
-    doc = {
-        "apiVersion": "cocoon.tonops.dev/v1alpha1",
-        "kind": "CocoonNode",
-        "metadata": {"name": name},
-        "spec": minimal_spec(wallet={"secretRef": {"name": f"{name}-wallet"}}, **spec),
-    }
-    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(doc))
-
-
-def _cn(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
-    out = cluster.kubectl("get", "cn", name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(out.stdout) if out.returncode == 0 else {}
-
-
-def _cond(obj: dict[str, Any], type_: str = "InferenceReady") -> dict[str, Any]:
-    for cond in obj.get("status", {}).get("conditions", []):
-        if cond["type"] == type_:
-            return dict(cond)
-    return {}
-
-
 def _wait_inference(
     cluster: Any, ns: str, name: str, status: str, timeout_s: float, reasons: set[str] | None = None
 ) -> dict[str, Any]:
     def done(obj: dict[str, Any]) -> bool:
-        cond = _cond(obj)
+        cond = cocoonnodes.condition(obj, "InferenceReady")
         return cond.get("status") == status and (reasons is None or cond.get("reason") in reasons)
 
     return wait_for(
         f"{name} InferenceReady={status}{f' ({sorted(reasons)})' if reasons else ''}",
-        lambda: _cn(cluster, ns, name),
+        lambda: cocoonnodes.get(cluster, ns, name),
         done,
         timeout_s=timeout_s,
         interval_s=1.0,
@@ -175,13 +130,13 @@ def test_worker_serves_fails_and_recovers(
 ) -> None:
     ns = health_operator.namespace
     source = {"modelSource": {"url": model_server.url}, "startupTimeout": "5m"}
-    _create(cocoon_crd, ns, "llm", inference={**source, "modelSha256": model_server.sha256})
+    cocoonnodes.create(cocoon_crd, ns, "llm", inference={**source, "modelSha256": model_server.sha256})
     # The same archive with a hash it does not have: Triton must never start.
-    _create(cocoon_crd, ns, "tampered", inference={**source, "modelSha256": "0" * 64})
+    cocoonnodes.create(cocoon_crd, ns, "tampered", inference={**source, "modelSha256": "0" * 64})
 
     # 1. Serving: the verified archive is what Triton loads, and real requests are counted.
     status = _wait_inference(cocoon_crd, ns, "llm", "True", timeout_s=300)
-    assert _cond({"status": status})["reason"] == "Serving"
+    assert cocoonnodes.condition({"status": status}, "InferenceReady")["reason"] == "Serving"
     ip = status["podIP"]
     assert any(m.get("ready") for m in status.get("models", [])), status.get("models")
     chat = httpx.post(
@@ -208,8 +163,9 @@ def test_worker_serves_fails_and_recovers(
     os.kill(old_pid, signal.SIGKILL)
     killed_at = time.monotonic()
     down = _wait_inference(cocoon_crd, ns, "llm", "False", timeout_s=60, reasons=DOWN_REASONS)
-    print(f"down after {time.monotonic() - killed_at:.1f} s: {_cond({'status': down})}")
-    assert _cond({"status": down})["message"]
+    down_cond = cocoonnodes.condition({"status": down}, "InferenceReady")
+    print(f"down after {time.monotonic() - killed_at:.1f} s: {down_cond}")
+    assert down_cond["message"]
 
     # 3. The runtime restarts the container (a new tritonserver) and the node serves again.
     up = _wait_inference(cocoon_crd, ns, "llm", "True", timeout_s=240, reasons={"Serving"})
@@ -223,7 +179,7 @@ def test_worker_serves_fails_and_recovers(
     bad = _wait_inference(
         cocoon_crd, ns, "tampered", "False", timeout_s=120, reasons={"ModelIntegrityFailed"}
     )
-    message = _cond({"status": bad})["message"]
+    message = cocoonnodes.condition({"status": bad}, "InferenceReady")["message"]
     assert "does not match spec.inference.modelSha256" in message
     assert model_server.sha256 in message and "0" * 64 in message
     assert "kubectl logs" in message and "fetch-model" in message
@@ -303,8 +259,10 @@ def test_pvc_model_is_verified_in_place(
     ns = health_operator.namespace
     claim, digest = model_claim
     pvc = {"pvc": {"claimName": claim, "subPath": "llm/v1"}}
-    _create(cocoon_crd, ns, "pvc-llm", inference={"modelSource": pvc, "modelSha256": digest})
-    _create(cocoon_crd, ns, "pvc-tampered", inference={"modelSource": pvc, "modelSha256": "f" * 64})
+    cocoonnodes.create(cocoon_crd, ns, "pvc-llm", inference={"modelSource": pvc, "modelSha256": digest})
+    cocoonnodes.create(
+        cocoon_crd, ns, "pvc-tampered", inference={"modelSource": pvc, "modelSha256": "f" * 64}
+    )
 
     status = _wait_inference(cocoon_crd, ns, "pvc-llm", "True", timeout_s=300, reasons={"Serving"})
     assert [m["name"] for m in status.get("models", [])] == [triton_mod.STANDIN_MODEL]
@@ -315,6 +273,6 @@ def test_pvc_model_is_verified_in_place(
     bad = _wait_inference(
         cocoon_crd, ns, "pvc-tampered", "False", timeout_s=120, reasons={"ModelIntegrityFailed"}
     )
-    message = _cond({"status": bad})["message"]
+    message = cocoonnodes.condition({"status": bad}, "InferenceReady")["message"]
     assert "manifest SHA-256" in message and digest in message and "f" * 64 in message, message
     assert "spec.inference.modelSource.pvc" in message and "-c verify-model" in message

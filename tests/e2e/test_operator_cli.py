@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -12,21 +11,18 @@ from typing import Any
 
 import pytest
 
+from cocoon_dev.ports import free_port
 from tests.helpers.k8s import wait_for
 from tests.unit.builders import minimal_spec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_cli_process(cocoon_crd: Any, worker_namespace: str, tmp_path: Path) -> None:
     ns = worker_namespace
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KUBECONFIG": str(cocoon_crd.kubeconfig), "COCOON_RESYNC_SECONDS": "2"}
     env["COCOON_HEALTH_PROBES"] = "false"  # KWOK-only pod: nothing serves Triton or the runner here
     env["COCOON_LEASE_NAMESPACE"] = ns

@@ -12,8 +12,8 @@ from kubernetes import client
 
 from cocoon_operator.k8s import stats
 from tests.e2e.conftest import OperatorHandle
+from tests.helpers import cocoonnodes
 from tests.helpers.k8s import wait_for
-from tests.unit.builders import minimal_spec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
@@ -21,35 +21,13 @@ TDX_LABEL = "feature.node.kubernetes.io/cpu-security.tdx.protected"
 SNP_LABEL = "feature.node.kubernetes.io/cpu-security.sev.snp.enabled"
 
 
-def _create(cluster: Any, namespace: str, name: str, **spec: Any) -> None:
-    doc = {
-        "apiVersion": "cocoon.tonops.dev/v1alpha1",
-        "kind": "CocoonNode",
-        "metadata": {"name": name},
-        "spec": minimal_spec(wallet={"secretRef": {"name": f"{name}-wallet"}}, **spec),
-    }
-    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(doc))
-
-
-def _cn(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
-    out = cluster.kubectl("get", "cn", name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(out.stdout) if out.returncode == 0 else {}
-
-
-def _cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    for cond in obj.get("status", {}).get("conditions", []):
-        if cond["type"] == type_:
-            return dict(cond)
-    return {}
-
-
 def _wait_cond(
     cluster: Any, ns: str, name: str, type_: str, status: str, timeout_s: float = 90
 ) -> dict[str, Any]:
     return wait_for(
         f"{name} {type_}={status}",
-        lambda: _cn(cluster, ns, name),
-        lambda obj: _cond(obj, type_).get("status") == status,
+        lambda: cocoonnodes.get(cluster, ns, name),
+        lambda obj: cocoonnodes.condition(obj, type_).get("status") == status,
         timeout_s=timeout_s,
     )
 
@@ -63,12 +41,12 @@ def test_create_places_on_matching_tee_and_reports(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     ns = operator.namespace
-    _create(cocoon_crd, ns, "tdx", placement={"tee": "TDX"})
-    _create(cocoon_crd, ns, "snp", placement={"tee": "SEV-SNP"})
+    cocoonnodes.create(cocoon_crd, ns, "tdx", placement={"tee": "TDX"})
+    cocoonnodes.create(cocoon_crd, ns, "snp", placement={"tee": "SEV-SNP"})
     for name, label in (("tdx", TDX_LABEL), ("snp", SNP_LABEL)):
         obj = _wait_cond(cocoon_crd, ns, name, "Ready", "True")
         status = obj["status"]
-        assert _cond(obj, "Scheduled")["reason"] == "PodScheduled"
+        assert cocoonnodes.condition(obj, "Scheduled")["reason"] == "PodScheduled"
         pod = core_v1.read_namespaced_pod(f"{name}-0", ns)
         assert pod.status.phase == "Running"
         assert status["nodeName"] == pod.spec.node_name and status["podIP"] == pod.status.pod_ip
@@ -84,9 +62,10 @@ def test_create_places_on_matching_tee_and_reports(
     )
     wait_for(
         "observedGeneration 2",
-        lambda: _cn(cocoon_crd, ns, "tdx"),
+        lambda: cocoonnodes.get(cocoon_crd, ns, "tdx"),
         lambda o: (
-            o["status"].get("observedGeneration") == 2 and _cond(o, "Ready").get("observedGeneration") == 2
+            o["status"].get("observedGeneration") == 2
+            and cocoonnodes.condition(o, "Ready").get("observedGeneration") == 2
         ),
         timeout_s=60,
     )
@@ -97,7 +76,7 @@ def test_create_places_on_matching_tee_and_reports(
     key_b64 = secret.data["node_wallet_key"]  # base64 of the key text, as the API returns it
     key_text = base64.b64decode(key_b64).decode()
     for leak in (key_b64, key_text):
-        assert leak not in json.dumps(_cn(cocoon_crd, ns, "tdx"))
+        assert leak not in json.dumps(cocoonnodes.get(cocoon_crd, ns, "tdx"))
         assert leak not in caplog.text
         assert leak not in cocoon_crd.kubectl("get", "events", "-n", ns, "-o", "json").stdout
         assert leak not in json.dumps(core_v1.read_namespaced_config_map("tdx-runner", ns).data)
@@ -108,13 +87,13 @@ def test_impossible_placement_explains(
     operator: OperatorHandle, cocoon_crd: Any, k8s_api: client.ApiClient
 ) -> None:
     ns = operator.namespace
-    _create(cocoon_crd, ns, "b200", placement={"tee": "TDX", "gpuProducts": ["NVIDIA-B200"]})
+    cocoonnodes.create(cocoon_crd, ns, "b200", placement={"tee": "TDX", "gpuProducts": ["NVIDIA-B200"]})
     obj = _wait_cond(cocoon_crd, ns, "b200", "Scheduled", "False")
-    cond = _cond(obj, "Scheduled")
+    cond = cocoonnodes.condition(obj, "Scheduled")
     assert cond["reason"] == "NoConfidentialGPUNode"
     assert cond["message"].startswith("0 of ") and "but NVIDIA-B200 is required" in cond["message"]
     assert "lack TDX" in cond["message"] or "are not confidential" in cond["message"]
-    assert _cond(obj, "Ready")["reason"] == "NoConfidentialGPUNode"
+    assert cocoonnodes.condition(obj, "Ready")["reason"] == "NoConfidentialGPUNode"
     apps = client.AppsV1Api(k8s_api)
     assert apps.list_namespaced_stateful_set(ns).items == []
     events = cocoon_crd.kubectl("get", "events", "-n", ns, "-o", "json").stdout
@@ -133,7 +112,7 @@ def test_ten_workers_each_on_own_confidential_gpu(
     ns = operator.namespace
     names = [f"w{i}" for i in range(10)]
     for name in names:
-        _create(cocoon_crd, ns, name)
+        cocoonnodes.create(cocoon_crd, ns, name)
     for name in names:
         _wait_cond(cocoon_crd, ns, name, "Scheduled", "True", timeout_s=180)
     per_node = Counter(core_v1.read_namespaced_pod(f"{n}-0", ns).spec.node_name for n in names)
@@ -149,7 +128,7 @@ def test_evicted_worker_comes_back_on_another_node(
     operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api
 ) -> None:
     ns = operator.namespace
-    _create(
+    cocoonnodes.create(
         cocoon_crd,
         ns,
         "mover",
@@ -162,9 +141,10 @@ def test_evicted_worker_comes_back_on_another_node(
         core_v1.create_namespaced_pod_eviction("mover-0", ns, eviction)
         obj = wait_for(
             "worker back on another node",
-            lambda: _cn(cocoon_crd, ns, "mover"),
+            lambda: cocoonnodes.get(cocoon_crd, ns, "mover"),
             lambda o: (
-                _cond(o, "Ready").get("status") == "True" and o["status"].get("nodeName") not in (None, first)
+                cocoonnodes.condition(o, "Ready").get("status") == "True"
+                and o["status"].get("nodeName") not in (None, first)
             ),
             timeout_s=120,
         )
@@ -178,9 +158,9 @@ def test_restart_converges_without_duplicates_and_idles_with_zero_writes(
     operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api, k8s_api: client.ApiClient
 ) -> None:
     ns = operator.namespace
-    _create(cocoon_crd, ns, "steady")
+    cocoonnodes.create(cocoon_crd, ns, "steady")
     _wait_cond(cocoon_crd, ns, "steady", "Ready", "True")
-    before = _cn(cocoon_crd, ns, "steady")
+    before = cocoonnodes.get(cocoon_crd, ns, "steady")
     operator.stop()
     # while the operator is down, a child goes missing
     cocoon_crd.kubectl("delete", "service", "steady", "-n", ns)
@@ -200,8 +180,11 @@ def test_restart_converges_without_duplicates_and_idles_with_zero_writes(
         if s.metadata.name.endswith("-wallet")
     ]
     assert secrets == ["steady-wallet"]
-    after = _cn(cocoon_crd, ns, "steady")
-    assert _cond(after, "Ready")["lastTransitionTime"] == _cond(before, "Ready")["lastTransitionTime"]
+    after = cocoonnodes.get(cocoon_crd, ns, "steady")
+    assert (
+        cocoonnodes.condition(after, "Ready")["lastTransitionTime"]
+        == cocoonnodes.condition(before, "Ready")["lastTransitionTime"]
+    )
 
     # Converged: further reconciles of the unchanged object make zero write calls.
     key = ("reconcile", f"{ns}/steady")
@@ -227,11 +210,13 @@ def test_delete_removes_children_and_object(
     operator: OperatorHandle, cocoon_crd: Any, k8s_api: client.ApiClient
 ) -> None:
     ns = operator.namespace
-    _create(cocoon_crd, ns, "gone")
+    cocoonnodes.create(cocoon_crd, ns, "gone")
     obj = _wait_cond(cocoon_crd, ns, "gone", "Scheduled", "True")
     assert "cocoon.tonops.dev/finalizer" in obj["metadata"]["finalizers"]
     cocoon_crd.kubectl("delete", "cn", "gone", "-n", ns, "--wait=false")
-    wait_for("CocoonNode gone", lambda: _cn(cocoon_crd, ns, "gone"), lambda o: o == {}, timeout_s=60)
+    wait_for(
+        "CocoonNode gone", lambda: cocoonnodes.get(cocoon_crd, ns, "gone"), lambda o: o == {}, timeout_s=60
+    )
     core, apps = client.CoreV1Api(k8s_api), client.AppsV1Api(k8s_api)
 
     def leftovers() -> list[str]:
@@ -257,7 +242,7 @@ def test_image_change_rolls_pause_scales_to_zero(
     operator: OperatorHandle, cocoon_crd: Any, core_v1: client.CoreV1Api
 ) -> None:
     ns = operator.namespace
-    _create(cocoon_crd, ns, "roll")
+    cocoonnodes.create(cocoon_crd, ns, "roll")
     _wait_cond(cocoon_crd, ns, "roll", "Ready", "True")
     uid = core_v1.read_namespaced_pod("roll-0", ns).metadata.uid
     cocoon_crd.kubectl(
@@ -286,11 +271,13 @@ def test_image_change_rolls_pause_scales_to_zero(
     cocoon_crd.kubectl("patch", "cn", "roll", "-n", ns, "--type=merge", "-p", '{"spec":{"paused":true}}')
     obj = wait_for(
         "paused",
-        lambda: _cn(cocoon_crd, ns, "roll"),
-        lambda o: _cond(o, "Ready").get("reason") == "Paused" and "podName" not in o["status"],
+        lambda: cocoonnodes.get(cocoon_crd, ns, "roll"),
+        lambda o: (
+            cocoonnodes.condition(o, "Ready").get("reason") == "Paused" and "podName" not in o["status"]
+        ),
         timeout_s=90,
     )
-    assert _cond(obj, "Scheduled")["reason"] == "Paused"
+    assert cocoonnodes.condition(obj, "Scheduled")["reason"] == "Paused"
     assert cocoon_crd.kubectl("get", "sts", "roll", "-n", ns, "-o", "jsonpath={.spec.replicas}").stdout == "0"
     assert core_v1.read_namespaced_secret("roll-wallet", ns)  # wallet kept
 
@@ -298,18 +285,18 @@ def test_image_change_rolls_pause_scales_to_zero(
 def test_pending_worker_reports_scheduler_reason(operator: OperatorHandle, cocoon_crd: Any) -> None:
     ns = operator.namespace
     # Only one node has 8 H100s: the second worker that wants 8 stays Pending, with a reason in status.
-    _create(cocoon_crd, ns, "big1", placement={"tee": "TDX", "gpuCount": 8})
+    cocoonnodes.create(cocoon_crd, ns, "big1", placement={"tee": "TDX", "gpuCount": 8})
     _wait_cond(cocoon_crd, ns, "big1", "Scheduled", "True")
-    _create(cocoon_crd, ns, "big2", placement={"tee": "TDX", "gpuCount": 8})
+    cocoonnodes.create(cocoon_crd, ns, "big2", placement={"tee": "TDX", "gpuCount": 8})
     obj = wait_for(
         "big2 waiting with a reason",
-        lambda: _cn(cocoon_crd, ns, "big2"),
+        lambda: cocoonnodes.get(cocoon_crd, ns, "big2"),
         lambda o: (
-            _cond(o, "Scheduled").get("reason") == "InsufficientGPU"
-            and "nodes are available" in _cond(o, "Scheduled").get("message", "")
+            cocoonnodes.condition(o, "Scheduled").get("reason") == "InsufficientGPU"
+            and "nodes are available" in cocoonnodes.condition(o, "Scheduled").get("message", "")
         ),
         timeout_s=90,
     )
-    message = _cond(obj, "Scheduled")["message"]
+    message = cocoonnodes.condition(obj, "Scheduled")["message"]
     assert "Insufficient nvidia.com/gpu" in message and "0 of " in message
-    assert _cond(obj, "Ready")["status"] == "False"
+    assert cocoonnodes.condition(obj, "Ready")["status"] == "False"

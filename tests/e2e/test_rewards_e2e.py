@@ -26,18 +26,16 @@ from typing import Any
 import pytest
 from pytoniq_core.boc.address import Address
 
+from cocoon_dev.ports import free_port
 from cocoon_dev.ton.background import BackgroundChain
 from cocoon_dev.ton.chain import LocalChain
+from cocoon_dev.ton.dev_wallets import DevWallet, deploy_wallet, dev_wallet, wallet_send
 from cocoon_dev.ton.network import (
     DEV_IMAGE_HASH,
     CocoonNetwork,
-    DevWallet,
-    _deploy_wallet,
-    _dev_wallet,
     bump_params_version,
     deploy_cocoon_network,
     sign_voucher,
-    wallet_send,
 )
 from cocoon_operator.steps.funding import FIRST_REGISTRATION_NANO
 from cocoon_operator.ton.addresses import (
@@ -157,8 +155,8 @@ class Stack:
 
     def owner(self, name: str) -> DevWallet:
         if name not in self.owners:
-            wallet = _dev_wallet(uuid.uuid4().bytes, f"owner:{name}")
-            self.bg.call(_deploy_wallet, self.bg.chain, wallet, 1 * TON)
+            wallet = dev_wallet(uuid.uuid4().bytes, f"owner:{name}")
+            self.bg.call(deploy_wallet, self.bg.chain, wallet, 1 * TON)
             self.owners[name] = wallet
         return self.owners[name]
 
@@ -208,12 +206,6 @@ def totals(obj: dict[str, Any]) -> dict[str, Any]:
     return dict(obj.get("status", {}).get("claims", {}).get("totals", {}))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +218,7 @@ def stack(cocoon_crd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     tmp = tmp_path_factory.mktemp("rewards")
     key_file = tmp / "liteserver.key"
     key_file.write_text(os.urandom(32).hex())
-    port = _free_port()
+    port = free_port()
     bg = BackgroundChain(LocalChain(config_b64=load_mainnet_config_b64()), port=port, key_file=str(key_file))
     bg.start()
     runtime: LocalRuntime | None = None
@@ -479,8 +471,8 @@ async def test_liteserver_down_degrades_and_recovers(stack: Stack) -> None:
 
 
 async def test_treasury_empty_then_refilled_and_drained_wallet_topped_up_once(stack: Stack) -> None:
-    poor = _dev_wallet(uuid.uuid4().bytes, "poor-treasury")
-    stack.bg.call(_deploy_wallet, stack.bg.chain, poor, 1 * TON)
+    poor = dev_wallet(uuid.uuid4().bytes, "poor-treasury")
+    stack.bg.call(deploy_wallet, stack.bg.chain, poor, 1 * TON)
     stack.kubectl(
         "create", "secret", "generic", "poor-treasury", "-n", stack.namespace,
         f"--from-literal=privateKey={poor.private_key}", f"--from-literal=walletId={poor.wallet_id}",
@@ -639,7 +631,7 @@ async def test_two_operators_one_leader_and_a_quick_handover(stack: Stack) -> No
     stack.operator.stop()  # releases the Lease; two processes with probes take over from it
     kubeconfig = Path(stack.cluster.kubeconfig)
     processes = [
-        OperatorProcess(kubeconfig, stack.namespace, stack.dir / f"ha-{i}.log", liveness_port=_free_port())
+        OperatorProcess(kubeconfig, stack.namespace, stack.dir / f"ha-{i}.log", liveness_port=free_port())
         for i in range(2)
     ]
 

@@ -267,7 +267,7 @@ def test_light_mode_answers_for_every_pod(
     )
     stats = wait("runner /jsonstats", lambda: httpx.get(f"http://{ip}:12000/jsonstats", timeout=2).json())
     assert stats["status"]["git_commit"] == "cocoon-dev-simulator" and stats["stats"]["queries"][0] == 0
-    assert local_runtime_light.state()["pods"][f"{namespace}/{name}-0"]["pids"] == {}
+    assert local_runtime_light.state()["pods"][f"{namespace}/{name}-0"]["procs"] == {}
     core_v1.delete_namespaced_pod(f"{name}-0", namespace, grace_period_seconds=0)
     wait(
         "pod gone from the runtime",

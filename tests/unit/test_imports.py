@@ -19,19 +19,27 @@ def test_stdlib_operator_not_shadowed() -> None:
     assert not (ROOT / "operator" / "__init__.py").exists()
 
 
-def test_core_modules_do_not_import_kopf() -> None:
+def loaded_after(*modules: str) -> set[str]:
+    """Top-level packages loaded by importing `modules` in a fresh interpreter."""
     code = (
-        "import sys; import cocoon_operator.api, cocoon_operator.reconcile, cocoon_operator.status, "
-        "cocoon_operator.k8s, cocoon_operator.settings; print('kopf' in sys.modules)"
+        f"import sys, {', '.join(modules)}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "False"
+    return set(out.stdout.split())
+
+
+def test_core_modules_do_not_import_kopf() -> None:
+    core = ("api", "reconcile", "status", "k8s", "settings")
+    assert "kopf" not in loaded_after(*(f"cocoon_operator.{m}" for m in core))
 
 
 def test_package_import_registers_no_handlers() -> None:
-    code = "import sys, cocoon_operator; print('kopf' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "False"
+    assert "kopf" not in loaded_after("cocoon_operator")
+
+
+def test_health_package_imports_neither_kopf_nor_kubernetes() -> None:
+    loaded = loaded_after("cocoon_operator.steps.health", "cocoon_operator.worker.triton_client")
+    assert loaded & {"kopf", "kubernetes", "kubernetes_asyncio"} == set()
 
 
 def test_import_linter_contracts() -> None:

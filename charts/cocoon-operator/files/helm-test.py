@@ -6,7 +6,9 @@
 3. The API server accepts a CocoonNode (a server-side dry run: schema, CEL and admission, nothing
    stored) in the namespace the operator watches.
 Environment: COCOON_TEST_NAMESPACE (where the dry-run CocoonNode goes), COCOON_TEST_DEPLOYMENT
-(namespace/name; empty = no operator pod to check), COCOON_TEST_METRICS_URL (empty = skip).
+(namespace/name; empty = no operator pod to check), COCOON_TEST_METRICS_URL (empty = skip),
+COCOON_TEST_WORKER_IMAGE (a worker image the chart's image policy admits; "-" = it admits none yet,
+so the check is that the policy refuses the sample and says where to list images).
 Prints a line per check; exits 1 on the first failure.
 """
 
@@ -64,7 +66,9 @@ def main() -> int:
             return fail(f"Deployment {deployment}: HTTP {exc.status} {exc.reason}")
         if not (status.available_replicas or 0):
             return fail(f"Deployment {deployment} has no available replica")
-        print(f"ok   Deployment {deployment} has {status.available_replicas} available replica(s)", flush=True)
+        print(
+            f"ok   Deployment {deployment} has {status.available_replicas} available replica(s)", flush=True
+        )
     else:
         print("skip the operator runs outside the cluster (replicaCount=0)", flush=True)
 
@@ -80,18 +84,32 @@ def main() -> int:
         print(f"ok   the operator's metrics answer at {url}", flush=True)
 
     namespace = os.environ.get("COCOON_TEST_NAMESPACE") or "default"
+    image = os.environ.get("COCOON_TEST_WORKER_IMAGE") or SAMPLE_SPEC["worker"]["image"]
+    admits_none = image == "-"
+    spec = {**SAMPLE_SPEC, "worker": {"image": SAMPLE_SPEC["worker"]["image"] if admits_none else image}}
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
         "metadata": {"name": "helm-test-dry-run", "namespace": namespace},
-        "spec": SAMPLE_SPEC,
+        "spec": spec,
     }
     try:
         client.CustomObjectsApi(api).create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, body, dry_run="All"
         )
     except ApiException as exc:
+        if admits_none and exc.status == 403 and "imagePolicy.worker" in str(exc.body):
+            print(
+                "ok   the image policy refuses every worker image until imagePolicy.worker lists the runner "
+                "images you trust (none listed yet)",
+                flush=True,
+            )
+            return 0
         return fail(f"a sample CocoonNode was refused in {namespace}: HTTP {exc.status} {exc.body}")
+    if admits_none:
+        return fail(
+            "imagePolicy.worker lists no image, yet a CocoonNode with an unlisted worker image was admitted"
+        )
     print(f"ok   the API server accepts a CocoonNode in {namespace} (server-side dry run)", flush=True)
     return 0
 

@@ -247,3 +247,22 @@ namespaceSelector:
 runbook_url: {{ printf "%s#%s" $r.runbookBaseURL (lower (index . 1)) | quote }}
 {{- end }}
 {{- end }}
+
+{{/* A worker image the image policy admits, for the `helm test` dry run ("-" when it admits none). */}}
+{{- define "cocoon-operator.helmTestWorkerImage" -}}
+{{- $w := .Values.imagePolicy.worker -}}
+{{- if not .Values.imagePolicy.enabled -}}
+registry.example/cocoon/worker-runner:1.0
+{{- else if $w.digests -}}
+registry.example/cocoon/worker-runner@{{ first $w.digests }}
+{{- else if $w.repositoryPrefixes -}}
+{{- $p := first $w.repositoryPrefixes -}}
+{{- if hasSuffix "@" $p -}}{{ $p }}sha256:{{ repeat 64 "0" }}
+{{- else if hasSuffix ":" $p -}}{{ $p }}1.0
+{{- else if hasSuffix "/" $p -}}{{ $p }}worker-runner:1.0
+{{- else -}}{{ $p }}
+{{- end -}}
+{{- else -}}
+-
+{{- end -}}
+{{- end }}

@@ -6,10 +6,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from cocoon_dev import procs
 from cocoon_dev.paths import REPO_ROOT, testenv_cache
 
 from .errors import ClusterError
-from .procs import find_processes
 
 BUILD_SCRIPT = REPO_ROOT / "tools" / "build-testenv.sh"
 VERSIONS_FILE = REPO_ROOT / "tools" / "versions.env"
@@ -91,10 +91,10 @@ def ensure_binaries(build: bool = True, echo: bool = True) -> Binaries:
     hint = f"run {BUILD_SCRIPT} (a cold build takes 30-60 min on 2 cores)"
     if not build:
         raise ClusterError(f"control-plane binaries missing: {', '.join(map(str, missing))}; {hint}")
-    running = find_processes(str(BUILD_SCRIPT.name))
+    running = procs.find(str(BUILD_SCRIPT.name))
     if running:
         raise ClusterError(
-            f"control-plane binaries missing and a build is already running (pid {running[0]}); "
+            f"control-plane binaries missing and a build is already running (pid {running[0].pid}); "
             "wait for it to finish, then run this again"
         )
     if not BUILD_SCRIPT.is_file():

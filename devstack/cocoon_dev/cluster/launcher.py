@@ -11,15 +11,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cocoon_dev import procs
 from cocoon_dev.paths import component_dir
+from cocoon_dev.ports import free_ports, is_free
 
 from . import components as comp
-from . import kubeconfig, pki, procs
+from . import kubeconfig, pki
 from .binaries import Binaries, ensure_binaries
 from .components import ClusterOptions
 from .errors import ClusterError
 from .layout import Layout
-from .ports import free_ports, is_free
 from .readiness import admin_ssl_context, http_ok, insecure_ssl_context, wait_until
 from .state import ClusterState, ComponentState
 
@@ -86,7 +87,7 @@ def up(
                 _stop_all(lay, state, echo)  # a half-dead cluster from before: clear it first
             state = _start(lay, opts, ensure_binaries(build=build), echo)
     if fleet is not None:
-        from .nodes import apply_profile  # the kubernetes client import is slow; only when needed
+        from .nodes import apply_profile  # the client's imports are slow; only when needed
 
         t0 = time.monotonic()
         count = apply_profile(Path(state.kubeconfig), fleet, wait_ready_s=120.0)
@@ -176,12 +177,16 @@ def _start(lay: Layout, opts: ClusterOptions, bins: Binaries, echo: Echo) -> Clu
         for wave in waves:
             for name in wave:
                 log = lay.log(name)
-                pid = procs.spawn(argvs[name], log, cwd=lay.workdir)
+                proc = procs.spawn(argvs[name], log, cwd=lay.workdir, what=name)
                 state.components[name] = ComponentState(
-                    pid=pid, executable=argvs[name][0], log=str(log), port=port_of[name]
+                    pid=proc.pid,
+                    create_time=proc.create_time,
+                    executable=argvs[name][0],
+                    log=str(log),
+                    port=port_of[name],
                 )
                 state.save(lay.state_file)  # record at once: `down` must find it even if `up` dies now
-                echo(f"[cluster] started {name} (pid {pid}, 127.0.0.1:{port_of[name]}, log {log})")
+                echo(f"[cluster] started {name} (pid {proc.pid}, 127.0.0.1:{port_of[name]}, log {log})")
             for name in wave:
                 t0 = time.monotonic()
                 c = state.components[name]
@@ -190,8 +195,7 @@ def _start(lay: Layout, opts: ClusterOptions, bins: Binaries, echo: Echo) -> Clu
                     health[name],
                     TIMEOUTS_S[name],
                     Path(c.log),
-                    pid=c.pid,
-                    executable=c.executable,
+                    proc=c.proc,
                 )
                 echo(f"[cluster] {name} ready ({time.monotonic() - t0:.1f} s)")
     except BaseException:
@@ -212,14 +216,10 @@ def write_kubectl_wrapper(lay: Layout, bins: Binaries) -> Path:
     return path
 
 
-def _leftovers(lay: Layout) -> list[int]:
+def _leftovers(lay: Layout) -> list[procs.ProcRef]:
     """Processes of our binaries that still point into this work dir (recorded or not)."""
-    found = []
-    for pid in procs.find_processes(f"{lay.workdir}/"):
-        argv = procs.cmdline(pid)
-        if argv and Path(argv[0]).name in comp.COMPONENTS:
-            found.append(pid)
-    return found
+    found = procs.find(f"{lay.workdir}/")
+    return [p for p in found if (argv := p.cmdline()) and Path(argv[0]).name in comp.COMPONENTS]
 
 
 def _stop_all(lay: Layout, state: ClusterState, echo: Echo) -> None:
@@ -227,11 +227,11 @@ def _stop_all(lay: Layout, state: ClusterState, echo: Echo) -> None:
         c = state.components[name]
         if c.alive():
             echo(f"[cluster] stopping {name} (pid {c.pid})")
-        if not procs.stop(c.pid, c.executable, STOP_GRACE_S):
+        if not procs.terminate(c.proc, STOP_GRACE_S):
             raise ClusterError(f"{name} (pid {c.pid}) did not stop even after SIGKILL", Path(c.log))
-    for pid in _leftovers(lay):
-        echo(f"[cluster] stopping unrecorded leftover pid {pid}: {' '.join(procs.cmdline(pid))[:120]}")
-        procs.stop(pid, procs.cmdline(pid)[0], STOP_GRACE_S)
+    for proc in _leftovers(lay):
+        echo(f"[cluster] stopping unrecorded leftover pid {proc.pid}: {proc.what}")
+        procs.terminate(proc, STOP_GRACE_S)
     state.components.clear()
     state.save(lay.state_file)
 
@@ -246,9 +246,9 @@ def down(workdir: Path | None = None, purge: bool = False, echo: Echo = _quiet) 
         if state is not None:
             _stop_all(lay, state, echo)
         else:
-            for pid in _leftovers(lay):
-                procs.stop(pid, procs.cmdline(pid)[0], STOP_GRACE_S)
-        left = _leftovers(lay)
+            for proc in _leftovers(lay):
+                procs.terminate(proc, STOP_GRACE_S)
+        left = [p.pid for p in _leftovers(lay)]
         if left:
             raise ClusterError(f"processes of this cluster are still running after down: {left}")
     if purge:
@@ -268,6 +268,7 @@ def status(workdir: Path | None = None) -> dict[str, Any]:
         "server": None,
         "k8s_version": bins.k8s_version,
         "pids": {},
+        "procs": {},
         "alive": {},
         "ports": {},
         "logs": {},
@@ -282,6 +283,7 @@ def status(workdir: Path | None = None) -> dict[str, Any]:
         running=is_running(state),
         server=state.server,
         pids=state.pids(),
+        procs={name: c.proc.to_json() for name, c in state.components.items()},
         alive=state.alive(),
         ports=state.ports,
         logs=state.logs(),

@@ -2,95 +2,77 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client import ApiException
+from cocoon_operator.k8s import ApiError, KubeClient
+from cocoon_operator.k8s.config import load
+from cocoon_operator.k8s.resources import resource
 
 from .errors import ClusterError
 from .fleet import PROFILE_ANNOTATION, FakeNode, FleetProfile, load_profile
 
 FIELD_MANAGER = "cocoon-dev-fleet"
 APPLY = "application/apply-patch+yaml"
+NODES = resource("v1", "Node")
 
 
-def api_client(kubeconfig: Path) -> client.ApiClient:
-    api: client.ApiClient = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
-    return api
-
-
-def _list_nodes(core: client.CoreV1Api) -> list[dict[str, Any]]:
-    """Nodes as plain JSON (the generated models make every field optional)."""
-    resp: Any = core.list_node(_preload_content=False)  # raw urllib3 response
-    items: list[dict[str, Any]] = json.loads(resp.data)["items"]
-    return items
-
-
-def _apply_node(core: client.CoreV1Api, node: FakeNode) -> None:
+async def _apply_node(kube: KubeClient, node: FakeNode) -> None:
     manifest = node.manifest()
     # Server-side apply: idempotent, and labels/taints dropped from a profile are removed again.
     # Status is only taken from the body on create; later capacity changes go through /status.
-    core.patch_node(node.name, manifest, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY)
+    params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+    await kube.request("PATCH", NODES.path(None, node.name), params=params, body=manifest, content_type=APPLY)
     status_body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": node.name},
         "status": manifest["status"],
     }
-    core.patch_node_status(
-        node.name, status_body, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY
-    )
+    status_path = NODES.path(None, node.name, "status")
+    await kube.request("PATCH", status_path, params=params, body=status_body, content_type=APPLY)
 
 
-def apply_nodes(kubeconfig: Path, nodes: list[FakeNode]) -> None:
-    with api_client(kubeconfig) as api:
-        core = client.CoreV1Api(api)
-        for node in nodes:
-            try:
-                _apply_node(core, node)
-            except ApiException as exc:
-                raise ClusterError(
-                    f"applying node {node.name} failed: {exc.status} {exc.reason}: {exc.body}"
-                ) from exc
+async def apply_nodes(kube: KubeClient, nodes: list[FakeNode]) -> None:
+    for node in nodes:
+        try:
+            await _apply_node(kube, node)
+        except ApiError as exc:
+            raise ClusterError(f"applying node {node.name} failed: {exc}") from exc
 
 
-def prune(kubeconfig: Path, profile: FleetProfile, keep: list[FakeNode]) -> list[str]:
+async def prune(kube: KubeClient, profile: FleetProfile, keep: list[FakeNode]) -> list[str]:
     """Delete nodes created from this profile earlier that it no longer declares."""
     wanted = {n.name for n in keep}
     gone: list[str] = []
-    with api_client(kubeconfig) as api:
-        core = client.CoreV1Api(api)
-        for node in _list_nodes(core):
-            name = node["metadata"]["name"]
-            annotations = node["metadata"].get("annotations") or {}
-            if annotations.get(PROFILE_ANNOTATION) == profile.name and name not in wanted:
-                core.delete_node(name)
-                gone.append(name)
+    for node in await kube.list("v1", "Node"):
+        name = node["metadata"]["name"]
+        annotations = node["metadata"].get("annotations") or {}
+        if annotations.get(PROFILE_ANNOTATION) == profile.name and name not in wanted:
+            await kube.delete("v1", "Node", None, name)
+            gone.append(name)
     return gone
 
 
-def wait_ready(kubeconfig: Path, names: list[str], timeout_s: float) -> None:
+async def wait_ready(kube: KubeClient, names: list[str], timeout_s: float) -> None:
     """Wait until every named node has condition Ready=True (KWOK's node-initialize stage)."""
     deadline = time.monotonic() + timeout_s
     pending = set(names)
-    with api_client(kubeconfig) as api:
-        core = client.CoreV1Api(api)
-        while pending:
-            for node in _list_nodes(core):
-                conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions") or []}
-                if conds.get("Ready") == "True":
-                    pending.discard(node["metadata"]["name"])
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                raise ClusterError(
-                    f"{len(pending)} node(s) not Ready after {timeout_s:.0f} s (is kwok running?): "
-                    f"{sorted(pending)[:10]}"
-                )
-            time.sleep(0.5)
+    while pending:
+        for node in await kube.list("v1", "Node"):
+            conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions") or []}
+            if conds.get("Ready") == "True":
+                pending.discard(node["metadata"]["name"])
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"{len(pending)} node(s) not Ready after {timeout_s:.0f} s (is kwok running?): "
+                f"{sorted(pending)[:10]}"
+            )
+        await asyncio.sleep(0.5)
 
 
 def apply_profile(
@@ -103,9 +85,14 @@ def apply_profile(
     """Apply a profile (built-in name or file path); returns the number of nodes declared."""
     profile = load_profile(ref)
     nodes = profile.nodes(scale)
-    apply_nodes(kubeconfig, nodes)
-    if prune_old:
-        prune(kubeconfig, profile, nodes)
-    if wait_ready_s:
-        wait_ready(kubeconfig, [n.name for n in nodes], wait_ready_s)
+
+    async def run() -> None:
+        async with KubeClient(load(str(kubeconfig))) as kube:
+            await apply_nodes(kube, nodes)
+            if prune_old:
+                await prune(kube, profile, nodes)
+            if wait_ready_s:
+                await wait_ready(kube, [n.name for n in nodes], wait_ready_s)
+
+    asyncio.run(run())  # callers are synchronous (the CLI, `cluster up`, the test fixtures)
     return len(nodes)

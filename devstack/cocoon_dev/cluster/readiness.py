@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from . import procs
+from cocoon_dev.procs import ProcRef
+
 from .errors import ClusterError
 from .pki import Pki
 
@@ -42,8 +43,7 @@ def wait_until(
     check: Callable[[], bool],
     timeout_s: float,
     log: Path,
-    pid: int | None = None,
-    executable: str | None = None,
+    proc: ProcRef | None = None,
     interval_s: float = 0.25,
 ) -> None:
     """Poll `check` until true; fail early if the process died, with a hint from its log."""
@@ -51,7 +51,7 @@ def wait_until(
     while True:
         if check():
             return
-        if pid is not None and not procs.is_alive(pid, executable):
+        if proc is not None and not proc.alive():
             raise ClusterError(f"{what}: the process exited during start-up{_log_hint(log)}", log)
         if time.monotonic() > deadline:
             raise ClusterError(f"{what}: not ready after {timeout_s:.0f} s{_log_hint(log)}", log)

@@ -1,4 +1,4 @@
-"""`state.json`: what `up` started (pids, ports, logs), so `status` and `down` can find it later."""
+"""`state.json`: what `up` started (process identities, ports, logs), so `status` and `down` can find it."""
 
 from __future__ import annotations
 
@@ -8,20 +8,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import procs
+from cocoon_dev import procs
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: processes are recorded as pid + start time
 
 
 @dataclass
 class ComponentState:
     pid: int
+    create_time: float  # with the pid, the process's identity (procs.ProcRef)
     executable: str
     log: str
     port: int | None = None
 
+    @property
+    def proc(self) -> procs.ProcRef:
+        return procs.ProcRef(self.pid, self.create_time, Path(self.executable).name)
+
     def alive(self) -> bool:
-        return procs.is_alive(self.pid, self.executable)
+        return self.proc.alive()
 
 
 @dataclass

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from cocoon_dev import procs
 from cocoon_dev.paths import component_dir
 from cocoon_dev.runtime import triton
+from cocoon_dev.runtime.pods import STATE_FILE
 
 PID_FILE = "kubelet.pid"
-STATE_FILE = "kubelet-state.json"
 LOG_FILE = "kubelet.log"
 
 
@@ -34,7 +33,7 @@ def register(subparsers: Any) -> None:
             "--mode",
             choices=["full", "light"],
             default="full",
-            help="full: real processes; light: one in-process stand-in per pod IP (benchmarks)",
+            help="full: real processes; light: one process answers for every pod IP (benchmarks)",
         )
         p.add_argument("--network", type=Path, default=None, help="dev chain network.json")
         p.add_argument("--ton-config", type=Path, default=None, help="dev chain TON global config")
@@ -66,39 +65,27 @@ def _argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _pid() -> int | None:
-    path = component_dir("runtime") / PID_FILE
-    try:
-        pid = int(path.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid
+def _running() -> procs.ProcRef | None:
+    return procs.read_pid_file(component_dir("runtime") / PID_FILE)
 
 
 def _up(args: argparse.Namespace) -> int:
     if args.mode == "full" and not triton.triton_available():
         print(f"runtime: Triton is not installed; run {triton.SETUP_COMMAND}", file=sys.stderr)
         return 1
-    pid = _pid()
-    if pid is not None:
-        print(f"runtime: already running (pid {pid})")
+    running = _running()
+    if running is not None:
+        print(f"runtime: already running (pid {running.pid})")
         return 0
     state_dir = component_dir("runtime")
     (state_dir / STATE_FILE).unlink(missing_ok=True)
-    with (state_dir / LOG_FILE).open("ab") as log:
-        proc = subprocess.Popen(
-            _argv(args),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    (state_dir / PID_FILE).write_text(f"{proc.pid}\n")
+    proc = procs.spawn(_argv(args), state_dir / LOG_FILE, what="runtime")
+    procs.write_pid_file(state_dir / PID_FILE, proc)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            print(f"runtime: exited with {proc.returncode}; see {state_dir / LOG_FILE}", file=sys.stderr)
+        if not proc.alive():
+            code = procs.exit_code(proc)
+            print(f"runtime: exited with {code}; see {state_dir / LOG_FILE}", file=sys.stderr)
             return 1
         if (state_dir / STATE_FILE).exists():
             print(f"runtime: running (pid {proc.pid}, mode {args.mode}); log {state_dir / LOG_FILE}")
@@ -113,37 +100,37 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    pid = _pid()
-    if pid is None:
+    proc = _running()
+    if proc is None:
         print("runtime: not running")
         return 0
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 90  # Triton drains in-flight requests (exit timeout 30 s)
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
-        time.sleep(0.2)
-    else:
-        os.killpg(pid, signal.SIGKILL)
+    # Its pods' containers drain first (Triton's exit timeout is 30 s), then the runtime exits.
+    if not procs.terminate(proc, grace_s=90.0):
+        print(f"runtime: could not stop pid {proc.pid}", file=sys.stderr)
+        return 1
     (component_dir("runtime") / PID_FILE).unlink(missing_ok=True)
-    print(f"runtime: stopped (pid {pid})")
+    print(f"runtime: stopped (pid {proc.pid})")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    pid = _pid()
+    proc = _running()
     try:
         state: dict[str, Any] = json.loads((component_dir("runtime") / STATE_FILE).read_text())
     except (OSError, ValueError):
         state = {"pods": {}}
-    info = {"running": pid is not None, "pid": pid, "mode": state.get("mode"), "pods": state.get("pods", {})}
+    info = {
+        "running": proc is not None,
+        "pid": proc.pid if proc else None,
+        "proc": proc.to_json() if proc else None,
+        "mode": state.get("mode"),
+        "pods": state.get("pods", {}),
+    }
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"runtime: running (pid {pid})" if pid else "runtime: not running")
+    print(f"runtime: running (pid {proc.pid})" if proc else "runtime: not running")
     for name, pod in info["pods"].items():
-        procs = ", ".join(f"{c}={p}" for c, p in pod.get("pids", {}).items()) or "-"
-        print(f"  {name:40} {pod['ip']:16} {procs}")
+        pids = ", ".join(f"{c}={p['pid']}" for c, p in pod.get("procs", {}).items()) or "-"
+        print(f"  {name:40} {pod['ip']:16} {pids}")
     return 0

@@ -11,7 +11,6 @@ runs the server with the two environment fixes the wheel needs (see docs/local-r
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
@@ -25,6 +24,7 @@ from typing import IO, Literal
 
 import httpx
 
+from cocoon_dev import procs
 from cocoon_dev.paths import REPO_ROOT
 
 HTTP_PORT = 8000
@@ -208,6 +208,7 @@ class TritonServer:
         self.install = install or find_triton()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.identity: procs.ProcRef | None = None  # tritonserver, the leader of its process group
         self._log: IO[bytes] | None = None
 
     def start(self) -> None:
@@ -225,6 +226,7 @@ class TritonServer:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the stub processes die with it
         )
+        self.identity = procs.ref(self.process.pid, "tritonserver")
 
     @property
     def pid(self) -> int:
@@ -286,14 +288,18 @@ class TritonServer:
         try:
             rc = self.process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
-            kill_group(self.process.pid)
+            self._kill_group()
             rc = self.process.wait(timeout=10)
         # The Python stubs normally exit with the server; make sure none is left behind.
-        kill_group(self.process.pid)
+        self._kill_group()
         if self._log is not None:
             self._log.close()
             self._log = None
         return rc
+
+    def _kill_group(self) -> None:
+        if self.identity is not None:
+            procs.kill_group(self.identity)
 
     def __enter__(self) -> TritonServer:
         self.start()
@@ -301,8 +307,3 @@ class TritonServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)

@@ -26,14 +26,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cocoon_dev import procs
 from cocoon_dev.runtime import openai_front
-from cocoon_dev.runtime.triton import (
-    STANDIN_MODEL,
-    TritonServerConfig,
-    find_triton,
-    kill_group,
-    server_command,
-)
+from cocoon_dev.runtime.triton import STANDIN_MODEL, TritonServerConfig, find_triton, server_command
 
 PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
 
@@ -96,10 +91,11 @@ async def _serve(args: argparse.Namespace, repository: Path) -> int:
     # From here on, every exit path (return, exception, SIGTERM/SIGINT/SIGHUP, even SIGKILL of this
     # wrapper via PDEATHSIG) ends with Triton's whole process group gone: a leftover tritonserver keeps
     # the pod IP's ports bound and blocks the next pod that gets that IP.
+    triton = procs.ref(proc.pid, "tritonserver") or procs.ProcRef(proc.pid, 0.0, "tritonserver")
     try:
-        return await _supervise(args, config, proc)
+        return await _supervise(args, config, proc, triton)
     finally:
-        kill_group(proc.pid)  # Triton, if still there, and leftover Python stubs
+        procs.kill_group(triton)  # Triton, if still there, and leftover Python stubs
         with contextlib.suppress(ProcessLookupError, ChildProcessError):
             if proc.returncode is None:
                 await asyncio.wait_for(proc.wait(), timeout=5)
@@ -113,7 +109,10 @@ def _die_with_parent() -> None:
 
 
 async def _supervise(
-    args: argparse.Namespace, config: TritonServerConfig, proc: asyncio.subprocess.Process
+    args: argparse.Namespace,
+    config: TritonServerConfig,
+    proc: asyncio.subprocess.Process,
+    triton: procs.ProcRef,
 ) -> int:
     if args.pid_file:
         args.pid_file.write_text(f"{proc.pid}\n")
@@ -127,7 +126,7 @@ async def _supervise(
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)  # Triton drains in-flight requests ...
         if escalation is None:  # ... but not forever
-            escalation = loop.call_later(args.exit_timeout_secs + 5, kill_group, proc.pid)
+            escalation = loop.call_later(args.exit_timeout_secs + 5, procs.kill_group, triton)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, forward_term)

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from cocoon_dev.paths import component_dir, dev_home
-from cocoon_dev.stack.procs import StepFailed
+from cocoon_dev.stack.commands import StepFailed
 
 
 def register(subparsers: Any) -> None:
@@ -151,7 +151,10 @@ def collect_status() -> dict[str, Any]:
             "running": bool(runtime.get("running")),
             "pid": runtime.get("pid"),
             "pods": {
-                name: {"ip": p.get("ip"), "pids": p.get("pids", {})}
+                name: {
+                    "ip": p.get("ip"),
+                    "pids": {c: proc["pid"] for c, proc in (p.get("procs") or {}).items()},
+                }
                 for name, p in (runtime.get("pods") or {}).items()
             },
             "log": str(component_dir("runtime") / "kubelet.log"),

@@ -22,9 +22,9 @@ from rich.live import Live
 from rich.text import Text
 
 from cocoon_dev.stack import steps
+from cocoon_dev.stack.commands import StepFailed
 from cocoon_dev.stack.fleet import Claim, Observer, Snapshot, confirmed_on_chain
 from cocoon_dev.stack.manifests import DEMO_NAMESPACE
-from cocoon_dev.stack.procs import StepFailed
 from cocoon_operator.plugin import table
 
 TON = 1_000_000_000

@@ -14,10 +14,12 @@ import json
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
+from cocoon_operator.k8s import KubeClient
+from cocoon_operator.k8s.config import load
 from cocoon_operator.plugin import table
 from cocoon_operator.plugin.table import FleetRow
 from cocoon_operator.ton.addresses import raw_address
@@ -25,7 +27,7 @@ from cocoon_operator.ton.client import ChainClient
 from cocoon_operator.ton.payouts import PayoutTx, scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import read_worker_data
 
-GROUP, VERSION, PLURAL = "cocoon.tonops.dev", "v1alpha1", "cocoonnodes"
+GROUP, VERSION = "cocoon.tonops.dev", "v1alpha1"
 RUNNER_PORT = 12000
 
 
@@ -79,39 +81,27 @@ def _int(value: Any) -> int | None:
 
 def claims_of(name: str, status: dict[str, Any], owner: str = "") -> list[Claim]:
     """Confirmed payouts from the status ledger (`status.claims.history`, or `lastClaims` Confirmed)."""
-    found: list[Claim] = []
     ledger = status.get("claims")
     if isinstance(ledger, dict):
-        for e in ledger.get("history") or []:
-            found.append(
-                Claim(
-                    node=name,
-                    owner=owner,
-                    proxy=str(e.get("proxy", "")),
-                    worker_contract=str(e.get("workerContract", "")),
-                    tokens=_int(e.get("tokens")) or 0,
-                    nano=_int(e.get("nano")) or 0,
-                    tx_hash=str(e.get("txHash", "")),
-                    source=str(e.get("source", "")),
-                )
-            )
-        return found
-    for e in status.get("lastClaims") or []:
-        if str(e.get("state", "")).lower() != "confirmed":
-            continue
-        found.append(
-            Claim(
-                node=name,
-                owner=owner,
-                proxy=str(e.get("proxyAddress", "")),
-                worker_contract=str(e.get("workerContract", "")),
-                tokens=_int(e.get("tokens")) or 0,
-                nano=_int(e.get("amountNano")) or 0,
-                tx_hash=str(e.get("txHash", "")),
-                source=str(e.get("source", "Operator")),
-            )
+        entries, proxy_key, nano_key, source = ledger.get("history") or [], "proxy", "nano", ""
+    else:
+        entries = [
+            e for e in status.get("lastClaims") or [] if str(e.get("state", "")).lower() == "confirmed"
+        ]
+        proxy_key, nano_key, source = "proxyAddress", "amountNano", "Operator"
+    return [
+        Claim(
+            node=name,
+            owner=owner,
+            proxy=str(e.get(proxy_key, "")),
+            worker_contract=str(e.get("workerContract", "")),
+            tokens=_int(e.get("tokens")) or 0,
+            nano=_int(e.get(nano_key)) or 0,
+            tx_hash=str(e.get("txHash", "")),
+            source=str(e.get("source", source)),
         )
-    return found
+        for e in entries
+    ]
 
 
 def row_of(obj: dict[str, Any]) -> NodeRow:
@@ -159,11 +149,7 @@ class Observer:
     """Collects snapshots; owns the API client, an HTTP client and a liteserver connection."""
 
     def __init__(self, kubeconfig: str, global_config: Path, network: dict[str, Any], namespace: str) -> None:
-        from kubernetes import client as k8s
-        from kubernetes import config as k8s_config
-
-        api_client = k8s_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        self._api = k8s.CustomObjectsApi(api_client)
+        self._kube = KubeClient(load(kubeconfig), timeout=10.0)
         self._global_config = json.loads(global_config.read_text())
         self.network = network
         self.namespace = namespace
@@ -181,6 +167,7 @@ class Observer:
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self._kube.close()
         if self._chain is not None:
             await self._chain.close()
 
@@ -195,14 +182,9 @@ class Observer:
         state = await (await self.chain()).account_state(address)
         return int(state.balance)
 
-    def _list(self) -> object:
-        return self._api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, _request_timeout=10
-        )
-
     async def snapshot(self) -> Snapshot:
-        listing = cast(dict[str, Any], await asyncio.to_thread(self._list))
-        rows = [row_of(obj) for obj in sorted(listing.get("items", []), key=lambda o: o["metadata"]["name"])]
+        items = await self._kube.list(f"{GROUP}/{VERSION}", "CocoonNode", self.namespace)
+        rows = [row_of(obj) for obj in sorted(items, key=lambda o: o["metadata"]["name"])]
         stats = await asyncio.gather(*(runner_stats(self._http, r.pod_ip) for r in rows))
         for row, s in zip(rows, stats, strict=True):
             apply_runner(row, s, self.fee_per_token)

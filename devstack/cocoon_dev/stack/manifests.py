@@ -41,7 +41,7 @@ DEMO_REWARDS = {"minClaim": "0.000000001", "maxFeeFraction": "0.5", "checkInterv
 
 
 def friendly(address: str, *, bounceable: bool) -> str:
-    return str(Address(address).to_str(is_user_friendly=True, is_bounceable=bounceable))  # type: ignore[no-untyped-call]
+    return str(Address(address).to_str(is_user_friendly=True, is_bounceable=bounceable))
 
 
 def global_config_map(global_config: Path, namespace: str = DEMO_NAMESPACE) -> dict[str, Any]:
@@ -81,9 +81,9 @@ def sample_owner(network: dict[str, Any], index: int) -> str:
     appears with the first one)."""
     owner = Address(str(network["owner"]["address"]))
     if index == 0:
-        return str(owner.to_str(is_user_friendly=False))  # type: ignore[no-untyped-call]
+        return str(owner.to_str(is_user_friendly=False))
     digest = hashlib.sha256(b"cocoon-dev-sample-owner:%d:" % index + bytes(owner.hash_part)).digest()
-    return str(Address((owner.wc, digest)).to_str(is_user_friendly=False))  # type: ignore[no-untyped-call]
+    return str(Address((owner.wc, digest)).to_str(is_user_friendly=False))
 
 
 def sample_cocoonnodes(network: dict[str, Any], namespace: str = DEMO_NAMESPACE) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,8 +20,11 @@ from typing import Any
 import httpx
 import yaml
 
+from cocoon_dev import procs
 from cocoon_dev.paths import component_dir
-from cocoon_dev.stack.procs import ProcRef, StepFailed, ref, tail, terminate
+from cocoon_dev.ports import free_port
+from cocoon_dev.procs import ProcRef
+from cocoon_dev.stack.commands import StepFailed
 
 TOKEN_HOURS = 48
 PID_FILE = "operator.json"
@@ -163,10 +165,6 @@ def _write_kubeconfig(cluster: dict[str, Any], user: str, user_entry: dict[str, 
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # Settings of the chart's Deployment the local process does not take: the metrics port would collide
@@ -206,8 +204,8 @@ def start(
 ) -> ProcRef:
     """Start `cocoon-operator <args>` (default `run --all-namespaces --standalone`) in the background
     with a local liveness endpoint; wait until it answers."""
-    port = _free_port()
-    metrics_port = _free_port()  # the exporter, as the chart runs it (COCOON_METRICS_PORT)
+    port = free_port()
+    metrics_port = free_port()  # the exporter, as the chart runs it (COCOON_METRICS_PORT)
     argv = [
         sys.executable, "-m", "cocoon_operator", *(args or ["run", "--all-namespaces", "--standalone"]),
         "--liveness", f"http://127.0.0.1:{port}/healthz",
@@ -220,13 +218,9 @@ def start(
     log = log_path()
     with log.open("ab") as out:
         out.write(f"\n# cocoon-dev: starting {' '.join(argv)} at {time.strftime('%H:%M:%S')}\n".encode())
-        popen = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True, cwd=state_dir(),
-        )  # fmt: skip
-    proc = ref(popen.pid, "operator")
-    if proc is None:
-        raise StepFailed(f"the operator exited at once (code {popen.poll()})", log)
+    proc = procs.spawn(argv, log, cwd=state_dir(), env=env, what="operator")
+    if not proc.alive():
+        raise StepFailed(f"the operator exited at once (code {procs.exit_code(proc)})", log)
     (state_dir() / PID_FILE).write_text(
         json.dumps(
             {
@@ -239,15 +233,16 @@ def start(
     )
     deadline = time.monotonic() + ready_s
     while time.monotonic() < deadline:
-        if popen.poll() is not None:
-            raise StepFailed(f"the operator exited with code {popen.returncode}:\n{tail(log, 8)}", log)
+        if not proc.alive():
+            code = procs.exit_code(proc)
+            raise StepFailed(f"the operator exited with code {code}:\n{procs.log_tail(log, 8)}", log)
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2, trust_env=False).status_code == 200:
                 return proc
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    terminate(proc)
+    procs.terminate(proc, grace_s=20.0)
     raise StepFailed(f"the operator did not report alive within {ready_s:.0f} s", log)
 
 
@@ -257,7 +252,7 @@ def stop() -> ProcRef | None:
         (state_dir() / PID_FILE).unlink(missing_ok=True)
         return None
     proc, _ = found
-    if not terminate(proc, grace_s=20.0):
+    if not procs.terminate(proc, grace_s=20.0):
         raise StepFailed(f"could not stop the operator (pid {proc.pid})", log_path())
     (state_dir() / PID_FILE).unlink(missing_ok=True)
     return proc

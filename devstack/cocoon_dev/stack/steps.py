@@ -7,6 +7,7 @@ not run, and what this run started is stopped again (reverse order), unless `kee
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,24 +15,17 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from cocoon_dev import procs
 from cocoon_dev.paths import REPO_ROOT, component_dir, dev_home, testenv_cache
+from cocoon_dev.procs import ProcRef
 from cocoon_dev.stack import manifests, operator_proc
-from cocoon_dev.stack.procs import (
-    ProcRef,
-    StepFailed,
-    children_of,
-    dev_cli,
-    ref,
-    run_json,
-    run_logged,
-    terminate,
-)
+from cocoon_dev.stack.commands import StepFailed, dev_cli, run_json, run_logged
 
 CHART = REPO_ROOT / "charts" / "cocoon-operator"
 # What the dev stack asks of the chart: the demo namespace only, the examples' images (checked by the
@@ -372,64 +366,48 @@ def current_processes() -> list[ProcRef]:
     """Every process of the stack that runs now (components, pods, and their children)."""
     found: list[ProcRef] = []
 
-    def add(pid: Any, what: str) -> None:
-        if isinstance(pid, int) and pid > 0:
-            proc = ref(pid, what)
-            if proc is not None:
-                found.append(proc)
-                for child in children_of(pid):
-                    sub = ref(child, f"{what} (child)")
-                    if sub is not None:
-                        found.append(sub)
+    def add(proc: ProcRef | None) -> None:
+        if proc is not None and proc.alive():
+            found.append(proc)
+            found.extend(procs.descendants(proc))
+
+    def add_json(data: Any, what: str) -> None:
+        if isinstance(data, dict):
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                add(replace(ProcRef.from_json(data), what=what))
 
     op = operator_proc.running()
     if op is not None:
-        add(op[0].pid, "operator")
+        add(op[0])
     runtime = _quiet(runtime_status) or {}
-    add(runtime.get("pid"), "runtime")
+    add_json(runtime.get("proc"), "runtime")
     for pod, info in (runtime.get("pods") or {}).items():
-        for container, pid in (info.get("pids") or {}).items():
-            add(pid, f"pod {pod} {container}")
+        for container, proc in (info.get("procs") or {}).items():
+            add_json(proc, f"pod {pod} {container}")
     chain = _quiet(chain_status) or {}
-    add(chain.get("pid"), "chain")
+    add_json(chain.get("proc"), "chain")
     cluster = _quiet(cluster_status) or {}
-    for name, pid in (cluster.get("pids") or {}).items():
-        add(pid, f"cluster {name}")
-    found += home_processes()
-    unique = {(p.pid, p.start_ticks): p for p in found}
+    for name, proc in (cluster.get("procs") or {}).items():
+        add_json(proc, f"cluster {name}")
+    found += procs.orphans_in(dev_home())
+    unique = {(p.pid, p.create_time): p for p in found}
     return list(unique.values())
 
 
-def home_processes() -> list[ProcRef]:
-    """Orphans of this stack: processes re-parented to init that work inside this stack's home (cwd)
-    or name a path in it (command line), e.g. a Triton server whose wrapper crashed. Found this way
-    even when no recorded parent leads to them. Processes with a live parent (say, a `tail -f` of a
-    log in a terminal) are never picked up."""
-    home = str(dev_home()) + "/"
+def _recorded(state: dict[str, Any]) -> list[ProcRef]:
+    """The processes `up` recorded (entries of an older format are no identities and are skipped)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid != 1:
-                continue
-            cwd = os.readlink(entry / "cwd") + "/"
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        if cwd.startswith(home) or home in cmdline:
-            proc = ref(int(entry.name), f"orphan in {home} ({cmdline[:60].strip()})")
-            if proc is not None:
-                found.append(proc)
+    for data in state.get("processes", []):
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            found.append(ProcRef.from_json(data))
     return found
 
 
 def record_processes(ctx: Context | None = None) -> None:
     state = load_state()
-    known = {(p["pid"], p["start_ticks"]): p for p in state.get("processes", [])}
+    known = {(p.pid, p.create_time): p.to_json() for p in _recorded(state)}
     for proc in current_processes():
-        known[(proc.pid, proc.start_ticks)] = proc.to_json()
+        known[(proc.pid, proc.create_time)] = proc.to_json()
     state["processes"] = list(known.values())
     state["updated"] = time.time()
     save_state(state)
@@ -468,11 +446,10 @@ def down(console: Console, *, purge: bool = False) -> int:
     console.print(f"[bold]cocoon-dev down[/bold]  (state in {dev_home()})")
     failures = stop_components(console, ["operator", "runtime", "helm", "chain", "cluster"])
     state = load_state()
-    recorded = [ProcRef.from_json(d) for d in state.get("processes", [])]
-    left = [p for p in recorded + home_processes() if p.alive()]
-    left = list({(p.pid, p.start_ticks): p for p in left}.values())
+    left = [p for p in _recorded(state) + procs.orphans_in(dev_home()) if p.alive()]
+    left = list({(p.pid, p.create_time): p for p in left}.values())
     for proc in left:  # a leftover is stopped by its recorded identity, never by name
-        terminate(proc, grace_s=5.0)
+        procs.terminate(proc, grace_s=5.0)
     still = [p for p in left if p.alive()]
     if left:
         listed = ", ".join(f"{p.what} (pid {p.pid})" for p in left)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -53,27 +52,50 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pytoniq.liteclient.client import LiteServerError, RunGetMethodError
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
-from pytoniq_core.boc.slice import Slice
-from pytoniq_core.crypto.crc import crc16
 from pytoniq_core.tl.block import BlockIdExt
-from pytoniq_core.tlb.account import Account, ShardAccount, SimpleAccount, StateInit
-from pytoniq_core.tlb.transaction import MessageAny, Transaction
+from pytoniq_core.tlb.account import Account, ShardAccount, StateInit
+from pytoniq_core.tlb.transaction import MessageAny
 from pytoniq_core.tlb.vm_stack import VmStack
 
 from cocoon_dev.ton import engine
 from cocoon_dev.ton.boc import b64_to_cell, cell_to_b64
+from cocoon_dev.ton.provider import ProviderSurface
+from cocoon_dev.ton.records import (  # re-exported: the chain's public types
+    ChainError,
+    ExternalRejected,
+    GetMethodResult,
+    MessageResult,
+    ParsedAccount,
+    TxRecord,
+    internal_destination,
+    internal_message,
+    method_id,
+    raw_address,
+    synthetic_hash,
+    tx_lt_and_out_msgs,
+)
 
 log = logging.getLogger(__name__)
+
+__all__ = [  # what other modules import from here (the records live in records.py)
+    "TON",
+    "ChainError",
+    "ExternalRejected",
+    "GetMethodResult",
+    "LocalChain",
+    "MessageResult",
+    "TxRecord",
+    "method_id",
+    "raw_address",
+]
 
 TON = 1_000_000_000
 MC_SHARD = -(2**63)
 # The faucet: a fake masterchain address that needs no contract. Messages sent to it are dropped.
 FAUCET_ADDRESS = Address("-1:" + "ff" * 32)
-EXTERNAL_REJECTED_CODE = 0  # pytoniq surfaces it as LiteServerError(code, message)
 MAX_CASCADE_TRANSACTIONS = 10_000  # stops message loops between contracts
 SNAPSHOT_VERSION = 1
 
@@ -86,140 +108,13 @@ _EMPTY_SHARD_ACCOUNT_B64 = cell_to_b64(
 )
 
 
-class ChainError(RuntimeError):
-    """A request the chain cannot serve (bad message, unknown transaction...). Names the field at fault."""
-
-
-class ExternalRejected(LiteServerError):
-    """The destination contract did not accept the external message (the chain is unchanged).
-
-    Subclasses pytoniq's `LiteServerError`, so the same `except` works in process and over the
-    liteserver.
-    """
-
-    def __init__(self, address: str, exit_code: int | None, detail: str) -> None:
-        self.address = address
-        self.exit_code = exit_code
-        super().__init__(
-            EXTERNAL_REJECTED_CODE,
-            f"cannot apply external message to current state : External message was not accepted "
-            f"by {address}: exitcode={exit_code}: {detail}",
-        )
-
-
-def raw_address(address: Address | str) -> str:
-    """The chain's account key: "wc:hex" (raw form), from any address form."""
-    addr = Address(address) if isinstance(address, str) else address
-    return f"{addr.wc}:{addr.hash_part.hex()}"
-
-
-def method_id(method: str | int) -> int:
-    """A get-method id, as pytoniq computes it (crc16 of the name, | 0x10000)."""
-    if isinstance(method, int):
-        return method
-    return (int.from_bytes(crc16(method.encode()), "big") & 0xFFFF) | 0x10000
-
-
-def _synthetic_hash(*parts: object) -> bytes:
-    return hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-
-
-@dataclass(frozen=True)
-class TxRecord:
-    """One executed transaction as stored: account, lt, hash, block seqno and the BoC (base64)."""
-
-    address: str
-    lt: int
-    hash: bytes
-    seqno: int
-    boc_b64: str
-
-    @cached_property
-    def cell(self) -> Cell:
-        return b64_to_cell(self.boc_b64)
-
-    @cached_property
-    def transaction(self) -> Transaction:
-        """The parsed pytoniq `Transaction` (in_msg, out_msgs, description with every phase)."""
-        tx: Transaction = Transaction.deserialize(self.cell.begin_parse())
-        return tx
-
-    @property
-    def aborted(self) -> bool:
-        return bool(getattr(self.transaction.description, "aborted", False))
-
-    @property
-    def exit_code(self) -> int | None:
-        """Compute-phase exit code, or None when the compute phase was skipped."""
-        compute = getattr(self.transaction.description, "compute_ph", None)
-        if compute is None or getattr(compute, "type_", "") != "vm":
-            return None
-        code: int = compute.exit_code
-        return code
-
-    @property
-    def success(self) -> bool:
-        """Compute phase ran with exit code 0/1 and the transaction was not aborted."""
-        return not self.aborted and self.exit_code in (0, 1)
-
-
-@dataclass
-class MessageResult:
-    """What one message did. `transactions` in execution (breadth-first) order, empty when pending."""
-
-    transactions: list[TxRecord] = field(default_factory=list)
-    seqno: int = 0
-    duplicate: bool = False  # a copy of an already accepted message: answered, not executed
-    pending: bool = False  # block-interval mode: accepted, executed when the next block is sealed
-
-    @property
-    def first(self) -> TxRecord:
-        if not self.transactions:
-            raise ChainError("the message produced no transaction (duplicate or pending)")
-        return self.transactions[0]
-
-    def for_account(self, address: Address | str) -> list[TxRecord]:
-        key = raw_address(address)
-        return [tx for tx in self.transactions if tx.address == key]
-
-
-@dataclass
-class GetMethodResult:
-    exit_code: int
-    stack_b64: str
-    gas_used: int
-
-    @property
-    def stack(self) -> list[Any]:
-        return list(VmStack.deserialize(Slice.one_from_boc(base64.b64decode(self.stack_b64))))
-
-
-@dataclass
-class _Parsed:
-    """Parsed view of one ShardAccount BoC (cached per account while its BoC is unchanged)."""
-
-    boc_b64: str
-    cell: Cell
-    shard_account: ShardAccount
-
-    @cached_property
-    def code_data_b64(self) -> tuple[str, str] | None:
-        account = self.shard_account.account
-        if account is None or account.storage.state.type_ != "account_active":
-            return None
-        state_init: StateInit = account.storage.state.state_init
-        if state_init.code is None or state_init.data is None:
-            return None
-        return cell_to_b64(state_init.code), cell_to_b64(state_init.data)
-
-
 @dataclass
 class _Pending:
     boc: bytes
     msg_hash: bytes
 
 
-class LocalChain:
+class LocalChain(ProviderSurface):
     """An in-memory TON chain on the real emulator. See the module docstring for the model."""
 
     def __init__(
@@ -235,7 +130,7 @@ class LocalChain:
         self._emulator = engine.TransactionEmulator(self.config_b64)
         self._accounts: dict[str, str] = {}
         self._txs: dict[str, list[TxRecord]] = {}  # oldest first; read newest first
-        self._parsed: dict[str, _Parsed] = {}
+        self._parsed: dict[str, ParsedAccount] = {}
         self.lt = 1_000_000
         self.seqno = 1
         self._manual_now = now
@@ -265,16 +160,16 @@ class LocalChain:
     def mc_block_id(self, seqno: int | None = None) -> BlockIdExt:
         """Synthetic masterchain block id for `seqno` (default: the latest); stable per seqno."""
         s = self.seqno if seqno is None else seqno
-        root = _synthetic_hash("mc", self.global_id, s)
+        root = synthetic_hash("mc", self.global_id, s)
         return BlockIdExt(
-            workchain=-1, shard=MC_SHARD, seqno=s, root_hash=root, file_hash=_synthetic_hash(root)
+            workchain=-1, shard=MC_SHARD, seqno=s, root_hash=root, file_hash=synthetic_hash(root)
         )
 
     def shard_block_id(self, seqno: int | None = None) -> BlockIdExt:
         s = self.seqno if seqno is None else seqno
-        root = _synthetic_hash("wc0", self.global_id, s)
+        root = synthetic_hash("wc0", self.global_id, s)
         return BlockIdExt(
-            workchain=0, shard=MC_SHARD, seqno=s, root_hash=root, file_hash=_synthetic_hash(root)
+            workchain=0, shard=MC_SHARD, seqno=s, root_hash=root, file_hash=synthetic_hash(root)
         )
 
     @cached_property
@@ -436,7 +331,7 @@ class LocalChain:
                 log.warning("cascade stopped after %d transactions (message loop?)", len(records))
                 break
             dest, msg_b64 = queue.popleft()
-            seed = _synthetic_hash("seed", seqno, lt)
+            seed = synthetic_hash("seed", seqno, lt)
             res = self._emulator.emulate(
                 self._shard_account_b64(dest, overlay), msg_b64, now=now, lt=lt, rand_seed=seed
             )
@@ -446,14 +341,14 @@ class LocalChain:
                 log.warning("internal message to %s could not be executed: %s", dest, res.get("error"))
                 continue
             tx_cell = b64_to_cell(res["transaction"])
-            tx_lt, out_msgs = _tx_lt_and_out_msgs(tx_cell)
+            tx_lt, out_msgs = tx_lt_and_out_msgs(tx_cell)
             lt = max(lt, tx_lt + len(out_msgs) + 1)
             overlay[dest] = res["shard_account"]
             records.append(TxRecord(dest, tx_lt, tx_cell.hash, seqno, res["transaction"]))
             if dry_run:
                 break
             for out in out_msgs:
-                out_dest = _internal_destination(out)
+                out_dest = internal_destination(out)
                 if out_dest is None or out_dest == _FAUCET_KEY:
                     continue
                 if out_dest in self._holds:
@@ -533,7 +428,7 @@ class LocalChain:
         if bounce is None:
             bounce = dest_addr.is_bounceable and raw_address(dest_addr) in self._accounts
         async with self._async_lock():
-            msg = _internal_message(src_addr, dest_addr, value, body, state_init, bounce, self.lt, self.now)
+            msg = internal_message(src_addr, dest_addr, value, body, state_init, bounce, self.lt, self.now)
             cascade = await asyncio.to_thread(self._cascade, msg, self.seqno + 1)
             self._commit(cascade)
             await self._seal_locked()
@@ -555,7 +450,7 @@ class LocalChain:
         return address, result
 
     # ------------------------------------------------------------------ reads
-    def _parsed_account(self, key: str) -> _Parsed | None:
+    def _parsed_account(self, key: str) -> ParsedAccount | None:
         boc = self._accounts.get(key)
         if boc is None:
             return None
@@ -563,7 +458,7 @@ class LocalChain:
         if cached is not None and cached.boc_b64 is boc:
             return cached
         cell = b64_to_cell(boc)
-        parsed = _Parsed(boc, cell, ShardAccount.deserialize(cell.begin_parse()))
+        parsed = ParsedAccount(boc, cell, ShardAccount.deserialize(cell.begin_parse()))
         self._parsed[key] = parsed
         return parsed
 
@@ -654,68 +549,11 @@ class LocalChain:
             method_id=method_id(method),
             stack_b64=stack_b64,
             config_b64=self.config_b64,
-            rand_seed=_synthetic_hash("get", self.seqno, key),
+            rand_seed=synthetic_hash("get", self.seqno, key),
         )
         if not res.get("success"):
             raise ChainError(f"get-method {method!r} on {key} failed: {res.get('error')}")
         return GetMethodResult(int(res["vm_exit_code"]), res["stack"], int(res.get("gas_used", 0)))
-
-    # ------------------------------------------------------------------ pytoniq provider surface
-    async def raw_get_account_state(
-        self, address: Address | str, block: BlockIdExt | None = None
-    ) -> tuple[Account | None, ShardAccount | None]:
-        """Like `LiteClient.raw_get_account_state`: (None, None) for an account that does not exist."""
-        parsed = self._parsed_account(raw_address(address))
-        if parsed is None or parsed.shard_account.account is None:
-            return None, None
-        return parsed.shard_account.account, parsed.shard_account
-
-    async def get_account_state(self, address: Address | str) -> SimpleAccount:
-        addr = Address(address) if isinstance(address, str) else address
-        account, _ = await self.raw_get_account_state(addr)
-        simple: SimpleAccount = SimpleAccount.from_raw(account, addr)  # type: ignore[arg-type]  # None is handled
-        return simple
-
-    async def run_get_method(
-        self, address: Address | str, method: str | int, stack: list[Any], block: BlockIdExt | None = None
-    ) -> list[Any]:
-        """Like `LiteClient.run_get_method`: the result stack, `RunGetMethodError` on a non-zero exit."""
-        result = self.get_method(address, method, stack)
-        if result.exit_code != 0:
-            raise RunGetMethodError(address=address, method=method, exit_code=result.exit_code)
-        return result.stack
-
-    async def raw_send_message(self, message: bytes) -> int:
-        """Like `LiteClient.raw_send_message`: 1 on acceptance, `ExternalRejected` otherwise."""
-        await self.send_message(message)
-        return 1
-
-    async def raw_get_transactions(
-        self, address: Address | str, count: int, from_lt: int | None = None, from_hash: bytes | None = None
-    ) -> tuple[list[Transaction], list[BlockIdExt]]:
-        if not from_lt or not from_hash:
-            txs = self.transactions(address, count)
-        else:
-            txs = self.transactions_from(address, from_lt, from_hash, count)
-        return [t.transaction for t in txs], [self.shard_block_id(t.seqno) for t in txs]
-
-    async def get_transactions(
-        self,
-        address: Address | str,
-        count: int,
-        from_lt: int | None = None,
-        from_hash: bytes | None = None,
-        to_lt: int = 0,
-    ) -> list[Transaction]:
-        """Like `LiteClient.get_transactions`: newest first, down to (excluding) `to_lt`."""
-        txs, _ = await self.raw_get_transactions(address, count, from_lt, from_hash)
-        return [t for t in txs if t.lt > to_lt]
-
-    async def get_masterchain_info(self) -> dict[str, Any]:
-        return {
-            "last": self.last_mc_block.to_dict(),
-            "state_root_hash": _synthetic_hash("state", self.seqno).hex(),
-        }
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> dict[str, Any]:
@@ -822,53 +660,3 @@ _FAUCET_KEY = raw_address(FAUCET_ADDRESS)
 def _set_result_safe(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
-
-
-def _tx_lt_and_out_msgs(tx_cell: Cell) -> tuple[int, list[Cell]]:
-    """lt and out message cells (in index order) of a transaction, without parsing everything."""
-    s = tx_cell.begin_parse()
-    s.skip_bits(4 + 256)
-    lt = s.load_uint(64)
-    msgs = tx_cell.refs[0].begin_parse()
-    msgs.load_maybe_ref()
-    out = msgs.load_dict(15, value_deserializer=lambda v: v.load_ref())
-    if not out:
-        return lt, []
-    return lt, [out[k] for k in sorted(out)]
-
-
-def _internal_destination(msg_cell: Cell) -> str | None:
-    """Destination key of an internal message cell; None for an outbound external (a log)."""
-    s = msg_cell.begin_parse()
-    if s.load_bit():  # ext_out_msg_info$11
-        return None
-    s.skip_bits(3)  # ihr_disabled, bounce, bounced
-    s.load_address()  # src
-    dest = s.load_address()
-    return raw_address(dest) if dest is not None else None
-
-
-def _internal_message(
-    src: Address,
-    dest: Address,
-    value: int,
-    body: Cell | None,
-    state_init: StateInit | None,
-    bounce: bool,
-    lt: int,
-    now: int,
-) -> Cell:
-    """int_msg_info$0 with ihr_disabled, no fees; body and state_init as refs."""
-    b: Builder = Builder()
-    b.store_uint(0, 1).store_bit(1).store_bit(1 if bounce else 0).store_bit(0)
-    b.store_address(src).store_address(dest).store_coins(value).store_bit(0)  # no extra currencies
-    b.store_coins(0).store_coins(0).store_uint(lt, 64).store_uint(now, 32)
-    if state_init is not None:
-        b.store_bit(1).store_bit(1).store_ref(state_init.serialize())
-    else:
-        b.store_bit(0)
-    if body is not None:
-        b.store_bit(1).store_ref(body)
-    else:
-        b.store_bit(0)
-    return b.end_cell()

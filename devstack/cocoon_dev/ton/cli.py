@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from decimal import Decimal, InvalidOperation
@@ -16,8 +13,10 @@ from typing import Any
 
 import httpx
 
+from cocoon_dev import procs
+from cocoon_dev.ports import is_free
 from cocoon_dev.ton.liteserver import LIE_MODES
-from cocoon_dev.ton.server import SERVER_MODULE, ChainPaths, add_price_arguments, chain_paths, port_is_free
+from cocoon_dev.ton.server import SERVER_MODULE, ChainPaths, add_price_arguments, chain_paths
 
 TON = 1_000_000_000
 UP_TIMEOUT_S = 120.0
@@ -78,21 +77,9 @@ def _paths(args: argparse.Namespace) -> ChainPaths:
     return chain_paths(args.workdir)
 
 
-def _is_chain_process(pid: int) -> bool:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X") and SERVER_MODULE.encode() in raw
-
-
-def _read_pid(paths: ChainPaths) -> int | None:
-    try:
-        pid = int(paths.pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if _is_chain_process(pid) else None
+def _running(paths: ChainPaths) -> procs.ProcRef | None:
+    """The chain server recorded in the pid file, if that very process still runs."""
+    return procs.read_pid_file(paths.pid_file)
 
 
 def _server_info(paths: ChainPaths) -> dict[str, Any] | None:
@@ -144,12 +131,13 @@ def _network_summary(paths: ChainPaths) -> dict[str, Any]:
 
 def collect_status(paths: ChainPaths) -> dict[str, Any]:
     """The status object of `chain status --json`."""
-    pid = _read_pid(paths)
-    info = _server_info(paths) if pid else None
+    proc = _running(paths)
+    info = _server_info(paths) if proc else None
     summary = _network_summary(paths)
     status: dict[str, Any] = {
-        "running": bool(pid and info),
-        "pid": pid,
+        "running": bool(proc and info),
+        "pid": proc.pid if proc else None,
+        "proc": proc.to_json() if proc else None,
         "global_config": str(paths.global_config) if paths.global_config.is_file() else None,
         "dir": str(paths.root),
         "log": str(paths.log_file),
@@ -157,7 +145,7 @@ def collect_status(paths: ChainPaths) -> dict[str, Any]:
         "height": None,
         "balances": {},
     }
-    if pid and info:
+    if proc and info:
         named = [summary[k] for k in ("root", "root_owner", "owner", "treasury")]
         addresses = [a for a in [*named, *summary["proxies"]] if a]
         try:
@@ -218,7 +206,7 @@ def _up(args: argparse.Namespace) -> int:
         return 2
     paths = _paths(args)
     paths.root.mkdir(parents=True, exist_ok=True)
-    if _read_pid(paths) and _server_info(paths):
+    if _running(paths) and _server_info(paths):
         if not args.json:
             print("chain: already running, reusing it")
         _print_status(collect_status(paths), args.json)
@@ -252,23 +240,15 @@ def _up(args: argparse.Namespace) -> int:
         argv += ["--liar", args.liar]
     with contextlib.suppress(FileNotFoundError):
         paths.server_info.unlink()
-    with open(paths.log_file, "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
+    proc = procs.spawn(argv, paths.log_file, what="chain")
     deadline = time.monotonic() + UP_TIMEOUT_S
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if not proc.alive():
             print(
-                f"error: the chain server exited with code {proc.returncode}; log {paths.log_file}:",
+                f"error: the chain server exited with code {procs.exit_code(proc)}; log {paths.log_file}:",
                 file=sys.stderr,
             )
-            print(_tail(paths.log_file), file=sys.stderr)
+            print(procs.log_tail(paths.log_file, 30), file=sys.stderr)
             return 1
         info = _server_info(paths)
         if info and info.get("pid") == proc.pid:
@@ -279,7 +259,7 @@ def _up(args: argparse.Namespace) -> int:
             f"error: the chain server did not come up within {UP_TIMEOUT_S:.0f}s; log {paths.log_file}",
             file=sys.stderr,
         )
-        _terminate(proc.pid)
+        procs.terminate(proc, grace_s=15.0)
         return 1
     _print_status(collect_status(paths), args.json)
     return 0
@@ -291,39 +271,17 @@ def _last_port(paths: ChainPaths, index: int = 0) -> int:
         port = int(json.loads(paths.global_config.read_text())["liteservers"][index]["port"])
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return 0
-    return port if port_is_free(port) else 0
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _terminate(pid: int, grace_s: float = 15.0) -> bool:
-    if not _is_chain_process(pid):
-        return True
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not _is_chain_process(pid):
-            return True
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    time.sleep(0.2)
-    return not _is_chain_process(pid)
+    return port if is_free(port) else 0
 
 
 def _down(args: argparse.Namespace) -> int:
     paths = _paths(args)
-    pid = _read_pid(paths)
-    if pid is None:
+    proc = _running(paths)
+    if proc is None:
         print("chain: not running")
         return 0
-    if not _terminate(pid):
+    pid = proc.pid
+    if not procs.terminate(proc, grace_s=15.0):
         print(f"error: could not stop the chain server (pid {pid})", file=sys.stderr)
         return 1
     for path in (paths.server_info, paths.pid_file):
@@ -340,7 +298,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _running_info(args: argparse.Namespace) -> dict[str, Any] | None:
     paths = _paths(args)
-    info = _server_info(paths) if _read_pid(paths) else None
+    info = _server_info(paths) if _running(paths) else None
     if info is None:
         print("error: the chain is not running (cocoon-dev chain up)", file=sys.stderr)
     return info

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from nacl.signing import SigningKey, VerifyKey
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
+from pytoniq_core.boc.cell import Cell
 from pytoniq_core.crypto.ciphers import (
     aes_ctr_decrypt,
     aes_ctr_encrypt,
@@ -399,16 +400,20 @@ class LocalLiteServer:
             },
         )
 
-    async def _get_all_shards_info(self, req: dict[str, Any], received: float) -> bytes:
-        chain = self.chain
-        shard = chain.shard_block_id()
-        cell = proofs.shard_hashes(
+    def _shard_hashes(self) -> Cell:
+        """The masterchain's ShardHashes for the current shard block (what shard and config answers carry)."""
+        shard = self.chain.shard_block_id()
+        return proofs.shard_hashes(
             seqno=shard.seqno,
             root_hash=shard.root_hash,
             file_hash=shard.file_hash,
-            lt=chain.lt,
-            now=chain.now,
+            lt=self.chain.lt,
+            now=self.chain.now,
         )
+
+    async def _get_all_shards_info(self, req: dict[str, Any], received: float) -> bytes:
+        chain = self.chain
+        cell = self._shard_hashes()
         return self._ser(
             "liteServer.allShardsInfo",
             {"id": chain.last_mc_block.to_dict(), "proof": b"", "data": cell.to_boc()},
@@ -517,20 +522,13 @@ class LocalLiteServer:
                 config = proofs.config_subset(config, [int(p) for p in req["param_list"]])
             except ValueError as exc:
                 return lite_server_error(ERR_NOT_FOUND, str(exc))
-        shard = chain.shard_block_id()
         state = proofs.config_state(
             global_id=chain.global_id,
             seqno=chain.seqno,
             now=chain.now,
             lt=chain.lt,
             config=config,
-            shard_hashes_cell=proofs.shard_hashes(
-                seqno=shard.seqno,
-                root_hash=shard.root_hash,
-                file_hash=shard.file_hash,
-                lt=chain.lt,
-                now=chain.now,
-            ),
+            shard_hashes_cell=self._shard_hashes(),
         )
         block = proofs.block_with_state(global_id=chain.global_id, seqno=chain.seqno, state=state)
         return self._ser(

@@ -23,19 +23,26 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from nacl.bindings import crypto_sign_seed_keypair
-from pytoniq.contract.contract import Contract
-from pytoniq.contract.wallets.wallet import WalletV4R2
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
-from pytoniq_core.tlb.account import StateInit
 
 from cocoon_dev.ton.chain import ChainError, LocalChain, MessageResult
+from cocoon_dev.ton.dev_wallets import (  # DevWallet and wallet_send are re-exported for the tests
+    DevWallet,
+    boc,
+    check_all_succeeded,
+    code_hash,
+    deploy_wallet,
+    derive_seed,
+    dev_wallet,
+    make_state_init,
+    wallet_send,
+)
 from cocoon_dev.ton.root_ops import add_hash_body, change_price_body, register_proxy_body
 from cocoon_dev.ton.vouchers import sign_voucher as _sign_voucher
 from cocoon_operator.ton.addresses import (
@@ -82,32 +89,6 @@ TREASURY_BALANCE: Final = 1_000_000 * TON
 ROOT_OWNER_BALANCE: Final = 1_000 * TON
 OWNER_BALANCE: Final = 10 * TON
 OWNER_OP_VALUE: Final = TON // 10  # attached to each root owner op; the rest comes back as excesses
-WALLET_VALID_FOR: Final = 600
-
-
-@dataclass(frozen=True)
-class DevWallet:
-    """A dev WalletV4R2 (wallet_id 698983191). Keys are hex: `private_key` is the 32-byte seed."""
-
-    role: str
-    address: str
-    public_key: str
-    private_key: str = field(repr=False)  # never in logs or test output
-    version: str = "v4r2"
-    wallet_id: int = 698983191
-
-    @property
-    def addr(self) -> Address:
-        return Address(self.address)
-
-    @property
-    def seed(self) -> bytes:
-        return bytes.fromhex(self.private_key)
-
-    @property
-    def secret_key(self) -> bytes:
-        """The 64-byte NaCl secret key pytoniq's wallets sign with."""
-        return bytes(crypto_sign_seed_keypair(self.seed)[1])
 
 
 @dataclass(frozen=True)
@@ -162,23 +143,12 @@ class DevParams:
 
     @classmethod
     def from_params(cls, params: Params) -> DevParams:
+        values = {name: getattr(params, name) for name in _PLAIN_PARAMS}
         return cls(
-            params_version=params.params_version,
-            unique_id=params.unique_id,
-            is_test=params.is_test,
-            price_per_token=params.price_per_token,
-            worker_fee_per_token=params.worker_fee_per_token,
-            prompt_tokens_price_multiplier=params.prompt_tokens_price_multiplier,
-            cached_tokens_price_multiplier=params.cached_tokens_price_multiplier,
-            completion_tokens_price_multiplier=params.completion_tokens_price_multiplier,
-            reasoning_tokens_price_multiplier=params.reasoning_tokens_price_multiplier,
-            proxy_delay_before_close=params.proxy_delay_before_close,
-            client_delay_before_close=params.client_delay_before_close,
-            min_proxy_stake=params.min_proxy_stake,
-            min_client_stake=params.min_client_stake,
-            proxy_code_hash=_code_hash(params.proxy_sc_code) or "",
-            worker_code_hash=_code_hash(params.worker_sc_code) or "",
-            client_code_hash=_code_hash(params.client_sc_code),
+            **values,
+            proxy_code_hash=code_hash(params.proxy_sc_code) or "",
+            worker_code_hash=code_hash(params.worker_sc_code) or "",
+            client_code_hash=code_hash(params.client_sc_code),
         )
 
     def to_params(self) -> Params:
@@ -195,23 +165,17 @@ class DevParams:
                     "(a chain deployed by an older checkout: `cocoon-dev chain down` and start again)"
                 )
         return Params(
-            params_version=self.params_version,
-            unique_id=self.unique_id,
-            is_test=self.is_test,
-            price_per_token=self.price_per_token,
-            worker_fee_per_token=self.worker_fee_per_token,
-            prompt_tokens_price_multiplier=self.prompt_tokens_price_multiplier,
-            cached_tokens_price_multiplier=self.cached_tokens_price_multiplier,
-            completion_tokens_price_multiplier=self.completion_tokens_price_multiplier,
-            reasoning_tokens_price_multiplier=self.reasoning_tokens_price_multiplier,
-            proxy_delay_before_close=self.proxy_delay_before_close,
-            client_delay_before_close=self.client_delay_before_close,
-            min_proxy_stake=self.min_proxy_stake,
-            min_client_stake=self.min_client_stake,
+            **{name: getattr(self, name) for name in _PLAIN_PARAMS},
             proxy_sc_code=codes["proxy"][0],
             worker_sc_code=codes["worker"][0],
             client_sc_code=codes["client"][0],
         )
+
+
+# The fields DevParams and Params share as they are (the code cells differ: hashes here, cells there).
+_PLAIN_PARAMS: Final = tuple(
+    f.name for f in dataclasses.fields(DevParams) if not f.name.endswith("_code_hash")
+)
 
 
 @dataclass(frozen=True)
@@ -283,122 +247,7 @@ class CocoonNetwork:
         return cls.from_json(json.loads(Path(path).read_text()))
 
 
-# --- keys and wallets -------------------------------------------------------------------------------
-
-
-def _derive_seed(seed: bytes, label: str) -> bytes:
-    return hashlib.sha256(seed + b"\x00" + label.encode()).digest()
-
-
-def _code_hash(code: Cell | None) -> str | None:
-    return code.hash.hex() if code is not None else None
-
-
-def _dev_wallet(seed: bytes, role: str) -> DevWallet:
-    private = _derive_seed(seed, f"wallet:{role}")
-    public = bytes(crypto_sign_seed_keypair(private)[0])
-    wallet_id = 698983191
-    data = WalletV4R2.create_data_cell(public, wallet_id, 0)
-    address = Address((0, _state_init(_WALLET_V4R2_CODE, data).serialize().hash))
-    return DevWallet(
-        role=role,
-        address=raw_address(address),
-        public_key=public.hex(),
-        private_key=private.hex(),
-        wallet_id=wallet_id,
-    )
-
-
-def _state_init(code: Cell, data: Cell) -> StateInit:
-    return StateInit(code=code, data=data)
-
-
-def _wallet_v4r2_code() -> Cell:
-    from pytoniq.contract.wallets.wallet import WALLET_V4_R2_CODE
-
-    code: Cell = WALLET_V4_R2_CODE
-    return code
-
-
-_WALLET_V4R2_CODE: Final = _wallet_v4r2_code()
-
-
-_EMPTY_CELL: Final[Cell] = Cell.empty()  # type: ignore[no-untyped-call]
-
-
-def _boc(cell: Cell) -> bytes:
-    data: bytes = cell.to_boc()  # type: ignore[no-untyped-call]
-    return data
-
-
-def _external_boc(dest: Address, init: StateInit | None, body: Cell) -> bytes:
-    message = Contract.create_external_msg(dest=dest, state_init=init, body=body)
-    return _boc(message.serialize())
-
-
-async def _wallet_seqno(chain: LocalChain, wallet: DevWallet) -> int | None:
-    """The wallet's seqno, or None when it is not deployed yet."""
-    if chain.status(wallet.address) != "active":
-        return None
-    stack = await chain.run_get_method(wallet.address, "seqno", [])
-    return int(stack[0])
-
-
-async def wallet_send(
-    chain: LocalChain,
-    wallet: DevWallet,
-    messages: Sequence[tuple[Address, int, Cell | None, StateInit | None, bool]],
-    *,
-    mode: int = 3,
-) -> MessageResult:
-    """Send up to 4 internal messages `(dest, value, body, state_init, bounce)` from a dev wallet.
-
-    Deploys the wallet in the same external when it is not active yet. `valid_until` follows the
-    chain clock, so this keeps working after `chain.advance()`."""
-    if not 0 < len(messages) <= 4:
-        raise ValueError(f"a wallet external carries 1..4 messages, got {len(messages)}")
-    seqno = await _wallet_seqno(chain, wallet)
-    wallet_msgs = [
-        WalletV4R2.create_wallet_internal_message(
-            destination=dest,
-            send_mode=mode,
-            value=value,
-            body=body if body is not None else _EMPTY_CELL,
-            state_init=state_init,
-            bounce=bounce,
-        )
-        for dest, value, body, state_init, bounce in messages
-    ]
-    body = WalletV4R2.raw_create_transfer_msg(
-        private_key=wallet.secret_key,
-        seqno=seqno or 0,
-        wallet_id=wallet.wallet_id,
-        messages=wallet_msgs,
-        valid_until=chain.now + WALLET_VALID_FOR,
-    )
-    init = None
-    if seqno is None:
-        public = bytes.fromhex(wallet.public_key)
-        init = _state_init(_WALLET_V4R2_CODE, WalletV4R2.create_data_cell(public, wallet.wallet_id, 0))
-    return await chain.send_message(_external_boc(wallet.addr, init, body))
-
-
-async def _deploy_wallet(chain: LocalChain, wallet: DevWallet, amount: int) -> None:
-    if chain.status(wallet.address) != "active":
-        await chain.faucet(wallet.address, amount)
-        public = bytes.fromhex(wallet.public_key)
-        init = _state_init(_WALLET_V4R2_CODE, WalletV4R2.create_data_cell(public, wallet.wallet_id, 0))
-        body = WalletV4R2.raw_create_transfer_msg(
-            private_key=wallet.secret_key, seqno=0, wallet_id=wallet.wallet_id, messages=[]
-        )
-        await chain.send_message(_external_boc(wallet.addr, init, body))
-
-
-def _check_all_succeeded(result: MessageResult, what: str) -> None:
-    failed = [tx for tx in result.transactions if not tx.success]
-    if failed:
-        tx = failed[0]
-        raise ChainError(f"{what}: transaction on {tx.address} failed with exit code {tx.exit_code}")
+# --- wallets -------------------------------------------------------------------------------------
 
 
 async def root_owner_ops(
@@ -410,7 +259,7 @@ async def root_owner_ops(
     for i in range(0, len(bodies), 4):
         batch = [(root, OWNER_OP_VALUE, body, None, True) for body in bodies[i : i + 4]]
         result = await wallet_send(chain, network.root_owner, batch)
-        _check_all_succeeded(result, "root owner op")
+        check_all_succeeded(result, "root owner op")
         results.append(result)
     return results
 
@@ -438,8 +287,8 @@ async def _deploy_proxy_contract(
     chain: LocalChain, *, owner: Address, proxy_key: bytes, root: Address, params: Params
 ) -> Address:
     data = proxy_contract_data(owner, proxy_key, root, params)
-    address, result = await chain.deploy(_state_init(cocoon_proxy_code(), data), PROXY_CONTRACT_BALANCE)
-    _check_all_succeeded(result, "proxy contract deploy")
+    address, result = await chain.deploy(make_state_init(cocoon_proxy_code(), data), PROXY_CONTRACT_BALANCE)
+    check_all_succeeded(result, "proxy contract deploy")
     if address != proxy_contract_address(owner, proxy_key, root, params):  # pragma: no cover - invariant
         raise ChainError("proxy contract deployed at an unexpected address")
     return address
@@ -459,27 +308,27 @@ async def deploy_cocoon_network(
 
     Deterministic for a given `seed` (default `DEFAULT_SEED`)."""
     base = DEFAULT_SEED if seed is None else seed
-    root_owner = _dev_wallet(base, "root_owner")
-    treasury = _dev_wallet(base, "treasury")
-    owner = _dev_wallet(base, "owner")
+    root_owner = dev_wallet(base, "root_owner")
+    treasury = dev_wallet(base, "treasury")
+    owner = dev_wallet(base, "owner")
     for wallet, amount in (
         (root_owner, ROOT_OWNER_BALANCE),
         (treasury, TREASURY_BALANCE),
         (owner, OWNER_BALANCE),
     ):
-        await _deploy_wallet(chain, wallet, amount)
+        await deploy_wallet(chain, wallet, amount)
 
     params = dev_params(
         price_per_token=price_per_token, worker_fee_per_token=worker_fee_per_token, is_test=is_test
     )
     root_data = RootStorage(owner_address=root_owner.addr, params=params).to_cell()
-    root_init = _state_init(cocoon_root_code(), root_data)
+    root_init = make_state_init(cocoon_root_code(), root_data)
     root = Address((0, root_init.serialize().hash))
     if chain.status(root) != "active":
         _, result = await chain.deploy(root_init, ROOT_BALANCE)
-        _check_all_succeeded(result, "root deploy")
+        check_all_succeeded(result, "root deploy")
 
-    proxy_seeds = [_derive_seed(base, f"proxy:{i}") for i in range(len(proxy_endpoints))]
+    proxy_seeds = [derive_seed(base, f"proxy:{i}") for i in range(len(proxy_endpoints))]
     proxy_keys = [bytes(crypto_sign_seed_keypair(s)[0]) for s in proxy_seeds]
     network = CocoonNetwork(
         root=raw_address(root),
@@ -643,4 +492,4 @@ async def cocoon_wallet_send(
         subwallet_id=subwallet_id,
     )
     state_init = None if active else cocoon_wallet_state_init(public, owner)
-    return await chain.send_message(_boc(external_message(wallet, body, state_init=state_init)))
+    return await chain.send_message(boc(external_message(wallet, body, state_init=state_init)))

@@ -29,7 +29,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ from typing import Any
 
 from pytoniq_core.boc.address import Address
 
+from cocoon_dev import procs
 from cocoon_dev.paths import component_dir
 from cocoon_dev.ton import engine
 from cocoon_dev.ton.chain import LocalChain
@@ -159,19 +159,14 @@ async def deploy_network(
     return result
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 async def serve(args: argparse.Namespace) -> int:
     paths = chain_paths(Path(args.dir))
     paths.root.mkdir(parents=True, exist_ok=True)
-    paths.pid_file.write_text(f"{os.getpid()}\n")
+    me = procs.ref(os.getpid(), "chain")
+    assert me is not None  # this very process
+    procs.write_pid_file(paths.pid_file, me)
     log.info("emulator %s", engine.emulator_version())
     chain = LocalChain(block_interval_ms=args.block_interval_ms)
     resumed = False

@@ -1,13 +1,17 @@
-"""A thin async Kubernetes client on aiohttp: get, list, server-side apply, create, status patch.
+"""A thin async Kubernetes client on aiohttp: get, list, watch, server-side apply, create, patch.
 
 Retries 429 (honouring Retry-After), 5xx and connection errors a few times; retries 409 only for
 idempotent writes (apply, patch). Every write is counted in `stats.WRITES`.
+
+The one Kubernetes client of the project: the operator, the dev stack's runtime and fleet tools and
+the benchmarks use it (docs/performance.md, "One Kubernetes client", has the comparison with
+lightkube). `request` reaches any path (the API server's /metrics, collections with DeleteOptions).
 """
 
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -24,6 +28,7 @@ APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 JSON = "application/json"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+Items = list[dict[str, Any]]  # (inside the class, `list` is the method)
 
 
 class KubeClient:
@@ -60,6 +65,7 @@ class KubeClient:
         content_type: str = JSON,
         retry_conflict: bool = False,
     ) -> Any:
+        """JSON answers are decoded; anything else (e.g. Prometheus text) is returned as text."""
         url = self._connection.host + path
         data = None if body is None else json.dumps(body)
         delay = 0.2
@@ -73,6 +79,8 @@ class KubeClient:
                 ) as resp:
                     text = await resp.text()
                     if resp.status < 300:
+                        if resp.content_type != JSON and not text.startswith(("{", "[")):
+                            return text or None
                         return json.loads(text) if text else None
                     error = _api_error(resp.status, text, method, path)
                     retry = resp.status in _RETRY_STATUSES or (retry_conflict and resp.status == 409)
@@ -91,6 +99,18 @@ class KubeClient:
             await asyncio.sleep(wait)
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+    ) -> Any:
+        """Any API path (with the same retries); raises ApiError. Not counted in `stats`."""
+        return await self._request(method, path, params=params, body=body, content_type=content_type)
 
     # Reads
     async def get(
@@ -126,6 +146,61 @@ class KubeClient:
         result = await self._request("GET", resource(api_version, kind).path(namespace), params=params)
         items: list[dict[str, Any]] = result.get("items", [])
         return items
+
+    async def list_with_version(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+    ) -> tuple[Items, str]:
+        """The items and the list's resourceVersion, where a `watch` continues from."""
+        stats.READS.add("list", kind)
+        params = {"labelSelector": label_selector} if label_selector else {}
+        result = await self._request("GET", resource(api_version, kind).path(namespace), params=params)
+        return result.get("items", []), str(result["metadata"]["resourceVersion"])
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_s: int = 290,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(type, object) of every event after `resource_version`, BOOKMARK included, until the server
+        ends the watch (`timeout_s`). An ERROR event raises ApiError (410 Gone: list again)."""
+        params = {
+            "watch": "1",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_s),
+        }
+        if label_selector:
+            params["labelSelector"] = label_selector
+        path = resource(api_version, kind).path(namespace)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s + 30)
+        headers = {"Accept": JSON, **self._connection.auth_headers()}
+        try:
+            async with self._http().get(
+                self._connection.host + path, params=params, headers=headers, timeout=timeout
+            ) as resp:
+                if resp.status >= 300:
+                    raise _api_error(resp.status, await resp.text(), "WATCH", path)
+                async for line in resp.content:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    obj = event["object"]
+                    if event["type"] == "ERROR":
+                        raise ApiError(int(obj.get("code", 0)), str(obj.get("reason", "")),
+                                       str(obj.get("message", "")), "WATCH", path)  # fmt: skip
+                    yield event["type"], obj
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # a reset stream is an OSError
+            raise ApiError(0, "ConnectionError", str(exc) or type(exc).__name__, "WATCH", path) from exc
 
     # Writes
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:

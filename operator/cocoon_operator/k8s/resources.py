@@ -36,6 +36,8 @@ _KNOWN = [
     Resource("v1", "Event", "events"),
     Resource("v1", "Node", "nodes", namespaced=False),
     Resource("v1", "Namespace", "namespaces", namespaced=False),
+    Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    Resource("v1", "PersistentVolume", "persistentvolumes", namespaced=False),
     Resource("apps/v1", "StatefulSet", "statefulsets"),
     Resource("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),

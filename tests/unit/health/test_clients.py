@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from cocoon_dev.ports import free_port
 from cocoon_operator.steps.health import HealthProber, Ports, Timeouts, probe_worker
 from cocoon_operator.worker.triton_client import (
     ErrorKind,
@@ -67,11 +68,6 @@ class Stub:
     max_in_flight: int = 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -108,7 +104,7 @@ async def stub() -> AsyncIterator[tuple[Stub, int]]:
     app.router.add_route("*", "/{tail:.*}", handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         yield state, port
@@ -133,7 +129,7 @@ async def test_client_probe(stub: tuple[Stub, int]) -> None:
 
 
 async def test_client_unreachable_never_raises() -> None:
-    async with TritonClient("127.0.0.1", http_port=_free_port(), metrics_port=_free_port()) as client:
+    async with TritonClient("127.0.0.1", http_port=free_port(), metrics_port=free_port()) as client:
         probe = await client.probe("cocoon_llm")
     assert not probe.reachable
     assert probe.error is not None and probe.error.kind == ErrorKind.UNREACHABLE

@@ -253,7 +253,7 @@ class TonChain:
             )
             init = None if state.is_active else cocoon_wallet_state_init(self.public_key, self.owner)
             message_cell = external_message(self.wallet_address, body, state_init=init)
-            boc: bytes = message_cell.to_boc()  # type: ignore[no-untyped-call]
+            boc: bytes = message_cell.to_boc()
             await self.client.send_external(boc)
             deadline = time.monotonic() + SEQNO_WAIT_S
             while time.monotonic() < deadline:
@@ -289,7 +289,7 @@ class TonChain:
             request, proxy_public_key=session.key.public_key, worker_contract=session.worker_contract
         )
         session.vouchers[request.query_id] = request
-        boc: bytes = request.to_cell().to_boc()  # type: ignore[no-untyped-call]
+        boc: bytes = request.to_cell().to_boc()
         return Voucher(query_id=request.query_id, new_tokens=tokens, boc=boc)
 
     async def submit_payout(self, proxy: ProxyIdentity, voucher: Voucher) -> None:
@@ -311,7 +311,7 @@ class TonChain:
             msg = tx.in_msg
             if msg is None or msg.src != wallet or msg.body is None:
                 continue
-            s = msg.body.begin_parse()  # type: ignore[no-untyped-call]
+            s = msg.body.begin_parse()
             if (
                 s.remaining_bits >= 96
                 and s.load_uint(32) == Op.EXT_WORKER_PAYOUT_REQUEST_SIGNED

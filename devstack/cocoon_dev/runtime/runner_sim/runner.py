@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import aiohttp
+from tenacity import AsyncRetrying, RetryCallState, wait_fixed
 
 from cocoon_dev.runtime.runner_sim.accounting import Usage, adjust, claimable_tokens
 from cocoon_dev.runtime.runner_sim.chain import (
@@ -200,6 +201,16 @@ class Runner:
 
         self._tasks.append(asyncio.create_task(guarded(), name=f"runner-{name}"))
 
+    async def sync_chain(self) -> None:
+        """One pass of the main loop's chain work, without traffic: read the root, the wallet, connect
+        the proxies (when funded) and refresh their contracts (the light runtime's idle runners)."""
+        await self._read_root()
+        await self._refresh_wallet()
+        wallet = self.state.wallet
+        if wallet is not None and wallet.balance >= MIN_WALLET_BALANCE:
+            await self._connect_proxies()
+        await self._refresh_contracts()
+
     # ----- loops ---------------------------------------------------------------------------------
 
     async def _uplink_loop(self) -> None:
@@ -230,15 +241,18 @@ class Runner:
             self.state.root = replace(current, sync_utime=root.sync_utime)
 
     async def _main_loop(self) -> None:
-        # Step 3: read the root until it works (HTTP custom handlers answer "not found" until then).
-        while self.state.root is None:
-            try:
+        # Step 3: read the root until it works (HTTP custom handlers answer "not found" until then),
+        # every 2 s like the official runner.
+        def failed(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self.state.last_error = f"root: {exc}"
+            log.warning("Cannot read the root contract: %s", exc)
+
+        async for attempt in AsyncRetrying(wait=wait_fixed(2), before_sleep=failed):
+            with attempt:
                 await self._read_root()
-            except Exception as exc:
-                self.state.last_error = f"root: {exc}"
-                log.warning("Cannot read the root contract: %s", exc)
-                await asyncio.sleep(2)
         root = self.state.root
+        assert root is not None  # _read_root sets it or raises
         if root.is_test != self.config.is_test:
             log.error(
                 "root is_test=%s but worker is_test=%s: the official runner aborts here",

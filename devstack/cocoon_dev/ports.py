@@ -1,4 +1,5 @@
-"""Loopback TCP ports: pick free ones, check that a requested one is free."""
+"""Loopback TCP ports: pick free ones, check that a requested one is free (the cluster, the chain, the
+operator process and the benchmarks all pick their ports here)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,7 @@ def free_ports(count: int, host: str = HOST) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def free_port(host: str = HOST) -> int:
+    return free_ports(1, host)[0]
