@@ -30,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -49,6 +50,8 @@ from kubernetes import config as k8s_config
 
 from cocoon_dev.paths import component_dir
 from cocoon_dev.runtime import triton as triton_mod
+from cocoon_dev.runtime.vm import host as vm_host
+from cocoon_dev.runtime.vm import pod as vm_pod
 
 log = logging.getLogger("cocoon_dev.runtime")
 
@@ -184,6 +187,9 @@ async def materialize_volumes(kube: Kube, pod: dict[str, Any], root: Path) -> di
             obj = await kube.secret(ns, src["secretName"])
             files = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
             secret = True
+        elif "hostPath" in vol:  # a directory of the pod's node, shared by its pods (vm/host.py)
+            dirs[name] = await vm_host.host_path(kube.api, pod, vol["hostPath"]["path"], root.parents[2])
+            continue
         else:
             if "persistentVolumeClaim" in vol:
                 # A claim bound to a hostPath/local PV is that directory (shared, not copied: the
@@ -246,6 +252,10 @@ def _flag_value(argv: list[str], *names: str) -> str | None:
 def container_kind(container: dict[str, Any]) -> str:
     name = container.get("name", "")
     image = container.get("image", "")
+    if name in (vm_pod.LAUNCHER, vm_pod.OPENAI):
+        return str(name)
+    if name == "router":  # the RA-TLS router: nothing to run without proxies speaking RA-TLS
+        return "other"
     if name == "triton" or "tritonserver" in image:
         return "triton"
     if name == "runner" or "worker-runner" in image or "cocoon-worker" in image:
@@ -583,17 +593,30 @@ class PodRuntime:
         runner_spec = next((c for c in specs if container_kind(c) == "runner"), None)
         runner_cfg = self._runner_config_path(runner_spec, volumes) if runner_spec else None
         forward = _read_forward(runner_cfg)
+        adapter = any(container_kind(c) == vm_pod.OPENAI for c in specs)  # it serves the OpenAI port
         for spec in specs:
             kind = container_kind(spec)
             argv: list[str] | None
+            extra: dict[str, str] = {}
             if kind == "triton":
                 argv = self._triton_argv(spec, runner_cfg, forward)
+                if adapter:
+                    argv[argv.index("--front-port") + 1] = "0"
             elif kind == "runner" and runner_spec is not None:
                 argv = self._runner_argv(spec, volumes, runner_cfg, forward)
+            elif kind == vm_pod.OPENAI:
+                argv = vm_pod.adapter_argv(spec, pod_ip=self.ip, python=self.options.python)
+            elif kind == vm_pod.LAUNCHER:
+                argv, extra = vm_pod.launcher_process(
+                    spec, remap=functools.partial(remap_paths, mounts=mount_map(spec, volumes)),
+                    pod_uid=self.uid, pod_ip=self.ip, state_dir=self.options.state_dir,
+                    python=self.options.python, network_json=self.options.network_json,
+                    record=self.dir / "qemu-cmdline.json",
+                )  # fmt: skip
             else:
                 argv = None
             env = os.environ | {"PYTHONUNBUFFERED": "1", "COCOON_DEV_POD": f"{self.namespace}/{self.name}"}
-            env |= self.options.sim_env
+            env |= self.options.sim_env | extra
             self.containers.append(Container(self, spec, argv, env))
 
     def _runner_config_path(self, spec: dict[str, Any], volumes: dict[str, Path]) -> Path | None:

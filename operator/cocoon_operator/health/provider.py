@@ -11,10 +11,12 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cocoon_operator.api import runtime
 from cocoon_operator.health.evaluate import HealthReport, PodLayout, Thresholds, evaluate_health
 from cocoon_operator.health.metrics import HealthMetrics
 from cocoon_operator.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
 from cocoon_operator.health.reasons import RUNNER_HEALTHY, HealthReason
+from cocoon_operator.health.vm import evaluate_vm
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import INFERENCE_READY, Cond, find, parse_time
 from cocoon_operator.worker.triton_client import TritonProbe
@@ -82,6 +84,16 @@ class WorkerHealth:
             layout=self.layout,
         )
 
+    async def check_vm(self, pod: Mapping[str, Any] | None, port: int) -> HealthReport:
+        """A CocoonVM's launcher pod: the runner alone, on the forwarded port (health/vm.py)."""
+        ip = str((pod or {}).get("status", {}).get("podIP") or "")
+        if pod is not None and ip:
+            runner = await self.prober.probe_runner_only(ip, port)
+        else:
+            url = f"http://{ip or '0.0.0.0'}:{port}/jsonstats"  # noqa: S104
+            runner = RunnerProbe(url=url, skipped="the pod has no IP yet")
+        return evaluate_vm(dict(pod) if pod is not None else None, runner, self._clock())
+
     async def observe(self, ctx: Context) -> StepReport:
         from cocoon_operator.reconcile.deps import StepReport  # deferred: see TYPE_CHECKING
 
@@ -98,7 +110,10 @@ class WorkerHealth:
             )
         if ctx.deleting and self.metrics is not None:
             self.metrics.forget(ctx.namespace, ctx.name)
-        report = await self.check(ctx.pod)
+        if ctx.spec.is_vm:
+            report = await self.check_vm(ctx.pod, runtime.runner_port(ctx.spec, ctx.settings))
+        else:
+            report = await self.check(ctx.pod)
         if self.metrics is not None and not ctx.deleting:
             self.metrics.observe(ctx.namespace, ctx.name, report)
         healthy = all(c.status == "True" for c in report.conditions)

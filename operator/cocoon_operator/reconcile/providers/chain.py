@@ -14,6 +14,7 @@ from typing import Any
 
 from cocoon_operator import metrics as mx
 from cocoon_operator import status as st
+from cocoon_operator.api import runtime
 from cocoon_operator.money.funding import (
     FundingRecord,
     FundingResult,
@@ -623,7 +624,7 @@ async def _runner_stats(ctx: Context) -> RunnerStats | None:
     if ip is None:
         return None
     async with RunnerClient(
-        f"http://{ip}:{ctx.settings.runner_http_port}", timeout_s=RUNNER_TIMEOUT_S
+        f"http://{ip}:{runtime.runner_port(ctx.spec, ctx.settings)}", timeout_s=RUNNER_TIMEOUT_S
     ) as runner:
         try:
             return await runner.jsonstats()

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from cocoon_operator import metrics as mx
 from cocoon_operator import status as st
-from cocoon_operator.api import identity
+from cocoon_operator.api import identity, runtime
 from cocoon_operator.api.units import nano_to_ton
 from cocoon_operator.money.sweep import SweepPolicy, SweepRecord, SweepResult, SweepStatus, sweep_surplus
 from cocoon_operator.reconcile import children
@@ -244,7 +244,9 @@ class RewardSteps:
             return self._unavailable(ctx, exc)
         ip = pod_ip(ctx.pod)
         runner = (
-            RunnerClient(f"http://{ip}:{ctx.settings.runner_http_port}", timeout_s=RUNNER_TIMEOUT_S)
+            RunnerClient(
+                f"http://{ip}:{runtime.runner_port(ctx.spec, ctx.settings)}", timeout_s=RUNNER_TIMEOUT_S
+            )
             if ip
             else None
         )
