@@ -192,3 +192,31 @@ def test_edit_user_in_a_marked_namespace_cannot_pick_the_release(marked: str, op
     sts = json.loads(cocoon_crd.kubectl("get", "statefulset", "own-image", "-n", ns, "-o", "json").stdout)
     images = {c["image"] for key in ("initContainers", "containers") for c in sts["spec"]["template"]["spec"][key]}
     assert images == {"localhost/cocoon-launcher:test"}
+
+
+RUNTIME_CLASS = {
+    "apiVersion": "node.k8s.io/v1",
+    "kind": "RuntimeClass",
+    "metadata": {"name": "kata-qemu-nvidia-gpu-tdx"},
+    "handler": "kata-qemu-nvidia-gpu-tdx",
+}
+
+
+def test_triton_pod_on_a_kata_confidential_containers_node(cocoon_crd: Any, worker_namespace: str, operator: OperatorHandle) -> None:
+    """Kata nodes carry no GPU Feature Discovery labels: the TritonPod is placed by the TDX label, the CC
+    label and the passthrough resource, and runs as a Kata guest (runtimeClassName)."""
+    cocoon_crd.kubectl("apply", "-f", "-", input=json.dumps(RUNTIME_CLASS))
+    spec = minimal_spec(
+        wallet={"secretRef": {"name": "kata-wallet"}},
+        placement={"tee": "TDX", "runtimeClassName": "kata-qemu-nvidia-gpu-tdx", "gpuResource": VFIO},
+    )
+    doc = {"apiVersion": "cocoon.tonops.dev/v1alpha1", "kind": "CocoonNode", "metadata": {"name": "kata"}, "spec": spec}
+    cocoon_crd.kubectl("apply", "-n", worker_namespace, "-f", "-", input=json.dumps(doc))
+    obj = _wait(cocoon_crd, worker_namespace, "kata", "Scheduled", lambda c: c.get("status") == "True", 120)
+    node = json.loads(cocoon_crd.kubectl("get", "node", obj["status"]["nodeName"], "-o", "json").stdout)
+    labels = node["metadata"]["labels"]
+    assert labels.get("intel.feature.node.kubernetes.io/tdx") == "true" and "nvidia.com/gpu.product" not in labels
+    pod = json.loads(cocoon_crd.kubectl("get", "pod", "kata-0", "-n", worker_namespace, "-o", "json").stdout)
+    assert pod["spec"]["runtimeClassName"] == "kata-qemu-nvidia-gpu-tdx"
+    triton = next(c for c in pod["spec"]["containers"] if c["name"] == "triton")
+    assert triton["resources"]["limits"] == {VFIO: "1"}
