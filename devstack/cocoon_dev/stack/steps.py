@@ -22,6 +22,7 @@ from rich.console import Console
 
 from cocoon_dev.paths import REPO_ROOT, component_dir, dev_home, testenv_cache
 from cocoon_dev.stack import manifests, operator_proc
+from cocoon_dev.stack import vm as stack_vm
 from cocoon_dev.stack.procs import (
     ProcRef,
     StepFailed,
@@ -238,7 +239,7 @@ def _operator_up(ctx: Context) -> str:
         # The operator's API client ignores bearer tokens (reported): same identity as a certificate.
         sa_kubeconfig = operator_proc.write_sa_cert_kubeconfig(*args)
         how = "client certificate"
-    proc = operator_proc.start(sa_kubeconfig)
+    proc = operator_proc.start(sa_kubeconfig, extra_env=stack_vm.operator_env(manifests.DEMO_NAMESPACE))
     ctx.started.append("operator")
     identity = f"system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"
     return f"pid {proc.pid} as {identity} ({how}), log {operator_proc.log_path()}"
@@ -269,6 +270,7 @@ def _apply_samples(ctx: Context) -> str:
         manifests.namespace_obj(ns),
         manifests.global_config_map(Path(ctx.chain["global_config"]), ns),
         manifests.treasury_secret(ctx.network, ns),
+        *stack_vm.sample_objects(ns),
     ]
     apply = ("apply", "--server-side", "--field-manager=cocoon-dev", "--force-conflicts", "-f", "-")
     kubectl(ctx.cluster, *apply, stdin=manifests.as_list(objs))
