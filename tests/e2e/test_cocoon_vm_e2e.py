@@ -183,7 +183,8 @@ async def test_cocoon_vm_earns_beside_a_triton_pod(vm_stack: VmStack) -> None:
     pod = pod_of(stack, "vm-a")
     (main,) = pod["spec"]["containers"]
     assert main["resources"]["limits"][VFIO] == "1" and main["securityContext"]["privileged"] is True
-    assert {v["name"] for v in pod["spec"]["volumes"]} >= {"host-dev", "release-cache", "state"}
+    assert {v["name"] for v in pod["spec"]["volumes"]} >= {"host-dev", "release-cache", "state", "kvm"}
+    assert {"name": "kvm", "mountPath": "/dev/kvm"} in main["volumeMounts"]
     # What the launcher ran: the recorded QEMU command line of the worker VM.
     argv = json.loads((pod_dir(stack, "vm-a") / "qemu-cmdline.json").read_text())["argv"]
     joined = " ".join(argv)

@@ -100,9 +100,12 @@ def make_sandbox(tmp: Path, *, launcher_file: Path | None, vm: dict[str, Any], s
         "host-dev": host / "dev",
         "host-sys": host / "sys",
         "host-proc": host / "proc",
+        "kvm": host / "dev" / "kvm",
+        "vhost-vsock": host / "dev" / "vhost-vsock",
     }
     for path in volumes.values():
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # the host's devices are files of the fake host tree
+            path.mkdir(parents=True, exist_ok=True)
     (volumes["launcher-template"] / "worker.conf.tmpl").write_text(objs["ConfigMap"]["data"]["worker.conf.tmpl"])
     (volumes["wallet"] / "node_wallet_key").write_text(KEY + "\n")
     (volumes["hf-token"] / "token").write_text(HF_TOKEN)

@@ -174,6 +174,9 @@ def test_launcher_pod_shape() -> None:
     }
     assert volumes["wallet"]["secret"]["secretName"] == "w1-wallet"
     assert "launcher-template" in volumes and volumes["work"]["emptyDir"]["medium"] == "Memory"
+    assert volumes["kvm"]["hostPath"] == {"path": "/dev/kvm", "type": "CharDevice"}
+    assert volumes["vhost-vsock"]["hostPath"] == {"path": "/dev/vhost-vsock", "type": "CharDevice"}
+    assert {"name": "kvm", "mountPath": "/dev/kvm"} in main["volumeMounts"]
     for c in pod_spec["initContainers"] + pod_spec["containers"]:
         for env in c.get("env", []):
             assert "KEY" not in env["name"] and "TOKEN" not in env["name"], "no secret in an env variable"

@@ -255,6 +255,10 @@ def volumes(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> list[dict
             "configMap": {"name": ref.name, "items": [{"key": ref.key, "path": TON_CONFIG_FILE}]},
         },
         {"name": "work", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        # Asked for by name, not only reachable through `privileged`: a host without them fails the
+        # pod at mount time, before anything runs.
+        _host_path("kvm", "/dev/kvm", "CharDevice"),
+        _host_path("vhost-vsock", "/dev/vhost-vsock", "CharDevice"),
         _host_path("host-dev", "/dev", "Directory"),
         _host_path("host-sys", "/sys", "Directory"),
         _host_path("host-proc", "/proc", "Directory"),
@@ -345,6 +349,8 @@ def launcher_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, An
         {"name": "wallet", "mountPath": WALLET_DIR, "readOnly": True},
         {"name": "ton-config", "mountPath": TON_CONFIG_DIR, "readOnly": True},
         {"name": "work", "mountPath": WORK_DIR},
+        {"name": "kvm", "mountPath": "/dev/kvm"},
+        {"name": "vhost-vsock", "mountPath": "/dev/vhost-vsock"},
     ]
     if vm is not None and vm.hf_token_secret_ref is not None:
         mounts.append({"name": "hf-token", "mountPath": HF_DIR, "readOnly": True})

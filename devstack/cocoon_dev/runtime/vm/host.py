@@ -83,5 +83,6 @@ async def host_path(api: Any, pod: dict[str, Any], path: str, state_dir: Path) -
             node = {}
         prepare(root, missing_of(node) & set(PREREQUISITES))
     local = root / rel if rel else root
-    local.mkdir(parents=True, exist_ok=True)
+    if not local.exists():  # DirectoryOrCreate; a device or file the host lacks stays absent
+        local.mkdir(parents=True, exist_ok=True)
     return local
