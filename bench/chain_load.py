@@ -42,8 +42,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 QUERY_LINE = re.compile(r'^cocoon_ton_liteserver_queries_total\{method="([^"]+)"\} ([0-9.e+]+)$', re.M)
 
 
-
-
 def fetch(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as resp:
         return str(resp.read().decode())

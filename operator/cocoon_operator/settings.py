@@ -93,6 +93,38 @@ class Settings(BaseSettings):
     inference_image_prefixes: tuple[str, ...] = ()
     inference_image_digests: tuple[str, ...] = ()
 
+    # The runner's OpenAI upstream in a TritonPod: a thin adapter container (cocoon_operator.openai_adapter,
+    # from the operator's own image) on 127.0.0.1:triton_openai_port that answers for the model's Hugging
+    # Face name and calls Triton's KServe v2 API (docs/worker-pod.md).
+    openai_adapter_image: str = "cocoon-operator"
+
+    # CocoonVM: the official worker VM in a launcher pod (docs/cocoon-vm.md). Launchers are privileged:
+    # they run only in these namespaces (the chart's launcher.namespaces), under this ServiceAccount.
+    launcher_namespaces: tuple[str, ...] = ()
+    launcher_service_account: str = "cocoon-launcher"
+    # Image of the launcher pod (python3, QEMU with TDX support, curl, sha256sum, tar, xz); required for
+    # CocoonVM, set by the cluster admin (the chart's launcher.image), never by an object's author.
+    launcher_image: str = ""
+    # The default worker release (the chart's launcher.release) and the other releases a CocoonNode may
+    # name (their SHA-256s): the release's launcher runs privileged, so its author must be the admin's.
+    vm_release_url: str = ""
+    vm_release_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    vm_allowed_release_sha256s: tuple[str, ...] = ()
+    # The VFIO GPU resource of the GPU Operator's sandbox device plugin (its env var carries the PCI address).
+    vm_gpu_resource: str = "nvidia.com/GH100_H100_SXM5_80GB"
+    # A bare-metal TDX host (NFD on the host; kata-deploy's rule), and a host whose GPUs are bound to VFIO.
+    tdx_host_labels: tuple[str, ...] = (
+        "feature.node.kubernetes.io/cpu-security.tdx.enabled=true",
+        "intel.feature.node.kubernetes.io/tdx=true",
+    )
+    vfio_labels: tuple[str, ...] = ("nvidia.com/gpu.workload.config=vm-passthrough",)
+    # Host directories: verified releases (shared by the workers of a host) and per-worker state (the
+    # VM's persistent disk).
+    vm_release_cache_dir: str = "/var/lib/cocoon/releases"
+    vm_state_dir: str = "/var/lib/cocoon/vm"
+    # The launcher checks that a seal-server runs on the host (production workers need it).
+    vm_check_seal_server: bool = True
+
     # Health: probe Triton and the runner on each worker's pod IP. Turn off only where worker pods do
     # not really run (KWOK-only test clusters); InferenceReady then follows the pod's Ready condition.
     health_probes: bool = True

@@ -18,8 +18,6 @@ from tests.unit.builders import minimal_spec
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
 
-
-
 def test_cli_process(cocoon_crd: Any, worker_namespace: str, tmp_path: Path) -> None:
     ns = worker_namespace
     port = free_port()

@@ -206,8 +206,6 @@ def totals(obj: dict[str, Any]) -> dict[str, Any]:
     return dict(obj.get("status", {}).get("claims", {}).get("totals", {}))
 
 
-
-
 @pytest.fixture(scope="module")
 def stack(cocoon_crd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     missing = _triton_ready()

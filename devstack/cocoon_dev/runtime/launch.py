@@ -1,10 +1,12 @@
 """What runs for each container of a worker pod on the local runtime: the command lines of the Triton
-container (tritonserver + the OpenAI front) and of the runner simulator, resolved through the pod's
-mounts. Anything else runs nothing and is reported running."""
+container (tritonserver + the OpenAI front), of the runner simulator, of a TritonPod's OpenAI adapter
+and of a CocoonVM's launcher (the official cocoon-launch with a stand-in QEMU, vm/pod.py), resolved
+through the pod's mounts. Anything else (the RA-TLS router) runs nothing and is reported running."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -13,7 +15,8 @@ from typing import Any
 
 from cocoon_dev.runtime import triton as triton_mod
 from cocoon_dev.runtime.options import RuntimeOptions
-from cocoon_dev.runtime.volumes import mount_map, resolve_path
+from cocoon_dev.runtime.vm import pod as vm_pod
+from cocoon_dev.runtime.volumes import mount_map, remap_paths, resolve_path
 
 log = logging.getLogger("cocoon_dev.runtime")
 
@@ -47,6 +50,10 @@ def flag_value(argv: list[str], *names: str) -> str | None:
 def container_kind(container: dict[str, Any]) -> str:
     name = container.get("name", "")
     image = container.get("image", "")
+    if name in (vm_pod.LAUNCHER, vm_pod.OPENAI):
+        return str(name)
+    if name == "router":  # the RA-TLS router: nothing to run without proxies speaking RA-TLS
+        return "other"
     if name == "triton" or "tritonserver" in image:
         return "triton"
     if name == "runner" or "worker-runner" in image or "cocoon-worker" in image:
@@ -69,25 +76,41 @@ def read_forward(runner_cfg: Path | None) -> int | None:
     return None
 
 
-def container_argvs(place: Place, options: RuntimeOptions) -> list[tuple[dict[str, Any], list[str] | None]]:
-    """Each main container and what runs for it (None: nothing). Called after the init containers,
-    which may have rendered the files it reads."""
+Launch = tuple[dict[str, Any], list[str] | None, dict[str, str]]  # spec, argv (None: nothing), extra env
+
+
+def container_argvs(place: Place, options: RuntimeOptions) -> list[Launch]:
+    """Each main container, what runs for it and its extra environment. Called after the init
+    containers, which may have rendered the files it reads."""
     volumes = place.volumes
     specs = place.pod["spec"]["containers"]
     runner_spec = next((c for c in specs if container_kind(c) == "runner"), None)
     runner_cfg = _runner_config_path(runner_spec, volumes) if runner_spec else None
     forward = read_forward(runner_cfg)
-    found: list[tuple[dict[str, Any], list[str] | None]] = []
+    adapter = any(container_kind(c) == vm_pod.OPENAI for c in specs)  # it serves the OpenAI port
+    found: list[Launch] = []
     for spec in specs:
         kind = container_kind(spec)
         argv: list[str] | None
+        extra: dict[str, str] = {}
         if kind == "triton":
             argv = _triton_argv(place, options, spec, runner_cfg, forward)
+            if adapter:
+                argv[argv.index("--front-port") + 1] = "0"
         elif kind == "runner" and runner_spec is not None:
             argv = _runner_argv(place, options, spec, runner_cfg, forward)
+        elif kind == vm_pod.OPENAI:
+            argv = vm_pod.adapter_argv(spec, pod_ip=place.ip, python=options.python)
+        elif kind == vm_pod.LAUNCHER:
+            argv, extra = vm_pod.launcher_process(
+                spec, remap=functools.partial(remap_paths, mounts=mount_map(spec, volumes)),
+                pod_uid=str(place.pod["metadata"]["uid"]), pod_ip=place.ip, state_dir=options.state_dir,
+                python=options.python, network_json=options.network_json,
+                record=place.dir / "qemu-cmdline.json",
+            )  # fmt: skip
         else:
             argv = None
-        found.append((spec, argv))
+        found.append((spec, argv, extra))
     return found
 
 

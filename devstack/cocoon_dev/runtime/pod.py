@@ -61,8 +61,8 @@ class PodRuntime:
         """The main containers' processes (after the init containers, which may render their files)."""
         place = Place(self.pod, self.ip, self.dir, self.volumes)
         env = os.environ | {"PYTHONUNBUFFERED": "1", "COCOON_DEV_POD": self.key} | self.options.sim_env
-        for spec, argv in container_argvs(place, self.options):
-            self.containers.append(Container(self, spec, argv, env))
+        for spec, argv, extra in container_argvs(place, self.options):
+            self.containers.append(Container(self, spec, argv, env | extra))
 
     def identities(self) -> dict[str, dict[str, Any]]:
         """The identities of the running container processes, by container."""

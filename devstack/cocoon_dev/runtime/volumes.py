@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from cocoon_dev.runtime.vm import host as vm_host
 from cocoon_operator.k8s import ApiError, KubeClient
 
 Mounts = list[tuple[str, Path]]  # (mountPath, local path), longest mount path first
@@ -36,6 +37,9 @@ async def materialize_volumes(kube: KubeClient, pod: dict[str, Any], root: Path)
             obj = await _read(kube, "Secret", ns, src["secretName"])
             files = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
             secret = True
+        elif "hostPath" in vol:  # a directory of the pod's node, shared by its pods (vm/host.py)
+            dirs[name] = await vm_host.host_path(kube, pod, vol["hostPath"]["path"], root.parents[2])
+            continue
         else:
             if "persistentVolumeClaim" in vol:
                 # A claim bound to a hostPath/local PV is that directory (shared, not copied: the

@@ -56,6 +56,7 @@ def run_logged(
         )
         deadline = time.monotonic() + timeout_s
         assert proc.stdout is not None
+
         # A reader thread would be more exact about the timeout; the sub-commands print progress
         # regularly, and a watchdog kills a silent one.
         def watchdog() -> None:

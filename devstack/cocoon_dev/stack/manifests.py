@@ -34,6 +34,7 @@ SAMPLES = (
     ("cocoonnode-tdx.yaml", "TDX"),
     ("cocoonnode-sev-snp.yaml", "SEV-SNP"),
     ("cocoonnode-unplaceable.yaml", "unplaceable"),
+    ("cocoonnode-vm.yaml", "CocoonVM"),
 )
 # Claim policy of the demo: claim as soon as the gas estimate is at most half of what is claimable,
 # and look often. (Production defaults: 0.1 TON minimum, 5 % fee fraction, every 5 minutes.)

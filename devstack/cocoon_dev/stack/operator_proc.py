@@ -165,8 +165,6 @@ def _write_kubeconfig(cluster: dict[str, Any], user: str, user_entry: dict[str, 
     return path
 
 
-
-
 # Settings of the chart's Deployment the local process does not take: the metrics port would collide
 # with other local stacks (the dev operator serves no metrics), the rest has no meaning outside a pod.
 _POD_ONLY_ENV = frozenset({"COCOON_METRICS_PORT"})

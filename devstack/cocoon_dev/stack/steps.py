@@ -25,6 +25,7 @@ from cocoon_dev import procs
 from cocoon_dev.paths import REPO_ROOT, component_dir, dev_home, testenv_cache
 from cocoon_dev.procs import ProcRef
 from cocoon_dev.stack import manifests, operator_proc
+from cocoon_dev.stack import vm as stack_vm
 from cocoon_dev.stack.commands import StepFailed, dev_cli, run_json, run_logged
 
 CHART = REPO_ROOT / "charts" / "cocoon-operator"
@@ -243,7 +244,9 @@ def _operator_up(ctx: Context) -> str:
         how = "client certificate"
     # The chart's own arguments (its namespaces) and settings (render image, image policy).
     argv, env = operator_proc.chart_command(*args)
-    proc = operator_proc.start(sa_kubeconfig, args=argv, extra_env=env)
+    proc = operator_proc.start(
+        sa_kubeconfig, args=argv, extra_env={**env, **stack_vm.operator_env(manifests.DEMO_NAMESPACE)}
+    )
     ctx.started.append("operator")
     identity = f"system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"
     return f"pid {proc.pid} as {identity} ({how}), log {operator_proc.log_path()}"
@@ -274,6 +277,7 @@ def _apply_samples(ctx: Context) -> str:
         manifests.namespace_obj(ns),
         manifests.global_config_map(Path(ctx.chain["global_config"]), ns),
         manifests.treasury_secret(ctx.network, ns),
+        *stack_vm.sample_objects(ns),
     ]
     apply = ("apply", "--server-side", "--field-manager=cocoon-dev", "--force-conflicts", "-f", "-")
     kubectl(ctx.cluster, *apply, stdin=manifests.as_list(objs))

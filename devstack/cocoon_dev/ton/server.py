@@ -159,8 +159,6 @@ async def deploy_network(
     return result
 
 
-
-
 async def serve(args: argparse.Namespace) -> int:
     paths = chain_paths(Path(args.dir))
     paths.root.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer
+from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 
 from cocoon_operator.api.records import CamelModel
 from cocoon_operator.api.units import (
@@ -160,10 +160,16 @@ class Toleration(CamelModel):
 TeeKind = Literal["TDX", "SEV-SNP", "Any"]
 
 
+# An NVIDIA extended resource (`nvidia.com/gpu`, `nvidia.com/pgpu`, `nvidia.com/GH100_H100_SXM5_80GB`):
+# only NVIDIA's namespace, so an object author cannot ask a launcher for other devices.
+GPU_RESOURCE_PATTERN = r"^nvidia\.com/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+
+
 class Placement(CamelModel):
     tee: TeeKind = "TDX"  # the official network accepts TDX workers only
     gpu_products: tuple[str, ...] = ()
     gpu_count: int = Field(default=1, ge=1, le=8)
+    gpu_resource: str | None = Field(default=None, pattern=GPU_RESOURCE_PATTERN, max_length=253)
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
     runtime_class_name: str | None = None
@@ -203,8 +209,40 @@ class Inference(CamelModel):
 
 
 class Worker(CamelModel):
-    image: str = Field(min_length=1)
+    image: str | None = Field(default=None, min_length=1)  # required for TritonPod (the runner image)
     mode: Literal["Production", "Test"] = "Production"
+
+
+RuntimeKind = Literal["TritonPod", "CocoonVM"]
+TRITON_POD: RuntimeKind = "TritonPod"
+COCOON_VM: RuntimeKind = "CocoonVM"
+
+
+class Release(CamelModel):
+    """The official COCOON worker release archive (`cocoon-worker-release-*.tar.xz`) and its SHA-256."""
+
+    url: str = Field(pattern=r"^https?://", max_length=2048)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SecretKeyRef(CamelModel):
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(default="token", min_length=1, max_length=253)
+
+
+class VirtualMachine(CamelModel):
+    """The official COCOON worker VM, booted by the official `cocoon-launch` in a launcher pod."""
+
+    release: Release | None = None  # None: the operator's default release (chart value)
+    instance: int = Field(default=0, ge=0, le=63)
+    hf_token_secret_ref: SecretKeyRef | None = None
+    resources: Resources = Field(default_factory=Resources)
+    startup_timeout: Seconds = 7200
+
+
+class Runtime(CamelModel):
+    kind: RuntimeKind = TRITON_POD
+    vm: VirtualMachine | None = None
 
 
 class CocoonNodeSpec(CamelModel):
@@ -220,6 +258,51 @@ class CocoonNodeSpec(CamelModel):
     worker: Worker
     image_hash: str | None = Field(default=None, pattern=r"^([A-Za-z0-9+/]{43}=|[0-9a-fA-F]{64})$")
     paused: bool = False
+    runtime: Runtime = Field(default_factory=Runtime)
+
+    @property
+    def is_vm(self) -> bool:
+        return self.runtime.kind == COCOON_VM
+
+    @model_validator(mode="after")
+    def _runtime_rules(self) -> "CocoonNodeSpec":
+        """The CRD's CEL rules on spec.runtime, again (an object stored before them must not slip by)."""
+        for problem in runtime_problems(self):
+            raise ValueError(problem)
+        return self
+
+
+def runtime_problems(spec: CocoonNodeSpec) -> list[str]:
+    """What the CRD's CEL rules about the runtime refuse, in their words (empty: fine)."""
+    out = []
+    placement = spec.placement
+    if spec.is_vm:
+        if spec.runtime.vm is None:
+            out.append("spec.runtime.vm is required with kind CocoonVM")
+        if placement.tee != "TDX":
+            out.append(
+                "spec.placement.tee must be TDX with runtime kind CocoonVM (the worker VM is a TDX guest)"
+            )
+        if placement.gpu_count != 1:
+            out.append("spec.placement.gpuCount must be 1 with runtime kind CocoonVM (one GPU per worker VM)")
+        if placement.gpu_products:
+            out.append(
+                "spec.placement.gpuProducts cannot be used with runtime kind CocoonVM: VFIO hosts carry no "
+                "GPU Feature Discovery labels; choose the GPU by spec.placement.gpuResource"
+            )
+        if placement.runtime_class_name:
+            out.append("spec.placement.runtimeClassName cannot be used with runtime kind CocoonVM")
+    else:
+        if spec.runtime.vm is not None:
+            out.append("spec.runtime.vm is only allowed with kind CocoonVM")
+        if spec.worker.image is None:
+            out.append("spec.worker.image is required with runtime kind TritonPod")
+    if placement.runtime_class_name and placement.gpu_products:
+        out.append(
+            "spec.placement.gpuProducts cannot be used with spec.placement.runtimeClassName: Kata nodes "
+            "carry no GPU Feature Discovery labels; choose the GPU by spec.placement.gpuResource"
+        )
+    return out
 
 
 def parse_spec(spec: Any) -> CocoonNodeSpec:

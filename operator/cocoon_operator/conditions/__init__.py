@@ -55,6 +55,13 @@ class Reason(StrEnum):
     TREASURY_SECRET_NOT_FOUND = "TreasurySecretNotFound"  # noqa: S105
     IMAGE_HASH_NOT_ALLOWED = "ImageHashNotAllowed"
     UNKNOWN_CONTRACT_CODE = "UnknownContractCode"
+    # Configured, CocoonVM only (reconcile/cocoon_vm.py)
+    LAUNCHER_NAMESPACE_NOT_ALLOWED = "LauncherNamespaceNotAllowed"
+    LAUNCHER_NOT_CONFIGURED = "LauncherNotConfigured"
+    RELEASE_NOT_CONFIGURED = "ReleaseNotConfigured"
+    RELEASE_NOT_ALLOWED = "ReleaseNotAllowed"
+    HF_TOKEN_SECRET_NOT_FOUND = "HfTokenSecretNotFound"  # noqa: S105 - a reason, not a secret
+    HF_TOKEN_SECRET_KEY_MISSING = "HfTokenSecretKeyMissing"  # noqa: S105
     # Scheduled
     POD_SCHEDULED = "PodScheduled"
     NO_FITTING_NODE = "NoConfidentialGPUNode"
@@ -75,6 +82,10 @@ class Reason(StrEnum):
     INIT_CONTAINER_FAILED = "InitContainerFailed"
     PROBE_SKIPPED = "ProbeSkipped"
     RESPONSE_TOO_LARGE = "ResponseTooLarge"  # the pod answered more than the operator reads
+    # A CocoonVM's launcher pod (InferenceReady and RunnerHealthy; steps/health/vm.py)
+    HOST_PREREQUISITES_MISSING = "HostPrerequisitesMissing"
+    RELEASE_INTEGRITY_FAILED = "ReleaseIntegrityFailed"
+    RELEASE_FETCH_FAILED = "ReleaseFetchFailed"
     # InferenceReady
     POD_READY = "PodReady"  # without the health step: the pod's Ready condition
     POD_NOT_READY = "PodNotReady"
@@ -87,6 +98,8 @@ class Reason(StrEnum):
     MODEL_LOADING = "ModelLoading"
     MODEL_NOT_FOUND = "ModelNotFound"
     NO_MODELS = "NoModelsLoaded"
+    VM_SERVING = "VmServing"  # CocoonVM: the launcher runs and the runner in the VM answers
+    VM_STARTING = "VmStarting"
     # RunnerHealthy
     HEALTHY = "Healthy"
     RUNNER_UNREACHABLE = "RunnerUnreachable"
@@ -174,6 +187,9 @@ _POD: Final = frozenset(
         Reason.INIT_CONTAINER_FAILED,
         Reason.PROBE_SKIPPED,
         Reason.RESPONSE_TOO_LARGE,
+        Reason.HOST_PREREQUISITES_MISSING,
+        Reason.RELEASE_INTEGRITY_FAILED,
+        Reason.RELEASE_FETCH_FAILED,
     }
 )
 _CHAIN: Final = frozenset({Reason.CHAIN_UNAVAILABLE, Reason.CHAIN_DISAGREEMENT, Reason.MONEY_RECORD_CONFLICT})
@@ -210,6 +226,12 @@ REGISTRY: Final[tuple[ConditionSpec, ...]] = (
             Reason.TREASURY_SECRET_NOT_FOUND,
             Reason.IMAGE_HASH_NOT_ALLOWED,
             Reason.UNKNOWN_CONTRACT_CODE,
+            Reason.LAUNCHER_NAMESPACE_NOT_ALLOWED,
+            Reason.LAUNCHER_NOT_CONFIGURED,
+            Reason.RELEASE_NOT_CONFIGURED,
+            Reason.RELEASE_NOT_ALLOWED,
+            Reason.HF_TOKEN_SECRET_NOT_FOUND,
+            Reason.HF_TOKEN_SECRET_KEY_MISSING,
         ),
     ),
     ConditionSpec(
@@ -231,7 +253,8 @@ REGISTRY: Final[tuple[ConditionSpec, ...]] = (
         ConditionType.INFERENCE_READY,
         "health",
         True,
-        "Triton serves the model (probed by the health step; without it, the pod's Ready condition)",
+        "Triton serves the model (probed by the health step; without it, the pod's Ready condition); "
+        "for a CocoonVM, the launcher runs and the runner in the VM answers",
         _reasons(
             Reason.POD_READY,
             Reason.POD_NOT_READY,
@@ -244,6 +267,8 @@ REGISTRY: Final[tuple[ConditionSpec, ...]] = (
             Reason.MODEL_LOADING,
             Reason.MODEL_NOT_FOUND,
             Reason.NO_MODELS,
+            Reason.VM_SERVING,
+            Reason.VM_STARTING,
             extra=_POD,
         ),
     ),
@@ -265,6 +290,7 @@ REGISTRY: Final[tuple[ConditionSpec, ...]] = (
             Reason.WALLET_BALANCE_LOW,
             Reason.NO_PROXY,
             Reason.REGISTERING,
+            Reason.VM_STARTING,
             extra=_POD,
         ),
     ),

@@ -218,8 +218,9 @@ def _triton_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any
     requests: dict[str, Any] = {k: str(v) for k, v in inference.resources.requests.items()}
     limits: dict[str, Any] = {k: str(v) for k, v in inference.resources.limits.items()}
     # Extended resources cannot be overcommitted: requests must equal limits.
-    requests[settings.gpu_resource] = gpus
-    limits[settings.gpu_resource] = gpus
+    resource = placement.resource_name(spec.placement, settings)
+    requests[resource] = gpus
+    limits[resource] = gpus
     startup_period = 10
     return {
         "name": "triton",
@@ -280,6 +281,42 @@ def _runner_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any
             {"name": "runner-config", "mountPath": runner_config.CONFIG_DIR, "readOnly": True},
             {"name": "ton-config", "mountPath": runner_config.TON_CONFIG_DIR, "readOnly": True},
         ],
+    }
+
+
+def _router_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
+    """The worker's RA-TLS router (SOCKS5 on 127.0.0.1:router_port, `connect_to_proxy_via`), from the
+    runner image, as the official worker image runs it (`router -S 8116@tdx`): the proxies must prove
+    TDX. Test workers accept any proxy (`@any`, the official local test setup), for test networks whose
+    proxies do not run in TDX."""
+    policy = "any" if spec.worker.mode == "Test" else "tdx"
+    return {
+        "name": "router",
+        "image": spec.worker.image,
+        "command": ["router"],
+        "args": ["-S", f"{settings.router_port}@{policy}", "--serialize-info"],
+        "securityContext": _container_security(),
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+    }
+
+
+def _openai_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
+    """The runner's OpenAI upstream (`forward_requests_to`): a thin adapter in front of Triton's KServe
+    v2 API that answers for the model's Hugging Face name (cocoon_operator.worker.openai_adapter)."""
+    return {
+        "name": "openai",
+        "image": settings.openai_adapter_image,
+        "command": ["python", "-m", "cocoon_operator.worker.openai_adapter"],
+        "args": [
+            "--served-model-name",
+            spec.model.name,
+            "--listen",
+            f"127.0.0.1:{settings.triton_openai_port}",
+            "--triton",
+            f"http://127.0.0.1:{settings.triton_http_port}",
+        ],
+        "securityContext": _container_security(),
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
     }
 
 
@@ -465,7 +502,12 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_d
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "initContainers": init_containers,
-        "containers": [_triton_container(spec, settings), _runner_container(spec, settings)],
+        "containers": [
+            _triton_container(spec, settings),
+            _runner_container(spec, settings),
+            _router_container(spec, settings),
+            _openai_container(spec, settings),
+        ],
         "volumes": _volumes(owner, spec),
     }
     if spec.placement.node_selector:
@@ -511,3 +553,8 @@ def desired(
     if with_workload:
         objects.append(statefulset(owner, spec, settings, config_hash(config_map)))
     return objects
+
+
+def workload(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
+    """The StatefulSet alone (what run.py scales to zero when the chain pre-flight blocks)."""
+    return statefulset(owner, spec, settings, config_hash(configmap(owner, spec, settings)))

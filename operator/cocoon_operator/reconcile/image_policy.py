@@ -37,6 +37,8 @@ def problem(spec: CocoonNodeSpec, settings: Settings) -> str | None:
         ),
     )
     for field, image, prefixes, digests in checks:
+        if image is None:  # a CocoonVM has no runner image: its launcher image is the chart's
+            continue
         if not allowed(image, prefixes, digests):
             listed = [f"{p}*" for p in prefixes] + [f"*@{d}" for d in digests]
             return (

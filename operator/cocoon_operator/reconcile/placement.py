@@ -15,6 +15,12 @@ from cocoon_operator.settings import Settings, parse_labels
 Obj = Mapping[str, Any]
 
 
+def resource_name(placement: Placement, settings: Settings) -> str:
+    """The GPU resource a TritonPod requests: spec.placement.gpuResource (Kata passthrough), else the
+    operator's COCOON_GPU_RESOURCE."""
+    return placement.gpu_resource or settings.gpu_resource
+
+
 def tee_label_alternatives(tee: str, settings: Settings) -> tuple[tuple[str, str], ...]:
     """The node labels (any one suffices) that identify the requested TEE kind."""
     if tee == "TDX":
@@ -60,6 +66,9 @@ def _tolerates(tols: Sequence[Toleration], taint: Obj) -> bool:
         if tol.operator == "Exists" or tol.value == taint.get("value", ""):
             return True
     return False
+
+
+tolerates = _tolerates  # for placement_vm
 
 
 def gpu_requests(pod: Obj, resource: str) -> int:
@@ -129,6 +138,7 @@ def explain(
         *placement.tolerations,
     )
     required_products = " or ".join(placement.gpu_products)
+    resource = resource_name(placement, settings)
     reasons: Counter[str] = Counter()
     fitting: list[str] = []
     feasible: list[str] = []
@@ -138,9 +148,7 @@ def explain(
         name = str(node.get("metadata", {}).get("name", ""))
         labels = node.get("metadata", {}).get("labels", {}) or {}
         spec = node.get("spec", {}) or {}
-        allocatable = _quantity(
-            (node.get("status", {}).get("allocatable") or {}).get(settings.gpu_resource, 0)
-        )
+        allocatable = _quantity((node.get("status", {}).get("allocatable") or {}).get(resource, 0))
         static_reason = _static_reason(
             labels,
             spec,
@@ -163,7 +171,7 @@ def explain(
         elif not _node_ready(node):
             reasons["are not Ready"] += 1
         elif allocatable - used_gpus.get(name, 0) < placement.gpu_count:
-            reasons[f"have no free {settings.gpu_resource}"] += 1
+            reasons[f"have no free {resource}"] += 1
         else:
             fitting.append(name)
     ordered = tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -203,9 +211,10 @@ def _static_reason(
         ):
             return f"have the untolerated taint {taint.get('key')}:{taint.get('effect')}"
     if allocatable < placement.gpu_count:
+        resource = resource_name(placement, settings)
         if allocatable == 0:
-            return f"have no {settings.gpu_resource}"
-        return f"have fewer than {placement.gpu_count} {settings.gpu_resource}"
+            return f"have no {resource}"
+        return f"have fewer than {placement.gpu_count} {resource}"
     return None
 
 

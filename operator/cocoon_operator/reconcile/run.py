@@ -20,7 +20,15 @@ from cocoon_operator.api.tonaddr import address_problem
 from cocoon_operator.conditions import BY_TYPE, CONDITION_TYPES, ConditionType, Reason
 from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.money.records import without_records
-from cocoon_operator.reconcile import children, image_policy, observe, placement
+from cocoon_operator.reconcile import (
+    children,
+    cocoon_vm,
+    image_policy,
+    launcher,
+    observe,
+    placement,
+    placement_vm,
+)
 from cocoon_operator.reconcile.child_cache import KEPT_KINDS, digest
 from cocoon_operator.reconcile.compare import up_to_date
 from cocoon_operator.reconcile.deps import Deps
@@ -29,6 +37,7 @@ from cocoon_operator.reconcile.reads import ReconcileReads
 from cocoon_operator.status import Cond
 from cocoon_operator.steps.contract import Context, EventSpec, StepReport
 from cocoon_operator.steps.health.pod_readiness import PodReadiness
+from cocoon_operator.worker import runtime
 
 Obj = Mapping[str, Any]
 POD_READINESS = PodReadiness()
@@ -150,6 +159,13 @@ async def _images_allowed(r: _Run, spec: CocoonNodeSpec) -> bool:
 async def _resolve(r: _Run, spec: CocoonNodeSpec) -> bool:
     """Referenced ConfigMap and Secrets exist and are usable; the wallet Secret is created when absent."""
     kube, ns = r.kube, r.namespace
+    refused = await cocoon_vm.refusal(spec, ns, r.deps.settings, kube)
+    if refused is not None:
+        previous = st.find(r.old_status.get("conditions"), st.CONFIGURED) or {}
+        if previous.get("reason") != refused.reason:
+            r.events.append(EventSpec("Warning", refused.reason, refused.message))
+        r.set(Cond.false(st.CONFIGURED, refused.reason, refused.message))
+        return False
     ref = spec.network.global_config_ref
     config_map = await kube.get("v1", "ConfigMap", ns, ref.name)
     if config_map is None:
@@ -301,12 +317,11 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> None:
     with_workload = blocked_by is None and (sts is not None or feasible)
 
     # The PDB is applied after the providers: a step may hold evictions off (e.g. a claim in flight).
-    desired = children.desired(owner, spec, settings, with_workload=with_workload, pdb_max_unavailable=None)
+    build = launcher if spec.is_vm else children
+    desired = build.desired(owner, spec, settings, with_workload=with_workload, pdb_max_unavailable=None)
     if blocked_by is not None and sts is not None:
         # Keep the StatefulSet (and the stable pod name) but stop the worker.
-        desired.append(
-            _scaled_to_zero(children.statefulset(owner, spec, settings, children.config_hash(desired[0])))
-        )
+        desired.append(_scaled_to_zero(build.workload(owner, spec, settings)))
     await _apply_changed(r, desired, {"StatefulSet": sts})
     if sts is not None and pod is not None and observe.stuck_on_old_revision(sts, pod):
         # StatefulSets never replace a broken pod of an old revision (kubernetes#67250): do it for them.
@@ -372,8 +387,12 @@ async def _placement(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> placement.P
     mine = identity.selector_labels(r.name)
     ours = [p for p in pods if p.get("metadata", {}).get("namespace") == r.namespace]
     others = [p for p in pods if p.get("metadata", {}).get("namespace") != r.namespace]
-    used = placement.requested_gpus_by_node(ours, settings.gpu_resource, exclude=mine)
-    used.update(placement.requested_gpus_by_node(others, settings.gpu_resource))
+    resource = runtime.gpu_resource(spec, settings)
+    used = placement.requested_gpus_by_node(ours, resource, exclude=mine)
+    used.update(placement.requested_gpus_by_node(others, resource))
+    if spec.is_vm:
+        instances = placement_vm.instances_by_node(pods, exclude=mine)
+        return placement_vm.explain(spec, node_list, used, settings, instances)
     return placement.explain(spec.placement, node_list, used, settings)
 
 

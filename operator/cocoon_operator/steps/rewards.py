@@ -48,6 +48,7 @@ from cocoon_operator.steps.contract import Context, EventSpec, StepReport
 from cocoon_operator.ton.addresses import raw_address
 from cocoon_operator.ton.client import ChainClient, ChainDisagreement, ChainError, ChainUnavailable
 from cocoon_operator.ton.identity import read_cocoon_wallet
+from cocoon_operator.worker import runtime
 from cocoon_operator.worker.runner_client import RunnerClient, RunnerUnavailable
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,9 @@ class RewardSteps:
             return self._unavailable(ctx, exc)
         ip = pod_ip(ctx.pod)
         runner = (
-            RunnerClient(f"http://{ip}:{ctx.settings.runner_http_port}", timeout_s=RUNNER_TIMEOUT_S)
+            RunnerClient(
+                f"http://{ip}:{runtime.runner_port(ctx.spec, ctx.settings)}", timeout_s=RUNNER_TIMEOUT_S
+            )
             if ip
             else None
         )

@@ -68,8 +68,6 @@ class Stub:
     max_in_flight: int = 0
 
 
-
-
 @pytest.fixture
 async def stub() -> AsyncIterator[tuple[Stub, int]]:
     state = Stub()

@@ -136,7 +136,7 @@ def evaluate_health(
     if problem is not None:
         return HealthReport(problem.cond(INFERENCE_READY), problem.cond(RUNNER_HEALTHY), models, numbers)
     inference = container_problem(pod, layout.triton, TRITON_HINT) or _triton(pod, triton, layout, now)
-    runner_cond = container_problem(pod, layout.runner, RUNNER_HINT) or _runner(
+    runner_cond = container_problem(pod, layout.runner, RUNNER_HINT) or runner_finding(
         pod, runner, now, thresholds, layout
     )
     return HealthReport(inference.cond(INFERENCE_READY), runner_cond.cond(RUNNER_HEALTHY), models, numbers)
@@ -285,7 +285,7 @@ def _serving_message(triton: TritonProbe) -> str:
 # Runner
 
 
-def _runner(
+def runner_finding(
     pod: Obj, runner: RunnerProbe, now: dt.datetime, limits: Thresholds, layout: PodLayout
 ) -> Finding:
     if runner.skipped is not None:

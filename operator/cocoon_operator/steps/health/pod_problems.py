@@ -88,7 +88,7 @@ RUNNER_HINT = (
 )
 
 
-def _terminated_text(term: Obj) -> str:
+def terminated_text(term: Obj) -> str:
     parts = [f"exit code {term.get('exitCode', '?')}"]
     if term.get("reason"):
         parts.append(f"({term['reason']})")
@@ -183,12 +183,12 @@ def _init_problem(pod: Obj, layout: PodLayout) -> Finding | None:
         if container == layout.model_fetch:
             return Finding(
                 R.MODEL_FETCH_FAILED,
-                f"Downloading the model failed in pod {pod_name(pod)}, {_terminated_text(term)}{tries}. "
+                f"Downloading the model failed in pod {pod_name(pod)}, {terminated_text(term)}{tries}. "
                 f"Check spec.inference.modelSource.url and egress; details in {logs_hint(pod, container)}",
             )
         return Finding(
             R.INIT_CONTAINER_FAILED,
-            f"Init container {container} of pod {pod_name(pod)} failed, {_terminated_text(term)}{tries}; "
+            f"Init container {container} of pod {pod_name(pod)} failed, {terminated_text(term)}{tries}; "
             f"see {logs_hint(pod, container)}",
         )
     return None
@@ -205,7 +205,7 @@ def container_problem(pod: Obj, container: str, hint: str) -> Finding | None:
         reason = waiting.get("reason") or "Waiting"
         if reason == "CrashLoopBackOff":
             last = (cs.get("lastState") or {}).get("terminated") or {}
-            last_text = f"; last run ended with {_terminated_text(last)}" if last else ""
+            last_text = f"; last run ended with {terminated_text(last)}" if last else ""
             return Finding(
                 R.CONTAINER_CRASH_LOOPING,
                 f"Container {container} of pod {pod_name(pod)} is crash-looping "
@@ -221,7 +221,7 @@ def container_problem(pod: Obj, container: str, hint: str) -> Finding | None:
     if term is not None:
         return Finding(
             R.CONTAINER_TERMINATED,
-            f"Container {container} of pod {pod_name(pod)} stopped, {_terminated_text(term)} "
+            f"Container {container} of pod {pod_name(pod)} stopped, {terminated_text(term)} "
             f"({restarts} restarts). See {logs_hint(pod, container, previous=False)}",
         )
     return None

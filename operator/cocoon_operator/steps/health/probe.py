@@ -274,6 +274,22 @@ class HealthProber:
         finally:
             del self._inflight[key]
 
+    async def probe_runner_only(self, pod_ip: str, port: int) -> RunnerProbe:
+        """The runner alone, on a given port (a CocoonVM's launcher pod: no Triton to probe)."""
+        url = f"http://{_host(pod_ip)}:{port}/jsonstats"
+        try:
+            async with asyncio.timeout(self.queue_timeout_s):
+                await self._limit.acquire()
+        except TimeoutError:
+            why = f"more than the operator's probe limit were in flight for {self.queue_timeout_s:g} s"
+            return RunnerProbe(url=url, skipped=why)
+        try:
+            return await probe_runner(
+                pod_ip, session=self._http(), port=port, timeout_s=self.timeouts.request_s
+            )
+        finally:
+            self._limit.release()
+
     async def _probe_limited(self, pod_ip: str, model_name: str | None) -> ProbeResult:
         try:
             async with asyncio.timeout(self.queue_timeout_s):

@@ -19,6 +19,8 @@ from cocoon_operator.steps.health.evaluate import HealthReport, Thresholds, eval
 from cocoon_operator.steps.health.metrics import HealthMetrics
 from cocoon_operator.steps.health.pod_problems import PodLayout
 from cocoon_operator.steps.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
+from cocoon_operator.steps.health.vm import evaluate_vm
+from cocoon_operator.worker import runtime
 from cocoon_operator.worker.triton_client import TritonProbe
 
 # Not yet serving: look again soon rather than waiting for the resync timer.
@@ -79,6 +81,16 @@ class WorkerHealth:
             layout=self.layout,
         )
 
+    async def check_vm(self, pod: Mapping[str, Any] | None, port: int) -> HealthReport:
+        """A CocoonVM's launcher pod: the runner alone, on the forwarded port (steps/health/vm.py)."""
+        ip = str((pod or {}).get("status", {}).get("podIP") or "")
+        if pod is not None and ip:
+            runner = await self.prober.probe_runner_only(ip, port)
+        else:
+            url = f"http://{ip or '0.0.0.0'}:{port}/jsonstats"  # noqa: S104
+            runner = RunnerProbe(url=url, skipped="the pod has no IP yet")
+        return evaluate_vm(dict(pod) if pod is not None else None, runner, self._clock())
+
     async def observe(self, ctx: Context) -> StepReport:
         if ctx.spec.paused:
             msg = "The worker is paused (spec.paused)"
@@ -93,7 +105,10 @@ class WorkerHealth:
             )
         if ctx.deleting and self.metrics is not None:
             self.metrics.forget(ctx.namespace, ctx.name)
-        report = await self.check(ctx.pod)
+        if ctx.spec.is_vm:
+            report = await self.check_vm(ctx.pod, runtime.runner_port(ctx.spec, ctx.settings))
+        else:
+            report = await self.check(ctx.pod)
         if self.metrics is not None and not ctx.deleting:
             self.metrics.observe(ctx.namespace, ctx.name, report)
         healthy = all(c.status == "True" for c in report.conditions)
