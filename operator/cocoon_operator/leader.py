@@ -11,7 +11,8 @@ keep their watches warm and wait. The rules are client-go's:
 - every write is guarded by the Lease's resourceVersion, so two candidates never both win.
 
 A handover therefore takes at most `lease_s` + `retry_s` after the holder dies (measured in
-tests/e2e/test_leader_election.py; docs/reliability.md). Money safety does not rest on this alone:
+tests/e2e/test_rewards_e2e.py::test_two_operators_one_leader_and_a_quick_handover and the chaos run,
+docs/reliability.md). Money safety does not rest on this alone:
 money records are guarded writes (money/records.py), so even an overlap acts at most once.
 """
 

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cocoon_dev.ports import free_port
 from cocoon_dev.runtime.vm import host as vm_host
 from cocoon_dev.runtime.vm import release as vm_release
 from cocoon_dev.ton.background import BackgroundChain
@@ -44,7 +45,6 @@ from tests.e2e.test_rewards_e2e import (
     OperatorProcess,
     Stack,
     _chain_matches_ledger,
-    _free_port,
     _secrets,
     cond,
     totals,
@@ -100,7 +100,7 @@ def vm_stack(cocoon_crd: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
     key_file = tmp / "liteserver.key"
     key_file.write_text(os.urandom(32).hex())
-    port = _free_port()
+    port = free_port()
     bg = BackgroundChain(LocalChain(config_b64=load_mainnet_config_b64()), port=port, key_file=str(key_file))
     bg.start()
     runtime: LocalRuntime | None = None

@@ -34,11 +34,10 @@ from kubernetes.client import ApiException
 from cocoon_dev.stack.operator_proc import chart_command
 from cocoon_dev.ton.background import BackgroundChain
 from cocoon_dev.ton.chain import LocalChain
+from cocoon_dev.ton.dev_wallets import DevWallet, dev_wallet
 from cocoon_dev.ton.network import (
     DEV_IMAGE_HASH,
     CocoonNetwork,
-    DevWallet,
-    _dev_wallet,
     deploy_cocoon_network,
 )
 from cocoon_operator.ton.addresses import cocoon_wallet_address, format_address, public_key_from_seed
@@ -158,7 +157,7 @@ class SecurityStack:
     def owner(self, name: str) -> DevWallet:
         """An owner address of its own per CocoonNode (no chain account needed to receive nothing)."""
         if name not in self.owners:
-            self.owners[name] = _dev_wallet(uuid.uuid4().bytes, f"owner:{name}")
+            self.owners[name] = dev_wallet(uuid.uuid4().bytes, f"owner:{name}")
         return self.owners[name]
 
     def spec(self, name: str, **overrides: Any) -> dict[str, Any]:

@@ -74,6 +74,7 @@ from cocoon_dev.ton.records import (  # re-exported: the chain's public types
     internal_message,
     method_id,
     raw_address,
+    shard_account_balance,
     synthetic_hash,
     tx_lt_and_out_msgs,
 )
@@ -130,6 +131,7 @@ class LocalChain(ProviderSurface):
         self._emulator = engine.TransactionEmulator(self.config_b64)
         self._accounts: dict[str, str] = {}
         self._txs: dict[str, list[TxRecord]] = {}  # oldest first; read newest first
+        self._traced: dict[str, list[tuple[int, int]]] = {}  # address -> (lt, balance after), chaos tests
         self._parsed: dict[str, ParsedAccount] = {}
         self.lt = 1_000_000
         self.seqno = 1
@@ -205,6 +207,15 @@ class LocalChain(ProviderSurface):
             self._holds[key] = blocks
         else:
             self._holds.pop(key, None)
+
+    def trace_balances(self, address: Address | str) -> None:
+        """Record the account's balance after each of its transactions from now on (the chaos test
+        judges every top-up by the balance it arrived at)."""
+        self._traced.setdefault(raw_address(address), [])
+
+    def balance_trace(self, address: Address | str) -> list[tuple[int, int]]:
+        """(lt, balance after) of each transaction since `trace_balances`, oldest first."""
+        return list(self._traced.get(raw_address(address), []))
 
     @property
     def in_flight(self) -> int:
@@ -323,6 +334,7 @@ class LocalChain(ProviderSurface):
         overlay: dict[str, str] = {}
         records: list[TxRecord] = []
         deferred: list[tuple[int, str, str]] = []
+        traced: list[tuple[str, int, int]] = []
         lt = self.lt
         now = self.now
         queue: deque[tuple[str, str]] = deque([(raw_address(msg.info.dest), cell_to_b64(msg_cell))])
@@ -345,6 +357,8 @@ class LocalChain(ProviderSurface):
             lt = max(lt, tx_lt + len(out_msgs) + 1)
             overlay[dest] = res["shard_account"]
             records.append(TxRecord(dest, tx_lt, tx_cell.hash, seqno, res["transaction"]))
+            if dest in self._traced:
+                traced.append((dest, tx_lt, shard_account_balance(res["shard_account"])))
             if dry_run:
                 break
             for out in out_msgs:
@@ -355,10 +369,12 @@ class LocalChain(ProviderSurface):
                     deferred.append((seqno + self._holds[out_dest], out_dest, cell_to_b64(out)))
                 else:
                     queue.append((out_dest, cell_to_b64(out)))
-        return _Cascade(overlay, records, lt, deferred)
+        return _Cascade(overlay, records, lt, deferred, traced)
 
     def _commit(self, cascade: _Cascade) -> None:
         self._in_flight.extend(cascade.deferred)
+        for address, lt, balance in cascade.traced:
+            self._traced[address].append((lt, balance))
         self._accounts.update(cascade.accounts)
         for rec in cascade.records:
             self._txs.setdefault(rec.address, []).append(rec)
@@ -652,6 +668,7 @@ class _Cascade:
     records: list[TxRecord]
     lt: int
     deferred: list[tuple[int, str, str]] = field(default_factory=list)  # held-back deliveries
+    traced: list[tuple[str, int, int]] = field(default_factory=list)  # (address, lt, balance after)
 
 
 _FAUCET_KEY = raw_address(FAUCET_ADDRESS)

@@ -199,3 +199,10 @@ def internal_message(
     else:
         b.store_bit(0)
     return b.end_cell()
+
+
+def shard_account_balance(shard_account_b64: str) -> int:
+    """The balance (nanoTON) in an emulator's shard account; 0 for an account that does not exist."""
+    parsed = ShardAccount.deserialize(b64_to_cell(shard_account_b64).begin_parse())
+    account = parsed.account
+    return int(account.storage.balance.grams) if account is not None and account.storage is not None else 0

@@ -28,6 +28,7 @@ RECORD_PATHS: Final[tuple[tuple[str, ...], ...]] = (
     ("sweep",),
     ("funding", "intent"),
     ("funding", "lastTopUpAt"),
+    ("funding", "lastTopUpTargetNano"),
 )
 
 

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pytoniq_core.boc.address import Address
 
-from cocoon_dev.ton.network import DEV_IMAGE_HASH, deploy_cocoon_network
+from cocoon_dev.ton.network import DEV_IMAGE_HASH, cocoon_wallet_send, deploy_cocoon_network
 from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.k8s.errors import ApiError
@@ -28,6 +28,7 @@ from cocoon_operator.steps.common import (
     GuardedStatus,
     StaleStatus,
     node_identity,
+    node_seed,
     strip_none,
 )
 from cocoon_operator.steps.contract import Context
@@ -35,6 +36,7 @@ from cocoon_operator.steps.funding import FIRST_REGISTRATION_NANO
 from cocoon_operator.steps.rewards import RewardSteps
 from cocoon_operator.ton.addresses import format_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable
+from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 from cocoon_operator.worker.runner_client import RunnerStats
 from tests.unit.fakes import FakeKube
 
@@ -216,12 +218,22 @@ async def test_funding_writes_the_intent_first_and_tops_up_once(ton_chain: Any, 
     # Once the runner reported the same address, the spec's floor (3) and target (5) apply.
     cn["status"]["walletAddress"] = format_address(Address(ident.wallet), bounceable=False)
     cn["status"]["runnerWalletAddress"] = cn["status"]["walletAddress"]
-    soon = await steps.observe(_ctx(kube))  # …but not within a minute of the last top-up
+    # A raised band is a new need: funded at once, within the minute after the first top-up.
+    await steps.observe(_ctx(kube))
+    assert 5 * TON - 1000 <= chain.balance(ident.wallet) <= 5 * TON
+    # The same band short again within a minute (the wallet spent 2.5 TON) waits for the interval.
+    seed = node_seed(kube.find("Secret", NS, "w-wallet"))
+    assert seed is not None
+    owner = network.owner.address
+    out = internal_message(owner, 5 * TON // 2, bounce=False)
+    await cocoon_wallet_send(chain, node_key=seed, owner=owner, messages=[OutMessage(out, 1)])
+    soon = await steps.observe(_ctx(kube))
     assert next(c for c in soon.conditions if c.type == "WalletFunded").reason == "TopUpIntervalNotElapsed"
-    assert chain.balance(ident.wallet) == FIRST
+    before = chain.balance(ident.wallet)
+    assert before < 5 * TON
     await chain.advance(61)
     await steps.observe(_ctx(kube))
-    assert 5 * TON - 1000 <= chain.balance(ident.wallet) <= 5 * TON  # storage fees of the idle minute
+    assert chain.balance(ident.wallet) > before
     # Not registered without a worker pod, and no secret in status.
     registered = next(c for c in again.conditions if c.type == "Registered")
     assert registered.status == "False" and registered.reason == "WaitingForWorker"
