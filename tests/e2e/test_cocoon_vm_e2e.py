@@ -49,7 +49,7 @@ from tests.e2e.test_rewards_e2e import (
     cond,
     totals,
 )
-from tests.fixtures.runtime import LocalRuntime, _start_runtime, stop_process
+from tests.fixtures.runtime import LocalRuntime, _start_runtime
 from tests.helpers.k8s import wait_for
 from tests.helpers.reference import reference_dir
 
@@ -173,7 +173,7 @@ def vm_stack(cocoon_crd: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
             if operator is not None:
                 operator.stop()
             if runtime is not None:
-                stop_process(runtime.process, timeout=90)
+                runtime.stop(timeout=90)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
             bg.stop()

@@ -281,7 +281,7 @@ def stack(cocoon_crd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             if operator is not None:
                 operator.stop()
             if runtime is not None:
-                stop_process(runtime.process, timeout=90)
+                runtime.stop(timeout=90)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 cocoon_crd.kubectl("delete", "namespace", ns, "--wait=false", check=False)
             bg.stop()
