@@ -245,7 +245,6 @@ def pod_ip(pod: Mapping[str, Any] | None) -> str | None:
     return str(ip) if ip else None
 
 
-
 def condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
     for cond in status.get("conditions") or []:
         if cond.get("type") == type_:
