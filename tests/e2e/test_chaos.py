@@ -64,7 +64,7 @@ KINDS = (
     "held_message",
 )
 NODES = [("chaos-a", "TDX"), ("chaos-b", "SEV-SNP"), ("chaos-c", "TDX")]
-FLOOR, TARGET, SWEEP_ABOVE = 5.9, 6, 7  # TON: claims' gas soon takes a wallet below its floor
+FLOOR, TARGET, SWEEP_ABOVE = 5.99, 6, 7  # TON: a claim's gas takes a wallet below its floor
 SURPLUS = 2 * TON
 
 
