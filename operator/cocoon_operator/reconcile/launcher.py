@@ -30,7 +30,7 @@ from cocoon_operator.reconcile import placement, placement_vm, worker_conf
 from cocoon_operator.reconcile.children import (
     CONFIG_HASH_ANNOTATION,
     Owner,
-    pod_disruption_budget,
+    owned,
     statefulset_name,
 )
 from cocoon_operator.reconcile.runner_config import TON_CONFIG_DIR, TON_CONFIG_FILE
@@ -84,46 +84,6 @@ def configmap(owner: Owner, spec: CocoonNodeSpec) -> dict[str, Any]:
 def config_hash(config_map: dict[str, Any], release: Release | None) -> str:
     data = config_map["data"][worker_conf.TEMPLATE_FILE] + (release.sha256 if release else "")
     return hashlib.sha256(data.encode()).hexdigest()[:16]
-
-
-def service(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
-    port = runtime.runner_port(spec, settings)
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": owner.metadata(owner.name),
-        "spec": {
-            "clusterIP": "None",
-            "selector": identity.selector_labels(owner.name),
-            "ports": [{"name": "runner", "port": port, "protocol": "TCP"}],
-        },
-    }
-
-
-def network_policy(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
-    """Only the operator may reach the runner's port (its control endpoints have no authentication)."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": owner.metadata(owner.name),
-        "spec": {
-            "podSelector": {"matchLabels": identity.selector_labels(owner.name)},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": settings.operator_namespace}
-                            },
-                            "podSelector": {"matchLabels": dict(settings.operator_pod_labels)},
-                        }
-                    ],
-                    "ports": [{"port": runtime.runner_port(spec, settings), "protocol": "TCP"}],
-                }
-            ],
-        },
-    }
 
 
 # ----- scripts (POSIX sh; every path a container mount, so they read the same in the local runtime)
@@ -424,15 +384,12 @@ def desired(
     with_workload: bool = True,
     pdb_max_unavailable: int | None = 1,
 ) -> list[dict[str, Any]]:
-    """All owned children, in apply order (the ConfigMap before the pod that mounts it)."""
+    """All owned children, in apply order."""
     config_map = configmap(owner, spec)
-    objects = [config_map, service(owner, spec, settings), network_policy(owner, spec, settings)]
-    if pdb_max_unavailable is not None:
-        objects.insert(2, pod_disruption_budget(owner, pdb_max_unavailable))
-    if with_workload:
-        digest = config_hash(config_map, release_of(spec, settings))
-        objects.append(statefulset(owner, spec, settings, digest))
-    return objects
+    digest = config_hash(config_map, release_of(spec, settings))
+    sts = statefulset(owner, spec, settings, digest) if with_workload else None
+    ports = {"runner": runtime.runner_port(spec, settings)}
+    return owned(owner, settings, config_map, ports, sts, pdb_max_unavailable)
 
 
 def workload(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
