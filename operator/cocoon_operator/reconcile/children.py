@@ -535,6 +535,14 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_d
         pod_spec["nodeSelector"] = dict(spec.placement.node_selector)
     if spec.placement.runtime_class_name:
         pod_spec["runtimeClassName"] = spec.placement.runtime_class_name
+    return one_pod(owner, spec, pod_spec, identity.child_labels(owner.name), config_digest)
+
+
+def one_pod(
+    owner: Owner, spec: CocoonNodeSpec, pod_spec: dict[str, Any], labels: dict[str, str], config_digest: str
+) -> dict[str, Any]:
+    """The one-replica StatefulSet around either kind's pod (`paused` is zero replicas); a new config
+    digest in the template rolls the pod."""
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -544,10 +552,7 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_d
             "serviceName": owner.name,
             "selector": {"matchLabels": identity.selector_labels(owner.name)},
             "template": {
-                "metadata": {
-                    "labels": identity.child_labels(owner.name),
-                    "annotations": {CONFIG_HASH_ANNOTATION: config_digest},
-                },
+                "metadata": {"labels": labels, "annotations": {CONFIG_HASH_ANNOTATION: config_digest}},
                 "spec": pod_spec,
             },
         },

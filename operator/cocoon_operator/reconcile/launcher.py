@@ -28,10 +28,9 @@ from cocoon_operator.api import identity
 from cocoon_operator.api.spec import CocoonNodeSpec, Release
 from cocoon_operator.reconcile import placement, placement_vm, worker_conf
 from cocoon_operator.reconcile.children import (
-    CONFIG_HASH_ANNOTATION,
     Owner,
+    one_pod,
     owned,
-    statefulset_name,
 )
 from cocoon_operator.reconcile.runner_config import TON_CONFIG_DIR, TON_CONFIG_FILE
 from cocoon_operator.settings import Settings
@@ -360,20 +359,7 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, digest: 
     }
     if spec.placement.node_selector:
         pod_spec["nodeSelector"] = dict(spec.placement.node_selector)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": owner.metadata(statefulset_name(owner)),
-        "spec": {
-            "replicas": 0 if spec.paused else 1,
-            "serviceName": owner.name,
-            "selector": {"matchLabels": identity.selector_labels(owner.name)},
-            "template": {
-                "metadata": {"labels": labels, "annotations": {CONFIG_HASH_ANNOTATION: digest}},
-                "spec": pod_spec,
-            },
-        },
-    }
+    return one_pod(owner, spec, pod_spec, labels, digest)
 
 
 def desired(
