@@ -1,4 +1,4 @@
-"""The chain tier's usual pair: the COCOON network deployed on `ton_chain`, and a client of it."""
+"""The chain tier's usual client of `ton_chain`: a LiteBalancer (as the operator runs it)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ from typing import Any
 
 import pytest
 
-from cocoon_dev.ton.network import CocoonNetwork, deploy_cocoon_network
 from cocoon_operator.ton.client import ChainClient, ChainSettings
-
-
-@pytest.fixture
-async def network(ton_chain: Any) -> CocoonNetwork:
-    chain, _ = ton_chain
-    return await deploy_cocoon_network(chain)
 
 
 @pytest.fixture

@@ -210,19 +210,29 @@ async def test_finalize_is_bounded() -> None:
     assert (await reconcile.finalize(body, Deps(kube=FakeKube(), settings=Settings()))).done
 
 
-async def test_pod_stuck_on_old_revision_is_replaced() -> None:
+async def _rolling_to_a_new_revision() -> FakeKube:
+    """A reconciled CocoonNode whose StatefulSet has moved on to revision w1-new."""
     kube = world(cocoonnode())
     await _run(kube)
     sts = kube.find("StatefulSet", "ns1", "w1")
     assert sts is not None
     sts["status"] = {"updateRevision": "w1-new"}
-    pod = {
+    return kube
+
+
+def _unready_old_revision_pod(**status: Any) -> dict[str, Any]:
+    return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "w1-0", "namespace": "ns1", "labels": {"controller-revision-hash": "w1-old"}},
         "spec": {"nodeName": "tdx-h100-0"},
-        "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+        "status": {**status, "conditions": [{"type": "Ready", "status": "False"}]},
     }
+
+
+async def test_pod_stuck_on_old_revision_is_replaced() -> None:
+    kube = await _rolling_to_a_new_revision()
+    pod = _unready_old_revision_pod()
     put_worker_pod(kube, pod)
     outcome = await _run(kube)
     assert ("delete", "Pod", "w1-0") in kube.writes
@@ -428,19 +438,8 @@ async def test_a_victim_that_appears_after_a_first_look_is_not_written() -> None
 
 
 async def test_a_pod_of_that_name_the_statefulset_did_not_make_is_never_touched() -> None:
-    kube = world(cocoonnode())
-    await _run(kube)
-    sts = kube.find("StatefulSet", "ns1", "w1")
-    assert sts is not None
-    sts["status"] = {"updateRevision": "w1-new"}
-    stranger = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "w1-0", "namespace": "ns1", "labels": {"controller-revision-hash": "w1-old"}},
-        "spec": {"nodeName": "tdx-h100-0"},
-        "status": {"podIP": "127.100.0.9", "conditions": [{"type": "Ready", "status": "False"}]},
-    }
-    kube.put(stranger)
+    kube = await _rolling_to_a_new_revision()
+    kube.put(_unready_old_revision_pod(podIP="127.100.0.9"))
     kube.writes.clear()
     await _run(kube)
     assert ("delete", "Pod", "w1-0") not in kube.writes

@@ -69,19 +69,23 @@ class World:
             if voucher <= self.tokens[p]:
                 self.refused_vouchers += 1  # error 1000: no money moves
                 continue
-            delta = voucher - self.tokens[p]
-            self.tokens[p] = voucher
-            lt = self.next_lt()
-            self.owner_txs.append(
-                lg.ObservedPayout(
-                    lt=lt,
-                    tx_hash=f"{lt:064x}",
-                    source=p,
-                    value_nano=delta * FEES[p],
-                    query_id=self.rng.getrandbits(64),
-                    utime=self.now,
-                )
+            self.pay(p, voucher, query_id=self.rng.getrandbits(64))
+
+    def pay(self, proxy: str, voucher: int, query_id: int) -> None:
+        """A voucher above what the worker contract paid lands: the owner receives the difference."""
+        delta = voucher - self.tokens[proxy]
+        self.tokens[proxy] = voucher
+        lt = self.next_lt()
+        self.owner_txs.append(
+            lg.ObservedPayout(
+                lt=lt,
+                tx_hash=f"{lt:064x}",
+                source=proxy,
+                value_nano=delta * FEES[proxy],
+                query_id=query_id,
+                utime=self.now,
             )
+        )
 
     # --- facts as the operator sees them
     def chain_facts(self, cursor: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
@@ -299,19 +303,7 @@ def _settle_all(world: World) -> None:
             continue
         world.in_flight[p] = None
         if voucher > world.tokens[p]:
-            delta = voucher - world.tokens[p]
-            world.tokens[p] = voucher
-            lt = world.next_lt()
-            world.owner_txs.append(
-                lg.ObservedPayout(
-                    lt=lt,
-                    tx_hash=f"{lt:064x}",
-                    source=p,
-                    value_nano=delta * FEES[p],
-                    query_id=1,
-                    utime=world.now,
-                )
-            )
+            world.pay(p, voucher, query_id=1)
 
 
 async def test_unreachable_runner_answer_is_never_retried() -> None:
