@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from cocoon_operator import metrics as node_series
 from cocoon_operator.api.spec import parse_spec
+from cocoon_operator.api.units import status_int
 
 NODE = ("namespace", "name")
 CONDITION_STATUSES = ("true", "false", "unknown")
@@ -42,15 +43,6 @@ class NodeView:
     last_claim_at: int | None = None
     claim_pending_since: int | None = None
     observed_at: float = 0.0
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def view_of(
@@ -82,8 +74,8 @@ def view_of(
         model=model,
         floor_nano=floor,
         target_nano=target,
-        last_claim_at=_int(claims.get("lastClaimAt")) if isinstance(claims, Mapping) else None,
-        claim_pending_since=_int(pending.get("createdAt")) if isinstance(pending, Mapping) else None,
+        last_claim_at=status_int(claims.get("lastClaimAt")) if isinstance(claims, Mapping) else None,
+        claim_pending_since=status_int(pending.get("createdAt")) if isinstance(pending, Mapping) else None,
         observed_at=time.time() if now is None else now,
     )
 

@@ -48,6 +48,14 @@ async def _transfers(client: ChainClient, treasury: str, wallet: str) -> list[in
     return values
 
 
+async def _top_up_of_a_new_wallet(
+    client: ChainClient, network: CocoonNetwork
+) -> tuple[Treasury, str, MemoryIntentStore]:
+    """The network's treasury, a wallet address nobody has funded, and an empty funding record."""
+    treasury = await Treasury.open(client, treasury_key(network))
+    return treasury, f"0:{os.urandom(32).hex()}", MemoryIntentStore()
+
+
 @pytest.fixture
 async def one(
     ton_chain: Any, network: CocoonNetwork
@@ -59,7 +67,7 @@ async def one(
 
 @pytest.fixture
 async def two(ton_two: Any) -> AsyncIterator[tuple[Any, ChainClient, CocoonNetwork]]:
-    network = await deploy_cocoon_network(ton_two.chain)
+    network = await deploy_cocoon_network(ton_two.chain)  # (not `network`: that one is on `ton_chain`)
     async with ChainClient.from_config(ton_two.global_config, ChainSettings(retries=1)) as client:
         assert client.cross_checked()
         yield ton_two, client, network
@@ -69,10 +77,8 @@ async def test_a_top_up_in_flight_is_not_sent_again(one: Any) -> None:
     """The wallet is credited 3 blocks after the treasury sent it (another shard, a lagging peer):
     the operator sees the treasury's transfer, counts the money as settling, and sends nothing more."""
     chain, client, network = one
-    wallet = f"0:{os.urandom(32).hex()}"
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
     chain.hold(wallet, 3)
-    treasury = await Treasury.open(client, treasury_key(network))
-    store = MemoryIntentStore()
     first = await ensure_funded(client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
     assert first.status in (FundingStatus.SENT, FundingStatus.SETTLING) and first.in_flight_nano == TARGET
     assert chain.balance(wallet) == 0 and chain.in_flight == 1
@@ -119,9 +125,7 @@ async def test_a_scan_that_does_not_reach_the_intent_is_unknown_not_unsent(one: 
     """More than 256 treasury transactions land between two looks: the first look cannot decide,
     the next ones go on from where it stopped, and the transfer is found, not declared dead."""
     chain, client, network = one
-    wallet = f"0:{os.urandom(32).hex()}"
-    treasury = await Treasury.open(client, treasury_key(network))
-    store = MemoryIntentStore()
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
     async with queued(chain):
         sent = await ensure_funded(
             client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store
@@ -158,9 +162,7 @@ async def test_a_lying_liteserver_cannot_make_the_operator_pay(two: Any, lie: st
     looks (its balancer asks either peer), no second top-up is sent."""
     ton, client, network = two
     chain = ton.chain
-    wallet = f"0:{os.urandom(32).hex()}"
-    treasury = await Treasury.open(client, treasury_key(network))
-    store = MemoryIntentStore()
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
     before = chain.frozen()  # the wallet empty: what a stale peer will keep saying
     funded = await ensure_funded(
         client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store, confirm_wait_s=5
@@ -189,9 +191,7 @@ async def test_a_lying_liteserver_cannot_make_the_operator_pay(two: Any, lie: st
 async def test_a_dead_intent_needs_both_clocks(two: Any) -> None:
     """An inflated clock on one peer cannot expire an intent (the next step would be a new top-up)."""
     ton, client, network = two
-    treasury = await Treasury.open(client, treasury_key(network))
-    wallet = f"0:{os.urandom(32).hex()}"
-    store = MemoryIntentStore()
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
     async with queued(ton.chain):
         await ensure_funded(client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
         intent = store.intent
@@ -221,9 +221,7 @@ async def test_transactions_left_out_are_noticed_not_read_as_unsent(two: Any) ->
     """A liteserver that leaves transactions out of its lists: the scan's hash chain breaks, so the
     transfer is never declared dead (which would lead to a second top-up)."""
     ton, client, network = two
-    treasury = await Treasury.open(client, treasury_key(network))
-    wallet = f"0:{os.urandom(32).hex()}"
-    store = MemoryIntentStore()
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
     async with queued(ton.chain):
         await ensure_funded(client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
         await ton.chain.seal_block()
