@@ -13,6 +13,7 @@ Every family labelled with a CocoonNode (`namespace`, `name`) registers itself a
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import threading
@@ -337,27 +338,19 @@ def create_controller(registry: CollectorRegistry | None = REGISTRY) -> Controll
     )
 
 
-_CONTROLLER: ControllerMetrics | None = None
-
-
+@functools.cache
 def controller() -> ControllerMetrics:
     """The process-wide instance on the default registry (created once)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = create_controller()
-    return _CONTROLLER
+    return create_controller()
 
 
-_DEFAULT: MoneyMetrics | None = None
-_SERVED = False
-
-
+@functools.cache
 def default() -> MoneyMetrics:
     """The process-wide instance on the default registry (created once)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = create()
-    return _DEFAULT
+    return create()
+
+
+_SERVED = False
 
 
 def serve_from_env() -> int | None:

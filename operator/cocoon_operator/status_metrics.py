@@ -11,6 +11,7 @@ flap.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -135,12 +136,7 @@ class StatusMetrics(node_series.LatestPerNode[NodeView]):
         ]
 
 
-_DEFAULT: StatusMetrics | None = None
-
-
+@functools.cache
 def default() -> StatusMetrics:
     """The process-wide collector on the default registry (created once)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = StatusMetrics()
-    return _DEFAULT
+    return StatusMetrics()
