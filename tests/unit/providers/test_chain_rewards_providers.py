@@ -173,6 +173,13 @@ def kube(network: CocoonNetwork) -> VersionedKube:
     return VersionedKube(list(_objects(network)))
 
 
+def _treasury_policy(kube: VersionedKube, annotations: dict[str, str]) -> None:
+    """The treasury's owner sets their policy: the treasury Secret's annotations become `annotations`."""
+    treasury = kube.find("Secret", NS, "treasury")
+    assert treasury is not None
+    treasury["metadata"]["annotations"] = annotations
+
+
 def _cond(report: StepReport, type_: str) -> Cond:
     return next(c for c in report.conditions if c.type == type_)
 
@@ -320,9 +327,7 @@ async def test_a_paused_worker_is_funded_only_if_the_treasury_says_so(
     assert (funded.status, funded.reason) == ("False", "TreasuryPolicy") and "paused" in funded.message
     ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
     assert ident is not None and chain.balance(ident.wallet) == 0
-    treasury = kube.find("Secret", NS, "treasury")
-    assert treasury is not None
-    treasury["metadata"]["annotations"] = {"cocoon.tonops.dev/fund-paused": "true"}  # the treasury's owner
+    _treasury_policy(kube, {"cocoon.tonops.dev/fund-paused": "true"})  # the treasury's owner
     report = await ChainSteps(hub, kube).observe(_ctx(kube, pod=None))
     assert _cond(report, "WalletFunded").status == "True"
     assert chain.balance(ident.wallet) == FIRST
@@ -333,9 +338,7 @@ async def test_the_treasury_policy_caps_what_a_spec_asks(
 ) -> None:
     """A tenant asks for a big target; the treasury's owner allows 2 TON per top-up: nothing moves."""
     chain, _ = ton_chain
-    treasury = kube.find("Secret", NS, "treasury")
-    assert treasury is not None
-    treasury["metadata"]["annotations"] = {"cocoon.tonops.dev/max-top-up": "2"}
+    _treasury_policy(kube, {"cocoon.tonops.dev/max-top-up": "2"})
     metrics = mx.create(CollectorRegistry())
     before = chain.balance(network.treasury.address)
     report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
@@ -345,15 +348,12 @@ async def test_the_treasury_policy_caps_what_a_spec_asks(
     assert [e.reason for e in report.events] == ["TreasuryPolicy"]
     assert chain.balance(network.treasury.address) == before and kube.patches == []
     # A day's budget: 2.5 TON allowed per top-up, but only 1 TON a day.
-    treasury["metadata"]["annotations"] = {
-        "cocoon.tonops.dev/max-top-up": "5",
-        "cocoon.tonops.dev/max-per-day": "1",
-    }
+    _treasury_policy(kube, {"cocoon.tonops.dev/max-top-up": "5", "cocoon.tonops.dev/max-per-day": "1"})
     report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
     funded = _cond(report, "WalletFunded")
     assert funded.reason == "TreasuryPolicy" and "1 TON a day" in funded.message
     assert chain.balance(network.treasury.address) == before
-    treasury["metadata"]["annotations"] = {"cocoon.tonops.dev/max-per-day": "lots"}
+    _treasury_policy(kube, {"cocoon.tonops.dev/max-per-day": "lots"})
     report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
     assert _cond(report, "WalletFunded").reason == "InvalidTreasuryPolicy"
 

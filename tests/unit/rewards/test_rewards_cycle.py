@@ -266,15 +266,20 @@ async def test_scans_shorter_than_the_payouts_between_looks_lose_and_double_noth
     assert_ledger_equals_chain(world, harness.persisted, harness.start_lt)
 
 
+async def _earning(seed: int, proxy: str, committed: int) -> tuple[World, Harness]:
+    """A started ledger (its first cycle saved it; no crash), then `committed` tokens earned at `proxy`."""
+    world = World(rng=random.Random(seed))
+    harness = Harness(world=world)
+    await cycle(harness)
+    world.committed[proxy] = committed
+    return world, harness
+
+
 @pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
 @pytest.mark.parametrize("crash_after", [False, True])
 async def test_single_claim_with_a_crash_at_each_step(crash_at: int, crash_after: bool) -> None:
     """Deterministic: one proxy earns, one claim, one crash at a named step, then recovery."""
-    world = World(rng=random.Random(0))
-    harness = Harness(world=world)
-    # Start the ledger (first save happens here; no crash).
-    await cycle(harness)
-    world.committed[PROXIES[0]] = 10_000
+    world, harness = await _earning(0, PROXIES[0], 10_000)
     world.now += 100
     harness.step_no, harness.crash_at, harness.crash_after = 0, crash_at, crash_after
     # I/O steps of a claiming cycle: 1 save(intent), 2 save(triggering), 3 trigger, 4 save(answer)
@@ -307,10 +312,7 @@ def _settle_all(world: World) -> None:
 
 
 async def test_unreachable_runner_answer_is_never_retried() -> None:
-    world = World(rng=random.Random(3))
-    harness = Harness(world=world)
-    await cycle(harness)
-    world.committed[PROXIES[1]] = 700
+    world, harness = await _earning(3, PROXIES[1], 700)
     calls: list[str] = []
 
     async def broken(proxy: str) -> lg.TriggerAnswer:
@@ -332,10 +334,7 @@ async def test_unreachable_runner_answer_is_never_retried() -> None:
 
 
 async def test_triggered_claim_the_runner_knows_about_waits_for_the_chain_then_times_out() -> None:
-    world = World(rng=random.Random(3))
-    harness = Harness(world=world)
-    await cycle(harness)
-    world.committed[PROXIES[1]] = 700
+    world, harness = await _earning(3, PROXIES[1], 700)
     calls: list[str] = []
 
     async def sent_but_lost(proxy: str) -> lg.TriggerAnswer:
@@ -355,10 +354,7 @@ async def test_triggered_claim_the_runner_knows_about_waits_for_the_chain_then_t
 
 
 async def test_no_claim_when_wallet_is_low() -> None:
-    world = World(rng=random.Random(4))
-    harness = Harness(world=world)
-    await cycle(harness)
-    world.committed[PROXIES[0]] = 10_000
+    _, harness = await _earning(4, PROXIES[0], 10_000)
     res = await cycle(harness, wallet_nano=2_500_000_000)
     assert not res.triggered and harness.persisted.pending is None
     assert {d.reason.value for d in res.decisions} == {"WalletTooLowForClaim", "NothingToClaim"}
