@@ -163,6 +163,7 @@ def gpu_tolerations(placement: Placement, settings: Settings) -> tuple[Toleratio
 
 
 def unselected(labels: Mapping[str, str], placement: Placement) -> str | None:
+    """The first spec.placement.nodeSelector entry the node's labels miss."""
     for key, value in placement.node_selector.items():
         if labels.get(key) != value:
             return f"do not match nodeSelector {key}={value}"

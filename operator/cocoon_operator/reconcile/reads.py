@@ -19,7 +19,7 @@ Ref = tuple[str, str | None, str]
 
 
 class ReconcileReads:
-    """Implements `reconcile.deps.KubeApi` over another `KubeApi` for one reconcile."""
+    """Implements `k8s.api.KubeApi` over another `KubeApi` for one reconcile."""
 
     def __init__(
         self, kube: KubeApi, children: ChildCache | None = None, *, first_reconcile: bool = False
