@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cocoon_operator.k8s.api import ObjectCreator, ObjectPatcher, ObjectReader
 from cocoon_operator.k8s.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -35,23 +36,8 @@ API_VERSION = "coordination.k8s.io/v1"
 KIND = "Lease"
 
 
-class LeaseApi(Protocol):
-    async def get(
-        self, api_version: str, kind: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None: ...
-
-    async def create(self, obj: dict[str, Any]) -> dict[str, Any] | None: ...
-
-    async def patch(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        name: str,
-        patch: dict[str, Any],
-        *,
-        subresource: str | None = None,
-    ) -> dict[str, Any]: ...
+class LeaseApi(ObjectReader, ObjectCreator, ObjectPatcher, Protocol):
+    """What leader election needs of the Kubernetes client."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client, config
 from kubernetes.client import ApiException
 
@@ -43,7 +42,7 @@ from cocoon_dev.ton.network import (
 from cocoon_operator.ton.addresses import cocoon_wallet_address, format_address, public_key_from_seed
 from tests.chart.tools import CHART, REPO, helm_bin
 from tests.crd.support import install_crd
-from tests.helpers.k8s import wait_for
+from tests.helpers.k8s import token_kubeconfig, wait_for
 
 GROUP, VERSION, PLURAL = "cocoon.tonops.dev", "v1alpha1", "cocoonnodes"
 WORKER_IMAGE = "localhost/cocoon-worker-runner:dev"  # the examples' runner: on the allowlist
@@ -241,7 +240,9 @@ def security_stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> It
 
         sa = f"{release}-cocoon-operator"
         token = cluster.kubectl("create", "token", sa, "-n", release_ns, "--duration", "2h").stdout.strip()
-        op_kubeconfig = _token_kubeconfig(kubeconfig, f"system:serviceaccount:{release_ns}:{sa}", token, tmp)
+        op_kubeconfig = token_kubeconfig(
+            kubeconfig, f"system:serviceaccount:{release_ns}:{sa}", token, tmp / "operator.kubeconfig"
+        )
         args, env = chart_command(str(cluster.kubectl_path), str(kubeconfig), release_ns, sa)
         log = tmp / "operator.log"
         run_env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
@@ -297,28 +298,3 @@ def _mainnet_config() -> str:
     from cocoon_dev.ton.engine import load_mainnet_config_b64
 
     return load_mainnet_config_b64()
-
-
-def _token_kubeconfig(admin: Path, user: str, token: str, tmp: Path) -> Path:
-    """The admin kubeconfig's cluster with the ServiceAccount's token as the only credential."""
-    doc = yaml.safe_load(admin.read_text())
-    current = next(c["context"] for c in doc["contexts"] if c["name"] == doc["current-context"])
-    cluster = dict(next(c["cluster"] for c in doc["clusters"] if c["name"] == current["cluster"]))
-    if "certificate-authority" in cluster:
-        ca = (admin.parent / cluster.pop("certificate-authority")).read_bytes()
-        cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
-    path = tmp / "operator.kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": cluster}],
-                "users": [{"name": user, "user": {"token": token}}],
-                "contexts": [{"name": "sa", "context": {"cluster": "c", "user": user}}],
-                "current-context": "sa",
-            }
-        )
-    )
-    path.chmod(0o600)
-    return path
