@@ -42,6 +42,7 @@ from cocoon_dev.ton.network import (
 from cocoon_operator.ton.addresses import cocoon_wallet_address, format_address, public_key_from_seed
 from tests.chart.tools import CHART, REPO, helm_bin
 from tests.crd.support import install_crd
+from tests.helpers.cocoonnodes import provide_chain
 from tests.helpers.k8s import token_kubeconfig, wait_for
 
 GROUP, VERSION, PLURAL = "cocoon.tonops.dev", "v1alpha1", "cocoonnodes"
@@ -217,16 +218,7 @@ def security_stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> It
                 lambda rc: rc == 0,
                 timeout_s=60,
             )
-            cluster.kubectl(
-                "create", "configmap", "ton-global-config", "-n", ns,
-                f"--from-file=global.config.json={tmp / 'global-config.json'}",
-            )  # fmt: skip
-            t = network.treasury
-            cluster.kubectl(
-                "create", "secret", "generic", "treasury", "-n", ns,
-                f"--from-literal=privateKey={t.private_key}", "--from-literal=version=v4r2",
-                f"--from-literal=walletId={t.wallet_id}",
-            )  # fmt: skip
+            provide_chain(cluster, ns, tmp / "global-config.json", network.treasury)
         _run([
             *helm, "install", release, str(CHART), "-n", release_ns, "--timeout", "120s",
             "--set", "crds.install=false", "--set", "replicaCount=0", "--set", "cleanup.enabled=false",
