@@ -130,6 +130,7 @@ class LocalChain(ProviderSurface):
         self._emulator = engine.TransactionEmulator(self.config_b64)
         self._accounts: dict[str, str] = {}
         self._txs: dict[str, list[TxRecord]] = {}  # oldest first; read newest first
+        self._blocks: dict[int, list[TxRecord]] = {}  # block seqno -> its transactions
         self._parsed: dict[str, ParsedAccount] = {}
         self.lt = 1_000_000
         self.seqno = 1
@@ -362,6 +363,7 @@ class LocalChain(ProviderSurface):
         self._accounts.update(cascade.accounts)
         for rec in cascade.records:
             self._txs.setdefault(rec.address, []).append(rec)
+            self._blocks.setdefault(rec.seqno, []).append(rec)
         self.lt = max(self.lt, cascade.lt)
         self.total_transactions += len(cascade.records)
 
@@ -508,6 +510,10 @@ class LocalChain(ProviderSurface):
                 return [txs[j] for j in range(i, max(i - count, -1), -1)]
         raise ChainError(f"lt: no transaction with lt={lt} for {raw_address(address)}")
 
+    def block_transactions(self, seqno: int) -> list[TxRecord]:
+        """The transactions of shard block `seqno`, ordered as a block lists them (account, then lt)."""
+        return sorted(self._blocks.get(seqno, ()), key=lambda t: (t.address, t.lt))
+
     @property
     def pending_count(self) -> int:
         """Externals queued for the next block (block-interval mode)."""
@@ -584,6 +590,10 @@ class LocalChain(ProviderSurface):
             addr: [TxRecord(addr, lt, bytes.fromhex(h), s, boc) for lt, h, s, boc in txs]
             for addr, txs in snap["transactions"].items()
         }
+        self._blocks = {}
+        for txs in self._txs.values():
+            for rec in txs:
+                self._blocks.setdefault(rec.seqno, []).append(rec)
         self._parsed.clear()
         self._pending.clear()
         self._accepted.clear()

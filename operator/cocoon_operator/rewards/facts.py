@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.ton.addresses import raw_address
-from cocoon_operator.ton.client import ChainClient, TxCursor
+from cocoon_operator.ton.client import ChainClient, TxCursor, fresh_reads
 from cocoon_operator.ton.payouts import PayoutTx, claim_submitters, scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import ContractUnreadable, read_worker_contract
 from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerClient, RunnerStats, RunnerUnavailable
@@ -169,8 +169,10 @@ class LiveFacts:
         now: int | None = None,
         scan_limit: int | None = None,
         attribution: lg.Attribution | None = None,
+        fresh: bool = False,
     ) -> None:
         self._client, self._runner = client, runner
+        self._fresh = fresh
         self._attribution = attribution
         self._owner = raw_address(owner)
         self._previous = list(previous)
@@ -188,17 +190,28 @@ class LiveFacts:
         self.contracts = contracts_from_runner(self.stats, self._previous)
         return runner_facts(self.stats)
 
+    def money_in_play(self) -> bool:
+        """Whether this cycle may start or confirm a claim: the runner reports tokens not yet paid
+        out. Then every chain read of the cycle is fresh (never the block follower's cache)."""
+        for p in self.stats.proxies if self.stats is not None else ():
+            if p.earned_tokens_committed_to_blockchain > max(
+                p.cached_out_tokens, p.expected_cached_out_tokens
+            ):
+                return True
+        return False
+
     async def chain_facts(self, cursor_lt: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
-        return await gather_chain_facts(
-            self._client,
-            owner=self._owner,
-            contracts=self.contracts,
-            cursor_lt=cursor_lt,
-            gap=gap,
-            now=self._now,
-            scan_limit=self._scan_limit,
-            attribution=self._attribution,
-        )
+        with fresh_reads(self._fresh or gap is not None or self.money_in_play()):
+            return await gather_chain_facts(
+                self._client,
+                owner=self._owner,
+                contracts=self.contracts,
+                cursor_lt=cursor_lt,
+                gap=gap,
+                now=self._now,
+                scan_limit=self._scan_limit,
+                attribution=self._attribution,
+            )
 
 
 def runner_trigger(

@@ -114,6 +114,9 @@ def _stack_address(item: Any, what: str) -> str:
     raise ContractUnreadable(f"get_cocoon_worker_data: {what} is not an address")
 
 
+WORKER_DATA = "get_cocoon_worker_data"
+
+
 async def read_worker_data(client: ChainClient, worker_contract: Address | str) -> WorkerContractData:
     """Run `get_cocoon_worker_data`. Raises ContractUnreadable when the contract is not deployed."""
     raw = raw_address(worker_contract)
@@ -147,7 +150,11 @@ async def read_worker_contract(client: ChainClient, worker_contract: Address | s
         storage = WorkerStorage.from_cell(account.data)
     except (LayoutError, ValueError) as exc:
         raise ContractUnreadable(f"Worker contract {account.address} data does not parse: {exc}") from exc
-    data = await read_worker_data(client, worker_contract)
+    # The getter's answer is kept with the state it ran on: unchanged account, unchanged answer.
+    data = client.cached_view(account.address, WORKER_DATA, account.last_tx_lt)
+    if not isinstance(data, WorkerContractData):
+        data = await read_worker_data(client, worker_contract)
+        client.remember_view(account.address, WORKER_DATA, account.last_tx_lt, data)
     return WorkerContractState(data=data, params=storage.params, active=True, balance=account.balance)
 
 
