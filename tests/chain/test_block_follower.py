@@ -74,13 +74,13 @@ async def test_a_touched_account_is_seen_within_one_block(ton_chain: Any, client
     touched, idle = _sink(1), _sink(2)
     await chain.faucet(touched, TON)
     await chain.faucet(idle, TON)
-    await follower.tick()
+    await follower.tick(ask=True)
     first = await client.account_state(touched)
     idle_state = await client.account_state(idle)
     before = dict(client.round_trips.by_method)
     assert await client.account_state(touched) is first  # unchanged: no query
     await chain.faucet(touched, TON)  # one transaction, one block
-    await follower.tick()
+    await follower.tick(ask=True)
     assert client.cached_state(touched) is None  # seen changed within that block
     assert client.cached_state(idle) is idle_state  # the other account still needs no read
     fresh = await client.account_state(touched)
@@ -96,12 +96,12 @@ async def test_a_missed_stretch_of_blocks_drops_every_cached_state(
     chain, _ = ton_chain
     follower = _follow(client, max_walk=2)
     await chain.faucet(_sink(1), TON)
-    await follower.tick()
+    await follower.tick(ask=True)
     state = await client.account_state(_sink(1))
     assert client.cached_state(_sink(1)) is state
     for i in range(4):  # more blocks than one walk may cover: the follower cannot vouch for anything
         await chain.faucet(_sink(10 + i), TON)
-    await follower.tick()
+    await follower.tick(ask=True)
     assert follower.stats.gaps == 1
     assert client.cached_state(_sink(1)) is None
     # A follower that is not in step serves nothing either: reads go to the liteserver, as before.
@@ -194,7 +194,7 @@ async def test_top_ups_and_claims_stay_exactly_once_with_the_follower(
     chain, _ = ton_chain
     network = await deploy_cocoon_network(chain)
     follower = _follow(client)
-    await follower.tick()
+    await follower.tick(ask=True)
     rng = random.Random(20)
     treasury = await Treasury.open(client, treasury_key(network))
     owner = raw_address(network.owner.address)
@@ -207,7 +207,7 @@ async def test_top_ups_and_claims_stay_exactly_once_with_the_follower(
     w.contract = await _register_worker(chain, network, w.key, 0)
     for _ in range(60):
         await chain.advance(10)
-        await follower.tick()
+        await follower.tick(ask=True)
         w.committed += rng.randint(threshold // 5, threshold + threshold // 4) // fee
         funded = await ensure_funded(
             client, treasury, w.wallet, floor_nano=floor, target_nano=target, store=w.funding
@@ -216,7 +216,7 @@ async def test_top_ups_and_claims_stay_exactly_once_with_the_follower(
         balance = (await client.account_state(w.wallet)).balance
         facts = LiveFacts(client, w, owner=owner)  # type: ignore[arg-type]
         await run_claim_cycle(w, facts, runner_trigger(w, facts), policy=policy, wallet_balance_nano=balance)  # type: ignore[arg-type]
-    await follower.tick()
+    await follower.tick(ask=True)
     await run_claim_cycle(w, LiveFacts(client, w, owner=owner), runner_trigger(w), policy=policy,  # type: ignore[arg-type]
                           wallet_balance_nano=0)  # fmt: skip
     scan = await scan_owner_payouts(client, owner, after_lt=0, sources=[w.proxy], limit=512)

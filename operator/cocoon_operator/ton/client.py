@@ -445,6 +445,14 @@ class ChainClient:
             raise ChainUnavailable(f"{name} failed: {exc.message}") from exc
         return cast(dict[str, Any], answer)
 
+    def tracked_head(self) -> int | None:
+        """The masterchain seqno pytoniq's own block updater last saw (no query), if it runs."""
+        try:
+            block = getattr(self._block_peer(), "last_mc_block", None)
+        except ChainUnavailable:
+            return None
+        return int(block.seqno) if isinstance(block, BlockIdExt) else None
+
     async def masterchain_head(self) -> tuple[BlockIdExt, int]:
         """The newest masterchain block and the chain time (`getMasterchainInfoExt`)."""
         answer = await self._request("getMasterchainInfoExt", {"mode": 0})

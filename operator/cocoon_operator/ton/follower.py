@@ -188,15 +188,32 @@ class BlockFollower:
         self.now: int | None = None  # chain time at the last step
         self._shards: dict[tuple[int, int], int] = {}  # (workchain, shard) -> last listed seqno
         self._synced_at: float | None = None
+        self._time_at: float | None = None  # when `now` was last read
+        # Without a new block the chain time is read again at most this often (a step costs nothing).
+        self.time_refresh_s = 4 * interval_s
         self._task: asyncio.Task[None] | None = None
 
     def in_step(self) -> bool:
         return self._synced_at is not None and self.clock() - self._synced_at <= self.stale_after_s
 
-    async def tick(self) -> None:
-        """One step: the newest masterchain block and every shard block since the last step."""
-        last, now = await self.client.masterchain_head()
+    async def tick(self, *, ask: bool = False) -> None:
+        """One step: the newest masterchain block and every shard block since the last step. Unless
+        `ask`, a step skips the liteserver while pytoniq's own updater has seen no newer block (it
+        wakes a few ms after one: at most one step later)."""
         self.stats.ticks += 1
+        tracked = self.client.tracked_head()  # pytoniq follows the head itself: free to look at
+        if (
+            not ask
+            and tracked is not None
+            and self.mc_seqno is not None
+            and tracked <= self.mc_seqno
+            and self._time_at is not None
+            and self.clock() - self._time_at < self.time_refresh_s
+        ):
+            self._synced_at = self.clock()
+            return
+        last, now = await self.client.masterchain_head()
+        self._time_at = self.clock()
         if self.mc_seqno is not None and last.seqno <= self.mc_seqno:
             self.now, self._synced_at = now, self.clock()
             return

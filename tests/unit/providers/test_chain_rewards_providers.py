@@ -109,7 +109,7 @@ class LocalHub(ChainHub):
                 self.followers["local"] = follower
         follower = self.followers.get("local")
         if follower is not None:
-            await follower.tick()
+            await follower.tick(ask=True)
         return "local", self._client
 
     async def close(self) -> None:

@@ -32,6 +32,10 @@ class FakeChain:
         self.shards: dict[int, int] = {SHARD: 1}  # shard id -> top seqno
         self.txs: dict[tuple[int, int], list[tuple[str, int]]] = {}  # (shard, seqno) -> txs
         self.calls: list[str] = []
+        self.tracked = False  # whether pytoniq's own updater tracks the head (free to look at)
+
+    def tracked_head(self) -> int | None:
+        return self.mc if self.tracked else None
 
     def seal(self, *txs: tuple[str, int], shard: int = SHARD) -> None:
         self.mc += 1
@@ -173,3 +177,21 @@ async def test_masterchain_blocks_are_listed_only_for_watched_masterchain_accoun
     chain.calls.clear()
     await follower.tick()
     assert chain.calls.count("list") == (2 if workchain == -1 else 1)
+
+
+async def test_a_step_without_a_new_block_costs_nothing_while_the_time_is_fresh() -> None:
+    chain, clock = FakeChain(), Clock()
+    chain.tracked = True
+    follower = _follower(chain, clock, interval_s=1.0)
+    await follower.tick()
+    chain.calls.clear()
+    clock.t = 1.0
+    await follower.tick()
+    assert chain.calls == [] and follower.in_step()
+    clock.t = follower.time_refresh_s + 0.5  # the chain time is read again now and then
+    await follower.tick()
+    assert chain.calls == ["head"]
+    chain.seal(("0:aa", 3))
+    chain.calls.clear()
+    await follower.tick()  # a new block: walked at once
+    assert chain.calls == ["head", "shards", "list"]
