@@ -222,6 +222,10 @@ class Fleet:
         if running:
             await asyncio.gather(*running)
 
+    def claim_open(self, name: str) -> bool:
+        status = self.kube.objects[("CocoonNode", name)].get("status") or {}
+        return bool((status.get("claims") or {}).get("pending"))
+
     def payouts(self) -> int:
         return sum(
             int(
@@ -301,6 +305,7 @@ async def run_mode(mode: str, fleet: Fleet, args: argparse.Namespace, port: int)
                 "step_errors": fleet.errors - e0,
             }
         ctl(port, "/ctl/earning?on=0")
+        result["drain_s"] = await drain(fleet, chain, rewards)
         for follower in hub.followers.values():
             s = follower.stats
             result["follower"] = {
@@ -315,10 +320,23 @@ async def run_mode(mode: str, fleet: Fleet, args: argparse.Namespace, port: int)
     return result
 
 
+async def drain(fleet: Fleet, chain: ChainSteps, rewards: RewardSteps, limit_s: float = 180.0) -> float:
+    """Earning stopped: reconcile the CocoonNodes with a claim open until the chain confirmed it, so
+    the ledgers can be compared with the chain."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        open_claims = [n for n in fleet.names if fleet.claim_open(n)]
+        if not open_claims:
+            break
+        await asyncio.gather(*(fleet.reconcile(chain, rewards, n) for n in open_claims))
+        await asyncio.sleep(3)
+    return round(time.monotonic() - started, 1)
+
+
 def verify(fleet: Fleet, setup: dict[str, Any], port: int) -> dict[str, Any]:
     """Each earning CocoonNode's ledger against the chain: payouts and nanoTON."""
     facts = ctl(port, "/ctl/facts")
-    exact, checked = True, 0
+    exact, checked, differ = True, 0, []
     for i, node in enumerate(setup["nodes"]):
         if not node["earning"]:
             continue
@@ -332,7 +350,11 @@ def verify(fleet: Fleet, setup: dict[str, Any], port: int) -> dict[str, Any]:
         )
         exact &= bool(same)
         checked += 1
-    return {"ledgers_checked": checked, "ledger_equals_chain": exact}
+        if not same:
+            pending = bool((status.get("claims") or {}).get("pending"))
+            differ.append({"node": i, "ledger_nano": earnings.get("claimedNano"), "chain": chain,
+                           "ledger_payouts": earnings.get("payouts"), "claim_open": pending})  # fmt: skip
+    return {"ledgers_checked": checked, "ledger_equals_chain": exact, "differences": differ}
 
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class ChainSettings(BaseModel):
     clock_tolerance_s: int = Field(default=30, ge=0)
     # Follow new blocks and read an account again only after it had a transaction (ton/follower.py).
     follow_blocks: bool = True
-    follow_interval_s: float = Field(default=3.0, gt=0)
+    follow_interval_s: float = Field(default=1.0, gt=0)  # a step without a new block costs nothing
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ What stays as it was: money reads (`ChainClient.checked_state`, cross-checked on
 never come from the cache, and `ChainClient.fresh_reads()` turns it off for a whole claim cycle. When
 the follower may have missed blocks (a walk longer than `max_walk`, a shard split or merge), the
 epoch moves and every cached state is dropped; when it is behind (no successful step for
-`stale_after_s`), nothing is served from the cache: the reads go to the liteserver as before.
+more than `max_lag_blocks` behind the head pytoniq's own updater knows, or no successful step for
+`stale_after_s`), nothing is served from the cache: the reads go to the liteserver as before. Lag is
+judged in blocks, not by how punctually the steps run: under load a step waits behind the reads, and
+a follower that fell out of step by the clock would send every read to the liteserver, adding load.
 """
 
 from __future__ import annotations
@@ -170,16 +173,18 @@ class BlockFollower:
         self,
         client: ChainClient,
         *,
-        interval_s: float = 3.0,
+        interval_s: float = 1.0,
         max_walk: int = 64,
         stale_after_s: float | None = None,
+        max_lag_blocks: int = 2,
         max_watched: int = DEFAULT_MAX_WATCHED,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.interval_s = interval_s
         self.max_walk = max_walk
-        self.stale_after_s = stale_after_s if stale_after_s is not None else 3 * interval_s + 5
+        self.stale_after_s = stale_after_s if stale_after_s is not None else max(60.0, 3 * interval_s + 5)
+        self.max_lag_blocks = max_lag_blocks
         self.clock = clock
         self.changes = ChangeLog(max_watched)
         self.stats = FollowerStats()
@@ -190,11 +195,17 @@ class BlockFollower:
         self._synced_at: float | None = None
         self._time_at: float | None = None  # when `now` was last read
         # Without a new block the chain time is read again at most this often (a step costs nothing).
-        self.time_refresh_s = 4 * interval_s
+        self.time_refresh_s = max(12.0, 4 * interval_s)
         self._task: asyncio.Task[None] | None = None
 
     def in_step(self) -> bool:
-        return self._synced_at is not None and self.clock() - self._synced_at <= self.stale_after_s
+        """Served from the cache is at most `max_lag_blocks` behind what a read would see."""
+        if self._synced_at is None or self.mc_seqno is None:
+            return False
+        if self.clock() - self._synced_at > self.stale_after_s:
+            return False
+        tracked = self.client.tracked_head()
+        return tracked is None or tracked - self.mc_seqno <= self.max_lag_blocks
 
     async def tick(self, *, ask: bool = False) -> None:
         """One step: the newest masterchain block and every shard block since the last step. Unless

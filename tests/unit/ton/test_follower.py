@@ -195,3 +195,19 @@ async def test_a_step_without_a_new_block_costs_nothing_while_the_time_is_fresh(
     chain.calls.clear()
     await follower.tick()  # a new block: walked at once
     assert chain.calls == ["head", "shards", "list"]
+
+
+async def test_a_follower_more_than_two_blocks_behind_serves_nothing() -> None:
+    chain = FakeChain()
+    chain.tracked = True
+    follower = _follower(chain)
+    await follower.tick()
+    follower.cache.state("0:aa")
+    follower.cache.store(_state("0:aa", 1))
+    chain.seal()
+    chain.seal()
+    assert follower.cache.state("0:aa") is not None  # two blocks behind: like a lagging liteserver
+    chain.seal()
+    assert follower.cache.state("0:aa") is None
+    await follower.tick()
+    assert follower.cache.state("0:aa") is not None
