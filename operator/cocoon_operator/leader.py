@@ -11,7 +11,8 @@ keep their watches warm and wait. The rules are client-go's:
 - every write is guarded by the Lease's resourceVersion, so two candidates never both win.
 
 A handover therefore takes at most `lease_s` + `retry_s` after the holder dies (measured in
-tests/e2e/test_leader_election.py; docs/reliability.md). Money safety does not rest on this alone:
+tests/e2e/test_rewards_e2e.py::test_two_operators_one_leader_and_a_quick_handover and the chaos run,
+docs/reliability.md). Money safety does not rest on this alone:
 money records are guarded writes (money/records.py), so even an overlap acts at most once.
 """
 
@@ -26,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cocoon_operator.k8s.api import ObjectCreator, ObjectPatcher, ObjectReader
 from cocoon_operator.k8s.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -34,23 +36,8 @@ API_VERSION = "coordination.k8s.io/v1"
 KIND = "Lease"
 
 
-class LeaseApi(Protocol):
-    async def get(
-        self, api_version: str, kind: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None: ...
-
-    async def create(self, obj: dict[str, Any]) -> dict[str, Any] | None: ...
-
-    async def patch(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        name: str,
-        patch: dict[str, Any],
-        *,
-        subresource: str | None = None,
-    ) -> dict[str, Any]: ...
+class LeaseApi(ObjectReader, ObjectCreator, ObjectPatcher, Protocol):
+    """What leader election needs of the Kubernetes client."""
 
 
 @dataclass(frozen=True)

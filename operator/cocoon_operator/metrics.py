@@ -13,12 +13,14 @@ Every family labelled with a CocoonNode (`namespace`, `name`) registers itself a
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
+import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from prometheus_client import (
     REGISTRY,
@@ -28,8 +30,9 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from cocoon_operator import __version__
 
@@ -59,6 +62,50 @@ def forget_node(namespace: str, name: str) -> None:
     """Drop every series of a deleted CocoonNode, in every per-node family of this process."""
     for series in list(_NODE_SERIES):
         series.forget(namespace, name)
+
+
+Family = GaugeMetricFamily | CounterMetricFamily
+V = TypeVar("V")
+
+
+class LatestPerNode(Collector, Generic[V]):
+    """Holds the latest value observed per CocoonNode and renders it at scrape time. A subclass names
+    its families (`families`) and fills them from one node's value (`add`)."""
+
+    def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
+        self._latest: dict[tuple[str, str], V] = {}
+        self._lock = threading.Lock()  # scrapes run in the exporter's thread
+        if registry is not None:
+            registry.register(self)
+        track(self)
+
+    def observe(self, namespace: str, name: str, value: V) -> None:
+        with self._lock:
+            self._latest[(namespace, name)] = value
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop a deleted CocoonNode's series."""
+        with self._lock:
+            self._latest.pop((namespace, name), None)
+
+    def describe(self) -> Iterator[Metric]:
+        # Empty families: lets the registry detect name clashes without a scrape.
+        yield from self.families()
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            items = sorted(self._latest.items())
+        families = self.families()
+        for (namespace, name), value in items:
+            self.add(families, [namespace, name], value)
+        yield from families
+
+    def families(self) -> list[Family]:
+        raise NotImplementedError
+
+    def add(self, families: list[Family], key: list[str], value: V) -> None:
+        """Render one CocoonNode's value; `key` is its (namespace, name) label values."""
+        raise NotImplementedError
 
 
 def remove_node_children(
@@ -291,27 +338,19 @@ def create_controller(registry: CollectorRegistry | None = REGISTRY) -> Controll
     )
 
 
-_CONTROLLER: ControllerMetrics | None = None
-
-
+@functools.cache
 def controller() -> ControllerMetrics:
     """The process-wide instance on the default registry (created once)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = create_controller()
-    return _CONTROLLER
+    return create_controller()
 
 
-_DEFAULT: MoneyMetrics | None = None
-_SERVED = False
-
-
+@functools.cache
 def default() -> MoneyMetrics:
     """The process-wide instance on the default registry (created once)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = create()
-    return _DEFAULT
+    return create()
+
+
+_SERVED = False
 
 
 def serve_from_env() -> int | None:

@@ -11,18 +11,18 @@ flap.
 
 from __future__ import annotations
 
-import threading
+import functools
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
 from pydantic import ValidationError
 
 from cocoon_operator import metrics as node_series
 from cocoon_operator.api.spec import parse_spec
+from cocoon_operator.api.units import status_int
 
 NODE = ("namespace", "name")
 CONDITION_STATUSES = ("true", "false", "unknown")
@@ -42,15 +42,6 @@ class NodeView:
     last_claim_at: int | None = None
     claim_pending_since: int | None = None
     observed_at: float = 0.0
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def view_of(
@@ -82,57 +73,32 @@ def view_of(
         model=model,
         floor_nano=floor,
         target_nano=target,
-        last_claim_at=_int(claims.get("lastClaimAt")) if isinstance(claims, Mapping) else None,
-        claim_pending_since=_int(pending.get("createdAt")) if isinstance(pending, Mapping) else None,
+        last_claim_at=status_int(claims.get("lastClaimAt")) if isinstance(claims, Mapping) else None,
+        claim_pending_since=status_int(pending.get("createdAt")) if isinstance(pending, Mapping) else None,
         observed_at=time.time() if now is None else now,
     )
 
 
-class StatusMetrics(Collector):
+class StatusMetrics(node_series.LatestPerNode[NodeView]):
     """Holds the latest `NodeView` per CocoonNode and renders it at scrape time."""
 
-    def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
-        self._views: dict[tuple[str, str], NodeView] = {}
-        self._lock = threading.Lock()  # scrapes run in the exporter's thread
-        if registry is not None:
-            registry.register(self)
-        node_series.track(self)
-
-    def observe(self, namespace: str, name: str, view: NodeView) -> None:
-        with self._lock:
-            self._views[(namespace, name)] = view
-
-    def forget(self, namespace: str, name: str) -> None:
-        with self._lock:
-            self._views.pop((namespace, name), None)
-
-    def describe(self) -> Iterator[Metric]:
-        yield from self._families()
-
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            items = sorted(self._views.items())
-        families = self._families()
+    def add(self, families: list[node_series.Family], key: list[str], value: NodeView) -> None:
         condition, info, paused, floor, target, last_claim, pending = families
-        for (ns, name), view in items:
-            key = [ns, name]
-            for type_, status in view.conditions:
-                for candidate in CONDITION_STATUSES:
-                    condition.add_metric([*key, type_, candidate], 1.0 if status == candidate else 0.0)
-            info.add_metric([*key, view.tee, view.node, view.model], 1.0)
-            paused.add_metric(key, 1.0 if view.paused else 0.0)
-            if view.floor_nano is not None:
-                floor.add_metric(key, float(view.floor_nano))
-            if view.target_nano is not None:
-                target.add_metric(key, float(view.target_nano))
-            if view.last_claim_at is not None:
-                last_claim.add_metric(key, float(view.last_claim_at))
-            if view.claim_pending_since is not None:
-                pending.add_metric(key, float(view.claim_pending_since))
-        yield from families
+        for type_, status in value.conditions:
+            for candidate in CONDITION_STATUSES:
+                condition.add_metric([*key, type_, candidate], 1.0 if status == candidate else 0.0)
+        info.add_metric([*key, value.tee, value.node, value.model], 1.0)
+        paused.add_metric(key, 1.0 if value.paused else 0.0)
+        if value.floor_nano is not None:
+            floor.add_metric(key, float(value.floor_nano))
+        if value.target_nano is not None:
+            target.add_metric(key, float(value.target_nano))
+        if value.last_claim_at is not None:
+            last_claim.add_metric(key, float(value.last_claim_at))
+        if value.claim_pending_since is not None:
+            pending.add_metric(key, float(value.claim_pending_since))
 
-    @staticmethod
-    def _families() -> list[GaugeMetricFamily]:
+    def families(self) -> list[node_series.Family]:
         return [
             GaugeMetricFamily(
                 "cocoon_node_status_condition",
@@ -170,12 +136,7 @@ class StatusMetrics(Collector):
         ]
 
 
-_DEFAULT: StatusMetrics | None = None
-
-
+@functools.cache
 def default() -> StatusMetrics:
     """The process-wide collector on the default registry (created once)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = StatusMetrics()
-    return _DEFAULT
+    return StatusMetrics()

@@ -30,8 +30,8 @@ from cocoon_operator.ton.follower import BlockFollower
 from cocoon_operator.ton.payouts import scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import read_worker_contract
 from cocoon_operator.worker.runner_client import RunnerStats
+from tests.chain.helpers import register_worker, treasury_key
 from tests.chain.test_money_soak import Worker
-from tests.chain.test_operator_chain import _register_worker, treasury_key
 from tests.unit.providers.test_chain_rewards_providers import (
     NS,
     LocalHub,
@@ -146,7 +146,7 @@ async def test_idle_cocoonnodes_read_no_account_after_warm_up(
     steps, rewards = ChainSteps(hub, kube), RewardSteps(hub, kube)
     try:
         _settle(kube, await steps.observe(_ctx(kube)))  # the first top-up (to the spec's 5 TON)
-        worker = await _register_worker(chain, network, seed, 0)
+        worker = await register_worker(chain, network, seed, 0)
         proxy = raw_address(network.proxies[0].contract)
         stats = RunnerStats.model_validate(
             {
@@ -204,7 +204,7 @@ async def test_top_ups_and_claims_stay_exactly_once_with_the_follower(
     fee = network.params.worker_fee_per_token
     w = Worker(chain, network, client, 0)
     await ensure_funded(client, treasury, w.wallet, floor_nano=floor, target_nano=target, store=w.funding)
-    w.contract = await _register_worker(chain, network, w.key, 0)
+    w.contract = await register_worker(chain, network, w.key, 0)
     for _ in range(60):
         await chain.advance(10)
         await follower.tick(ask=True)

@@ -10,7 +10,7 @@ from pytoniq import Contract
 from pytoniq.liteclient.client import LiteServerError, RunGetMethodError
 from pytoniq_core import Address, begin_cell
 
-from cocoon_dev.ton.chain import ChainError, ExternalRejected, LocalChain
+from cocoon_dev.ton.chain import ExternalNotAccepted, LocalChain, LocalChainError
 from tests.chain.wallets import TON, non_bounceable, v4_transfer_boc, wallet_v4, wallet_v5
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(60)]
@@ -42,7 +42,7 @@ async def test_faucet_credits_an_uninitialised_account(chain: LocalChain) -> Non
     assert result.first.exit_code is None  # no code yet: compute phase skipped
     state = await chain.get_account_state(v4.address)
     assert state.balance == 7 * TON and state.is_uninitialized()
-    with pytest.raises(ChainError, match="amount"):
+    with pytest.raises(LocalChainError, match="amount"):
         await chain.faucet(v4.address, 0)
 
 
@@ -83,13 +83,13 @@ async def test_rejected_external_changes_nothing(chain: LocalChain) -> None:
     await v4.send_init_external()
     stale = v4_transfer_boc(v4, 0, non_bounceable(Address((0, b"\x01" * 32))), TON)  # wrong seqno
     before = chain.snapshot()
-    with pytest.raises(ExternalRejected) as exc:
+    with pytest.raises(ExternalNotAccepted) as exc:
         await chain.raw_send_message(stale)
     assert isinstance(exc.value, LiteServerError)
     assert exc.value.exit_code == 33  # V4R2: wrong seqno
     after = chain.snapshot()
     assert after["accounts"] == before["accounts"] and after["seqno"] == before["seqno"]
-    with pytest.raises(ChainError, match="message"):
+    with pytest.raises(LocalChainError, match="message"):
         await chain.send_message(b"not a boc")
 
 
@@ -103,7 +103,7 @@ async def test_duplicates_are_suppressed_but_replays_refused(chain: LocalChain) 
     results = await asyncio.gather(*(chain.send_message(boc) for _ in range(4)))
     assert sum(not r.duplicate for r in results) == 1
     assert chain.balance(sink) == TON
-    with pytest.raises(ExternalRejected):  # sent again after it was included: a replay
+    with pytest.raises(ExternalNotAccepted):  # sent again after it was included: a replay
         await chain.send_message(boc)
     assert chain.balance(sink) == TON
 
@@ -139,7 +139,7 @@ async def test_snapshot_and_restore_in_memory_and_file(chain: LocalChain, tmp_pa
     reloaded = LocalChain.load(path, config_b64=chain.config_b64)
     assert reloaded.balance(v4.address) == 4 * TON
     assert reloaded.lt == snap["lt"]
-    with pytest.raises(ChainError, match="version"):
+    with pytest.raises(LocalChainError, match="version"):
         chain.restore({"version": 99})
 
 
@@ -159,7 +159,7 @@ async def test_block_interval_mode_queues_externals(mainnet_config_b64: str) -> 
         assert chain.status(v4.address) == "active"
         assert chain.pending_count == 0
         # a refused external is refused at send time, not silently dropped later
-        with pytest.raises(ExternalRejected):
+        with pytest.raises(ExternalNotAccepted):
             await chain.send_message(v4_transfer_boc(v4, 7, v4.address, TON))
         # switching back to instant mode
         await chain.set_block_interval(0)
@@ -173,7 +173,7 @@ async def test_manual_clock(mainnet_config_b64: str) -> None:
     chain = LocalChain(config_b64=mainnet_config_b64, now=1_700_000_000)
     assert chain.now == 1_700_000_000
     assert await chain.advance(60) == 1_700_000_060
-    with pytest.raises(ChainError, match="seconds"):
+    with pytest.raises(LocalChainError, match="seconds"):
         await chain.advance(-1)
 
 

@@ -12,7 +12,7 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 
-from cocoon_dev.ton.chain import ExternalRejected, LocalChain, MessageResult, TxRecord
+from cocoon_dev.ton.chain import ExternalNotAccepted, LocalChain, MessageResult, TxRecord
 from cocoon_dev.ton.network import (
     DEV_IMAGE_HASH,
     DEV_MODEL,
@@ -715,7 +715,7 @@ async def test_proxy_payout_request_stake_and_owner_close(env: Env) -> None:
 async def test_cocoon_wallet_refuses_externals_below_2_ton_1035(env: Env) -> None:
     await env.fund_cocoon_wallet(19 * TON // 10)
     ping = OutMessage(internal_message(env.owner, TON // 100, bounce=False), 1)
-    with pytest.raises(ExternalRejected) as exc:
+    with pytest.raises(ExternalNotAccepted) as exc:
         await env.send_from_cocoon_wallet(ping)
     assert exc.value.exit_code == CocoonError.WALLET_LOW_BALANCE
     await env.chain.faucet(env.cocoon_wallet, TON)
@@ -735,7 +735,7 @@ async def test_cocoon_wallet_external_checks(env: Env) -> None:
         ({"subwallet_id": 1}, CocoonError.WALLET_BAD_SUBWALLET),
     ]
     for kwargs, code in cases:
-        with pytest.raises(ExternalRejected) as exc:
+        with pytest.raises(ExternalNotAccepted) as exc:
             await env.send_from_cocoon_wallet(ping, **kwargs)
         assert exc.value.exit_code == code, kwargs
     assert await env.get(env.cocoon_wallet, "seqno") == [1]
@@ -748,7 +748,7 @@ async def test_cocoon_wallet_bad_signature_1034(env: Env) -> None:
     from cocoon_operator.ton.wallet_messages import external_body, external_message
 
     body = external_body(bytes(32), seqno=1, valid_until=env.chain.now + 60, messages=[ping])
-    with pytest.raises(ExternalRejected) as exc:
+    with pytest.raises(ExternalNotAccepted) as exc:
         await env.chain.send_message(external_message(env.cocoon_wallet, body).to_boc())
     assert exc.value.exit_code == CocoonError.WALLET_BAD_SIGNATURE
 
@@ -777,7 +777,7 @@ async def test_cocoon_wallet_owner_ops(env: Env) -> None:
     res = await wallet_send(chain, env.net.owner, [(wallet, TON // 10, block_body(), None, True)])
     assert tx_of(res, wallet).success
     assert WalletStorage.from_cell(chain.account(wallet).storage.state.state_init.data).blocked
-    with pytest.raises(ExternalRejected) as exc:
+    with pytest.raises(ExternalNotAccepted) as exc:
         await env.send_from_cocoon_wallet(ping)
     assert exc.value.exit_code == CocoonError.WALLET_BLOCKED
     await wallet_send(chain, env.net.owner, [(wallet, TON // 10, unblock_body(), None, True)])
@@ -801,7 +801,7 @@ async def test_cocoon_wallet_owner_ops(env: Env) -> None:
     assert chain.balance(wallet) <= TON // 100
     assert chain.balance(env.owner) > owner_before + balance - TON // 20
     # below the floor now: the runner stalls until refunded
-    with pytest.raises(ExternalRejected) as exc:
+    with pytest.raises(ExternalNotAccepted) as exc:
         await env.send_from_cocoon_wallet(ping)
     assert exc.value.exit_code == CocoonError.WALLET_LOW_BALANCE
 

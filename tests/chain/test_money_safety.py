@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,8 +18,6 @@ import pytest
 
 from cocoon_dev.ton.network import CocoonNetwork, deploy_cocoon_network
 from cocoon_operator.money.funding import (
-    FundingIntent,
-    FundingRecord,
     FundingStatus,
     Treasury,
     TreasuryKey,
@@ -34,34 +31,12 @@ from cocoon_operator.ton.client import (
     ChainSettings,
     ChainUnavailable,
 )
+from tests.chain.helpers import MemoryIntentStore, queued, treasury_key
+from tests.chain.wallets import TON
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(180)]
 
-TON = 1_000_000_000
 FLOOR, TARGET = 3 * TON, 5 * TON
-
-
-class MemoryRecord:
-    """One node's funding record, through JSON as in the CocoonNode status."""
-
-    def __init__(self) -> None:
-        self.record = FundingRecord()
-        self.saves = 0
-
-    @property
-    def intent(self) -> FundingIntent | None:
-        return self.record.intent
-
-    async def load(self) -> FundingRecord:
-        return self.record
-
-    async def save(self, record: FundingRecord) -> None:
-        self.record = FundingRecord.from_status(json.loads(json.dumps(record.to_status())))
-        self.saves += 1
-
-
-def _key(network: CocoonNetwork) -> TreasuryKey:
-    return TreasuryKey.from_secret_data({"privateKey": network.treasury.private_key, "version": "v4r2"})
 
 
 async def _transfers(client: ChainClient, treasury: str, wallet: str) -> list[int]:
@@ -73,17 +48,26 @@ async def _transfers(client: ChainClient, treasury: str, wallet: str) -> list[in
     return values
 
 
+async def _top_up_of_a_new_wallet(
+    client: ChainClient, network: CocoonNetwork
+) -> tuple[Treasury, str, MemoryIntentStore]:
+    """The network's treasury, a wallet address nobody has funded, and an empty funding record."""
+    treasury = await Treasury.open(client, treasury_key(network))
+    return treasury, f"0:{os.urandom(32).hex()}", MemoryIntentStore()
+
+
 @pytest.fixture
-async def one(ton_chain: Any) -> AsyncIterator[tuple[Any, ChainClient, CocoonNetwork]]:
+async def one(
+    ton_chain: Any, network: CocoonNetwork
+) -> AsyncIterator[tuple[Any, ChainClient, CocoonNetwork]]:
     chain, cfg = ton_chain
-    network = await deploy_cocoon_network(chain)
     async with ChainClient.from_config(cfg, ChainSettings(use_balancer=False)) as client:
         yield chain, client, network
 
 
 @pytest.fixture
 async def two(ton_two: Any) -> AsyncIterator[tuple[Any, ChainClient, CocoonNetwork]]:
-    network = await deploy_cocoon_network(ton_two.chain)
+    network = await deploy_cocoon_network(ton_two.chain)  # (not `network`: that one is on `ton_chain`)
     async with ChainClient.from_config(ton_two.global_config, ChainSettings(retries=1)) as client:
         assert client.cross_checked()
         yield ton_two, client, network
@@ -93,10 +77,8 @@ async def test_a_top_up_in_flight_is_not_sent_again(one: Any) -> None:
     """The wallet is credited 3 blocks after the treasury sent it (another shard, a lagging peer):
     the operator sees the treasury's transfer, counts the money as settling, and sends nothing more."""
     chain, client, network = one
-    wallet = f"0:{os.urandom(32).hex()}"
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
     chain.hold(wallet, 3)
-    treasury = await Treasury.open(client, _key(network))
-    store = MemoryRecord()
     first = await ensure_funded(client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
     assert first.status in (FundingStatus.SENT, FundingStatus.SETTLING) and first.in_flight_nano == TARGET
     assert chain.balance(wallet) == 0 and chain.in_flight == 1
@@ -119,22 +101,19 @@ async def test_a_treasury_swap_with_an_intent_open_pays_once(one: Any) -> None:
     intent is resolved first (reads only, no key needed) and the new treasury pays nothing."""
     chain, client, network = one
     wallet = f"0:{os.urandom(32).hex()}"
-    old = await Treasury.open(client, _key(network))
+    old = await Treasury.open(client, treasury_key(network))
     new_key = TreasuryKey.from_secret_data({"privateKey": os.urandom(32).hex()})
     new = await Treasury.open(client, new_key)
     await chain.faucet(new.address, 100 * TON)
     await new._wallet.update()
     await new._wallet.deploy_via_external()
-    store = MemoryRecord()
-    await chain.set_block_interval(60_000)  # the old treasury's message waits in the queue
-    try:
+    store = MemoryIntentStore()
+    async with queued(chain):  # the old treasury's message waits in the queue
         sent = await ensure_funded(client, old, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
         assert sent.status is FundingStatus.SENT and store.intent is not None
         swapped = await ensure_funded(client, new, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
         assert swapped.status is FundingStatus.PENDING and "before the spec changed" in swapped.message
         await chain.seal_block()  # the old message lands after all
-    finally:
-        await chain.set_block_interval(0)
     done = await ensure_funded(client, new, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
     assert done.status is FundingStatus.CONFIRMED
     assert await _transfers(client, old.address, wallet) == [TARGET]
@@ -146,18 +125,13 @@ async def test_a_scan_that_does_not_reach_the_intent_is_unknown_not_unsent(one: 
     """More than 256 treasury transactions land between two looks: the first look cannot decide,
     the next ones go on from where it stopped, and the transfer is found, not declared dead."""
     chain, client, network = one
-    wallet = f"0:{os.urandom(32).hex()}"
-    treasury = await Treasury.open(client, _key(network))
-    store = MemoryRecord()
-    await chain.set_block_interval(60_000)
-    try:
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
+    async with queued(chain):
         sent = await ensure_funded(
             client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store
         )
         assert sent.status is FundingStatus.SENT
         await chain.seal_block()
-    finally:
-        await chain.set_block_interval(0)
     intent = store.intent
     assert intent is not None
     # 300 more transactions of the shared treasury (other nodes' top-ups) after ours.
@@ -188,9 +162,7 @@ async def test_a_lying_liteserver_cannot_make_the_operator_pay(two: Any, lie: st
     looks (its balancer asks either peer), no second top-up is sent."""
     ton, client, network = two
     chain = ton.chain
-    wallet = f"0:{os.urandom(32).hex()}"
-    treasury = await Treasury.open(client, _key(network))
-    store = MemoryRecord()
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
     before = chain.frozen()  # the wallet empty: what a stale peer will keep saying
     funded = await ensure_funded(
         client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store, confirm_wait_s=5
@@ -219,20 +191,15 @@ async def test_a_lying_liteserver_cannot_make_the_operator_pay(two: Any, lie: st
 async def test_a_dead_intent_needs_both_clocks(two: Any) -> None:
     """An inflated clock on one peer cannot expire an intent (the next step would be a new top-up)."""
     ton, client, network = two
-    treasury = await Treasury.open(client, _key(network))
-    wallet = f"0:{os.urandom(32).hex()}"
-    store = MemoryRecord()
-    await ton.chain.set_block_interval(60_000)
-    try:
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
+    async with queued(ton.chain):
         await ensure_funded(client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
         intent = store.intent
         assert intent is not None
         ton.second.lie = "inflated-block"
         with pytest.raises(ChainDisagreement, match="chain time"):
             await resolve(client, intent.transfer(), intent.progress, settle=True)
-    finally:
         ton.second.lie = None
-        await ton.chain.set_block_interval(0)
 
 
 async def test_seqno_and_time_failures_are_errors(ton_chain: Any, one: Any) -> None:
@@ -254,15 +221,10 @@ async def test_transactions_left_out_are_noticed_not_read_as_unsent(two: Any) ->
     """A liteserver that leaves transactions out of its lists: the scan's hash chain breaks, so the
     transfer is never declared dead (which would lead to a second top-up)."""
     ton, client, network = two
-    treasury = await Treasury.open(client, _key(network))
-    wallet = f"0:{os.urandom(32).hex()}"
-    store = MemoryRecord()
-    await ton.chain.set_block_interval(60_000)
-    try:
+    treasury, wallet, store = await _top_up_of_a_new_wallet(client, network)
+    async with queued(ton.chain):
         await ensure_funded(client, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
         await ton.chain.seal_block()
-    finally:
-        await ton.chain.set_block_interval(0)
     intent = store.intent
     assert intent is not None
     for i in range(3):  # more treasury transactions after ours, so the liar has something to leave out

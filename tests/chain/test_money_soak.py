@@ -18,13 +18,12 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from cocoon_dev.ton.network import CocoonNetwork, deploy_cocoon_network
+from cocoon_dev.ton.network import CocoonNetwork
 from cocoon_operator.money.funding import FundingStatus, Treasury, ensure_funded
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.cycle import run_claim_cycle
@@ -32,39 +31,28 @@ from cocoon_operator.rewards.facts import LiveFacts, runner_trigger
 from cocoon_operator.rewards.policy import ClaimPolicy, ClaimReason, claim_threshold
 from cocoon_operator.steps.funding import funding_band
 from cocoon_operator.ton.addresses import raw_address
-from cocoon_operator.ton.client import ChainClient, ChainSettings
+from cocoon_operator.ton.client import ChainClient
 from cocoon_operator.ton.payouts import scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import read_worker_contract
-from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerProxy, RunnerStats
-from tests.chain.test_operator_chain import (
+from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerStats
+from tests.chain.helpers import (
     MemoryIntentStore,
-    _register_worker,
-    _submit_voucher,
+    chain_stats,
     cocoon_wallet_of_seed,
+    register_worker,
+    submit_voucher,
     treasury_key,
 )
+from tests.chain.wallets import TON
 
 CLAIMS = int(os.environ.get("COCOON_SOAK_CLAIMS", "300"))
+
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(120 + CLAIMS * 4)]
 
-TON = 1_000_000_000
 ROUND_S = 10  # chain seconds per round: the shortest checkInterval the CRD accepts
 MIN_CLAIM = TON // 10  # the CRD's defaults
 FEE_FRACTION = Decimal("0.05")
 FLOOR, TARGET = funding_band(3 * TON, 5 * TON, runner_verified=True)
-
-
-@pytest.fixture
-async def network(ton_chain: Any) -> CocoonNetwork:
-    chain, _ = ton_chain
-    return await deploy_cocoon_network(chain)
-
-
-@pytest.fixture
-async def client(ton_chain: Any) -> AsyncIterator[ChainClient]:
-    _, cfg = ton_chain
-    async with ChainClient.from_config(cfg, ChainSettings(call_timeout_s=10)) as c:
-        yield c
 
 
 class Worker:
@@ -84,21 +72,11 @@ class Worker:
         self.top_ups = 0
 
     async def jsonstats(self) -> RunnerStats:
-        tokens = (await read_worker_contract(self.client, self.contract)).data.tokens
-        entry = RunnerProxy(
-            sc_inited=True,
-            proxy_sc_address=self.proxy,
-            sc_address=self.contract,
-            earned_tokens_committed_to_blockchain=self.committed,
-            cached_out_tokens=tokens,
-            expected_cached_out_tokens=tokens,
-            running_request=False,
-        )
-        return RunnerStats(proxies=(entry,))
+        return await chain_stats(self.client, self.proxy, self.contract, self.committed)
 
     async def request_payout(self, proxy_address: str) -> PayoutAnswer:
         self.qid += 1
-        await _submit_voucher(
+        await submit_voucher(
             self.chain, self.network, self.key, self.proxy_index, self.contract, self.committed, self.qid
         )
         return PayoutAnswer.SENT
@@ -125,7 +103,7 @@ async def test_claims_keep_flowing_for_hundreds_of_claims(
     threshold = claim_threshold(policy)
     for w in workers:
         await ensure_funded(client, treasury, w.wallet, floor_nano=FLOOR, target_nano=TARGET, store=w.funding)
-        w.contract = await _register_worker(chain, network, w.key, w.proxy_index)
+        w.contract = await register_worker(chain, network, w.key, w.proxy_index)
     worst_claimable, wallet_low, longest_wait, rounds = 0, 0, 0, 0
     waiting = {id(w): 0 for w in workers}
     started = time.monotonic()

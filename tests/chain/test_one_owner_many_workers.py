@@ -13,46 +13,30 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from cocoon_dev.ton.network import CocoonNetwork, deploy_cocoon_network
-from cocoon_operator.money.funding import Treasury, ensure_funded
+from cocoon_dev.ton.network import CocoonNetwork
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.facts import KnownContract, gather_chain_facts
 from cocoon_operator.rewards.siblings import attribution_for
 from cocoon_operator.ton.addresses import raw_address
-from cocoon_operator.ton.client import ChainClient, ChainSettings
+from cocoon_operator.ton.client import ChainClient
 from cocoon_operator.ton.payouts import scan_owner_payouts
-from tests.chain.test_operator_chain import (
-    MemoryIntentStore,
-    _register_worker,
-    _submit_voucher,
+from tests.chain.helpers import (
     cocoon_wallet_of_seed,
-    treasury_key,
+    fund,
+    register_worker,
+    submit_voucher,
 )
+from tests.chain.wallets import TON
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(300)]
 
-TON = 1_000_000_000
 NODES = 4
 LIMITS = lg.LedgerLimits(history_limit=200)
 RATES = (70_000_000, 35_000_000, 20_000_000, 5_000_000)  # tokens per round: four different earners
-
-
-@pytest.fixture
-async def network(ton_chain: Any) -> CocoonNetwork:
-    chain, _ = ton_chain
-    return await deploy_cocoon_network(chain)
-
-
-@pytest.fixture
-async def client(ton_chain: Any) -> AsyncIterator[ChainClient]:
-    _, cfg = ton_chain
-    async with ChainClient.from_config(cfg, ChainSettings(call_timeout_s=10)) as c:
-        yield c
 
 
 def _node(i: int, wallet: str, owner: str) -> dict[str, Any]:
@@ -73,18 +57,9 @@ async def test_per_node_ledgers_sum_to_the_owner_payouts(
     outsider_key = os.urandom(32)  # a worker with the same owner that the operator does not run
     proxy_key = os.urandom(32)  # stands for the proxy's own wallet (proxy-initiated claims)
     wallets = [cocoon_wallet_of_seed(k, network.owner.addr) for k in keys]
-    treasury = await Treasury.open(client, treasury_key(network))
     for w in [*wallets, *(cocoon_wallet_of_seed(k, network.owner.addr) for k in (outsider_key, proxy_key))]:
-        await ensure_funded(
-            client,
-            treasury,
-            w,
-            floor_nano=3 * TON,
-            target_nano=8 * TON,
-            store=MemoryIntentStore(),
-            confirm_wait_s=5,
-        )
-    worker = await _register_worker(chain, network, keys[0], 1)
+        await fund(client, network, w, floor_nano=3 * TON, target_nano=8 * TON)
+    worker = await register_worker(chain, network, keys[0], 1)
     proxy = raw_address(network.proxies[1].contract)
     contracts = [KnownContract(proxy=proxy, worker_contract=worker)]
     nodes = [_node(i, w, owner) for i, w in enumerate(wallets)]
@@ -109,17 +84,17 @@ async def test_per_node_ledgers_sum_to_the_owner_payouts(
         qid += 1
         who = rng.random()
         if who < 0.15:
-            await _submit_voucher(chain, network, proxy_key, 1, worker, total, qid)
+            await submit_voucher(chain, network, proxy_key, 1, worker, total, qid)
             submitted["proxy"] += 1
         elif who < 0.25:
-            await _submit_voucher(chain, network, outsider_key, 1, worker, total, qid)
+            await submit_voucher(chain, network, outsider_key, 1, worker, total, qid)
             submitted["outsider"] += 1
         else:
             first, second = rng.sample(range(NODES), 2)
-            await _submit_voucher(chain, network, keys[first], 1, worker, total, qid)
+            await submit_voucher(chain, network, keys[first], 1, worker, total, qid)
             submitted["node"] += 1
             if rng.random() < 0.3:  # two workers claim the same voucher: the contract pays once
-                await _submit_voucher(chain, network, keys[second], 1, worker, total, qid)
+                await submit_voucher(chain, network, keys[second], 1, worker, total, qid)
                 submitted["refused"] += 1
         for i in rng.sample(range(NODES), rng.randint(1, NODES)):
             await look(i)

@@ -4,13 +4,11 @@ LiteClient and LiteBalancer unchanged) and the project's deployed COCOON network
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 from pytoniq_core.tlb.account import StateInit
@@ -20,17 +18,10 @@ from cocoon_dev.ton.network import (
     DEV_MODEL,
     CocoonNetwork,
     bump_params_version,
-    cocoon_wallet_send,
-    deploy_cocoon_network,
-    sign_voucher,
-    worker_contract_for,
 )
 from cocoon_dev.ton.network import read_root as read_dev_root
-from cocoon_dev.ton.vouchers import repack_send_excesses_to
 from cocoon_operator.money import funding as funding_mod
 from cocoon_operator.money.funding import (
-    FundingIntent,
-    FundingRecord,
     FundingStatus,
     Treasury,
     TreasuryKey,
@@ -38,7 +29,7 @@ from cocoon_operator.money.funding import (
 )
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.facts import KnownContract, gather_chain_facts
-from cocoon_operator.ton.addresses import cocoon_wallet_state_init, public_key_from_seed, raw_address
+from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, ExternalRejected
 from cocoon_operator.ton.codes import cocoon_client_code, cocoon_root_code
 from cocoon_operator.ton.identity import read_cocoon_wallet
@@ -52,43 +43,29 @@ from cocoon_operator.ton.root import (
     read_root,
 )
 from cocoon_operator.ton.storage import Params
-from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 from cocoon_operator.ton.worker_contracts import (
     RegistrationReason,
     check_registration,
     is_outdated,
     read_worker_contract,
 )
+from tests.chain.helpers import (
+    Crash,
+    MemoryIntentStore,
+    chain_stats,
+    cocoon_wallet_of_seed,
+    crash,
+    fund,
+    queued,
+    register_worker,
+    submit_voucher,
+    treasury_key,
+)
+from tests.chain.wallets import TON
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(120)]
 
-TON = 1_000_000_000
 FLOOR, TARGET = 2_100_000_000, 5 * TON
-
-
-class MemoryIntentStore:
-    """The funding record in memory, through JSON as it is in the CocoonNode status."""
-
-    def __init__(self) -> None:
-        self.record = FundingRecord()
-        self.saves = 0
-
-    @property
-    def intent(self) -> FundingIntent | None:
-        return self.record.intent
-
-    async def load(self) -> FundingRecord:
-        return self.record
-
-    async def save(self, record: FundingRecord) -> None:
-        self.record = FundingRecord.from_status(json.loads(json.dumps(record.to_status())))
-        self.saves += 1
-
-
-@pytest.fixture
-async def network(ton_chain: Any) -> CocoonNetwork:
-    chain, _ = ton_chain
-    return await deploy_cocoon_network(chain)
 
 
 @pytest.fixture(params=[True, False], ids=["LiteBalancer", "LiteClient"])
@@ -98,17 +75,6 @@ async def client(request: pytest.FixtureRequest, ton_chain: Any) -> AsyncIterato
         cfg, ChainSettings(use_balancer=request.param, call_timeout_s=10)
     ) as c:
         yield c
-
-
-@pytest.fixture
-async def balancer(ton_chain: Any) -> AsyncIterator[ChainClient]:
-    _, cfg = ton_chain
-    async with ChainClient.from_config(cfg, ChainSettings(call_timeout_s=10)) as c:
-        yield c
-
-
-def treasury_key(network: CocoonNetwork) -> TreasuryKey:
-    return TreasuryKey.from_secret_data({"privateKey": network.treasury.private_key, "version": "v4r2"})
 
 
 # ------------------------------------------------------------------------------------------- root
@@ -289,15 +255,8 @@ async def test_funding_survives_a_crash_after_send(
     treasury = await Treasury.open(balancer, treasury_key(network))
     store = MemoryIntentStore()
 
-    class Crash(Exception):
-        pass
-
-    async def crash(*args: object, **kwargs: object) -> None:
-        raise Crash
-
     # Blocks every 60 s: the transfer stays queued, so the retry sees an unconfirmed intent.
-    await chain.set_block_interval(60_000)
-    try:
+    async with queued(chain):
         with monkeypatch.context() as m:
             m.setattr(funding_mod, "_follow", crash)
             with pytest.raises(Crash):
@@ -311,8 +270,6 @@ async def test_funding_survives_a_crash_after_send(
         )
         assert again.status is FundingStatus.PENDING
         await chain.seal_block()
-    finally:
-        await chain.set_block_interval(0)
     done = await ensure_funded(balancer, treasury, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
     assert done.status is FundingStatus.CONFIRMED and done.tx_hash
     assert store.intent is None
@@ -356,35 +313,6 @@ async def test_treasury_missing_or_empty_are_results(
 # ---------------------------------------------------------------------------------- claims, payouts
 
 
-async def _register_worker(chain: Any, network: CocoonNetwork, node_key: bytes, proxy_index: int) -> str:
-    """What the runner does on meeting a proxy: deploy the worker contract with 0.3 TON (§7.6)."""
-    from cocoon_operator.ton.addresses import worker_contract_state_init
-
-    owner = network.owner.addr
-    proxy = network.proxy(proxy_index)
-    state_init = worker_contract_state_init(owner, proxy.contract_addr, proxy.key, network.root_params())
-    worker = worker_contract_for(network, proxy_index, owner)
-    msg = internal_message(worker, 3 * TON // 10, state_init=state_init)
-    await cocoon_wallet_send(chain, node_key=node_key, owner=owner, messages=[OutMessage(msg, 0)])
-    return raw_address(worker)
-
-
-async def _submit_voucher(
-    chain: Any, network: CocoonNetwork, node_key: bytes, proxy_index: int, worker: str, tokens: int, qid: int
-) -> None:
-    """The runner's claim (§8.3): repack the voucher to its cocoon wallet, send it with 0.5 TON."""
-    owner = network.owner.addr
-    cocoon_wallet = Address(cocoon_wallet_of_seed(node_key, owner))
-    voucher = sign_voucher(network, proxy_index, worker, tokens, query_id=qid)
-    voucher = repack_send_excesses_to(voucher, cocoon_wallet)
-    msg = internal_message(Address(worker), TON // 2, body=voucher.to_cell())
-    await cocoon_wallet_send(chain, node_key=node_key, owner=owner, messages=[OutMessage(msg, 0)])
-
-
-def cocoon_wallet_of_seed(node_key: bytes, owner: Address) -> str:
-    return raw_address(Address((0, cocoon_wallet_state_init(public_key_from_seed(node_key), owner).hash)))
-
-
 async def test_voucher_payout_is_detected_matched_and_ledgered(
     ton_chain: Any, client: ChainClient, network: CocoonNetwork
 ) -> None:
@@ -392,16 +320,7 @@ async def test_voucher_payout_is_detected_matched_and_ledgered(
     owner = raw_address(network.owner.address)
     node_key = os.urandom(32)
     wallet = cocoon_wallet_of_seed(node_key, network.owner.addr)
-    treasury = await Treasury.open(client, treasury_key(network))
-    funded = await ensure_funded(
-        client,
-        treasury,
-        wallet,
-        floor_nano=FLOOR,
-        target_nano=TARGET,
-        store=MemoryIntentStore(),
-        confirm_wait_s=5,
-    )
+    funded = await fund(client, network, wallet, floor_nano=FLOOR, target_nano=TARGET)
     assert funded.funded
     proxy = network.proxies[0]
 
@@ -410,7 +329,7 @@ async def test_voucher_payout_is_detected_matched_and_ledgered(
         client, owner=owner, proxy_contract=proxy.contract, reported_worker_contract=None
     )
     assert check.reason is RegistrationReason.NOT_DEPLOYED
-    worker = await _register_worker(chain, network, node_key, 0)
+    worker = await register_worker(chain, network, node_key, 0)
     check = await check_registration(
         client, owner=owner, proxy_contract=proxy.contract, reported_worker_contract=worker
     )
@@ -443,7 +362,7 @@ async def test_voucher_payout_is_detected_matched_and_ledgered(
     ledger = lg.mark_triggered(ledger, lg.TriggerAnswer.SENT, facts.now).ledger
 
     tokens, qid = 1_000_000, 0x1234_5678_9ABC_DEF0
-    await _submit_voucher(chain, network, node_key, 0, worker, tokens, qid)
+    await submit_voucher(chain, network, node_key, 0, worker, tokens, qid)
 
     state = await read_worker_contract(client, worker)
     assert state.data.tokens == tokens and state.data.state == 0
@@ -477,7 +396,7 @@ async def test_voucher_payout_is_detected_matched_and_ledgered(
     assert ledger.history[-1].tx_hash == payout.tx_hash and ledger.history[-1].query_id == qid
 
     # Replaying the same voucher is refused by the contract (1000) and moves no money.
-    await _submit_voucher(chain, network, node_key, 0, worker, tokens, qid)
+    await submit_voucher(chain, network, node_key, 0, worker, tokens, qid)
     subs = await worker_claim_submissions(client, worker)
     assert subs[0].success is False and subs[0].exit_code == CocoonError.OLD_MESSAGE
     facts = await gather_chain_facts(
@@ -487,7 +406,7 @@ async def test_voucher_payout_is_detected_matched_and_ledgered(
     assert again.totals == ledger.totals  # nothing new at the owner
 
     # A payout the operator did not trigger (runner self-claim) is accepted as external.
-    await _submit_voucher(chain, network, node_key, 0, worker, tokens + 500, qid + 1)
+    await submit_voucher(chain, network, node_key, 0, worker, tokens + 500, qid + 1)
     facts = await gather_chain_facts(
         client, owner=owner, contracts=contracts, cursor_lt=again.owner_cursor_lt
     )
@@ -512,24 +431,15 @@ async def test_claim_cycle_end_to_end_on_chain(
     from cocoon_operator.rewards.cycle import run_claim_cycle
     from cocoon_operator.rewards.facts import LiveFacts, runner_trigger
     from cocoon_operator.rewards.policy import ClaimPolicy
-    from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerProxy, RunnerStats
+    from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerStats
 
     chain, _ = ton_chain
     owner = raw_address(network.owner.address)
     node_key = os.urandom(32)
     wallet = cocoon_wallet_of_seed(node_key, network.owner.addr)
-    treasury = await Treasury.open(balancer, treasury_key(network))
-    await ensure_funded(
-        balancer,
-        treasury,
-        wallet,
-        floor_nano=FLOOR,
-        target_nano=TARGET,
-        store=MemoryIntentStore(),
-        confirm_wait_s=5,
-    )
+    await fund(balancer, network, wallet, floor_nano=FLOOR, target_nano=TARGET)
     proxy = network.proxies[1]
-    worker = await _register_worker(chain, network, node_key, 1)
+    worker = await register_worker(chain, network, node_key, 1)
     committed = 200_000_000  # 0.2 TON at fee 1: above the 0.05 TON gas estimate
 
     class OnChainRunner:
@@ -537,21 +447,11 @@ async def test_claim_cycle_end_to_end_on_chain(
             self.claims = 0
 
         async def jsonstats(self) -> RunnerStats:
-            tokens = (await read_worker_contract(balancer, worker)).data.tokens
-            entry = RunnerProxy(
-                sc_inited=True,
-                proxy_sc_address=proxy.contract,
-                sc_address=worker,
-                earned_tokens_committed_to_blockchain=committed,
-                cached_out_tokens=tokens,
-                expected_cached_out_tokens=tokens,
-                running_request=False,
-            )
-            return RunnerStats(proxies=(entry,))
+            return await chain_stats(balancer, proxy.contract, worker, committed)
 
         async def request_payout(self, proxy_address: str) -> PayoutAnswer:
             self.claims += 1
-            await _submit_voucher(chain, network, node_key, 1, worker, committed, 77 + self.claims)
+            await submit_voucher(chain, network, node_key, 1, worker, committed, 77 + self.claims)
             return PayoutAnswer.SENT
 
     class Store:
@@ -593,12 +493,6 @@ async def test_funding_intent_whose_seqno_was_taken_or_expired_is_replaced(
     chain, _ = ton_chain
     treasury = await Treasury.open(balancer, treasury_key(network))
     store = MemoryIntentStore()
-
-    class Crash(Exception):
-        pass
-
-    async def crash(*args: object, **kwargs: object) -> None:
-        raise Crash
 
     # 1. Seqno taken by someone else.
     wallet = f"0:{os.urandom(32).hex()}"

@@ -4,22 +4,22 @@ liteserver protocol. The surplus lands at the owner exactly once, whatever is in
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from cocoon_dev.ton.network import CocoonNetwork, cocoon_wallet_send, deploy_cocoon_network
+from cocoon_dev.ton.network import CocoonNetwork, cocoon_wallet_send
 from cocoon_operator.money import sweep as sweep_mod
 from cocoon_operator.money.sweep import SweepPolicy, SweepRecord, SweepStatus, sweep_surplus
 from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
-from cocoon_operator.ton.client import ChainClient, ChainSettings
+from cocoon_operator.ton.client import ChainClient
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
+from tests.chain.helpers import Crash, crash, queued
+from tests.chain.wallets import TON
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(120)]
 
-TON = 1_000_000_000
 KEEP = 5 * TON
 POLICY = SweepPolicy(sweep_above_nano=8 * TON, keep_nano=KEEP, interval_s=0)
 
@@ -34,19 +34,6 @@ class MemorySweepStore:
     async def save(self, record: SweepRecord) -> None:
         # Through JSON, as in the CocoonNode status.
         self.record = SweepRecord.from_status(record.to_status())
-
-
-@pytest.fixture
-async def network(ton_chain: Any) -> CocoonNetwork:
-    chain, _ = ton_chain
-    return await deploy_cocoon_network(chain)
-
-
-@pytest.fixture
-async def client(ton_chain: Any) -> AsyncIterator[ChainClient]:
-    _, cfg = ton_chain
-    async with ChainClient.from_config(cfg, ChainSettings(call_timeout_s=10)) as c:
-        yield c
 
 
 async def _deployed_wallet(chain: Any, network: CocoonNetwork, balance: int) -> tuple[bytes, str]:
@@ -104,14 +91,7 @@ async def test_interrupted_sweep_is_resent_identically_and_lands_once(
     seed, wallet = await _deployed_wallet(chain, network, 12 * TON)
     store = MemorySweepStore()
 
-    class Crash(Exception):
-        pass
-
-    async def crash(*args: object, **kwargs: object) -> None:
-        raise Crash
-
-    await chain.set_block_interval(60_000)  # the external stays queued
-    try:
+    async with queued(chain):  # the external stays queued
         with monkeypatch.context() as m:
             m.setattr(sweep_mod, "_wait", crash)
             with pytest.raises(Crash):
@@ -120,8 +100,6 @@ async def test_interrupted_sweep_is_resent_identically_and_lands_once(
         again = await sweep_surplus(client, seed, owner, policy=POLICY, store=store)
         assert again.status is SweepStatus.PENDING  # the identical message again, not a new one
         await chain.seal_block()
-    finally:
-        await chain.set_block_interval(0)
     done = await sweep_surplus(client, seed, owner, policy=POLICY, store=store)
     assert done.status is SweepStatus.CONFIRMED and done.tx_hash
     later = await sweep_surplus(client, seed, owner, policy=POLICY, store=store)

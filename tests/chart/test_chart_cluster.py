@@ -11,7 +11,6 @@ Job runs for real (docs/kind-ci.md).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -28,6 +27,7 @@ import pytest
 import yaml
 
 from tests.chart.tools import CHART, KUBE_VERSION, REPO, helm_bin, is_hook
+from tests.helpers.k8s import token_kubeconfig
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(420)]
 
@@ -104,28 +104,8 @@ class Kube:
         token = self.kubectl(
             "create", "token", service_account, "-n", namespace, "--duration", "1h"
         ).stdout.strip()
-        admin = yaml.safe_load(self.kubeconfig.read_text())
-        current = admin["current-context"]
-        context = next(c["context"] for c in admin["contexts"] if c["name"] == current)
-        cluster = next(c["cluster"] for c in admin["clusters"] if c["name"] == context["cluster"])
-        if "certificate-authority" in cluster:  # inline it: the file path may be relative to the admin config
-            ca = (self.kubeconfig.parent / cluster.pop("certificate-authority")).read_bytes()
-            cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
         user = f"system:serviceaccount:{namespace}:{service_account}"
-        path.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "c", "cluster": cluster}],
-                    "users": [{"name": user, "user": {"token": token}}],
-                    "contexts": [{"name": "sa", "context": {"cluster": "c", "user": user}}],
-                    "current-context": "sa",
-                }
-            )
-        )
-        path.chmod(0o600)
-        return path
+        return token_kubeconfig(self.kubeconfig, user, token, path)
 
     def as_identity(self, kubeconfig: Path) -> Kube:
         return Kube(self.kubectl_path, kubeconfig)

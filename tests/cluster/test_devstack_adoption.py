@@ -38,7 +38,7 @@ def test_older_sample_wallet_secrets_are_adopted_for_their_sample(cluster: Any, 
     cluster.kubectl("annotate", "secret", "bound-wallet", "-n", namespace, f"{manifests.BOUND_UID}=some-uid")
     before = json.loads(cluster.kubectl("get", "secret", "old-wallet", "-n", namespace, "-o", "json").stdout)
     where = {"kubectl": str(cluster.kubectl_path), "kubeconfig": str(cluster.kubeconfig)}
-    ctx = steps.Context(console=Console(quiet=True), cluster=where)
+    ctx = steps.StackContext(console=Console(quiet=True), cluster=where)
     nodes = [node("old"), node("bound"), node("absent")]
     steps._adopt_older_wallet_secrets(ctx, copy.deepcopy(nodes))
     assert _annotations(cluster, namespace, "old-wallet") == {manifests.ADOPT_FOR: "old"}

@@ -13,18 +13,12 @@ the local TON chain (real TVM behind a real liteserver) and the process runtime.
   host without TDX and the QGS (the condition names what is missing).
 """
 
-# ruff: noqa: E501  (waits and expected messages read better unwrapped)
-
 from __future__ import annotations
 
-import contextlib
 import functools
 import http.server
 import json
-import os
-import subprocess
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,22 +29,14 @@ import pytest
 
 from cocoon_dev.runtime.vm import host as vm_host
 from cocoon_dev.runtime.vm import release as vm_release
-from cocoon_dev.ton.background import BackgroundChain
-from cocoon_dev.ton.chain import LocalChain
-from cocoon_dev.ton.network import deploy_cocoon_network
 from tests.e2e.test_rewards_e2e import (
-    FEE,
-    PRICE,
-    OperatorProcess,
     Stack,
     _chain_matches_ledger,
-    _free_port,
     _secrets,
     cond,
+    running_stack,
     totals,
 )
-from tests.fixtures.runtime import LocalRuntime, _start_runtime, stop_process
-from tests.helpers.k8s import wait_for
 from tests.helpers.reference import reference_dir
 
 pytestmark = [
@@ -84,7 +70,6 @@ class VmStack:
 @pytest.fixture(scope="module")
 def vm_stack(cocoon_crd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmStack]:
     from cocoon_dev.runtime import triton
-    from cocoon_dev.ton.engine import load_mainnet_config_b64
 
     if not triton.triton_available():
         pytest.skip(f"Triton is not installed ({triton.SETUP_COMMAND})")
@@ -98,55 +83,12 @@ def vm_stack(cocoon_crd: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     threading.Thread(target=www.serve_forever, daemon=True).start()
     http_url = f"http://127.0.0.1:{www.server_address[1]}/{packed.archive.name}"
 
-    key_file = tmp / "liteserver.key"
-    key_file.write_text(os.urandom(32).hex())
-    port = _free_port()
-    bg = BackgroundChain(LocalChain(config_b64=load_mainnet_config_b64()), port=port, key_file=str(key_file))
-    bg.start()
-    runtime: LocalRuntime | None = None
-    operator: OperatorProcess | None = None
-    ns = f"vm-{uuid.uuid4().hex[:8]}"
-    cluster = cocoon_crd
-    try:
-        network = bg.call(deploy_cocoon_network, bg.chain, price_per_token=PRICE, worker_fee_per_token=FEE)
-        (tmp / "network.json").write_text(network.dumps())
-        (tmp / "network.json").chmod(0o600)
-        (tmp / "global-config.json").write_text(json.dumps(bg.global_config))
-        cluster.kubectl("create", "namespace", ns)
-        cluster.kubectl(
-            "create",
-            "configmap",
-            "ton-global-config",
-            "-n",
-            ns,
-            f"--from-file=global.config.json={tmp / 'global-config.json'}",
-        )
-        t = network.treasury
-        cluster.kubectl("create", "secret", "generic", "treasury", "-n", ns, f"--from-literal=privateKey={t.private_key}",
-                        "--from-literal=version=v4r2", f"--from-literal=walletId={t.wallet_id}")  # fmt: skip
+    def prepare(cluster: Any, ns: str) -> None:
         cluster.kubectl("create", "secret", "generic", "hf", "-n", ns, f"--from-literal=token={HF_TOKEN}")
         cluster.kubectl("create", "serviceaccount", "cocoon-launcher", "-n", ns)
-        wait_for("default ServiceAccount", lambda: cluster.kubectl("get", "sa", "default", "-n", ns, check=False).returncode,
-                 lambda rc: rc == 0, timeout_s=60)  # fmt: skip
-        sim_env = {
-            "COCOON_SIM_REQUEST_RATE": "2",
-            "COCOON_SIM_COMMIT_INTERVAL": "2",
-            "COCOON_SIM_REFRESH": "0.5",
-            "COCOON_SIM_ROOT_REFRESH": "3",
-        }
-        old = {k: os.environ.get(k) for k in sim_env}
-        os.environ.update(sim_env)
-        try:
-            runtime = _start_runtime(Path(cluster.kubeconfig), tmp / "runtime", "--network", str(tmp / "network.json"),
-                                     "--ton-config", str(tmp / "global-config.json"))  # fmt: skip
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        operator = OperatorProcess(Path(cluster.kubeconfig), ns, tmp / "operator.log")
-        operator.env |= {
+
+    def launchers_in(ns: str) -> dict[str, str]:
+        return {
             "COCOON_LAUNCHER_NAMESPACES": json.dumps([ns]),
             "COCOON_LAUNCHER_IMAGE": "localhost/cocoon-launcher:dev",
             "COCOON_VM_RELEASE_URL": packed.url,
@@ -154,31 +96,18 @@ def vm_stack(cocoon_crd: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
             # The admin allows one more release hash: the one the bad-release test names (wrong on purpose).
             "COCOON_VM_ALLOWED_RELEASE_SHA256S": json.dumps([WRONG_SHA]),
         }
-        operator.start()
-        base = Stack(bg, network, tmp, cluster, ns, runtime, operator, port, key_file)
-        yield VmStack(base, packed, http_url, official is not None and official.is_file())
+
+    try:
+        with running_stack(cocoon_crd, tmp, "vm", prepare=prepare, operator_env=launchers_in) as base:
+            try:
+                yield VmStack(base, packed, http_url, official is not None and official.is_file())
+            finally:
+                cocoon_crd.kubectl(
+                    "annotate", "node", BROKEN_HOST, f"{vm_host.HOST_MISSING_ANNOTATION}-", check=False
+                )
     finally:
-        try:
-            if operator is not None:
-                if not operator.alive():
-                    operator.start()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    cluster.kubectl(
-                        "delete", "cn", "--all", "-n", ns, "--wait=true", "--timeout=55s", check=False
-                    )
-        finally:
-            cluster.kubectl(
-                "annotate", "node", BROKEN_HOST, f"{vm_host.HOST_MISSING_ANNOTATION}-", check=False
-            )
-            if operator is not None:
-                operator.stop()
-            if runtime is not None:
-                stop_process(runtime.process, timeout=90)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
-            bg.stop()
-            www.shutdown()
-            www.server_close()
+        www.shutdown()
+        www.server_close()
 
 
 def create_vm(stack: Stack, name: str, vm: dict[str, Any] | None = None, **overrides: Any) -> None:

@@ -9,20 +9,10 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 
 from tests.e2e.conftest import OperatorHandle
+from tests.helpers.cocoonnodes import create
 from tests.helpers.k8s import wait_for
-from tests.unit.builders import minimal_spec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
-
-
-def _create(cluster: Any, namespace: str, name: str, **spec: Any) -> None:
-    doc = {
-        "apiVersion": "cocoon.tonops.dev/v1alpha1",
-        "kind": "CocoonNode",
-        "metadata": {"name": name},
-        "spec": minimal_spec(wallet={"secretRef": {"name": f"{name}-wallet"}}, **spec),
-    }
-    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(doc))
 
 
 def _events(cluster: Any, namespace: str) -> list[dict[str, Any]]:
@@ -34,7 +24,7 @@ def _events(cluster: Any, namespace: str) -> list[dict[str, Any]]:
 
 def test_events_come_from_cocoon_operator(operator: OperatorHandle, cocoon_crd: Any) -> None:
     ns = operator.namespace
-    _create(cocoon_crd, ns, "b200", placement={"tee": "TDX", "gpuProducts": ["NVIDIA-B200"]})
+    create(cocoon_crd, ns, "b200", placement={"tee": "TDX", "gpuProducts": ["NVIDIA-B200"]})
     events = wait_for(
         "the operator's Events",
         lambda: _events(cocoon_crd, ns),
@@ -60,8 +50,8 @@ def _series(name: str, namespace: str) -> list[str]:
 
 def test_a_deleted_cocoonnode_leaves_no_series(operator: OperatorHandle, cocoon_crd: Any) -> None:
     ns = operator.namespace
-    _create(cocoon_crd, ns, "gone", placement={"tee": "TDX"})
-    _create(cocoon_crd, ns, "stays", placement={"tee": "TDX"})
+    create(cocoon_crd, ns, "gone", placement={"tee": "TDX"})
+    create(cocoon_crd, ns, "stays", placement={"tee": "TDX"})
     present = wait_for(
         "series of both CocoonNodes",
         lambda: (_series("gone", ns), _series("stays", ns)),

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from cocoon_dev.ports import free_port
 from cocoon_operator.steps import claim_request as cr
 from cocoon_operator.ton.addresses import raw_address
 from cocoon_operator.ton.payouts import scan_owner_payouts
@@ -30,7 +31,6 @@ from tests.e2e.test_rewards_e2e import (
     TON,
     Stack,
     _assert_no_secrets,
-    _free_port,
     cond,
     stack,
     totals,
@@ -77,7 +77,7 @@ class Plugin:
 @pytest.fixture(scope="module")
 def plugin(stack: Stack) -> Iterator[Plugin]:
     """The stack's operator, restarted with its metrics exporter on (as the chart runs it)."""
-    port = _free_port()
+    port = free_port()
     stack.operator.stop()
     stack.operator.env["COCOON_METRICS_PORT"] = str(port)
     stack.operator.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from tests.unit.builders import minimal_spec
@@ -29,3 +30,17 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
         if cond["type"] == type_:
             return dict(cond)
     return {}
+
+
+def provide_chain(cluster: Any, namespace: str, global_config: Path, treasury: Any) -> None:
+    """What CocoonNodes of `namespace` reference on the dev chain: the TON global config ConfigMap and
+    the treasury Secret (a `cocoon_dev` DevWallet)."""
+    cluster.kubectl(
+        "create", "configmap", "ton-global-config", "-n", namespace,
+        f"--from-file=global.config.json={global_config}",
+    )  # fmt: skip
+    cluster.kubectl(
+        "create", "secret", "generic", "treasury", "-n", namespace,
+        f"--from-literal=privateKey={treasury.private_key}", "--from-literal=version=v4r2",
+        f"--from-literal=walletId={treasury.wallet_id}",
+    )  # fmt: skip

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from kubernetes import client
 from kubernetes.client import ApiException
 
@@ -128,3 +131,28 @@ def pod_manifest(
         "metadata": {"name": name, "labels": labels or {}},
         "spec": spec,
     }
+
+
+def token_kubeconfig(admin: Path, user: str, token: str, path: Path) -> Path:
+    """A kubeconfig for the admin kubeconfig's API server whose only credential is `token` (a
+    ServiceAccount's), written to `path`."""
+    doc = yaml.safe_load(admin.read_text())
+    current = next(c["context"] for c in doc["contexts"] if c["name"] == doc["current-context"])
+    cluster = dict(next(c["cluster"] for c in doc["clusters"] if c["name"] == current["cluster"]))
+    if "certificate-authority" in cluster:  # inline it: the file path may be relative to the admin config
+        ca = (admin.parent / cluster.pop("certificate-authority")).read_bytes()
+        cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": user, "user": {"token": token}}],
+                "contexts": [{"name": "sa", "context": {"cluster": "c", "user": user}}],
+                "current-context": "sa",
+            }
+        )
+    )
+    path.chmod(0o600)
+    return path

@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from cocoon_dev.runtime.kubelet import remap_paths
 from cocoon_dev.runtime.vm import host as vm_host
 from cocoon_dev.runtime.vm import pod as vm_pod
 from cocoon_dev.runtime.vm import release as vm_release
+from cocoon_dev.runtime.volumes import mount_map, remap_paths
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.reconcile import children, launcher
 from cocoon_operator.settings import Settings
@@ -44,8 +44,12 @@ class Sandbox:
 
     root: Path
     pod: dict[str, Any]
-    mounts: list[tuple[str, Path]]
+    volumes: dict[str, Path]
     release: vm_release.PackedRelease
+
+    def mounts(self, container: dict[str, Any]) -> list[tuple[str, Path]]:
+        """What this container sees, as a kubelet mounts it (each container its own mounts)."""
+        return mount_map(container, self.volumes)
 
     def container(self, name: str) -> dict[str, Any]:
         spec = self.pod["spec"]
@@ -54,13 +58,13 @@ class Sandbox:
     def run_init(self, name: str) -> subprocess.CompletedProcess[str]:
         c = self.container(name)
         env = os.environ | {e["name"]: e["value"] for e in c.get("env", [])}
-        return subprocess.run(["/bin/sh", "-c", remap_paths(c["command"][2], self.mounts)], env=env,
+        return subprocess.run(["/bin/sh", "-c", remap_paths(c["command"][2], self.mounts(c))], env=env,
                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
     def run_launcher(self, **env: str) -> subprocess.CompletedProcess[str]:
         c = self.container("launcher")
         argv, extra = vm_pod.launcher_process(
-            c, remap=lambda text: remap_paths(text, self.mounts), pod_uid="uid-vm-a", pod_ip="127.0.0.1",
+            c, remap=lambda text: remap_paths(text, self.mounts(c)), pod_uid="uid-vm-a", pod_ip="127.0.0.1",
             state_dir=self.root / "runtime", python=sys.executable, network_json=None, record=self.record,
         )  # fmt: skip
         full = os.environ | extra | {"COCOON_DEV_QEMU_MODE": "record"} | env
@@ -116,12 +120,7 @@ def make_sandbox(
     (volumes["wallet"] / "node_wallet_key").write_text(KEY + "\n")
     (volumes["hf-token"] / "token").write_text(HF_TOKEN)
     (volumes["ton-config"] / "global.config.json").write_text('{"liteservers": []}')
-    mounts: list[tuple[str, Path]] = []
-    for c in pod["spec"]["initContainers"] + pod["spec"]["containers"]:
-        for m in c.get("volumeMounts", []):
-            mounts.append((m["mountPath"], volumes[m["name"]]))
-    mounts = sorted(set(mounts), key=lambda x: len(x[0]), reverse=True)
-    return Sandbox(tmp, pod, mounts, packed)
+    return Sandbox(tmp, pod, volumes, packed)
 
 
 def _value(argv: list[str], option: str) -> list[str]:

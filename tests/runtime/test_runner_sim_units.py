@@ -11,10 +11,10 @@ from pytoniq_core import Address
 
 from cocoon_dev.runtime.runner_sim import jsonout
 from cocoon_dev.runtime.runner_sim.accounting import Multipliers, Usage, adj, adjust, claimable_tokens
-from cocoon_dev.runtime.runner_sim.chain import FakeTonChain, ProxyIdentity, RootConfig, friendly
+from cocoon_dev.runtime.runner_sim.chain import FakeTonChain, ProxyIdentity, SimRootConfig, friendly
 from cocoon_dev.runtime.runner_sim.config import ConfigError, WorkerConfig
 from cocoon_dev.runtime.runner_sim.counters import DecayedCounter
-from cocoon_dev.runtime.runner_sim.runner import ProxyEntry, Runner, Settings
+from cocoon_dev.runtime.runner_sim.runner import ProxyEntry, Runner, RunnerSettings
 from cocoon_dev.runtime.runner_sim.web_api import jsonstats, parse_query
 from tests.fixtures.runtime import OWNER, worker_config
 
@@ -93,7 +93,7 @@ class _Chain(FakeTonChain):
 
 def _runner_with_proxy(**entry: object) -> tuple[Runner, ProxyEntry]:
     config = WorkerConfig.from_dict(worker_config())
-    runner = Runner(config, _Chain(OWNER, config.node_wallet_key), Settings(request_rate=0))
+    runner = Runner(config, _Chain(OWNER, config.node_wallet_key), RunnerSettings(request_rate=0))
     identity = ProxyIdentity(
         proxy_sc_address="EQBcXvP9DUA4k5tqUapcilt4kZnBzF0Ts7OW0Yp5FI0aN7g0",
         proxy_public_key=bytes(32),
@@ -102,7 +102,7 @@ def _runner_with_proxy(**entry: object) -> tuple[Runner, ProxyEntry]:
     )
     proxy = ProxyEntry(identity=identity, **entry)  # type: ignore[arg-type]
     runner.state.proxies[identity.proxy_sc_address] = proxy
-    runner.state.root = RootConfig()
+    runner.state.root = SimRootConfig()
     return runner, proxy
 
 

@@ -27,24 +27,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client, config
 from kubernetes.client import ApiException
 
 from cocoon_dev.stack.operator_proc import chart_command
 from cocoon_dev.ton.background import BackgroundChain
 from cocoon_dev.ton.chain import LocalChain
+from cocoon_dev.ton.dev_wallets import DevWallet, dev_wallet
 from cocoon_dev.ton.network import (
     DEV_IMAGE_HASH,
     CocoonNetwork,
-    DevWallet,
-    _dev_wallet,
     deploy_cocoon_network,
 )
 from cocoon_operator.ton.addresses import cocoon_wallet_address, format_address, public_key_from_seed
 from tests.chart.tools import CHART, REPO, helm_bin
 from tests.crd.support import install_crd
-from tests.helpers.k8s import wait_for
+from tests.helpers.cocoonnodes import provide_chain
+from tests.helpers.k8s import token_kubeconfig, wait_for
 
 GROUP, VERSION, PLURAL = "cocoon.tonops.dev", "v1alpha1", "cocoonnodes"
 WORKER_IMAGE = "localhost/cocoon-worker-runner:dev"  # the examples' runner: on the allowlist
@@ -158,7 +157,7 @@ class SecurityStack:
     def owner(self, name: str) -> DevWallet:
         """An owner address of its own per CocoonNode (no chain account needed to receive nothing)."""
         if name not in self.owners:
-            self.owners[name] = _dev_wallet(uuid.uuid4().bytes, f"owner:{name}")
+            self.owners[name] = dev_wallet(uuid.uuid4().bytes, f"owner:{name}")
         return self.owners[name]
 
     def spec(self, name: str, **overrides: Any) -> dict[str, Any]:
@@ -219,16 +218,7 @@ def security_stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> It
                 lambda rc: rc == 0,
                 timeout_s=60,
             )
-            cluster.kubectl(
-                "create", "configmap", "ton-global-config", "-n", ns,
-                f"--from-file=global.config.json={tmp / 'global-config.json'}",
-            )  # fmt: skip
-            t = network.treasury
-            cluster.kubectl(
-                "create", "secret", "generic", "treasury", "-n", ns,
-                f"--from-literal=privateKey={t.private_key}", "--from-literal=version=v4r2",
-                f"--from-literal=walletId={t.wallet_id}",
-            )  # fmt: skip
+            provide_chain(cluster, ns, tmp / "global-config.json", network.treasury)
         _run([
             *helm, "install", release, str(CHART), "-n", release_ns, "--timeout", "120s",
             "--set", "crds.install=false", "--set", "replicaCount=0", "--set", "cleanup.enabled=false",
@@ -242,7 +232,9 @@ def security_stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> It
 
         sa = f"{release}-cocoon-operator"
         token = cluster.kubectl("create", "token", sa, "-n", release_ns, "--duration", "2h").stdout.strip()
-        op_kubeconfig = _token_kubeconfig(kubeconfig, f"system:serviceaccount:{release_ns}:{sa}", token, tmp)
+        op_kubeconfig = token_kubeconfig(
+            kubeconfig, f"system:serviceaccount:{release_ns}:{sa}", token, tmp / "operator.kubeconfig"
+        )
         args, env = chart_command(str(cluster.kubectl_path), str(kubeconfig), release_ns, sa)
         log = tmp / "operator.log"
         run_env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
@@ -298,28 +290,3 @@ def _mainnet_config() -> str:
     from cocoon_dev.ton.engine import load_mainnet_config_b64
 
     return load_mainnet_config_b64()
-
-
-def _token_kubeconfig(admin: Path, user: str, token: str, tmp: Path) -> Path:
-    """The admin kubeconfig's cluster with the ServiceAccount's token as the only credential."""
-    doc = yaml.safe_load(admin.read_text())
-    current = next(c["context"] for c in doc["contexts"] if c["name"] == doc["current-context"])
-    cluster = dict(next(c["cluster"] for c in doc["clusters"] if c["name"] == current["cluster"]))
-    if "certificate-authority" in cluster:
-        ca = (admin.parent / cluster.pop("certificate-authority")).read_bytes()
-        cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
-    path = tmp / "operator.kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": cluster}],
-                "users": [{"name": user, "user": {"token": token}}],
-                "contexts": [{"name": "sa", "context": {"cluster": "c", "user": user}}],
-                "current-context": "sa",
-            }
-        )
-    )
-    path.chmod(0o600)
-    return path

@@ -6,6 +6,8 @@ from typing import Any
 
 import yaml
 
+from tests.unit.fakes import FakeKube
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 CRD_PATH = ROOT / "crds" / "cocoonnodes.yaml"
@@ -103,3 +105,29 @@ def load_examples() -> list[dict[str, Any]]:
         with path.open() as fh:
             docs.extend(d for d in yaml.safe_load_all(fh) if d)
     return docs
+
+
+CONFIG_MAP = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "ton-global-config", "namespace": "ns1"},
+    "data": {"global.config.json": "{}"},
+}
+
+
+def world(body: dict[str, Any], *extra: dict[str, Any]) -> FakeKube:
+    """The in-memory API with `body`, the TON config it references and the default fleet."""
+    return FakeKube([body, copy.deepcopy(CONFIG_MAP), *default_fleet(), *extra])
+
+
+def put_worker_pod(kube: FakeKube, pod: dict[str, Any]) -> dict[str, Any]:
+    """`pod` as the StatefulSet controller makes it: with the StatefulSet's selector labels and
+    controlled by it."""
+    sts = kube.find("StatefulSet", "ns1", "w1")
+    assert sts is not None
+    pod = copy.deepcopy(pod)
+    meta = pod["metadata"]
+    meta["labels"] = {**(meta.get("labels") or {}), **sts["spec"]["selector"]["matchLabels"]}
+    ref = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w1", "uid": sts["metadata"]["uid"]}
+    meta["ownerReferences"] = [{**ref, "controller": True}]
+    return kube.put(pod)

@@ -211,7 +211,7 @@ def test_wallet_secret_generation_and_validation() -> None:
 
 
 def test_network_policy_only_operator_reaches_runner() -> None:
-    policy = children.network_policy(OWNER_REF, SETTINGS)
+    policy = children.network_policy(OWNER_REF, SETTINGS, children.worker_ports(SETTINGS))
     (rule,) = policy["spec"]["ingress"]
     assert {"port": 12000, "protocol": "TCP"} in rule["ports"]
     (peer,) = rule["from"]

@@ -37,6 +37,14 @@ def test_package_import_registers_no_handlers() -> None:
     assert "kopf" not in loaded_after("cocoon_operator")
 
 
+def test_the_operator_process_loads_no_tritonclient() -> None:
+    """tritonclient (with numpy and gevent) serves the OpenAI adapter's own process only; the operator's
+    probes use its aiohttp client (docs/performance.md)."""
+    loaded = loaded_after("cocoon_operator.__main__", "cocoon_operator.handlers", "cocoon_operator.steps")
+    assert loaded & {"tritonclient", "numpy", "gevent", "geventhttpclient"} == set()
+    assert "tritonclient" in loaded_after("cocoon_operator.worker.openai_adapter")
+
+
 def test_health_package_imports_neither_kopf_nor_kubernetes() -> None:
     loaded = loaded_after("cocoon_operator.steps.health", "cocoon_operator.worker.triton_client")
     assert loaded & {"kopf", "kubernetes", "kubernetes_asyncio"} == set()

@@ -11,19 +11,11 @@ from cocoon_operator.reconcile import Context, Deps, StepReport
 from cocoon_operator.reconcile.child_cache import ChildCache
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import Cond
-from tests.unit.builders import cocoonnode, default_fleet, minimal_spec
+from tests.unit.builders import cocoonnode, minimal_spec, put_worker_pod, world
 from tests.unit.fakes import FakeKube
 
 ADOPT_FOR = "cocoon.tonops.dev/adopt-for"
 BOUND_UID = "cocoon.tonops.dev/bound-uid"
-
-CONFIG_MAP = {
-    "apiVersion": "v1",
-    "kind": "ConfigMap",
-    "metadata": {"name": "ton-global-config", "namespace": "ns1"},
-    "data": {"global.config.json": "{}"},
-}
-
 
 BOUND_POD = {
     "apiVersion": "v1",
@@ -32,20 +24,6 @@ BOUND_POD = {
     "spec": {"nodeName": "tdx-h100-0"},
     "status": {"podIP": "127.100.0.5", "conditions": [{"type": "Ready", "status": "True"}]},
 }
-
-
-def _put_pod(kube: FakeKube, pod: dict[str, Any]) -> dict[str, Any]:
-    """A worker pod as the StatefulSet controller makes it: controlled by the StatefulSet."""
-    sts = kube.find("StatefulSet", "ns1", "w1")
-    assert sts is not None
-    pod = copy.deepcopy(pod)
-    ref = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w1", "uid": sts["metadata"]["uid"]}
-    pod["metadata"]["ownerReferences"] = [{**ref, "controller": True}]
-    return kube.put(pod)
-
-
-def _world(body: dict[str, Any], *extra: dict[str, Any]) -> FakeKube:
-    return FakeKube([body, copy.deepcopy(CONFIG_MAP), *default_fleet(), *extra])
 
 
 async def _run(kube: FakeKube, name: str = "w1", **deps: Any) -> reconcile.Outcome:
@@ -66,7 +44,7 @@ def _cond(kube: FakeKube, type_: str, name: str = "w1") -> dict[str, Any]:
 
 
 async def test_first_run_creates_children_then_zero_writes() -> None:
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     first = await _run(kube)
     kinds = sorted(k for _, k, _ in kube.writes)
     assert kinds == sorted(
@@ -91,9 +69,9 @@ async def test_first_run_creates_children_then_zero_writes() -> None:
 
 
 async def test_pod_bound_sets_scheduled_and_fields() -> None:
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube)
-    _put_pod(kube, BOUND_POD)
+    put_worker_pod(kube, BOUND_POD)
     await _run(kube)
     body = kube.find("CocoonNode", "ns1", "w1")
     assert body is not None
@@ -106,7 +84,7 @@ async def test_pod_bound_sets_scheduled_and_fields() -> None:
 
 
 async def test_impossible_placement_creates_no_workload() -> None:
-    kube = _world(cocoonnode(spec=minimal_spec(placement={"tee": "TDX", "gpuProducts": ["NVIDIA-B200"]})))
+    kube = world(cocoonnode(spec=minimal_spec(placement={"tee": "TDX", "gpuProducts": ["NVIDIA-B200"]})))
     outcome = await _run(kube)
     assert kube.find("StatefulSet", "ns1", "w1") is None
     cond = _cond(kube, "Scheduled")
@@ -141,7 +119,7 @@ async def test_impossible_placement_creates_no_workload() -> None:
     ],
 )
 async def test_bad_input_changes_nothing(spec: dict[str, Any], reason: str, field: str) -> None:
-    kube = _world(cocoonnode(spec=spec))
+    kube = world(cocoonnode(spec=spec))
     await _run(kube)
     assert [w for w in kube.writes if w[1] != "CocoonNode"] == []
     cond = _cond(kube, "Configured")
@@ -158,7 +136,7 @@ async def test_existing_wallet_secret_is_never_replaced_and_validated() -> None:
         "metadata": {"name": "w1-wallet", "namespace": "ns1", "annotations": {ADOPT_FOR: "w1"}},
         "data": {"node_wallet_key": "bm90LWEta2V5"},
     }
-    kube = _world(cocoonnode(), secret)
+    kube = world(cocoonnode(), secret)
     await _run(kube)
     assert ("create", "Secret", "w1-wallet") not in kube.writes
     assert _cond(kube, "Configured")["reason"] == "InvalidWalletSecret"
@@ -167,7 +145,7 @@ async def test_existing_wallet_secret_is_never_replaced_and_validated() -> None:
 
 
 async def test_paused_scales_to_zero_and_spec_change_applies_only_workload() -> None:
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube)
     body = kube.find("CocoonNode", "ns1", "w1")
     assert body is not None
@@ -203,7 +181,7 @@ class _BrokenHealth:
 
 
 async def test_providers_plug_in_and_failures_are_contained() -> None:
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube, chain=_BlockingChain(), health=_BrokenHealth())
     assert kube.find("StatefulSet", "ns1", "w1") is None
     assert _cond(kube, "Registered")["reason"] == "ModelNotAllowed"
@@ -232,33 +210,43 @@ async def test_finalize_is_bounded() -> None:
     assert (await reconcile.finalize(body, Deps(kube=FakeKube(), settings=Settings()))).done
 
 
-async def test_pod_stuck_on_old_revision_is_replaced() -> None:
-    kube = _world(cocoonnode())
+async def _rolling_to_a_new_revision() -> FakeKube:
+    """A reconciled CocoonNode whose StatefulSet has moved on to revision w1-new."""
+    kube = world(cocoonnode())
     await _run(kube)
     sts = kube.find("StatefulSet", "ns1", "w1")
     assert sts is not None
     sts["status"] = {"updateRevision": "w1-new"}
-    pod = {
+    return kube
+
+
+def _unready_old_revision_pod(**status: Any) -> dict[str, Any]:
+    return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "w1-0", "namespace": "ns1", "labels": {"controller-revision-hash": "w1-old"}},
         "spec": {"nodeName": "tdx-h100-0"},
-        "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+        "status": {**status, "conditions": [{"type": "Ready", "status": "False"}]},
     }
-    _put_pod(kube, pod)
+
+
+async def test_pod_stuck_on_old_revision_is_replaced() -> None:
+    kube = await _rolling_to_a_new_revision()
+    pod = _unready_old_revision_pod()
+    put_worker_pod(kube, pod)
     outcome = await _run(kube)
     assert ("delete", "Pod", "w1-0") in kube.writes
     assert "WorkerRestarted" in [e.reason for e in outcome.events]
     # a Ready pod of an old revision is left to the StatefulSet's own rolling update
     pod["status"]["conditions"][0]["status"] = "True"
-    _put_pod(kube, pod)
+    put_worker_pod(kube, pod)
     kube.writes.clear()
     await _run(kube)
     assert ("delete", "Pod", "w1-0") not in kube.writes
 
 
 async def test_failed_preflight_stops_an_existing_worker() -> None:
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube)
     assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 1  # type: ignore[index]
     await _run(kube, chain=_BlockingChain())
@@ -275,7 +263,7 @@ async def test_a_step_can_hold_evictions_off() -> None:
         async def finalize(self, ctx: Context) -> bool:
             return True
 
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube)
     assert kube.find("PodDisruptionBudget", "ns1", "w1")["spec"]["maxUnavailable"] == 1  # type: ignore[index]
     await _run(kube, rewards=ClaimInFlight())
@@ -290,9 +278,9 @@ def _watch(kube: FakeKube, cache: ChildCache) -> None:
 
 
 async def test_with_the_watch_cache_an_idle_reconcile_reads_only_its_references() -> None:
-    kube, cache = _world(cocoonnode()), ChildCache()
+    kube, cache = world(cocoonnode()), ChildCache()
     await _run(kube, children=cache)
-    _put_pod(kube, BOUND_POD)
+    put_worker_pod(kube, BOUND_POD)
     _watch(kube, cache)
     await _run(kube, children=cache)  # verifies each child once against the live object
     kube.reads.clear()
@@ -304,7 +292,7 @@ async def test_with_the_watch_cache_an_idle_reconcile_reads_only_its_references(
 
 
 async def test_with_the_watch_cache_a_child_changed_by_someone_else_is_corrected() -> None:
-    kube, cache = _world(cocoonnode()), ChildCache()
+    kube, cache = world(cocoonnode()), ChildCache()
     await _run(kube, children=cache)
     _watch(kube, cache)
     service = kube.find("Service", "ns1", "w1")
@@ -326,7 +314,7 @@ async def test_providers_share_one_read_of_each_reference() -> None:
                 await ctx.kube.get("v1", "Secret", ctx.namespace, ctx.wallet_secret_name)
             return StepReport()
 
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube)
     kube.reads.clear()
     await _run(kube, health=Reader(), rewards=Reader())
@@ -334,7 +322,7 @@ async def test_providers_share_one_read_of_each_reference() -> None:
 
 
 async def test_after_a_restart_the_watched_children_are_checked_without_reads() -> None:
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube, children=ChildCache())
     restarted = ChildCache()  # a new process: nothing verified yet, the watches deliver every child
     _watch(kube, restarted)
@@ -356,7 +344,7 @@ async def test_a_first_reconcile_looks_up_no_children() -> None:
     """A CocoonNode that was never reconciled has no children: with the watch cache, nothing the
     watches have not shown is read, the wallet Secret is created without a look, and the references
     are read once each."""
-    kube, cache = _world(cocoonnode()), ChildCache()
+    kube, cache = world(cocoonnode()), ChildCache()
     outcome = await _run(kube, children=cache)
     assert sorted(kind for kind, _ in kube.reads) == ["ConfigMap"]
     assert "Secret/w1-wallet" in outcome.applied
@@ -366,7 +354,7 @@ async def test_a_first_reconcile_looks_up_no_children() -> None:
 async def test_a_first_reconcile_keeps_a_users_wallet_secret_and_reapplies_unseen_children() -> None:
     """Status lost (e.g. restored without it) while the children and a user's wallet Secret exist:
     creating the Secret is refused and it is read instead; children are re-applied unchanged."""
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube, children=ChildCache())
     secret = kube.find("Secret", "ns1", "w1-wallet")
     sts = kube.find("StatefulSet", "ns1", "w1")
@@ -395,7 +383,7 @@ VICTIM_CONFIG_MAP = {
 
 @pytest.mark.parametrize("watch_cache", [False, True], ids=["reads", "first-reconcile-without-reads"])
 async def test_an_object_of_someone_else_with_a_childs_name_is_left_as_it_is(watch_cache: bool) -> None:
-    kube = _world(cocoonnode(), VICTIM_CONFIG_MAP)
+    kube = world(cocoonnode(), VICTIM_CONFIG_MAP)
     before = copy.deepcopy(kube.find("ConfigMap", "ns1", "w1-runner"))
     outcome = await _run(kube, children=ChildCache() if watch_cache else None)
     assert kube.find("ConfigMap", "ns1", "w1-runner") == before  # not one field, not its resourceVersion
@@ -421,14 +409,14 @@ async def test_a_child_owned_by_another_cocoonnode_is_not_taken_over() -> None:
     other["metadata"]["ownerReferences"] = [
         {"apiVersion": "cocoon.tonops.dev/v1alpha1", "kind": "CocoonNode", "name": "w1", "uid": "old-uid"}
     ]
-    kube = _world(cocoonnode(), other)
+    kube = world(cocoonnode(), other)
     await _run(kube)
     assert "owned by CocoonNode w1" in _cond(kube, "Configured")["message"]
     assert kube.find("ConfigMap", "ns1", "w1-runner")["data"] == {"precious": "yes"}  # type: ignore[index]
 
 
 async def test_the_conflict_clears_when_the_object_goes() -> None:
-    kube = _world(cocoonnode(), VICTIM_CONFIG_MAP)
+    kube = world(cocoonnode(), VICTIM_CONFIG_MAP)
     await _run(kube)
     assert _cond(kube, "Configured")["reason"] == "NameConflict"
     await kube.delete("v1", "ConfigMap", "ns1", "w1-runner")
@@ -440,7 +428,7 @@ async def test_the_conflict_clears_when_the_object_goes() -> None:
 async def test_a_victim_that_appears_after_a_first_look_is_not_written() -> None:
     """The apply itself carries the precondition: an object created between the look and the write
     (here: after a first reconcile believed the name free) makes the server refuse the write."""
-    kube, cache = _world(cocoonnode()), ChildCache()
+    kube, cache = world(cocoonnode()), ChildCache()
     victim = {"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 1}]}}
     kube.put({**victim, "metadata": {"name": "w1", "namespace": "ns1"}})
     before = copy.deepcopy(kube.find("Service", "ns1", "w1"))
@@ -450,19 +438,8 @@ async def test_a_victim_that_appears_after_a_first_look_is_not_written() -> None
 
 
 async def test_a_pod_of_that_name_the_statefulset_did_not_make_is_never_touched() -> None:
-    kube = _world(cocoonnode())
-    await _run(kube)
-    sts = kube.find("StatefulSet", "ns1", "w1")
-    assert sts is not None
-    sts["status"] = {"updateRevision": "w1-new"}
-    stranger = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "w1-0", "namespace": "ns1", "labels": {"controller-revision-hash": "w1-old"}},
-        "spec": {"nodeName": "tdx-h100-0"},
-        "status": {"podIP": "127.100.0.9", "conditions": [{"type": "Ready", "status": "False"}]},
-    }
-    kube.put(stranger)
+    kube = await _rolling_to_a_new_revision()
+    kube.put(_unready_old_revision_pod(podIP="127.100.0.9"))
     kube.writes.clear()
     await _run(kube)
     assert ("delete", "Pod", "w1-0") not in kube.writes
@@ -473,7 +450,7 @@ async def test_a_pod_of_that_name_the_statefulset_did_not_make_is_never_touched(
 
 
 async def test_the_operator_binds_the_wallet_secret_it_creates_to_the_cocoonnodes_uid() -> None:
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube)
     secret = kube.find("Secret", "ns1", "w1-wallet")
     assert secret is not None and secret["metadata"]["annotations"][BOUND_UID] == "uid-w1"
@@ -497,7 +474,7 @@ async def test_a_wallet_secret_bound_to_another_cocoonnode_is_neither_mounted_no
             Chain.calls += 1
             return True
 
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube)  # the victim: w1 and its key
     victim_secret = copy.deepcopy(kube.find("Secret", "ns1", "w1-wallet"))
     thief = cocoonnode("thief", spec=minimal_spec(wallet={"secretRef": {"name": "w1-wallet"}}))
@@ -533,7 +510,7 @@ async def test_an_unmarked_secret_needs_an_admins_adoption() -> None:
         "metadata": {"name": "w1-wallet", "namespace": "ns1"},
         "data": {"node_wallet_key": key},
     }
-    kube = _world(cocoonnode(), loose)
+    kube = world(cocoonnode(), loose)
     await _run(kube)
     configured = _cond(kube, "Configured")
     assert configured["reason"] == "WalletSecretNotOwned"
@@ -555,7 +532,7 @@ async def test_an_unmarked_secret_needs_an_admins_adoption() -> None:
 async def test_a_running_worker_whose_key_secret_was_swapped_is_stopped() -> None:
     """Someone replaced the wallet Secret with one the operator did not make: the pod must not start
     with it, so the StatefulSet goes to zero replicas (nothing else is applied)."""
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run(kube)
     assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 1  # type: ignore[index]
     await kube.delete("v1", "Secret", "ns1", "w1-wallet")
@@ -591,7 +568,7 @@ async def _run_with(kube: FakeKube, settings: Settings) -> reconcile.Outcome:
 
 
 async def test_an_image_outside_the_policy_stops_the_worker() -> None:
-    kube = _world(cocoonnode())
+    kube = world(cocoonnode())
     await _run_with(kube, POLICY)
     assert _cond(kube, "Configured")["status"] == "True"
     assert kube.find("StatefulSet", "ns1", "w1")["spec"]["replicas"] == 1  # type: ignore[index]
@@ -610,7 +587,7 @@ async def test_an_image_outside_the_policy_stops_the_worker() -> None:
 
 async def test_inference_images_by_digest_and_the_policy_off() -> None:
     digest = "sha256:" + "a" * 64
-    kube = _world(cocoonnode(spec=minimal_spec(inference={"image": f"mirror.example/triton@{digest}"})))
+    kube = world(cocoonnode(spec=minimal_spec(inference={"image": f"mirror.example/triton@{digest}"})))
     await _run_with(kube, POLICY)
     assert _cond(kube, "Configured")["status"] == "True"
     body = kube.find("CocoonNode", "ns1", "w1")

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from cocoon_operator.handlers.runtime import Runtime, fingerprint
+from cocoon_operator.handlers.runtime import OperatorRuntime, fingerprint
 from cocoon_operator.reconcile import Deps
 from cocoon_operator.settings import Settings
 from tests.unit.fakes import FakeKube
@@ -22,9 +22,9 @@ def _node(name: str, gpus: str = "1", **labels: str) -> dict[str, Any]:
     }
 
 
-def _runtime() -> Runtime:
+def _runtime() -> OperatorRuntime:
     kube: Any = FakeKube([])
-    return Runtime(settings=Settings(), kube=kube, deps=Deps(kube=kube, settings=Settings()))
+    return OperatorRuntime(settings=Settings(), kube=kube, deps=Deps(kube=kube, settings=Settings()))
 
 
 def test_nodes_are_kept_slim_updated_and_dropped() -> None:

@@ -256,6 +256,40 @@ def down(workdir: Path | None = None, purge: bool = False, echo: Echo = _quiet) 
     return left
 
 
+def restart(workdir: Path, name: str, *, down_s: float = 0.0, ready_s: float = 60.0) -> float:
+    """Stop one component (SIGTERM, as a supervisor restarting it would) and start it again with the
+    same command line; return the seconds until the API server answers again. Chaos tests use it for
+    an API server restart: clients see connections reset and watches end, and must carry on."""
+    lay = Layout(workdir.resolve())
+    with _locked(lay):
+        state = ClusterState.load(lay.state_file)
+        if state is None or name not in state.components:
+            raise ClusterError(f"no running {name} recorded in {lay.state_file}")
+        old = state.components[name]
+        argv = old.proc.cmdline()
+        if not argv:
+            raise ClusterError(f"{name} (pid {old.pid}) is not running", Path(old.log))
+        t0 = time.monotonic()
+        if not procs.terminate(old.proc, STOP_GRACE_S):
+            raise ClusterError(f"{name} (pid {old.pid}) did not stop", Path(old.log))
+        time.sleep(down_s)
+        proc = procs.spawn(argv, Path(old.log), cwd=lay.workdir, what=name)
+        state.components[name] = ComponentState(
+            pid=proc.pid, create_time=proc.create_time, executable=argv[0], log=old.log, port=old.port
+        )
+        state.save(lay.state_file)
+        tls = admin_ssl_context(pki.load(lay.pki_dir))  # the cluster's own keys (never generate here)
+        readyz = f"{state.server}/readyz"
+        wait_until(
+            f"{name} did not come back",
+            lambda: http_ok(readyz, verify=tls),
+            ready_s,
+            Path(old.log),
+            proc=proc,
+        )
+        return time.monotonic() - t0
+
+
 def status(workdir: Path | None = None) -> dict[str, Any]:
     """One JSON-able object describing the cluster (also when it is not running)."""
     lay = Layout((workdir or default_workdir()).resolve())

@@ -32,7 +32,7 @@ from cocoon_dev.runtime.pods import Pod, in_network, ip_in_use_message, key_of, 
 from cocoon_dev.runtime.runner_sim import jsonout
 from cocoon_dev.runtime.runner_sim.chain import FakeTonChain
 from cocoon_dev.runtime.runner_sim.config import WorkerConfig
-from cocoon_dev.runtime.runner_sim.runner import Runner, Settings
+from cocoon_dev.runtime.runner_sim.runner import Runner, RunnerSettings
 from cocoon_dev.runtime.runner_sim.web_api import jsonstats
 from cocoon_operator.k8s import ApiError, KubeClient
 
@@ -107,7 +107,7 @@ class StandIn:
                     dict(STAND_IN_CONFIG, forward_requests_to=self.config["forward_requests_to"])
                 )
             chain = FakeTonChain(config.owner_address, config.node_wallet_key)
-            self.runner = Runner(config, chain, Settings(request_rate=0, self_claim=False))
+            self.runner = Runner(config, chain, RunnerSettings(request_rate=0, self_claim=False))
             self.runner.state.uplink_ok = True  # its front is this very process
         if time.monotonic() - self.synced_at >= ROOT_REFRESH_S:
             await self.runner.sync_chain()

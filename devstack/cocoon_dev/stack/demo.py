@@ -23,7 +23,7 @@ from rich.text import Text
 
 from cocoon_dev.stack import steps
 from cocoon_dev.stack.commands import StepFailed
-from cocoon_dev.stack.fleet import Claim, Observer, Snapshot, confirmed_on_chain
+from cocoon_dev.stack.fleet import FleetClaim, Observer, Snapshot, confirmed_on_chain
 from cocoon_dev.stack.manifests import DEMO_NAMESPACE
 from cocoon_operator.plugin import table
 
@@ -73,7 +73,7 @@ def progress_line(snap: Snapshot, confirmed: int, elapsed: float) -> str:
     )
 
 
-async def _verified(observer: Observer, claims: list[Claim]) -> list[Claim]:
+async def _verified(observer: Observer, claims: list[FleetClaim]) -> list[FleetClaim]:
     if not claims:
         return []
     try:
@@ -82,12 +82,12 @@ async def _verified(observer: Observer, claims: list[Claim]) -> list[Claim]:
         return []
 
 
-def claim_key(claim: Claim) -> str:
+def claim_key(claim: FleetClaim) -> str:
     return claim.tx_hash.lower() or f"{claim.node}/{claim.proxy}/{claim.tokens}/{claim.nano}"
 
 
 async def summary(
-    observer: Observer, snap: Snapshot, claims: list[Claim], start_owners: dict[str, int], elapsed: float
+    observer: Observer, snap: Snapshot, claims: list[FleetClaim], start_owners: dict[str, int], elapsed: float
 ) -> dict[str, Any]:
     """The numbers of the summary, every chain number read from the chain now."""
     payouts = await observer.owner_payouts()
@@ -166,7 +166,7 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
 
 
 async def watch(
-    console: Console, ctx: steps.Context, *, exit_after: int | None, timeout_s: float, live: bool
+    console: Console, ctx: steps.StackContext, *, exit_after: int | None, timeout_s: float, live: bool
 ) -> int:
     observer = Observer(
         ctx.cluster["kubeconfig"], Path(ctx.chain["global_config"]), ctx.network, DEMO_NAMESPACE
@@ -174,9 +174,9 @@ async def watch(
     t0 = time.monotonic()
     start_owners: dict[str, int] = {}  # each owner's balance when the demo first read it
     snap: Snapshot | None = None
-    confirmed: list[Claim] = []
+    confirmed: list[FleetClaim] = []
     earlier: set[str] | None = None  # claims already in the ledgers when the demo started
-    fresh: list[Claim] = []
+    fresh: list[FleetClaim] = []
     target = exit_after if exit_after is not None else 1
     last_progress = 0.0
     last_record = 0.0

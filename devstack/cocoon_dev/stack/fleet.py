@@ -32,7 +32,7 @@ RUNNER_PORT = 12000
 
 
 @dataclass(frozen=True)
-class Claim:
+class FleetClaim:
     """One payout recorded in a CocoonNode's ledger (what the operator says it confirmed)."""
 
     node: str
@@ -50,7 +50,7 @@ class NodeRow(FleetRow):
     """The shared fleet row (`cocoon_operator.plugin.table`) plus the ledger's claims the demo checks
     against the chain."""
 
-    claims: list[Claim] = field(default_factory=list)
+    claims: list[FleetClaim] = field(default_factory=list)
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Snapshot:
     chain_error: str | None = None
 
     @property
-    def claims(self) -> list[Claim]:
+    def claims(self) -> list[FleetClaim]:
         return [c for row in self.rows for c in row.claims]
 
     @property
@@ -79,7 +79,7 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def claims_of(name: str, status: dict[str, Any], owner: str = "") -> list[Claim]:
+def claims_of(name: str, status: dict[str, Any], owner: str = "") -> list[FleetClaim]:
     """Confirmed payouts from the status ledger (`status.claims.history`, or `lastClaims` Confirmed)."""
     ledger = status.get("claims")
     if isinstance(ledger, dict):
@@ -90,7 +90,7 @@ def claims_of(name: str, status: dict[str, Any], owner: str = "") -> list[Claim]
         ]
         proxy_key, nano_key, source = "proxyAddress", "amountNano", "Operator"
     return [
-        Claim(
+        FleetClaim(
             node=name,
             owner=owner,
             proxy=str(e.get(proxy_key, "")),
@@ -223,7 +223,7 @@ class Observer:
             return None
 
 
-def confirmed_on_chain(claims: list[Claim], payouts: dict[str, list[PayoutTx]]) -> list[Claim]:
+def confirmed_on_chain(claims: list[FleetClaim], payouts: dict[str, list[PayoutTx]]) -> list[FleetClaim]:
     """The ledger's claims the chain shows: a payout at the claim's owner with that tx hash (or, when
     the ledger has no hash, from that proxy contract with that amount), each payout used once."""
     unused_by_owner = {owner: list(txs) for owner, txs in payouts.items()}

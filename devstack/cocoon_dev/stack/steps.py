@@ -112,7 +112,7 @@ def kubectl(cluster: dict[str, Any], *args: str, stdin: str | None = None, timeo
 
 
 @dataclass
-class Context:
+class StackContext:
     console: Console
     verbose: bool = False
     cluster: dict[str, Any] = field(default_factory=dict)
@@ -126,10 +126,10 @@ class Context:
 
 
 @dataclass(frozen=True)
-class Step:
+class StackStep:
     key: str
     title: str
-    run: Callable[[Context], str]  # returns a short detail; raises StepFailed
+    run: Callable[[StackContext], str]  # returns a short detail; raises StepFailed
 
 
 def pod_cidr() -> str:
@@ -144,7 +144,7 @@ def pod_cidr() -> str:
     return f"127.{second}.0.0/16"
 
 
-def _cluster_up(ctx: Context) -> str:
+def _cluster_up(ctx: StackContext) -> str:
     log = logs_dir() / "cluster.log"
     before = _quiet(cluster_status)
     argv = dev_cli("cluster", "up", "--fleet", "default", "--pod-cidr", pod_cidr())
@@ -161,7 +161,7 @@ def _cluster_up(ctx: Context) -> str:
     return f"{'reused, ' if reused else ''}{ctx.cluster.get('server')}, {len(nodes)} fake nodes"
 
 
-def _chain_up(ctx: Context) -> str:
+def _chain_up(ctx: StackContext) -> str:
     log = logs_dir() / "chain.log"
     before = _quiet(chain_status)
     # --resume: the chain keeps its state across `down`/`up`, like the cluster's etcd does, so the
@@ -192,7 +192,7 @@ def _chain_price_args() -> list[str]:
     return [arg for flag, value in DEMO_PRICES.items() for arg in (flag, str(value))]
 
 
-def _helm_install(ctx: Context) -> str:
+def _helm_install(ctx: StackContext) -> str:
     log = logs_dir() / "helm.log"
     helm = helm_bin()
     base = [helm, "--kubeconfig", ctx.cluster["kubeconfig"], "-n", RELEASE_NAMESPACE]
@@ -231,7 +231,7 @@ def _helm_install(ctx: Context) -> str:
     return detail
 
 
-def _operator_up(ctx: Context) -> str:
+def _operator_up(ctx: StackContext) -> str:
     found = operator_proc.running()
     if found is not None:
         return f"reused, pid {found[0].pid}, log {operator_proc.log_path()}"
@@ -252,7 +252,7 @@ def _operator_up(ctx: Context) -> str:
     return f"pid {proc.pid} as {identity} ({how}), log {operator_proc.log_path()}"
 
 
-def _runtime_up(ctx: Context) -> str:
+def _runtime_up(ctx: StackContext) -> str:
     log = logs_dir() / "runtime.log"
     before = _quiet(runtime_status)
     argv = dev_cli(
@@ -271,7 +271,7 @@ def _runtime_up(ctx: Context) -> str:
     return f"{reuse}pid {status.get('pid')}, real Triton (CPU) + runner simulator per worker pod"
 
 
-def _apply_samples(ctx: Context) -> str:
+def _apply_samples(ctx: StackContext) -> str:
     ns = manifests.DEMO_NAMESPACE
     objs = [
         manifests.namespace_obj(ns),
@@ -290,7 +290,7 @@ def _apply_samples(ctx: Context) -> str:
     return f"namespace {ns}: ConfigMap ton-global-config, Secret cocoon-treasury, CocoonNodes {names}"
 
 
-def _adopt_older_wallet_secrets(ctx: Context, nodes: list[dict[str, Any]]) -> None:
+def _adopt_older_wallet_secrets(ctx: StackContext, nodes: list[dict[str, Any]]) -> None:
     """A dev stack kept from before wallet Secrets were bound to their CocoonNode (issue 16) has sample
     wallet Secrets without the operator's mark: as the cluster admin it is, the dev stack adopts each
     for its sample (never for another name). Only annotations are read, never the key."""
@@ -310,12 +310,12 @@ def _adopt_older_wallet_secrets(ctx: Context, nodes: list[dict[str, Any]]) -> No
 
 
 STEPS = (
-    Step("cluster", "control plane + default confidential GPU fleet", _cluster_up),
-    Step("chain", "local TON chain + COCOON network", _chain_up),
-    Step("helm", "Helm chart: CRDs + RBAC", _helm_install),
-    Step("operator", "operator process with the chart's ServiceAccount", _operator_up),
-    Step("runtime", "local runtime: Triton + runner simulators", _runtime_up),
-    Step("samples", "dev config + sample CocoonNodes", _apply_samples),
+    StackStep("cluster", "control plane + default confidential GPU fleet", _cluster_up),
+    StackStep("chain", "local TON chain + COCOON network", _chain_up),
+    StackStep("helm", "Helm chart: CRDs + RBAC", _helm_install),
+    StackStep("operator", "operator process with the chart's ServiceAccount", _operator_up),
+    StackStep("runtime", "local runtime: Triton + runner simulators", _runtime_up),
+    StackStep("samples", "dev config + sample CocoonNodes", _apply_samples),
 )
 
 
@@ -332,9 +332,9 @@ def _last_error(output: str) -> str:
     return (errors or lines or ["no output"])[-1].strip()
 
 
-def up(console: Console, *, verbose: bool = False, keep_on_failure: bool = False) -> Context:
+def up(console: Console, *, verbose: bool = False, keep_on_failure: bool = False) -> StackContext:
     """Bring the stack up (or reuse it). Raises StepFailed after reporting it."""
-    ctx = Context(console=console, verbose=verbose)
+    ctx = StackContext(console=console, verbose=verbose)
     console.print(f"[bold]cocoon-dev up[/bold]  (state in {dev_home()})")
     t_all = time.monotonic()
     for i, step in enumerate(STEPS, 1):
@@ -407,7 +407,7 @@ def _recorded(state: dict[str, Any]) -> list[ProcRef]:
     return found
 
 
-def record_processes(ctx: Context | None = None) -> None:
+def record_processes(ctx: StackContext | None = None) -> None:
     state = load_state()
     known = {(p.pid, p.create_time): p.to_json() for p in _recorded(state)}
     for proc in current_processes():

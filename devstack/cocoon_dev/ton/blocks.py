@@ -18,7 +18,9 @@ from cocoon_dev.ton import proofs
 from cocoon_dev.ton.boc import lite_server_error
 
 if TYPE_CHECKING:
+    from cocoon_dev.ton.chain import LocalChain
     from cocoon_dev.ton.liteserver import LocalLiteServer
+    from cocoon_dev.ton.records import TxRecord
 
 ERR_NOT_FOUND = 651
 MAX_LIST = 256  # a node caps listBlockTransactions at 256 ids per answer
@@ -101,7 +103,7 @@ class BlockQueries:
         count = max(0, min(int(req["count"]), MAX_LIST))
         chain = self._server.chain
         # The masterchain of the local chain holds no accounts: its blocks list no transactions.
-        txs = chain.block_transactions(block.seqno) if block.workchain == 0 else []
+        txs = block_transactions(chain, block.seqno) if block.workchain == 0 else []
         keys = [(bytes.fromhex(t.address.split(":", 1)[1]), t.lt) for t in txs]
         order = list(range(len(txs)))
         if mode & _REVERSE:
@@ -131,6 +133,18 @@ class BlockQueries:
                 "proof": b"",
             },
         )
+
+
+def block_transactions(chain: LocalChain, seqno: int) -> list[TxRecord]:
+    """The transactions of shard block `seqno`, ordered as a block lists them (account, then lt)."""
+    found = []
+    for address in chain.addresses():
+        for tx in chain.transactions(address):  # newest first: stop at the older blocks
+            if tx.seqno < seqno:
+                break
+            if tx.seqno == seqno:
+                found.append(tx)
+    return sorted(found, key=lambda t: (t.address, t.lt))
 
 
 def _int256(value: Any) -> bytes:

@@ -19,7 +19,7 @@ Model:
 - Accounts: raw address "wc:hex" -> ShardAccount BoC (base64, as the emulator takes and returns).
 - Messages: an external (or injected internal) message starts a cascade; out internal messages are
   delivered breadth-first, each one a real emulated transaction, bounces included. The whole cascade
-  commits at once; a refused external raises `ExternalRejected` (a pytoniq `LiteServerError`) and
+  commits at once; a refused external raises `ExternalNotAccepted` (a pytoniq `LiteServerError`) and
   changes nothing.
 - Blocks: one masterchain seqno per committed cascade (instant mode, default), or - with
   `block_interval_ms` > 0 - externals are checked, queued and executed when a block is sealed every
@@ -41,15 +41,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import os
-import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from pytoniq_core.boc.address import Address
@@ -62,30 +58,38 @@ from pytoniq_core.tlb.vm_stack import VmStack
 
 from cocoon_dev.ton import engine
 from cocoon_dev.ton.boc import b64_to_cell, cell_to_b64
+from cocoon_dev.ton.delivery import DeliveryControls
 from cocoon_dev.ton.provider import ProviderSurface
 from cocoon_dev.ton.records import (  # re-exported: the chain's public types
-    ChainError,
-    ExternalRejected,
+    Cascade,
+    ExternalNotAccepted,
+    FrozenView,
     GetMethodResult,
+    LocalChainError,
     MessageResult,
     ParsedAccount,
+    Pending,
     TxRecord,
     internal_destination,
     internal_message,
     method_id,
     raw_address,
+    set_result_safe,
+    shard_account_balance,
     synthetic_hash,
     tx_lt_and_out_msgs,
 )
+from cocoon_dev.ton.snapshots import SnapshotFiles
 
 log = logging.getLogger(__name__)
 
 __all__ = [  # what other modules import from here (the records live in records.py)
     "TON",
-    "ChainError",
-    "ExternalRejected",
+    "ExternalNotAccepted",
+    "FrozenView",
     "GetMethodResult",
     "LocalChain",
+    "LocalChainError",
     "MessageResult",
     "TxRecord",
     "method_id",
@@ -108,13 +112,7 @@ _EMPTY_SHARD_ACCOUNT_B64 = cell_to_b64(
 )
 
 
-@dataclass
-class _Pending:
-    boc: bytes
-    msg_hash: bytes
-
-
-class LocalChain(ProviderSurface):
+class LocalChain(ProviderSurface, SnapshotFiles, DeliveryControls):
     """An in-memory TON chain on the real emulator. See the module docstring for the model."""
 
     def __init__(
@@ -130,7 +128,7 @@ class LocalChain(ProviderSurface):
         self._emulator = engine.TransactionEmulator(self.config_b64)
         self._accounts: dict[str, str] = {}
         self._txs: dict[str, list[TxRecord]] = {}  # oldest first; read newest first
-        self._blocks: dict[int, list[TxRecord]] = {}  # block seqno -> its transactions
+        self._traced: dict[str, list[tuple[int, int]]] = {}  # address -> (lt, balance after), chaos tests
         self._parsed: dict[str, ParsedAccount] = {}
         self.lt = 1_000_000
         self.seqno = 1
@@ -138,7 +136,7 @@ class LocalChain(ProviderSurface):
         self._time_offset = 0
         self._last_now = 0
         self.block_interval_ms = block_interval_ms
-        self._pending: list[_Pending] = []
+        self._pending: list[Pending] = []
         self._accepted: dict[bytes, float | None] = {}  # ext msg hash -> commit time (None: pending)
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
@@ -197,28 +195,13 @@ class LocalChain(ProviderSurface):
             cascade = await asyncio.to_thread(self._cascade, b64_to_cell(msg_b64), self.seqno)
             self._commit(cascade)
 
-    def hold(self, address: Address | str, blocks: int) -> None:
-        """Deliver internal messages to `address` `blocks` blocks after they were sent (0: at once)."""
-        if blocks < 0:
-            raise ChainError(f"hold: blocks must be >= 0, got {blocks}")
-        key = raw_address(address)
-        if blocks:
-            self._holds[key] = blocks
-        else:
-            self._holds.pop(key, None)
-
-    @property
-    def in_flight(self) -> int:
-        """Internal messages sent but not delivered yet (held back)."""
-        return len(self._in_flight)
-
     def _wake_waiters(self) -> None:
         keep: list[tuple[int, asyncio.Future[None]]] = []
         for target, fut in self._waiters:
             if fut.done():
                 continue
             if self.seqno >= target:
-                fut.get_loop().call_soon_threadsafe(_set_result_safe, fut)
+                fut.get_loop().call_soon_threadsafe(set_result_safe, fut)
             else:
                 keep.append((target, fut))
         self._waiters = keep
@@ -250,7 +233,7 @@ class LocalChain(ProviderSurface):
         Note: pytoniq wallets sign `valid_until = time.time() + 60` by default; advancing more than
         ~60 s past the wall clock makes them refuse their own externals (pass `valid_until`)."""
         if seconds < 0:
-            raise ChainError(f"advance: seconds must be >= 0, got {seconds}")
+            raise LocalChainError(f"advance: seconds must be >= 0, got {seconds}")
         async with self._async_lock():
             self._time_offset += seconds
             await self._seal_locked()
@@ -265,7 +248,7 @@ class LocalChain(ProviderSurface):
     async def set_block_interval(self, block_interval_ms: int) -> None:
         """Switch between instant mode (0) and sealing a block every N ms. Flushes queued externals."""
         if block_interval_ms < 0:
-            raise ChainError(f"block_interval_ms must be >= 0, got {block_interval_ms}")
+            raise LocalChainError(f"block_interval_ms must be >= 0, got {block_interval_ms}")
         self.block_interval_ms = block_interval_ms
         if block_interval_ms == 0:
             await self.seal_block()
@@ -298,7 +281,7 @@ class LocalChain(ProviderSurface):
         for item in pending:
             try:
                 result = await asyncio.to_thread(self._cascade, item.boc, self.seqno + 1)
-            except ExternalRejected as exc:  # state changed since it was checked: a node drops it
+            except ExternalNotAccepted as exc:  # state changed since it was checked: a node drops it
                 log.info("queued external dropped at seal time: %s", exc.message)
                 self._accepted.pop(item.msg_hash, None)
                 continue
@@ -312,18 +295,19 @@ class LocalChain(ProviderSurface):
             return overlay[key]
         return self._accounts.get(key, _EMPTY_SHARD_ACCOUNT_B64)
 
-    def _cascade(self, first_message: bytes | Cell, seqno: int, *, dry_run: bool = False) -> _Cascade:
+    def _cascade(self, first_message: bytes | Cell, seqno: int, *, dry_run: bool = False) -> Cascade:
         """Run a message and everything it causes, breadth-first, on a private overlay of the state.
 
-        Raises `ExternalRejected` when the first message is an external that is not accepted."""
+        Raises `ExternalNotAccepted` when the first message is an external that is not accepted."""
         msg_cell = first_message if isinstance(first_message, Cell) else Cell.one_from_boc(first_message)
         msg = MessageAny.deserialize(msg_cell.begin_parse())
         if msg.is_external and msg.info.dest is None:  # ext_out: nothing to deliver
-            raise ChainError("message: an outbound external message cannot be sent to the chain")
+            raise LocalChainError("message: an outbound external message cannot be sent to the chain")
         first_is_external = bool(msg.is_external)
         overlay: dict[str, str] = {}
         records: list[TxRecord] = []
         deferred: list[tuple[int, str, str]] = []
+        traced: list[tuple[str, int, int]] = []
         lt = self.lt
         now = self.now
         queue: deque[tuple[str, str]] = deque([(raw_address(msg.info.dest), cell_to_b64(msg_cell))])
@@ -338,7 +322,9 @@ class LocalChain(ProviderSurface):
             )
             if not res.get("success"):
                 if first_is_external and not records:
-                    raise ExternalRejected(dest, res.get("vm_exit_code"), str(res.get("error", "")).strip())
+                    raise ExternalNotAccepted(
+                        dest, res.get("vm_exit_code"), str(res.get("error", "")).strip()
+                    )
                 log.warning("internal message to %s could not be executed: %s", dest, res.get("error"))
                 continue
             tx_cell = b64_to_cell(res["transaction"])
@@ -346,6 +332,8 @@ class LocalChain(ProviderSurface):
             lt = max(lt, tx_lt + len(out_msgs) + 1)
             overlay[dest] = res["shard_account"]
             records.append(TxRecord(dest, tx_lt, tx_cell.hash, seqno, res["transaction"]))
+            if dest in self._traced:
+                traced.append((dest, tx_lt, shard_account_balance(res["shard_account"])))
             if dry_run:
                 break
             for out in out_msgs:
@@ -356,14 +344,15 @@ class LocalChain(ProviderSurface):
                     deferred.append((seqno + self._holds[out_dest], out_dest, cell_to_b64(out)))
                 else:
                     queue.append((out_dest, cell_to_b64(out)))
-        return _Cascade(overlay, records, lt, deferred)
+        return Cascade(overlay, records, lt, deferred, traced)
 
-    def _commit(self, cascade: _Cascade) -> None:
+    def _commit(self, cascade: Cascade) -> None:
         self._in_flight.extend(cascade.deferred)
+        for address, lt, balance in cascade.traced:
+            self._traced[address].append((lt, balance))
         self._accounts.update(cascade.accounts)
         for rec in cascade.records:
             self._txs.setdefault(rec.address, []).append(rec)
-            self._blocks.setdefault(rec.seqno, []).append(rec)
         self.lt = max(self.lt, cascade.lt)
         self.total_transactions += len(cascade.records)
 
@@ -385,20 +374,20 @@ class LocalChain(ProviderSurface):
 
         Instant mode: executes the cascade and seals a block. Block-interval mode: checks the message
         against the current state (a refusal raises at once), queues it and returns `pending=True`.
-        Raises `ExternalRejected` (nothing changes) or `ChainError` for a malformed message."""
+        Raises `ExternalNotAccepted` (nothing changes) or `LocalChainError` for a malformed message."""
         received = time.monotonic() if received_at is None else received_at
         try:
             cell = Cell.one_from_boc(boc)
         except Exception as exc:
-            raise ChainError(f"message: not a valid single-root BoC ({exc})") from exc
+            raise LocalChainError(f"message: not a valid single-root BoC ({exc})") from exc
         if cell.begin_parse().preload_bits(2).to01() != "10":
-            raise ChainError("message: not an inbound external message (ext_in_msg_info$10)")
+            raise LocalChainError("message: not an inbound external message (ext_in_msg_info$10)")
         async with self._async_lock():
             if self._is_duplicate(cell.hash, received):
                 return MessageResult(seqno=self.seqno, duplicate=True)
             if self.block_interval_ms > 0:
                 await asyncio.to_thread(self._cascade, cell, self.seqno + 1, dry_run=True)
-                self._pending.append(_Pending(boc, cell.hash))
+                self._pending.append(Pending(boc, cell.hash))
                 self._remember(cell.hash, None)
                 await self.start()
                 return MessageResult(seqno=self.seqno, pending=True)
@@ -424,7 +413,7 @@ class LocalChain(ProviderSurface):
         need (owner-only ops, wrong-sender errors). `bounce` defaults to the destination's flag,
         and to False when the destination does not exist yet."""
         if value < 0:
-            raise ChainError(f"value must be >= 0 nanoTON, got {value}")
+            raise LocalChainError(f"value must be >= 0 nanoTON, got {value}")
         dest_addr = Address(dest) if isinstance(dest, str) else dest
         src_addr = FAUCET_ADDRESS if src is None else (Address(src) if isinstance(src, str) else src)
         if bounce is None:
@@ -439,7 +428,7 @@ class LocalChain(ProviderSurface):
     async def faucet(self, address: Address | str, amount: int) -> MessageResult:
         """Credit `amount` nanoTON to `address` (internal message from -1:ff..ff, bounce=false)."""
         if amount <= 0:
-            raise ChainError(f"faucet: amount must be > 0 nanoTON, got {amount}")
+            raise LocalChainError(f"faucet: amount must be > 0 nanoTON, got {amount}")
         return await self.send_internal(address, amount, bounce=False)
 
     async def deploy(
@@ -506,13 +495,9 @@ class LocalChain(ProviderSurface):
         for i in range(len(txs) - 1, -1, -1):
             if txs[i].lt == lt:
                 if txs[i].hash != tx_hash:
-                    raise ChainError(f"hash: transaction lt={lt} has another hash")
+                    raise LocalChainError(f"hash: transaction lt={lt} has another hash")
                 return [txs[j] for j in range(i, max(i - count, -1), -1)]
-        raise ChainError(f"lt: no transaction with lt={lt} for {raw_address(address)}")
-
-    def block_transactions(self, seqno: int) -> list[TxRecord]:
-        """The transactions of shard block `seqno`, ordered as a block lists them (account, then lt)."""
-        return sorted(self._blocks.get(seqno, ()), key=lambda t: (t.address, t.lt))
+        raise LocalChainError(f"lt: no transaction with lt={lt} for {raw_address(address)}")
 
     @property
     def pending_count(self) -> int:
@@ -558,7 +543,7 @@ class LocalChain(ProviderSurface):
             rand_seed=synthetic_hash("get", self.seqno, key),
         )
         if not res.get("success"):
-            raise ChainError(f"get-method {method!r} on {key} failed: {res.get('error')}")
+            raise LocalChainError(f"get-method {method!r} on {key} failed: {res.get('error')}")
         return GetMethodResult(int(res["vm_exit_code"]), res["stack"], int(res.get("gas_used", 0)))
 
     # ------------------------------------------------------------------ snapshots
@@ -584,16 +569,12 @@ class LocalChain(ProviderSurface):
         """Replace the state with a snapshot. The block height keeps moving forward (connected
         clients wait for the next seqno), and so does lt; queued externals are dropped."""
         if snap.get("version") != SNAPSHOT_VERSION:
-            raise ChainError(f"version: unsupported snapshot version {snap.get('version')!r}")
+            raise LocalChainError(f"version: unsupported snapshot version {snap.get('version')!r}")
         self._accounts = dict(snap["accounts"])
         self._txs = {
             addr: [TxRecord(addr, lt, bytes.fromhex(h), s, boc) for lt, h, s, boc in txs]
             for addr, txs in snap["transactions"].items()
         }
-        self._blocks = {}
-        for txs in self._txs.values():
-            for rec in txs:
-                self._blocks.setdefault(rec.seqno, []).append(rec)
         self._parsed.clear()
         self._pending.clear()
         self._accepted.clear()
@@ -606,31 +587,6 @@ class LocalChain(ProviderSurface):
         self.seqno = max(self.seqno, int(snap["seqno"]))
         self._seal()
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write `snapshot()` to `path` atomically (JSON). Returns the path."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(self.snapshot(), fh)
-        os.replace(tmp, target)
-        return target
-
-    def load_file(self, path: str | os.PathLike[str]) -> None:
-        """`restore()` from a file written by `save()`."""
-        self.restore(json.loads(Path(path).read_text()))
-
-    async def save_async(self, path: str | os.PathLike[str]) -> Path:
-        """`save()` under the state lock (no cascade half-way)."""
-        async with self._async_lock():
-            return self.save(path)
-
-    async def restore_async(self, snap_or_path: dict[str, Any] | str | os.PathLike[str]) -> None:
-        """`restore()` (a snapshot dict or a file from `save()`) under the state lock."""
-        snap = snap_or_path if isinstance(snap_or_path, dict) else json.loads(Path(snap_or_path).read_text())
-        async with self._async_lock():
-            self.restore(snap)
-
     @classmethod
     def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> LocalChain:
         chain = cls(**kwargs)
@@ -638,35 +594,4 @@ class LocalChain(ProviderSurface):
         return chain
 
 
-class FrozenView:
-    """Account states frozen at one block: what a liteserver that lags behind would answer."""
-
-    def __init__(self, accounts: dict[str, str], seqno: int, lt: int, now: int) -> None:
-        self._accounts, self.seqno, self.lt, self.now = accounts, seqno, lt, now
-
-    def shard_account_cell(self, address: Address | str) -> Cell | None:
-        boc = self._accounts.get(raw_address(address))
-        return b64_to_cell(boc) if boc is not None else None
-
-    def balance(self, address: Address | str) -> int:
-        cell = self.shard_account_cell(address)
-        if cell is None:
-            return 0
-        account = ShardAccount.deserialize(cell.begin_parse()).account
-        return int(account.storage.balance.grams) if account is not None else 0
-
-
-@dataclass
-class _Cascade:
-    accounts: dict[str, str]
-    records: list[TxRecord]
-    lt: int
-    deferred: list[tuple[int, str, str]] = field(default_factory=list)  # held-back deliveries
-
-
 _FAUCET_KEY = raw_address(FAUCET_ADDRESS)
-
-
-def _set_result_safe(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)

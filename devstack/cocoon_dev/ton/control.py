@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from pytoniq_core.boc.address import Address
 
-from cocoon_dev.ton.chain import ChainError, LocalChain, raw_address
+from cocoon_dev.ton.chain import LocalChain, LocalChainError, raw_address
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.json_response({"error": "loopback only"}, status=403)
     try:
         return await handler(request)
-    except (BadRequest, ChainError) as exc:
+    except (BadRequest, LocalChainError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
 
 

@@ -15,7 +15,7 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 from pytoniq_core.tlb.account import StateInit
 
-from cocoon_dev.ton.chain import ChainError, LocalChain, MessageResult
+from cocoon_dev.ton.chain import LocalChain, LocalChainError, MessageResult
 from cocoon_operator.ton.addresses import raw_address
 
 WALLET_VALID_FOR: Final = 600
@@ -158,4 +158,4 @@ def check_all_succeeded(result: MessageResult, what: str) -> None:
     failed = [tx for tx in result.transactions if not tx.success]
     if failed:
         tx = failed[0]
-        raise ChainError(f"{what}: transaction on {tx.address} failed with exit code {tx.exit_code}")
+        raise LocalChainError(f"{what}: transaction on {tx.address} failed with exit code {tx.exit_code}")

@@ -42,7 +42,7 @@ from pytoniq_core.tlb.vm_stack import VmStack
 from cocoon_dev.ton import proofs
 from cocoon_dev.ton.blocks import BlockQueries
 from cocoon_dev.ton.boc import cells_to_boc, lite_server_error, tl_bytes
-from cocoon_dev.ton.chain import ChainError, ExternalRejected, FrozenView, LocalChain
+from cocoon_dev.ton.chain import ExternalNotAccepted, FrozenView, LocalChain, LocalChainError
 
 log = logging.getLogger(__name__)
 
@@ -486,9 +486,9 @@ class LocalLiteServer:
     async def _send_message(self, req: dict[str, Any], received: float) -> bytes:
         try:
             await self.chain.send_message(req["body"], received_at=received)
-        except ExternalRejected as exc:
+        except ExternalNotAccepted as exc:
             return lite_server_error(exc.code, exc.message)
-        except ChainError as exc:
+        except LocalChainError as exc:
             return lite_server_error(ERR_BAD_QUERY, str(exc))
         return self._ser("liteServer.sendMsgStatus", {"status": 1})
 
@@ -498,7 +498,7 @@ class LocalLiteServer:
         count = max(0, min(int(req["count"]), 16))
         try:
             txs = chain.transactions_from(address, int(req["lt"]), bytes.fromhex(req["hash"]), count)
-        except ChainError as exc:
+        except LocalChainError as exc:
             return lite_server_error(ERR_NOT_FOUND, f"cannot locate transaction: {exc}")
         if not txs:
             return lite_server_error(ERR_NOT_FOUND, "cannot locate transaction")

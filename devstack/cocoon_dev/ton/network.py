@@ -31,7 +31,7 @@ from nacl.bindings import crypto_sign_seed_keypair
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 
-from cocoon_dev.ton.chain import ChainError, LocalChain, MessageResult
+from cocoon_dev.ton.chain import LocalChain, LocalChainError, MessageResult
 from cocoon_dev.ton.dev_wallets import (  # DevWallet and wallet_send are re-exported for the tests
     DevWallet,
     boc,
@@ -290,7 +290,7 @@ async def _deploy_proxy_contract(
     address, result = await chain.deploy(make_state_init(cocoon_proxy_code(), data), PROXY_CONTRACT_BALANCE)
     check_all_succeeded(result, "proxy contract deploy")
     if address != proxy_contract_address(owner, proxy_key, root, params):  # pragma: no cover - invariant
-        raise ChainError("proxy contract deployed at an unexpected address")
+        raise LocalChainError("proxy contract deployed at an unexpected address")
     return address
 
 
@@ -392,10 +392,10 @@ async def read_root(chain: LocalChain, network: CocoonNetwork) -> RootStorage:
     """Parse the deployed root's data cell (what the runner and the operator read)."""
     account = chain.account(network.root)
     if account is None or account.storage.state.type_ != "account_active":
-        raise ChainError(f"root {network.root} is not active")
+        raise LocalChainError(f"root {network.root} is not active")
     data = account.storage.state.state_init.data
     if data is None:
-        raise ChainError(f"root {network.root} has no data")
+        raise LocalChainError(f"root {network.root} has no data")
     return RootStorage.from_cell(data)
 
 
@@ -478,7 +478,7 @@ async def cocoon_wallet_send(
 ) -> MessageResult:
     """Send a signed external to the cocoon wallet of (`node_key` seed, `owner`), as the runner does
     (§10.3): seqno read from the chain unless given, StateInit attached while the wallet is not
-    active, `valid_until` = chain now + 3600 unless given. Raises `ExternalRejected` on refusal."""
+    active, `valid_until` = chain now + 3600 unless given. Raises `ExternalNotAccepted` on refusal."""
     public = public_key_from_seed(node_key)
     wallet = cocoon_wallet_address(public, owner)
     active = chain.status(wallet) == "active"

@@ -78,7 +78,7 @@ class ProviderSurface:
         return result.stack
 
     async def raw_send_message(self: Chain, message: bytes) -> int:
-        """Like `LiteClient.raw_send_message`: 1 on acceptance, `ExternalRejected` otherwise."""
+        """Like `LiteClient.raw_send_message`: 1 on acceptance, `ExternalNotAccepted` otherwise."""
         await self.send_message(message)
         return 1
 

@@ -3,6 +3,7 @@ accounts; and the message-cell helpers its cascade uses (pure: no chain state)."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from dataclasses import dataclass, field
@@ -24,11 +25,11 @@ from cocoon_dev.ton.boc import b64_to_cell, cell_to_b64
 EXTERNAL_REJECTED_CODE = 0  # pytoniq surfaces it as LiteServerError(code, message)
 
 
-class ChainError(RuntimeError):
+class LocalChainError(RuntimeError):
     """A request the chain cannot serve (bad message, unknown transaction...). Names the field at fault."""
 
 
-class ExternalRejected(LiteServerError):
+class ExternalNotAccepted(LiteServerError):
     """The destination contract did not accept the external message (the chain is unchanged).
 
     Subclasses pytoniq's `LiteServerError`, so the same `except` works in process and over the
@@ -113,7 +114,7 @@ class MessageResult:
     @property
     def first(self) -> TxRecord:
         if not self.transactions:
-            raise ChainError("the message produced no transaction (duplicate or pending)")
+            raise LocalChainError("the message produced no transaction (duplicate or pending)")
         return self.transactions[0]
 
     def for_account(self, address: Address | str) -> list[TxRecord]:
@@ -199,3 +200,52 @@ def internal_message(
     else:
         b.store_bit(0)
     return b.end_cell()
+
+
+def shard_account_balance(shard_account_b64: str) -> int:
+    """The balance (nanoTON) in an emulator's shard account; 0 for an account that does not exist."""
+    parsed = ShardAccount.deserialize(b64_to_cell(shard_account_b64).begin_parse())
+    account = parsed.account
+    return int(account.storage.balance.grams) if account is not None and account.storage is not None else 0
+
+
+class FrozenView:
+    """Account states frozen at one block: what a liteserver that lags behind would answer."""
+
+    def __init__(self, accounts: dict[str, str], seqno: int, lt: int, now: int) -> None:
+        self._accounts, self.seqno, self.lt, self.now = accounts, seqno, lt, now
+
+    def shard_account_cell(self, address: Address | str) -> Cell | None:
+        boc = self._accounts.get(raw_address(address))
+        return b64_to_cell(boc) if boc is not None else None
+
+    def balance(self, address: Address | str) -> int:
+        cell = self.shard_account_cell(address)
+        if cell is None:
+            return 0
+        account = ShardAccount.deserialize(cell.begin_parse()).account
+        return int(account.storage.balance.grams) if account is not None else 0
+
+
+@dataclass
+class Pending:
+    """An external waiting for the next block (block-interval mode)."""
+
+    boc: bytes
+    msg_hash: bytes
+
+
+@dataclass
+class Cascade:
+    """What one message caused, computed on an overlay of the state and committed at once."""
+
+    accounts: dict[str, str]
+    records: list[TxRecord]
+    lt: int
+    deferred: list[tuple[int, str, str]] = field(default_factory=list)  # held-back deliveries
+    traced: list[tuple[str, int, int]] = field(default_factory=list)  # (address, lt, balance after)
+
+
+def set_result_safe(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

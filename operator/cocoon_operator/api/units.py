@@ -2,6 +2,7 @@
 
 import re
 from decimal import Decimal
+from typing import Any
 
 NANO_PER_TON = 1_000_000_000
 
@@ -53,3 +54,14 @@ def format_duration(seconds: int) -> str:
     minutes, secs = divmod(rest, 60)
     parts = [f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v]
     return "".join(parts) or "0s"
+
+
+def status_int(value: Any) -> int | None:
+    """A whole number read back from a status (nanoTON amounts are strings there); None for a missing
+    or malformed value, and for a boolean (which `int` would take as 0 or 1)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -16,7 +16,7 @@ import kopf
 
 from cocoon_operator import metrics, reconcile, status_metrics
 from cocoon_operator.api import identity
-from cocoon_operator.handlers.runtime import Key, Runtime, fingerprint
+from cocoon_operator.handlers.runtime import Key, OperatorRuntime, fingerprint
 from cocoon_operator.k8s import stats
 from cocoon_operator.reconcile import finalizer
 from cocoon_operator.reconcile.workqueue import WorkQueue
@@ -29,10 +29,10 @@ FINALIZE_RETRY_S = 10.0  # chain work on deletion still in progress: look again
 WORKER_LABELS = {identity.LABEL_MANAGED_BY: identity.MANAGED_BY, identity.LABEL_NAME: identity.WORKER_APP}
 
 
-def _runtime(memo: kopf.Memo) -> Runtime | None:
+def _runtime(memo: kopf.Memo) -> OperatorRuntime | None:
     """The shared runtime, with its queue started (from a handler: the workers inherit kopf's context,
     which `kopf.event` needs)."""
-    runtime: Runtime | None = memo.get("runtime")
+    runtime: OperatorRuntime | None = memo.get("runtime")
     if runtime is None:
         return None
     if runtime.queue is None:
@@ -47,7 +47,7 @@ def _runtime(memo: kopf.Memo) -> Runtime | None:
     return runtime
 
 
-async def _timed(runtime: Runtime, key: Key) -> float | None:
+async def _timed(runtime: OperatorRuntime, key: Key) -> float | None:
     m = metrics.controller()
     started = time.monotonic()
     try:
@@ -61,7 +61,7 @@ async def _timed(runtime: Runtime, key: Key) -> float | None:
     return delay
 
 
-async def _process(runtime: Runtime, key: Key) -> float | None:
+async def _process(runtime: OperatorRuntime, key: Key) -> float | None:
     """One reconcile of one CocoonNode (the queue guarantees one at a time per key).
 
     Returns when to look again; raises on API failures (the queue retries with backoff)."""
@@ -92,7 +92,7 @@ async def _process(runtime: Runtime, key: Key) -> float | None:
     return runtime.next_delay(key, outcome.retry_after, status_changed=bool(outcome.status_patch))
 
 
-async def _finalize(runtime: Runtime, key: Key, body: dict[str, Any]) -> float | None:
+async def _finalize(runtime: OperatorRuntime, key: Key, body: dict[str, Any]) -> float | None:
     """Deletion: children go by garbage collection (ownerReferences); chain work gets a bounded time,
     then the finalizer is released."""
     if not finalizer.has_finalizer(body):
@@ -198,7 +198,7 @@ def _node_print(body: kopf.Body, type: str | None) -> str:
 def _node_changed(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> bool:
     """Filter before the handler runs: KWOK/kubelet heartbeats change nothing placement reads, and a
     filtered event costs neither a handler run nor a log line. (Pure: kopf may evaluate it again.)"""
-    runtime: Runtime | None = memo.get("runtime")
+    runtime: OperatorRuntime | None = memo.get("runtime")
     return runtime is not None and runtime.node_fingerprints.get(name) != _node_print(body, type)
 
 

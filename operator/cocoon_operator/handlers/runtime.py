@@ -30,7 +30,7 @@ def build_deps(settings: Settings, kube: KubeClient) -> Deps:
 
 
 @dataclass
-class Runtime:
+class OperatorRuntime:
     settings: Settings
     kube: KubeClient
     deps: Deps

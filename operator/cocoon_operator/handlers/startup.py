@@ -11,7 +11,7 @@ import kopf
 
 from cocoon_operator import metrics, status_metrics
 from cocoon_operator.api import identity
-from cocoon_operator.handlers.runtime import Runtime, build_deps
+from cocoon_operator.handlers.runtime import OperatorRuntime, build_deps
 from cocoon_operator.k8s import KubeClient, config, stats
 from cocoon_operator.leader import LeaderElector, LeaseTimings
 from cocoon_operator.settings import Settings
@@ -58,7 +58,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     metrics.controller()
     status_metrics.default()
     kube = KubeClient(config.load(), timeout=cfg.request_timeout_seconds)
-    runtime = Runtime(settings=cfg, kube=kube, deps=build_deps(cfg, kube))
+    runtime = OperatorRuntime(settings=cfg, kube=kube, deps=build_deps(cfg, kube))
     # The whole fleet before any handler runs, so no reconcile explains placement against part of it
     # (the Node watch keeps it current from here; an error here makes kopf retry the start-up).
     try:
@@ -111,7 +111,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("runtime")
-    if isinstance(runtime, Runtime):
+    if isinstance(runtime, OperatorRuntime):
         if runtime.queue is not None:
             await runtime.queue.stop()
         if runtime.elector is not None:

@@ -14,7 +14,8 @@ cocoon wallet shows it:
    went elsewhere, or it expired) → the intent closes and a fresh decision may follow; UNKNOWN (a scan
    gap, liteservers disagreeing) → nothing new happens.
 4. An intent from another treasury (the spec changed) is resolved first, with reads only; no new
-   top-up while it is open. After a top-up settles, the next one waits at least `min_interval_s`.
+   top-up while it is open. After a top-up settles, the next one waits at least `min_interval_s`,
+   unless the band was raised since (a first registration's top-up, then the full target).
 
 Money reads (wallet and treasury state, seqno, chain time) are cross-checked on two liteservers when
 the config lists two. Results are typed (`FundingStatus`); an empty or missing treasury is a result,
@@ -154,11 +155,12 @@ class FundingRecord(CamelModel):
 
     intent: FundingIntent | None = None
     last_top_up_at: int | None = None
+    last_top_up_target_nano: int | None = None  # what that top-up filled the wallet up to
 
     @classmethod
     def from_status(cls, funding: Mapping[str, Any] | None) -> FundingRecord:
         data = funding or {}
-        return cls.model_validate({k: data.get(k) for k in ("intent", "lastTopUpAt")})
+        return cls.model_validate({k: data.get(k) for k in ("intent", "lastTopUpAt", "lastTopUpTargetNano")})
 
     def to_status(self) -> dict[str, Any]:
         """A merge patch of `status.funding` (None deletes the key)."""
@@ -314,7 +316,11 @@ async def ensure_funded(
             f"Cocoon wallet {wallet_raw} holds {wallet_state.balance} nanoTON (floor {floor_nano})",
         )
     now = await client.checked_time()
-    if record.last_top_up_at is not None and now < record.last_top_up_at + min_interval_s:
+    # The interval holds back the same shortfall coming back soon (a wallet that drains fast, a read
+    # that lags); a raised band (the runner verified its wallet after a first registration's top-up, a
+    # higher spec target) is a new need and is funded at once.
+    raised = record.last_top_up_target_nano is not None and target_nano > record.last_top_up_target_nano
+    if record.last_top_up_at is not None and not raised and now < record.last_top_up_at + min_interval_s:
         return result(
             FundingStatus.TOO_SOON,
             f"Cocoon wallet {wallet_raw} holds {wallet_state.balance} nanoTON (floor {floor_nano}); the last "
@@ -407,7 +413,8 @@ async def _follow(
             await store.save(record)
         if res.state is TransferState.SETTLED:
             now = await client.checked_time()
-            await store.save(record.model_copy(update={"intent": None, "last_top_up_at": now}))
+            settled = {"intent": None, "last_top_up_at": now, "last_top_up_target_nano": intent.target_nano}
+            await store.save(record.model_copy(update=settled))
             return (
                 FundingStatus.CONFIRMED,
                 f"Topped up cocoon wallet {intent.wallet} with {intent.amount_nano} nanoTON from treasury "

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 from cocoon_operator.api import identity
+from cocoon_operator.k8s.api import ObjectPatcher, ObjectReader
 from cocoon_operator.k8s.errors import ApiError
 
 # Status paths that are money records (written only through `GuardedStatus`).
@@ -28,26 +29,12 @@ RECORD_PATHS: Final[tuple[tuple[str, ...], ...]] = (
     ("sweep",),
     ("funding", "intent"),
     ("funding", "lastTopUpAt"),
+    ("funding", "lastTopUpTargetNano"),
 )
 
 
-class StatusPatcher(Protocol):
+class StatusPatcher(ObjectReader, ObjectPatcher, Protocol):
     """The part of `k8s.KubeClient` used for guarded status writes."""
-
-    async def get(
-        self, api_version: str, kind: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None: ...
-
-    async def patch(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        name: str,
-        patch: Mapping[str, Any],
-        *,
-        subresource: str | None = None,
-    ) -> dict[str, Any]: ...
 
 
 class StaleStatus(RuntimeError):

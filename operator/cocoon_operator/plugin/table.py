@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from cocoon_operator.api.units import nano_to_ton
+from cocoon_operator.api.units import nano_to_ton, status_int
 from cocoon_operator.ton.addresses import raw_address
 
 DASH = "—"
@@ -41,15 +41,6 @@ class FleetRow:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
@@ -85,10 +76,10 @@ def row_of(obj: Mapping[str, Any]) -> FleetRow:
     earnings = status.get("earnings") or {}
     claims = status.get("claims")
     totals = (claims.get("totals") if isinstance(claims, Mapping) else None) or {}
-    row.claimable_nano = _int(earnings.get("claimableNano"))
-    row.claimed_nano = _int(earnings.get("claimedNano")) or _int(totals.get("claimedNano")) or 0
+    row.claimable_nano = status_int(earnings.get("claimableNano"))
+    row.claimed_nano = status_int(earnings.get("claimedNano")) or status_int(totals.get("claimedNano")) or 0
     row.wallet = str(status.get("walletAddress") or "")
-    row.wallet_nano = _int((status.get("funding") or {}).get("walletBalanceNano"))
+    row.wallet_nano = status_int((status.get("funding") or {}).get("walletBalanceNano"))
     row.worker_contracts = sorted(
         {str(w["address"]) for w in status.get("workerContracts") or [] if w.get("address")}
     )

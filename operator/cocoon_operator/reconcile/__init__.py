@@ -1,5 +1,6 @@
 """Level-based reconcile of CocoonNode (no kopf): desired children, placement, conditions."""
 
+from cocoon_operator.k8s.api import KubeApi
 from cocoon_operator.reconcile.deps import Deps
 from cocoon_operator.reconcile.run import FinalizeOutcome, Outcome, finalize, run
 from cocoon_operator.steps.contract import (
@@ -7,7 +8,6 @@ from cocoon_operator.steps.contract import (
     Context,
     EventSpec,
     HealthProvider,
-    KubeApi,
     RewardsProvider,
     StepReport,
 )

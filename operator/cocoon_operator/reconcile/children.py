@@ -12,6 +12,7 @@ import base64
 import hashlib
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -75,7 +76,16 @@ def configmap(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[st
     }
 
 
-def service(owner: Owner, settings: Settings) -> dict[str, Any]:
+def worker_ports(settings: Settings) -> dict[str, int]:
+    """A TritonPod's ports the operator reaches: the runner, Triton's HTTP API and its metrics."""
+    return {
+        "runner": settings.runner_http_port,
+        "triton-http": settings.triton_http_port,
+        "triton-metrics": settings.triton_metrics_port,
+    }
+
+
+def service(owner: Owner, ports: Mapping[str, int]) -> dict[str, Any]:
     """Headless Service: the StatefulSet's governing service and a stable DNS name for the worker."""
     return {
         "apiVersion": "v1",
@@ -84,11 +94,7 @@ def service(owner: Owner, settings: Settings) -> dict[str, Any]:
         "spec": {
             "clusterIP": "None",
             "selector": identity.selector_labels(owner.name),
-            "ports": [
-                {"name": "runner", "port": settings.runner_http_port, "protocol": "TCP"},
-                {"name": "triton-http", "port": settings.triton_http_port, "protocol": "TCP"},
-                {"name": "triton-metrics", "port": settings.triton_metrics_port, "protocol": "TCP"},
-            ],
+            "ports": [{"name": name, "port": port, "protocol": "TCP"} for name, port in ports.items()],
         },
     }
 
@@ -110,8 +116,9 @@ def pod_disruption_budget(owner: Owner, max_unavailable: int = 1) -> dict[str, A
     }
 
 
-def network_policy(owner: Owner, settings: Settings) -> dict[str, Any]:
-    """Only the operator may reach the runner (its control endpoints have no authentication) and Triton."""
+def network_policy(owner: Owner, settings: Settings, ports: Mapping[str, int]) -> dict[str, Any]:
+    """Only the operator may reach the worker's ports (the runner's control endpoints have no
+    authentication)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -129,15 +136,29 @@ def network_policy(owner: Owner, settings: Settings) -> dict[str, Any]:
                             "podSelector": {"matchLabels": dict(settings.operator_pod_labels)},
                         }
                     ],
-                    "ports": [
-                        {"port": settings.runner_http_port, "protocol": "TCP"},
-                        {"port": settings.triton_http_port, "protocol": "TCP"},
-                        {"port": settings.triton_metrics_port, "protocol": "TCP"},
-                    ],
+                    "ports": [{"port": port, "protocol": "TCP"} for port in ports.values()],
                 }
             ],
         },
     }
+
+
+def owned(
+    owner: Owner,
+    settings: Settings,
+    config_map: dict[str, Any],
+    ports: Mapping[str, int],
+    workload: dict[str, Any] | None,
+    pdb_max_unavailable: int | None,
+) -> list[dict[str, Any]]:
+    """All owned children of either runtime kind, in apply order (the ConfigMap before the workload
+    that mounts it); no PDB when `pdb_max_unavailable` is None."""
+    objects = [config_map, service(owner, ports), network_policy(owner, settings, ports)]
+    if pdb_max_unavailable is not None:
+        objects.insert(2, pod_disruption_budget(owner, pdb_max_unavailable))
+    if workload is not None:
+        objects.append(workload)
+    return objects
 
 
 def new_wallet_secret(owner: Owner, secret_name: str) -> dict[str, Any]:
@@ -514,6 +535,14 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_d
         pod_spec["nodeSelector"] = dict(spec.placement.node_selector)
     if spec.placement.runtime_class_name:
         pod_spec["runtimeClassName"] = spec.placement.runtime_class_name
+    return one_pod(owner, spec, pod_spec, identity.child_labels(owner.name), config_digest)
+
+
+def one_pod(
+    owner: Owner, spec: CocoonNodeSpec, pod_spec: dict[str, Any], labels: dict[str, str], config_digest: str
+) -> dict[str, Any]:
+    """The one-replica StatefulSet around either kind's pod (`paused` is zero replicas); a new config
+    digest in the template rolls the pod."""
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -523,10 +552,7 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_d
             "serviceName": owner.name,
             "selector": {"matchLabels": identity.selector_labels(owner.name)},
             "template": {
-                "metadata": {
-                    "labels": identity.child_labels(owner.name),
-                    "annotations": {CONFIG_HASH_ANNOTATION: config_digest},
-                },
+                "metadata": {"labels": labels, "annotations": {CONFIG_HASH_ANNOTATION: config_digest}},
                 "spec": pod_spec,
             },
         },
@@ -541,18 +567,10 @@ def desired(
     with_workload: bool = True,
     pdb_max_unavailable: int | None = 1,
 ) -> list[dict[str, Any]]:
-    """All owned children, in apply order (config before the workload that mounts it)."""
+    """All owned children, in apply order."""
     config_map = configmap(owner, spec, settings)
-    objects = [
-        config_map,
-        service(owner, settings),
-        network_policy(owner, settings),
-    ]
-    if pdb_max_unavailable is not None:
-        objects.insert(2, pod_disruption_budget(owner, pdb_max_unavailable))
-    if with_workload:
-        objects.append(statefulset(owner, spec, settings, config_hash(config_map)))
-    return objects
+    sts = statefulset(owner, spec, settings, config_hash(config_map)) if with_workload else None
+    return owned(owner, settings, config_map, worker_ports(settings), sts, pdb_max_unavailable)
 
 
 def workload(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:

@@ -7,10 +7,11 @@ provider that raises or times out becomes an Unknown condition, never a failed r
 
 from dataclasses import dataclass, field
 
+from cocoon_operator.k8s.api import KubeApi
 from cocoon_operator.reconcile.child_cache import ChildCache
 from cocoon_operator.reconcile.gpu_usage import PodListCache
 from cocoon_operator.settings import Settings
-from cocoon_operator.steps.contract import ChainProvider, HealthProvider, KubeApi, RewardsProvider
+from cocoon_operator.steps.contract import ChainProvider, HealthProvider, RewardsProvider
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,9 @@ from cocoon_operator.api import identity
 from cocoon_operator.api.spec import CocoonNodeSpec, Release
 from cocoon_operator.reconcile import placement, placement_vm, worker_conf
 from cocoon_operator.reconcile.children import (
-    CONFIG_HASH_ANNOTATION,
     Owner,
-    pod_disruption_budget,
-    statefulset_name,
+    one_pod,
+    owned,
 )
 from cocoon_operator.reconcile.runner_config import TON_CONFIG_DIR, TON_CONFIG_FILE
 from cocoon_operator.settings import Settings
@@ -84,46 +83,6 @@ def configmap(owner: Owner, spec: CocoonNodeSpec) -> dict[str, Any]:
 def config_hash(config_map: dict[str, Any], release: Release | None) -> str:
     data = config_map["data"][worker_conf.TEMPLATE_FILE] + (release.sha256 if release else "")
     return hashlib.sha256(data.encode()).hexdigest()[:16]
-
-
-def service(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
-    port = runtime.runner_port(spec, settings)
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": owner.metadata(owner.name),
-        "spec": {
-            "clusterIP": "None",
-            "selector": identity.selector_labels(owner.name),
-            "ports": [{"name": "runner", "port": port, "protocol": "TCP"}],
-        },
-    }
-
-
-def network_policy(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
-    """Only the operator may reach the runner's port (its control endpoints have no authentication)."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": owner.metadata(owner.name),
-        "spec": {
-            "podSelector": {"matchLabels": identity.selector_labels(owner.name)},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": settings.operator_namespace}
-                            },
-                            "podSelector": {"matchLabels": dict(settings.operator_pod_labels)},
-                        }
-                    ],
-                    "ports": [{"port": runtime.runner_port(spec, settings), "protocol": "TCP"}],
-                }
-            ],
-        },
-    }
 
 
 # ----- scripts (POSIX sh; every path a container mount, so they read the same in the local runtime)
@@ -400,20 +359,7 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, digest: 
     }
     if spec.placement.node_selector:
         pod_spec["nodeSelector"] = dict(spec.placement.node_selector)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": owner.metadata(statefulset_name(owner)),
-        "spec": {
-            "replicas": 0 if spec.paused else 1,
-            "serviceName": owner.name,
-            "selector": {"matchLabels": identity.selector_labels(owner.name)},
-            "template": {
-                "metadata": {"labels": labels, "annotations": {CONFIG_HASH_ANNOTATION: digest}},
-                "spec": pod_spec,
-            },
-        },
-    }
+    return one_pod(owner, spec, pod_spec, labels, digest)
 
 
 def desired(
@@ -424,15 +370,12 @@ def desired(
     with_workload: bool = True,
     pdb_max_unavailable: int | None = 1,
 ) -> list[dict[str, Any]]:
-    """All owned children, in apply order (the ConfigMap before the pod that mounts it)."""
+    """All owned children, in apply order."""
     config_map = configmap(owner, spec)
-    objects = [config_map, service(owner, spec, settings), network_policy(owner, spec, settings)]
-    if pdb_max_unavailable is not None:
-        objects.insert(2, pod_disruption_budget(owner, pdb_max_unavailable))
-    if with_workload:
-        digest = config_hash(config_map, release_of(spec, settings))
-        objects.append(statefulset(owner, spec, settings, digest))
-    return objects
+    digest = config_hash(config_map, release_of(spec, settings))
+    sts = statefulset(owner, spec, settings, digest) if with_workload else None
+    ports = {"runner": runtime.runner_port(spec, settings)}
+    return owned(owner, settings, config_map, ports, sts, pdb_max_unavailable)
 
 
 def workload(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:

@@ -5,7 +5,7 @@ plus a TEE label. The explainer counts, for every node, the first constraint tha
 """
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +66,6 @@ def _tolerates(tols: Sequence[Toleration], taint: Obj) -> bool:
         if tol.operator == "Exists" or tol.value == taint.get("value", ""):
             return True
     return False
-
-
-tolerates = _tolerates  # for placement_vm
 
 
 def gpu_requests(pod: Obj, resource: str) -> int:
@@ -133,76 +130,49 @@ def explain(
     cc_key, cc_value = parse_labels((settings.cc_ready_label,))[0]
     tee_alternatives = tee_label_alternatives(placement.tee, settings)
     tee_name = {"TDX": "TDX", "SEV-SNP": "SEV-SNP"}.get(placement.tee, "TDX or SEV-SNP")
-    tols = (
-        Toleration(key=settings.gpu_taint_key, operator="Exists", effect="NoSchedule"),
-        *placement.tolerations,
-    )
+    tols = gpu_tolerations(placement, settings)
     required_products = " or ".join(placement.gpu_products)
     resource = resource_name(placement, settings)
-    reasons: Counter[str] = Counter()
-    fitting: list[str] = []
-    feasible: list[str] = []
-    total = 0
-    for node in nodes:
-        total += 1
-        name = str(node.get("metadata", {}).get("name", ""))
+
+    def static_reason(node: Obj, allocatable: int) -> str | None:
+        """The first constraint that rules a node out for good (labels, taints, GPU capacity)."""
         labels = node.get("metadata", {}).get("labels", {}) or {}
-        spec = node.get("spec", {}) or {}
-        allocatable = _quantity((node.get("status", {}).get("allocatable") or {}).get(resource, 0))
-        static_reason = _static_reason(
-            labels,
-            spec,
-            allocatable,
-            placement,
-            settings,
-            cc_key,
-            cc_value,
-            tee_alternatives,
-            tee_name,
-            tols,
-            required_products,
-        )
-        if static_reason:
-            reasons[static_reason] += 1
-            continue
-        feasible.append(name)
-        if spec.get("unschedulable"):
-            reasons["are cordoned"] += 1
-        elif not _node_ready(node):
-            reasons["are not Ready"] += 1
-        elif allocatable - used_gpus.get(name, 0) < placement.gpu_count:
-            reasons[f"have no free {resource}"] += 1
-        else:
-            fitting.append(name)
-    ordered = tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
-    return PlacementReport(total=total, fitting=tuple(fitting), feasible=tuple(feasible), exclusions=ordered)
+        if labels.get(cc_key) != cc_value:
+            return f"are not confidential ({cc_key}!={cc_value})"
+        if not any(labels.get(k) == v for k, v in tee_alternatives):
+            return f"lack {tee_name}"
+        if placement.gpu_products and labels.get(settings.gpu_product_label) not in placement.gpu_products:
+            product = labels.get(settings.gpu_product_label) or "without a GPU product label"
+            return f"are {product} but {required_products} is required"
+        why = unselected(labels, placement) or untolerated(node, tols)
+        if why:
+            return why
+        if allocatable < placement.gpu_count:
+            if allocatable == 0:
+                return f"have no {resource}"
+            return f"have fewer than {placement.gpu_count} {resource}"
+        return None
+
+    return tally(nodes, used_gpus, resource, placement.gpu_count, static_reason)
 
 
-def _static_reason(
-    labels: Mapping[str, str],
-    spec: Obj,
-    allocatable: int,
-    placement: Placement,
-    settings: Settings,
-    cc_key: str,
-    cc_value: str,
-    tee_alternatives: Sequence[tuple[str, str]],
-    tee_name: str,
-    tols: Sequence[Toleration],
-    required_products: str,
-) -> str | None:
-    """The first constraint that rules a node out for good (labels, taints, GPU capacity)."""
-    if labels.get(cc_key) != cc_value:
-        return f"are not confidential ({cc_key}!={cc_value})"
-    if not any(labels.get(k) == v for k, v in tee_alternatives):
-        return f"lack {tee_name}"
-    if placement.gpu_products and labels.get(settings.gpu_product_label) not in placement.gpu_products:
-        product = labels.get(settings.gpu_product_label) or "without a GPU product label"
-        return f"are {product} but {required_products} is required"
+def gpu_tolerations(placement: Placement, settings: Settings) -> tuple[Toleration, ...]:
+    """What the pod tolerates: the GPU taint and the spec's own tolerations."""
+    gpu = Toleration(key=settings.gpu_taint_key, operator="Exists", effect="NoSchedule")
+    return (gpu, *placement.tolerations)
+
+
+def unselected(labels: Mapping[str, str], placement: Placement) -> str | None:
+    """The first spec.placement.nodeSelector entry the node's labels miss."""
     for key, value in placement.node_selector.items():
         if labels.get(key) != value:
             return f"do not match nodeSelector {key}={value}"
-    for taint in spec.get("taints", []) or []:
+    return None
+
+
+def untolerated(node: Obj, tols: Sequence[Toleration]) -> str | None:
+    """The first taint that keeps the pod off the node for good (a cordon is transient: not here)."""
+    for taint in (node.get("spec") or {}).get("taints", []) or []:
         blocking = taint.get("effect") in ("NoSchedule", "NoExecute")
         if (
             blocking
@@ -210,12 +180,47 @@ def _static_reason(
             and not _tolerates(tols, taint)
         ):
             return f"have the untolerated taint {taint.get('key')}:{taint.get('effect')}"
-    if allocatable < placement.gpu_count:
-        resource = resource_name(placement, settings)
-        if allocatable == 0:
-            return f"have no {resource}"
-        return f"have fewer than {placement.gpu_count} {resource}"
     return None
+
+
+def tally(
+    nodes: Iterable[Obj],
+    used_gpus: Mapping[str, int],
+    resource: str,
+    gpus: int,
+    static_reason: Callable[[Obj, int], str | None],
+    busy: Callable[[str], str | None] = lambda _: None,
+) -> PlacementReport:
+    """Count every node's first reason against the pod: `static_reason(node, allocatable GPUs)` rules
+    it out for good; a feasible node does not fit now when it is cordoned, not Ready, without `gpus`
+    free GPUs, or `busy(name)` says why not."""
+    reasons: Counter[str] = Counter()
+    fitting: list[str] = []
+    feasible: list[str] = []
+    total = 0
+    for node in nodes:
+        total += 1
+        name = str(node.get("metadata", {}).get("name", ""))
+        allocatable = _quantity((node.get("status", {}).get("allocatable") or {}).get(resource, 0))
+        why = static_reason(node, allocatable)
+        if why:
+            reasons[why] += 1
+            continue
+        feasible.append(name)
+        if (node.get("spec") or {}).get("unschedulable"):
+            why = "are cordoned"
+        elif not _node_ready(node):
+            why = "are not Ready"
+        elif allocatable - used_gpus.get(name, 0) < gpus:
+            why = f"have no free {resource}"
+        else:
+            why = busy(name)
+        if why:
+            reasons[why] += 1
+        else:
+            fitting.append(name)
+    ordered = tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    return PlacementReport(total=total, fitting=tuple(fitting), feasible=tuple(feasible), exclusions=ordered)
 
 
 def _node_ready(node: Obj) -> bool:

@@ -9,12 +9,11 @@ anti-affinity keeps them apart. The explainer says, as for a TritonPod, which co
 which nodes.
 """
 
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from cocoon_operator.api import identity
-from cocoon_operator.api.spec import CocoonNodeSpec, Placement, Toleration
+from cocoon_operator.api.spec import CocoonNodeSpec
 from cocoon_operator.reconcile import placement
 from cocoon_operator.reconcile.placement import PlacementReport
 from cocoon_operator.settings import Settings, parse_labels
@@ -95,81 +94,28 @@ def explain(
     place = spec.placement
     resource = runtime.gpu_resource(spec, settings)
     instance = instance_labels(spec)[INSTANCE_LABEL]
-    tols = (
-        Toleration(key=settings.gpu_taint_key, operator="Exists", effect="NoSchedule"),
-        *place.tolerations,
-    )
-    reasons: Counter[str] = Counter()
-    fitting: list[str] = []
-    feasible: list[str] = []
-    total = 0
-    for node in nodes:
-        total += 1
-        name = str(node.get("metadata", {}).get("name", ""))
-        allocatable = _quantity((node.get("status", {}).get("allocatable") or {}).get(resource, 0))
-        why = _static_reason(node, place, settings, resource, allocatable, tols)
-        if why:
-            reasons[why] += 1
-            continue
-        feasible.append(name)
-        if (node.get("spec") or {}).get("unschedulable"):
-            reasons["are cordoned"] += 1
-        elif not _node_ready(node):
-            reasons["are not Ready"] += 1
-        elif allocatable - used_gpus.get(name, 0) < 1:
-            reasons[f"have no free {resource}"] += 1
-        elif instances is not None and instance in instances.get(name, set()):
-            reasons[f"already run a worker VM with instance {instance}"] += 1
-        else:
-            fitting.append(name)
-    ordered = tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
-    return PlacementReport(total=total, fitting=tuple(fitting), feasible=tuple(feasible), exclusions=ordered)
-
-
-def _static_reason(
-    node: Obj,
-    place: Placement,
-    settings: Settings,
-    resource: str,
-    allocatable: int,
-    tols: Sequence[Toleration],
-) -> str | None:
-    labels = node.get("metadata", {}).get("labels", {}) or {}
+    tols = placement.gpu_tolerations(place, settings)
     cc_key, cc_value = parse_labels((settings.cc_ready_label,))[0]
-    if labels.get(cc_key) != cc_value:
-        return f"are not confidential ({cc_key}!={cc_value})"
     hosts = parse_labels(settings.tdx_host_labels)
-    if not any(labels.get(k) == v for k, v in hosts):
-        keys = " or ".join(f"{k}={v}" for k, v in hosts)
-        return f"are not TDX hosts (no {keys})"
-    for key, value in parse_labels(settings.vfio_labels):
-        if labels.get(key) != value:
-            return f"do not pass GPUs through to VMs ({key}!={value})"
-    for key, value in place.node_selector.items():
-        if labels.get(key) != value:
-            return f"do not match nodeSelector {key}={value}"
-    for taint in (node.get("spec") or {}).get("taints", []) or []:
-        blocking = taint.get("effect") in ("NoSchedule", "NoExecute")
-        if (
-            blocking
-            and taint.get("key") != "node.kubernetes.io/unschedulable"
-            and not placement.tolerates(tols, taint)
-        ):
-            return f"have the untolerated taint {taint.get('key')}:{taint.get('effect')}"
-    if allocatable < 1:
-        return f"have no {resource}"
-    return None
 
+    def static_reason(node: Obj, allocatable: int) -> str | None:
+        labels = node.get("metadata", {}).get("labels", {}) or {}
+        if labels.get(cc_key) != cc_value:
+            return f"are not confidential ({cc_key}!={cc_value})"
+        if not any(labels.get(k) == v for k, v in hosts):
+            keys = " or ".join(f"{k}={v}" for k, v in hosts)
+            return f"are not TDX hosts (no {keys})"
+        for key, value in parse_labels(settings.vfio_labels):
+            if labels.get(key) != value:
+                return f"do not pass GPUs through to VMs ({key}!={value})"
+        why = placement.unselected(labels, place) or placement.untolerated(node, tols)
+        if why:
+            return why
+        return f"have no {resource}" if allocatable < 1 else None
 
-def _quantity(value: Any) -> int:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return 0
+    def busy(name: str) -> str | None:
+        if instances is not None and instance in instances.get(name, set()):
+            return f"already run a worker VM with instance {instance}"
+        return None
 
-
-def _node_ready(node: Obj) -> bool:
-    conditions = node.get("status", {}).get("conditions") or []
-    if not conditions:
-        return True
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return placement.tally(nodes, used_gpus, resource, 1, static_reason, busy)

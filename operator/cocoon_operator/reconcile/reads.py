@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from cocoon_operator.api import identity
+from cocoon_operator.k8s.api import KubeApi
 from cocoon_operator.reconcile.child_cache import KEPT_KINDS, ChildCache
-from cocoon_operator.steps.contract import KubeApi
 
 Ref = tuple[str, str | None, str]
 
 
 class ReconcileReads:
-    """Implements `reconcile.deps.KubeApi` over another `KubeApi` for one reconcile."""
+    """Implements `k8s.api.KubeApi` over another `KubeApi` for one reconcile."""
 
     def __init__(
         self, kube: KubeApi, children: ChildCache | None = None, *, first_reconcile: bool = False
@@ -32,6 +32,7 @@ class ReconcileReads:
         self.first_reconcile = first_reconcile and children is not None
         self._memo: dict[Ref, dict[str, Any] | None] = {}
         self.gets = 0  # GETs that reached the API server (tests)
+        self.list = kube.list  # lists go straight to the API server: only GETs are remembered
 
     async def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
@@ -72,19 +73,6 @@ class ReconcileReads:
     ) -> dict[str, Any] | None:
         self.gets += 1
         return await self._kube.get(api_version, kind, namespace, name)
-
-    async def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> list[dict[str, Any]]:
-        return await self._kube.list(
-            api_version, kind, namespace, label_selector=label_selector, field_selector=field_selector
-        )
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         body = await self._kube.apply(obj)

@@ -198,7 +198,7 @@ class LedgerEvent(CamelModel):
     warning: bool = False
 
 
-class Step(CamelModel):
+class LedgerStep(CamelModel):
     ledger: ClaimLedger
     events: tuple[LedgerEvent, ...] = ()
 
@@ -207,11 +207,11 @@ class Step(CamelModel):
 # Transitions
 
 
-def start(ledger: ClaimLedger, owner_head_lt: int) -> Step:
+def start(ledger: ClaimLedger, owner_head_lt: int) -> LedgerStep:
     """Start scanning at the owner's current head: payouts before the ledger existed are not ours."""
     if ledger.owner_cursor_lt is not None:
-        return Step(ledger=ledger)
-    return Step(
+        return LedgerStep(ledger=ledger)
+    return LedgerStep(
         ledger=ledger.model_copy(update={"owner_cursor_lt": owner_head_lt}),
         events=(
             LedgerEvent(kind=EventKind.LEDGER_STARTED, message=f"Started ledger at owner lt {owner_head_lt}"),
@@ -221,7 +221,7 @@ def start(ledger: ClaimLedger, owner_head_lt: int) -> Step:
 
 def observe(
     ledger: ClaimLedger, chain: ChainFacts, runner: RunnerFacts | None, limits: LedgerLimits | None = None
-) -> Step:
+) -> LedgerStep:
     """Ingest payouts above the cursor, then resolve the pending intent from chain facts."""
     limits = limits or LedgerLimits()
     if ledger.owner_cursor_lt is None:
@@ -239,7 +239,7 @@ def _fee_for(chain: ChainFacts, pending: PendingClaim | None, proxy: str) -> int
     return None
 
 
-def _ingest_payouts(ledger: ClaimLedger, chain: ChainFacts, limits: LedgerLimits) -> Step:
+def _ingest_payouts(ledger: ClaimLedger, chain: ChainFacts, limits: LedgerLimits) -> LedgerStep:
     cursor = ledger.owner_cursor_lt or 0
     events: list[LedgerEvent] = []
     gap = ledger.scan_gap
@@ -339,10 +339,12 @@ def _ingest_payouts(ledger: ClaimLedger, chain: ChainFacts, limits: LedgerLimits
             "scan_gap": gap,
         }
     )
-    return Step(ledger=updated, events=tuple(events))
+    return LedgerStep(ledger=updated, events=tuple(events))
 
 
-def _resolve_pending(step: Step, chain: ChainFacts, runner: RunnerFacts | None, limits: LedgerLimits) -> Step:
+def _resolve_pending(
+    step: LedgerStep, chain: ChainFacts, runner: RunnerFacts | None, limits: LedgerLimits
+) -> LedgerStep:
     ledger, events = step.ledger, list(step.events)
     pending = ledger.pending
     if pending is None:
@@ -353,7 +355,7 @@ def _resolve_pending(step: Step, chain: ChainFacts, runner: RunnerFacts | None, 
     running = runner_proxy is not None and runner_proxy.running_request
     age = chain.now - (pending.triggered_at if pending.triggered_at is not None else pending.created_at)
 
-    def close(kind: EventKind, message: str, *, warning: bool, **totals_update: int) -> Step:
+    def close(kind: EventKind, message: str, *, warning: bool, **totals_update: int) -> LedgerStep:
         totals = ledger.totals.model_copy(
             update={k: getattr(ledger.totals, k) + v for k, v in totals_update.items()}
         )
@@ -375,7 +377,7 @@ def _resolve_pending(step: Step, chain: ChainFacts, runner: RunnerFacts | None, 
             attempt_id=pending.attempt_id,
             warning=warning,
         )
-        return Step(ledger=ledger.model_copy(update=update), events=(*events, event))
+        return LedgerStep(ledger=ledger.model_copy(update=update), events=(*events, event))
 
     if tokens_now >= pending.expected_tokens and pending.matched_tx_hashes:
         if pending.phase is ClaimPhase.INTENT:
@@ -416,7 +418,7 @@ def _resolve_pending(step: Step, chain: ChainFacts, runner: RunnerFacts | None, 
                 f"Claim intent on proxy {pending.proxy} was not triggered within {limits.intent_timeout_s}s",
                 warning=True,
             )
-        return Step(ledger=ledger, events=tuple(events))
+        return LedgerStep(ledger=ledger, events=tuple(events))
     if (
         pending.phase is ClaimPhase.TRIGGERING
         and runner_proxy is not None
@@ -452,7 +454,7 @@ def _resolve_pending(step: Step, chain: ChainFacts, runner: RunnerFacts | None, 
             warning=True,
             timed_out=1,
         )
-    return Step(ledger=ledger, events=tuple(events))
+    return LedgerStep(ledger=ledger, events=tuple(events))
 
 
 def attempt_id_for(worker_contract: str, tokens_before: int, expected_tokens: int, now: int) -> str:
@@ -470,7 +472,7 @@ def begin_claim(
     tokens_before: int,
     fee_per_token: int,
     now: int,
-) -> Step:
+) -> LedgerStep:
     """Record an intent. Persist the result BEFORE calling the runner."""
     if ledger.pending is not None:
         raise LedgerError(f"A claim is already pending on proxy {ledger.pending.proxy}")
@@ -500,7 +502,7 @@ def begin_claim(
         nano=delta * fee_per_token,
         attempt_id=attempt,
     )
-    return Step(ledger=ledger.model_copy(update={"pending": pending}), events=(event,))
+    return LedgerStep(ledger=ledger.model_copy(update={"pending": pending}), events=(event,))
 
 
 class TriggerCheck(CamelModel):
@@ -535,16 +537,16 @@ def may_trigger(ledger: ClaimLedger, chain: ChainFacts, runner: RunnerFacts | No
     return TriggerCheck(allowed=True, reason="Ready")
 
 
-def mark_triggering(ledger: ClaimLedger, now: int) -> Step:
+def mark_triggering(ledger: ClaimLedger, now: int) -> LedgerStep:
     """Record that the runner is about to be called. Persist BEFORE the HTTP call."""
     pending = ledger.pending
     if pending is None or pending.phase is not ClaimPhase.INTENT:
         raise LedgerError("Only a pending intent that was never triggered can be triggered")
     updated = pending.model_copy(update={"phase": ClaimPhase.TRIGGERING, "triggered_at": now})
-    return Step(ledger=ledger.model_copy(update={"pending": updated}))
+    return LedgerStep(ledger=ledger.model_copy(update={"pending": updated}))
 
 
-def mark_triggered(ledger: ClaimLedger, answer: TriggerAnswer, now: int) -> Step:
+def mark_triggered(ledger: ClaimLedger, answer: TriggerAnswer, now: int) -> LedgerStep:
     """Record the runner's answer. A refusal closes the intent; no answer keeps it (unknown)."""
     pending = ledger.pending
     if pending is None or pending.phase is ClaimPhase.INTENT:
@@ -557,10 +559,10 @@ def mark_triggered(ledger: ClaimLedger, answer: TriggerAnswer, now: int) -> Step
             attempt_id=pending.attempt_id,
         )
         updated = pending.model_copy(update={"phase": ClaimPhase.TRIGGERED})
-        return Step(ledger=ledger.model_copy(update={"pending": updated}), events=(event,))
+        return LedgerStep(ledger=ledger.model_copy(update={"pending": updated}), events=(event,))
     if answer in (TriggerAnswer.UNREACHABLE, TriggerAnswer.UNKNOWN):
         # The runner may have queued the claim: keep the intent; the chain or the timeout decides.
-        return Step(ledger=ledger)
+        return LedgerStep(ledger=ledger)
     message = f"Runner refused the claim on proxy {pending.proxy}: {answer.value}"
     outcome = ClaimOutcome(
         time=now, reason=EventKind.CLAIM_REJECTED.value, message=message, attempt_id=pending.attempt_id
@@ -577,7 +579,7 @@ def mark_triggered(ledger: ClaimLedger, answer: TriggerAnswer, now: int) -> Step
     closed = ledger.model_copy(
         update={"pending": None, "totals": totals, "last_outcome": outcome, "last_claim_at": now}
     )
-    return Step(ledger=closed, events=(event,))
+    return LedgerStep(ledger=closed, events=(event,))
 
 
 class LedgerError(ValueError):

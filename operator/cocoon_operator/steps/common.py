@@ -261,10 +261,6 @@ def pod_ip(pod: Mapping[str, Any] | None) -> str | None:
     return str(ip) if ip else None
 
 
-def pod_running(pod: Mapping[str, Any] | None) -> bool:
-    return bool(pod_ip(pod)) and (pod or {}).get("status", {}).get("phase") == "Running"
-
-
 def condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
     for cond in status.get("conditions") or []:
         if cond.get("type") == type_:

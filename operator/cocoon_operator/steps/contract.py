@@ -11,36 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from cocoon_operator.api.spec import CocoonNodeSpec
+from cocoon_operator.k8s.api import KubeApi
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import Cond
-
-
-class KubeApi(Protocol):
-    """The subset of `cocoon_operator.k8s.KubeClient` that reconcile uses (fakes implement it in tests)."""
-
-    async def get(
-        self, api_version: str, kind: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None: ...
-
-    async def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> list[dict[str, Any]]: ...
-
-    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]: ...
-
-    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any] | None: ...
-
-    async def patch_status(
-        self, api_version: str, kind: str, namespace: str | None, name: str, patch: Mapping[str, Any]
-    ) -> dict[str, Any]: ...
-
-    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -399,13 +399,10 @@ class ChainClient:
         """An account's state from one liteserver, or the same state again when the block follower
         vouches that the account has had no transaction since it was read."""
         cache = self._cache()
-        if cache is None:
-            state = await self._state_from(self._backend, address)
-        else:
-            cached = cache.state(raw_address(address))
-            if cached is not None:
-                return cached
-            state = await self._state_from(self._backend, address)
+        cached = cache.state(raw_address(address)) if cache is not None else None
+        if cached is not None:
+            return cached
+        state = await self._state_from(self._backend, address)
         if self.cache is not None:
             self.cache.store(state)
         return state
@@ -437,48 +434,40 @@ class ChainClient:
             return peers[0]
         return b
 
-    async def _request(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def _request(self, name: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
         peer = self._block_peer()
         try:
-            answer = await self._call(name, functools.partial(peer.liteserver_request, name, data))
+            return await self._call(name, lambda: call(peer))
         except LiteServerError as exc:
             raise ChainUnavailable(f"{name} failed: {exc.message}") from exc
-        return cast(dict[str, Any], answer)
 
     def tracked_head(self) -> int | None:
-        """The masterchain seqno pytoniq's own block updater last saw (no query), if it runs."""
-        try:
-            block = getattr(self._block_peer(), "last_mc_block", None)
-        except ChainUnavailable:
-            return None
+        """The masterchain seqno pytoniq's own updater last saw (no query), if it runs."""
+        peers = self.money_peers()
+        block = getattr(peers[0], "last_mc_block", None) if peers else None
         return int(block.seqno) if isinstance(block, BlockIdExt) else None
 
     async def masterchain_head(self) -> tuple[BlockIdExt, int]:
         """The newest masterchain block and the chain time (`getMasterchainInfoExt`)."""
-        answer = await self._request("getMasterchainInfoExt", {"mode": 0})
-        return _block_id(answer["last"]), int(answer["now"])
+        answer = await self._request("getMasterchainInfoExt", lambda p: p.get_masterchain_info_ext())
+        return BlockIdExt.from_dict(answer["last"]), int(answer["now"])
 
     async def shard_tops(self, block: BlockIdExt) -> list[BlockIdExt]:
         """The newest shard block of every shard as of masterchain `block` (`getAllShardsInfo`)."""
-        peer = self._block_peer()
-        try:
-            tops = await self._call("getAllShardsInfo", functools.partial(peer.get_all_shards_info, block))
-        except LiteServerError as exc:
-            raise ChainUnavailable(f"getAllShardsInfo failed: {exc.message}") from exc
-        return list(tops)
+        return list(await self._request("getAllShardsInfo", lambda p: p.get_all_shards_info(block)))
 
     async def lookup_block(self, workchain: int, shard: int, seqno: int) -> BlockIdExt:
-        answer = await self._request(
-            "lookupBlock", {"mode": 1, "id": {"workchain": workchain, "shard": shard, "seqno": seqno}}
-        )
-        return _block_id(answer["id"])
+        data = {"mode": 1, "id": {"workchain": workchain, "shard": shard, "seqno": seqno}}
+        answer = await self._request("lookupBlock", lambda p: p.liteserver_request("lookupBlock", data))
+        return BlockIdExt.from_dict(answer["id"])  # type: ignore[no-any-return]
 
     async def block_transactions(self, block: BlockIdExt) -> list[tuple[str, int]]:
         """(raw account, lt) of every transaction in `block` (`listBlockTransactions`, paged)."""
         found: list[tuple[str, int]] = []
-        data: dict[str, Any] = {"id": _block_dict(block), "mode": 0b111, "count": BLOCK_LIST_PAGE}
+        data: dict[str, Any] = {"id": cast(Any, block).to_dict(), "mode": 0b111, "count": BLOCK_LIST_PAGE}
         while True:
-            answer = await self._request("listBlockTransactions", data)
+            request = functools.partial(_list_block, data=dict(data))
+            answer = await self._request("listBlockTransactions", request)
             ids = answer.get("ids") or []
             for tx in ids:
                 found.append((f"{block.workchain}:{tx['account']}", int(tx["lt"])))
@@ -583,12 +572,8 @@ class ChainClient:
         return TxPage(transactions=tuple(found), complete=False, resume=TxCursor(lt, tx_hash))
 
 
-def _block_id(raw: dict[str, Any]) -> BlockIdExt:
-    return cast(BlockIdExt, BlockIdExt.from_dict(raw))
-
-
-def _block_dict(block: BlockIdExt) -> dict[str, Any]:
-    return cast(dict[str, Any], cast(Any, block).to_dict())
+async def _list_block(peer: Any, data: dict[str, Any]) -> Any:
+    return await peer.liteserver_request("listBlockTransactions", data)
 
 
 def _time_of(answer: Any) -> int:

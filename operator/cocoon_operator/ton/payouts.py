@@ -15,8 +15,8 @@ from pytoniq_core.boc.address import Address
 
 from cocoon_operator.ton.addresses import raw_address
 from cocoon_operator.ton.cells import LayoutError
-from cocoon_operator.ton.client import ChainClient, TxCursor, TxView
-from cocoon_operator.ton.messages import Payout, PayoutRequest, parse_body
+from cocoon_operator.ton.client import ChainClient, MessageView, TxCursor, TxView
+from cocoon_operator.ton.messages import ParsedBody, Payout, PayoutRequest, parse_body
 from cocoon_operator.ton.ops import Op
 
 
@@ -40,18 +40,27 @@ class PayoutScan:
 
 def payout_of(tx: TxView) -> PayoutTx | None:
     """The payout this transaction received, if it is one (internal, not bounced, op c59a7cd3)."""
+    received = _received(tx)
+    if received is None:
+        return None
+    msg, source, body = received
+    if not isinstance(body, Payout):
+        return None
+    return PayoutTx(
+        lt=tx.lt, tx_hash=tx.hash, utime=tx.utime, source=source, value=msg.value, query_id=body.query_id
+    )
+
+
+def _received(tx: TxView) -> tuple[MessageView, str, ParsedBody | None] | None:
+    """A transaction's inbound message, its sender and its decoded body when it is internal, not
+    bounced and has a body; None otherwise, a body that does not decode included."""
     msg = tx.in_msg
     if msg is None or msg.external or msg.bounced or msg.src is None or msg.body is None:
         return None
     try:
-        body = parse_body(msg.body)
+        return msg, msg.src, parse_body(msg.body)
     except (LayoutError, ValueError):
         return None
-    if not isinstance(body, Payout):
-        return None
-    return PayoutTx(
-        lt=tx.lt, tx_hash=tx.hash, utime=tx.utime, source=msg.src, value=msg.value, query_id=body.query_id
-    )
 
 
 async def scan_owner_payouts(
@@ -169,19 +178,16 @@ async def claim_submitters(
 
 
 def _submission_of(tx: TxView) -> ClaimSubmission | None:
-    msg = tx.in_msg
-    if msg is None or msg.external or msg.bounced or msg.body is None or msg.src is None:
+    received = _received(tx)
+    if received is None:
         return None
-    try:
-        body = parse_body(msg.body)
-    except (LayoutError, ValueError):
-        return None
+    _, sender, body = received
     if not isinstance(body, PayoutRequest) or body.op != Op.EXT_WORKER_PAYOUT_REQUEST_SIGNED:
         return None
     return ClaimSubmission(
         lt=tx.lt,
         tx_hash=tx.hash,
-        sender=msg.src,
+        sender=sender,
         query_id=body.query_id,
         new_tokens=body.payout.new_tokens,
         success=not tx.aborted and tx.exit_code in (0, 1),

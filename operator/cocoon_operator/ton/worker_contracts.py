@@ -4,18 +4,22 @@ registration checks and params_version rollovers (cocoon-protocol.md §7, §9, �
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pytoniq_core.boc.address import Address
+from pytoniq_core.boc.cell import Cell
 from pytoniq_core.boc.slice import Slice
 
 from cocoon_operator.ton.addresses import raw_address, worker_contract_address
 from cocoon_operator.ton.cells import LayoutError
-from cocoon_operator.ton.client import ChainClient, ChainError, GetMethodFailed
+from cocoon_operator.ton.client import AccountState, ChainClient, ChainError, GetMethodFailed
 from cocoon_operator.ton.ops import WorkerState
 from cocoon_operator.ton.storage import Params, ProxyStorage, WorkerStorage
+
+T = TypeVar("T")
 
 
 class ContractUnreadable(ChainError):
@@ -69,16 +73,21 @@ class WorkerContractState:
         return self.params.worker_fee_per_token
 
 
-async def read_proxy_contract(client: ChainClient, proxy_contract: Address | str) -> ProxyContractInfo:
-    state = await client.account_state(proxy_contract)
+async def _stored(
+    client: ChainClient, address: Address | str, what: str, parse: Callable[[Cell], T]
+) -> tuple[AccountState, T]:
+    """The account and its parsed data; ContractUnreadable when it is not deployed or does not parse."""
+    state = await client.account_state(address)
     if not state.is_active or state.data is None:
-        raise ContractUnreadable(
-            f"Proxy contract {state.address} is not deployed (account is {state.status})"
-        )
+        raise ContractUnreadable(f"{what} {state.address} is not deployed (account is {state.status})")
     try:
-        storage = ProxyStorage.from_cell(state.data)
+        return state, parse(state.data)
     except (LayoutError, ValueError) as exc:
-        raise ContractUnreadable(f"Proxy contract {state.address} data does not parse: {exc}") from exc
+        raise ContractUnreadable(f"{what} {state.address} data does not parse: {exc}") from exc
+
+
+async def read_proxy_contract(client: ChainClient, proxy_contract: Address | str) -> ProxyContractInfo:
+    state, storage = await _stored(client, proxy_contract, "Proxy contract", ProxyStorage.from_cell)
     return ProxyContractInfo(
         address=state.address,
         owner_address=raw_address(storage.owner_address),
@@ -141,15 +150,7 @@ async def read_worker_data(client: ChainClient, worker_contract: Address | str) 
 
 async def read_worker_contract(client: ChainClient, worker_contract: Address | str) -> WorkerContractState:
     """The getter (authoritative `tokens`) plus the stored params (fee and params_version)."""
-    account = await client.account_state(worker_contract)
-    if not account.is_active or account.data is None:
-        raise ContractUnreadable(
-            f"Worker contract {account.address} is not deployed (account is {account.status})"
-        )
-    try:
-        storage = WorkerStorage.from_cell(account.data)
-    except (LayoutError, ValueError) as exc:
-        raise ContractUnreadable(f"Worker contract {account.address} data does not parse: {exc}") from exc
+    account, storage = await _stored(client, worker_contract, "Worker contract", WorkerStorage.from_cell)
     # The getter's answer is kept with the state it ran on: unchanged account, unchanged answer.
     data = client.cached_view(account.address, WORKER_DATA, account.last_tx_lt)
     if not isinstance(data, WorkerContractData):

@@ -21,6 +21,10 @@ shape with `usage`, including `prompt_tokens_details.cached_tokens`, which the r
 error whose message starts with "bad request" becomes HTTP 400, any other 502. docs/worker-pod.md says
 what such a model looks like; the dev stack's stand-in model follows it.
 
+Triton is called with `tritonclient.http.aio` (the model-ready check, the repository index and the
+infer call with a BYTES tensor). The operator's own health probes stay on its shared aiohttp client:
+they run for every worker at once, where tritonclient measured 1.7-2.3x slower (docs/performance.md).
+
 `python -m cocoon_operator.worker.openai_adapter --served-model-name Qwen/Qwen3-8B` (see --help).
 """
 
@@ -37,7 +41,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 import aiohttp
+import numpy as np
+import tritonclient.http.aio as triton_http
 from aiohttp import web
+from tritonclient.utils import InferenceServerException
 
 log = logging.getLogger("cocoon_operator.openai_adapter")
 
@@ -50,7 +57,9 @@ MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 SERVED: Final = web.AppKey("served", str)
 TRITON_URL: Final = web.AppKey("triton_url", str)
 TRITON_MODEL: Final = web.AppKey("triton_model", str)
-SESSION: Final = web.AppKey("session", aiohttp.ClientSession)
+CLIENT: Final = web.AppKey("triton", triton_http.InferenceServerClient)
+# What a call to Triton may raise besides its own error answers: connection failures and timeouts.
+_UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
 
 
 class UpstreamError(Exception):
@@ -74,12 +83,18 @@ def model_not_found(app: web.Application, asked: object) -> web.Response:
     )
 
 
+def triton_client(url: str) -> triton_http.InferenceServerClient:
+    """A client for Triton at `url` (`http://host:port`; tritonclient takes `host:port`)."""
+    return triton_http.InferenceServerClient(
+        url.removeprefix("http://").rstrip("/"), conn_timeout=INFER_TIMEOUT_S
+    )
+
+
 async def triton_model_ready(app: web.Application) -> bool:
-    url = f"{app[TRITON_URL]}/v2/models/{app[TRITON_MODEL]}/ready"
     try:
-        async with app[SESSION].get(url, timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT_S)) as resp:
-            return resp.status == 200
-    except (aiohttp.ClientError, TimeoutError):
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            return bool(await app[CLIENT].is_model_ready(app[TRITON_MODEL]))
+    except (InferenceServerException, *_UNREACHABLE):
         return False
 
 
@@ -109,25 +124,22 @@ async def health(request: web.Request) -> web.Response:
 
 async def infer(app: web.Application, body: dict[str, Any]) -> dict[str, Any]:
     """One KServe v2 infer call with the request JSON in the `request` tensor."""
-    payload = {
-        "inputs": [{"name": "request", "datatype": "BYTES", "shape": [1], "data": [json.dumps(body)]}],
-        "outputs": [{"name": "response"}],
-    }
-    url = f"{app[TRITON_URL]}/v2/models/{app[TRITON_MODEL]}/infer"
+    request = triton_http.InferInput("request", [1], "BYTES")
+    request.set_data_from_numpy(np.array([json.dumps(body).encode()], dtype=np.object_), binary_data=False)
+    wanted = [triton_http.InferRequestedOutput("response", binary_data=False)]
     try:
-        async with app[SESSION].post(
-            url, json=payload, timeout=aiohttp.ClientTimeout(total=INFER_TIMEOUT_S)
-        ) as resp:
-            data = await resp.json(content_type=None)
-            status = resp.status
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        async with asyncio.timeout(INFER_TIMEOUT_S):
+            result = await app[CLIENT].infer(app[TRITON_MODEL], [request], outputs=wanted)
+    except InferenceServerException as exc:
+        message = str(exc.message() or "inference failed")
+        raise UpstreamError(400 if "bad request" in message.lower() else 502, message[:1000]) from None
+    except (*_UNREACHABLE, ValueError) as exc:
         raise UpstreamError(502, f"Triton did not answer: {type(exc).__name__}") from None
-    if status != 200:
-        message = str(data.get("error", "inference failed")) if isinstance(data, dict) else "inference failed"
-        raise UpstreamError(400 if "bad request" in message.lower() else 502, message[:1000])
+    output = result.as_numpy("response")
     try:
-        answer = json.loads(data["outputs"][0]["data"][0])
-    except (KeyError, IndexError, TypeError, ValueError):
+        raw = output[0] if output is not None else None
+        answer = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except (IndexError, TypeError, ValueError, UnicodeDecodeError):
         raise UpstreamError(502, "Triton's answer has no JSON `response` tensor") from None
     if not isinstance(answer, dict):
         raise UpstreamError(502, "Triton's `response` is not a JSON object")
@@ -183,14 +195,12 @@ async def sse_chunks(answer: dict[str, Any], *, include_usage: bool) -> AsyncIte
     yield b"data: [DONE]\n\n"
 
 
-async def discover_model(triton_url: str, session: aiohttp.ClientSession) -> str | None:
+async def discover_model(client: triton_http.InferenceServerClient) -> str | None:
     """The only model in Triton's repository index (None: none or several, so it must be named)."""
     try:
-        async with session.post(
-            f"{triton_url}/v2/repository/index", json={}, timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT_S)
-        ) as resp:
-            index = await resp.json(content_type=None) if resp.status == 200 else None
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            index = await client.get_model_repository_index()
+    except (InferenceServerException, *_UNREACHABLE, ValueError):
         return None
     names = sorted({str(m.get("name")) for m in index or [] if isinstance(m, dict) and m.get("name")})
     return names[0] if len(names) == 1 else None
@@ -202,13 +212,13 @@ def make_app(served_model_name: str, triton_url: str, triton_model: str) -> web.
     app[TRITON_URL] = triton_url.rstrip("/")
     app[TRITON_MODEL] = triton_model
 
-    async def session_ctx(app: web.Application) -> AsyncIterator[None]:
-        # No keep-alive: at SIGTERM Triton waits for open connections until its exit timeout.
-        app[SESSION] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+    async def client_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Closed at SIGTERM, so Triton does not wait for the adapter's idle connections at its exit.
+        app[CLIENT] = triton_client(app[TRITON_URL])
         yield
-        await app[SESSION].close()
+        await app[CLIENT].close()
 
-    app.cleanup_ctx.append(session_ctx)
+    app.cleanup_ctx.append(client_ctx)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{name:.+}", get_model)
     app.router.add_post("/v1/chat/completions", chat_completions)
@@ -234,8 +244,11 @@ async def serve(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     triton_model = args.triton_model
     while not triton_model:  # Triton may still be loading: its index answers once it listens
-        async with aiohttp.ClientSession() as session:
-            triton_model = await discover_model(args.triton.rstrip("/"), session) or ""
+        client = triton_client(args.triton)
+        try:
+            triton_model = await discover_model(client) or ""
+        finally:
+            await client.close()
         if not triton_model:
             log.info("Waiting for Triton at %s to list exactly one model", args.triton)
             await asyncio.sleep(2)

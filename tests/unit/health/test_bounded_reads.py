@@ -23,7 +23,7 @@ from cocoon_operator.conditions import Reason
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY
 from cocoon_operator.steps.health import probe_worker
 from cocoon_operator.steps.health.evaluate import evaluate_health
-from cocoon_operator.steps.health.probe import Ports
+from cocoon_operator.steps.health.probe import Ports, RunnerProbe
 from cocoon_operator.worker.runner_client import (
     MAX_RUNNER_PROXIES,
     RunnerClient,
@@ -31,7 +31,7 @@ from cocoon_operator.worker.runner_client import (
     parse_jsonstats,
 )
 from cocoon_operator.worker.session import MAX_RESPONSE_BYTES, read_capped
-from cocoon_operator.worker.triton_client import ErrorKind, TritonClient
+from cocoon_operator.worker.triton_client import ErrorKind, TritonClient, TritonProbe
 from tests.unit.health.builders import JSONSTATS, NOW, jsonstats, pod, triton_ok
 
 HUGE = 500 * 1024 * 1024  # what a hostile pod offers
@@ -51,10 +51,11 @@ def _free_port() -> int:
 
 
 Handler = Callable[[web.Request, Flood], Awaitable[web.StreamResponse]]
+Serve = Callable[[Handler], Awaitable[tuple[int, Flood]]]  # starts a server; its port and its flood count
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[tuple[int, Flood]]]]:
+async def serve() -> AsyncIterator[Serve]:
     runners: list[web.AppRunner] = []
 
     async def start(handler: Handler) -> tuple[int, Flood]:
@@ -117,16 +118,18 @@ async def gzip_bomb(request: web.Request, flood: Flood) -> web.StreamResponse:
     return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
 
 
-def _ports(port: int) -> Ports:
-    return Ports(triton_http=port, triton_metrics=port, runner_http=port)
+async def _probe(port: int, model: str | None) -> tuple[TritonProbe, RunnerProbe]:
+    """Probe a worker whose every port is `port`, in a caller's session (as the health step does)."""
+    async with aiohttp.ClientSession() as session:
+        ports = Ports(triton_http=port, triton_metrics=port, runner_http=port)
+        return await probe_worker("127.0.0.1", model, session=session, ports=ports)
 
 
 async def test_a_chunked_flood_is_cut_at_the_cap(
-    serve: Callable[[Handler], Awaitable[tuple[int, Flood]]],
+    serve: Serve,
 ) -> None:
     port, flood = await serve(stream_forever)
-    async with aiohttp.ClientSession() as session:
-        triton, runner = await probe_worker("127.0.0.1", "m", session=session, ports=_ports(port))
+    triton, runner = await _probe(port, "m")
     assert runner.error is not None and runner.error.kind == ErrorKind.TOO_LARGE
     assert runner.error.detail == "more than 1 MiB (the operator reads at most 1 MiB from a pod)"
     assert triton.live.error is not None and triton.live.error.kind == ErrorKind.TOO_LARGE
@@ -136,7 +139,7 @@ async def test_a_chunked_flood_is_cut_at_the_cap(
 
 
 async def test_a_declared_length_over_the_cap_is_refused_before_reading(
-    serve: Callable[[Handler], Awaitable[tuple[int, Flood]]],
+    serve: Serve,
 ) -> None:
     port, _ = await serve(declare_huge)
     async with RunnerClient(f"http://127.0.0.1:{port}", timeout_s=2) as client:
@@ -145,7 +148,7 @@ async def test_a_declared_length_over_the_cap_is_refused_before_reading(
 
 
 async def test_a_compressed_answer_is_never_inflated(
-    serve: Callable[[Handler], Awaitable[tuple[int, Flood]]],
+    serve: Serve,
 ) -> None:
     port, flood = await serve(gzip_bomb)
     async with TritonClient("127.0.0.1", http_port=port, metrics_port=port) as client:
@@ -153,12 +156,11 @@ async def test_a_compressed_answer_is_never_inflated(
     # the raw gzip bytes are not Prometheus text: an invalid answer, not 100 MiB in memory
     assert metrics.error is not None and metrics.error.kind == ErrorKind.INVALID
     assert flood.sent < MAX_RESPONSE_BYTES
-    async with aiohttp.ClientSession() as session:  # a caller's session with auto_decompress on
-        _, runner = await probe_worker("127.0.0.1", None, session=session, ports=_ports(port))
+    _, runner = await _probe(port, None)  # a caller's session with auto_decompress on
     assert runner.error is not None and runner.error.kind == ErrorKind.INVALID
 
 
-async def test_honest_answers_pass(serve: Callable[[Handler], Awaitable[tuple[int, Flood]]]) -> None:
+async def test_honest_answers_pass(serve: Serve) -> None:
     async def honest(request: web.Request, flood: Flood) -> web.StreamResponse:
         return web.Response(text=json.dumps(JSONSTATS), content_type="application/json")
 
@@ -169,7 +171,7 @@ async def test_honest_answers_pass(serve: Callable[[Handler], Awaitable[tuple[in
 
 
 async def test_read_capped_at_exactly_the_limit(
-    serve: Callable[[Handler], Awaitable[tuple[int, Flood]]],
+    serve: Serve,
 ) -> None:
     async def exact(request: web.Request, flood: Flood) -> web.StreamResponse:
         return web.Response(body=b"x" * 1000)
@@ -191,11 +193,10 @@ def test_too_many_proxies_is_refused() -> None:
 
 
 async def test_an_answer_over_the_cap_marks_the_worker_unhealthy(
-    serve: Callable[[Handler], Awaitable[tuple[int, Flood]]],
+    serve: Serve,
 ) -> None:
     port, _ = await serve(stream_forever)
-    async with aiohttp.ClientSession() as session:
-        triton, runner = await probe_worker("127.0.0.1", "m", session=session, ports=_ports(port))
+    triton, runner = await _probe(port, "m")
     report = evaluate_health(pod(), triton, runner, NOW)
     conds = {c.type: c for c in report.conditions}
     for type_ in (INFERENCE_READY, RUNNER_HEALTHY):
@@ -205,7 +206,7 @@ async def test_an_answer_over_the_cap_marks_the_worker_unhealthy(
 
 
 async def test_too_many_proxies_marks_the_runner_unhealthy(
-    serve: Callable[[Handler], Awaitable[tuple[int, Flood]]],
+    serve: Serve,
 ) -> None:
     entry = JSONSTATS["proxies"][0]
 
@@ -213,8 +214,7 @@ async def test_too_many_proxies_marks_the_runner_unhealthy(
         return web.Response(text=json.dumps(jsonstats(proxies=[entry] * 5000)))
 
     port, _ = await serve(many)
-    async with aiohttp.ClientSession() as session:
-        _, runner = await probe_worker("127.0.0.1", None, session=session, ports=_ports(port))
+    _, runner = await _probe(port, None)
     assert runner.error is not None and runner.error.kind == ErrorKind.TOO_LARGE
     report = evaluate_health(pod(), triton_ok(), runner, NOW)
     cond = next(c for c in report.conditions if c.type == RUNNER_HEALTHY)

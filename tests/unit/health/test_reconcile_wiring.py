@@ -13,10 +13,9 @@ from cocoon_operator.reconcile import Deps
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import RUNNER_HEALTHY
 from cocoon_operator.steps.health import WorkerHealth
-from tests.unit.builders import cocoonnode, default_fleet
+from tests.unit.builders import cocoonnode, put_worker_pod, world
 from tests.unit.fakes import FakeKube
 from tests.unit.health.builders import NOW, StubProber, model, runner_ok, triton_down, triton_ok
-from tests.unit.test_reconcile_run import CONFIG_MAP
 
 POD = {
     "apiVersion": "v1",
@@ -47,19 +46,13 @@ def _status(kube: FakeKube) -> dict[str, Any]:
 
 
 async def test_health_drives_conditions_models_and_events() -> None:
-    kube = FakeKube([cocoonnode(), copy.deepcopy(CONFIG_MAP), *default_fleet()])
+    kube = world(cocoonnode())
     await reconcile.run(
         copy.deepcopy(kube.find("CocoonNode", "ns1", "w1")), Deps(kube=kube, settings=Settings())
     )
     # The pod the StatefulSet would create, labelled as reconcile looks for it.
-    sts = kube.find("StatefulSet", "ns1", "w1")
-    assert sts is not None
     pod = copy.deepcopy(POD)
-    pod["metadata"]["labels"] = dict(sts["spec"]["selector"]["matchLabels"])
-    pod["metadata"]["ownerReferences"] = [
-        {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w1", "uid": sts["metadata"]["uid"]}
-    ]
-    kube.put(pod)
+    put_worker_pod(kube, pod)
 
     prober = StubProber((triton_ok(model(), model("broken_llm", "UNAVAILABLE", "boom")), runner_ok()))
     health = WorkerHealth(prober, clock=lambda: NOW)
@@ -104,19 +97,13 @@ class _AgeRecordingProber(StubProber):
 async def test_a_just_ready_worker_that_does_not_answer_is_rechecked_within_seconds() -> None:
     """Pod Ready a second ago, Triton not answering yet: probed fresh (no answer cached from before it
     was Ready) and looked at again in 2 s; long after readiness the usual 10 s re-check applies."""
-    kube = FakeKube([cocoonnode(), copy.deepcopy(CONFIG_MAP), *default_fleet()])
+    kube = world(cocoonnode())
     await _run(kube, WorkerHealth(StubProber((triton_ok(), runner_ok())), clock=lambda: NOW))
-    sts = kube.find("StatefulSet", "ns1", "w1")
-    assert sts is not None
     pod = copy.deepcopy(POD)
-    pod["metadata"]["labels"] = dict(sts["spec"]["selector"]["matchLabels"])
-    pod["metadata"]["ownerReferences"] = [
-        {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w1", "uid": sts["metadata"]["uid"]}
-    ]
     pod["status"]["containerStatuses"] = [{"name": "triton", "ready": True}]
     ready = {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-25T22:59:59Z"}  # NOW - 1 s
     pod["status"]["conditions"] = [ready]
-    kube.put(pod)
+    put_worker_pod(kube, pod)
 
     prober = _AgeRecordingProber((triton_down(), runner_ok()))
     outcome = await _run(kube, WorkerHealth(prober, clock=lambda: NOW))
@@ -124,7 +111,7 @@ async def test_a_just_ready_worker_that_does_not_answer_is_rechecked_within_seco
     assert prober.max_ages == [0.0]
 
     ready["lastTransitionTime"] = "2026-11-25T22:50:00Z"  # ten minutes ago
-    kube.put(pod)
+    put_worker_pod(kube, pod)
     prober.max_ages.clear()
     outcome = await _run(kube, WorkerHealth(prober, clock=lambda: NOW))
     assert outcome.retry_after == 10.0

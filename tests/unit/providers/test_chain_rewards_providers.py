@@ -15,12 +15,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pytoniq_core.boc.address import Address
 
-from cocoon_dev.ton.network import DEV_IMAGE_HASH, deploy_cocoon_network
+from cocoon_dev.ton.network import DEV_IMAGE_HASH, CocoonNetwork, cocoon_wallet_send
 from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.money.records import RecordConflict
 from cocoon_operator.settings import Settings
+from cocoon_operator.status import Cond
 from cocoon_operator.steps import chain as chain_provider
 from cocoon_operator.steps.chain import ChainSteps
 from cocoon_operator.steps.common import (
@@ -28,14 +29,16 @@ from cocoon_operator.steps.common import (
     GuardedStatus,
     StaleStatus,
     node_identity,
+    node_seed,
     strip_none,
 )
-from cocoon_operator.steps.contract import Context
+from cocoon_operator.steps.contract import Context, StepReport
 from cocoon_operator.steps.funding import FIRST_REGISTRATION_NANO
 from cocoon_operator.steps.rewards import RewardSteps
 from cocoon_operator.ton.addresses import format_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable
 from cocoon_operator.ton.follower import BlockFollower
+from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 from cocoon_operator.worker.runner_client import RunnerStats
 from tests.unit.fakes import FakeKube
 
@@ -175,6 +178,23 @@ def _objects(network: Any, *, model: str | None = None, treasury: bool = True) -
 BOUND_POD: dict[str, Any] = {"metadata": {"name": "w-0"}, "spec": {"nodeName": "tdx-h100-0"}, "status": {}}
 
 
+@pytest.fixture
+def kube(network: CocoonNetwork) -> VersionedKube:
+    """The CocoonNode, its wallet Secret, the treasury Secret and the TON config, on `network`."""
+    return VersionedKube(list(_objects(network)))
+
+
+def _treasury_policy(kube: VersionedKube, annotations: dict[str, str]) -> None:
+    """The treasury's owner sets their policy: the treasury Secret's annotations become `annotations`."""
+    treasury = kube.find("Secret", NS, "treasury")
+    assert treasury is not None
+    treasury["metadata"]["annotations"] = annotations
+
+
+def _cond(report: StepReport, type_: str) -> Cond:
+    return next(c for c in report.conditions if c.type == type_)
+
+
 def _ctx(kube: VersionedKube, pod: dict[str, Any] | None = BOUND_POD) -> Context:
     body = kube.find("CocoonNode", NS, "w")
     assert body is not None
@@ -185,9 +205,9 @@ def _ctx(kube: VersionedKube, pod: dict[str, Any] | None = BOUND_POD) -> Context
     )  # fmt: skip
 
 
-async def test_preflight_blocks_a_model_the_root_does_not_allow(ton_chain: Any, hub: LocalHub) -> None:
-    chain, _ = ton_chain
-    network = await deploy_cocoon_network(chain)
+async def test_preflight_blocks_a_model_the_root_does_not_allow(
+    hub: LocalHub, network: CocoonNetwork
+) -> None:
     kube = VersionedKube(list(_objects(network, model="Evil/Model@" + "a" * 40 + ":" + "b" * 64)))
     steps = ChainSteps(hub, kube)
     report = await steps.preflight(_ctx(kube))
@@ -201,13 +221,13 @@ async def test_preflight_blocks_a_model_the_root_does_not_allow(ton_chain: Any, 
     assert (await ChainSteps(hub, ok).preflight(_ctx(ok))).allow_workload is True
 
 
-async def test_funding_writes_the_intent_first_and_tops_up_once(ton_chain: Any, hub: LocalHub) -> None:
+async def test_funding_writes_the_intent_first_and_tops_up_once(
+    ton_chain: Any, hub: LocalHub, network: CocoonNetwork, kube: VersionedKube
+) -> None:
     chain, _ = ton_chain
-    network = await deploy_cocoon_network(chain)
-    kube = VersionedKube(list(_objects(network)))
     steps = ChainSteps(hub, kube)
     report = await steps.observe(_ctx(kube))
-    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    funded = _cond(report, "WalletFunded")
     assert funded.status == "True" and funded.reason in ("TopUpConfirmed", "WalletFunded")
     # The intent reached the status before the transfer, and was cleared after confirmation.
     intents = [p["status"]["funding"]["intent"] for p in kube.patches]
@@ -222,19 +242,29 @@ async def test_funding_writes_the_intent_first_and_tops_up_once(ton_chain: Any, 
     assert chain.balance(ident.wallet) == FIRST
     # A second observe sees the wallet above the (capped) floor: no second transfer.
     again = await steps.observe(_ctx(kube))
-    assert next(c for c in again.conditions if c.type == "WalletFunded").reason == "WalletFunded"
+    assert _cond(again, "WalletFunded").reason == "WalletFunded"
     assert chain.balance(ident.wallet) == FIRST
     # Once the runner reported the same address, the spec's floor (3) and target (5) apply.
     cn["status"]["walletAddress"] = format_address(Address(ident.wallet), bounceable=False)
     cn["status"]["runnerWalletAddress"] = cn["status"]["walletAddress"]
-    soon = await steps.observe(_ctx(kube))  # …but not within a minute of the last top-up
-    assert next(c for c in soon.conditions if c.type == "WalletFunded").reason == "TopUpIntervalNotElapsed"
-    assert chain.balance(ident.wallet) == FIRST
+    # A raised band is a new need: funded at once, within the minute after the first top-up.
+    await steps.observe(_ctx(kube))
+    assert 5 * TON - 1000 <= chain.balance(ident.wallet) <= 5 * TON
+    # The same band short again within a minute (the wallet spent 2.5 TON) waits for the interval.
+    seed = node_seed(kube.find("Secret", NS, "w-wallet"))
+    assert seed is not None
+    owner = network.owner.address
+    out = internal_message(owner, 5 * TON // 2, bounce=False)
+    await cocoon_wallet_send(chain, node_key=seed, owner=owner, messages=[OutMessage(out, 1)])
+    soon = await steps.observe(_ctx(kube))
+    assert _cond(soon, "WalletFunded").reason == "TopUpIntervalNotElapsed"
+    before = chain.balance(ident.wallet)
+    assert before < 5 * TON
     await chain.advance(61)
     await steps.observe(_ctx(kube))
-    assert 5 * TON - 1000 <= chain.balance(ident.wallet) <= 5 * TON  # storage fees of the idle minute
+    assert chain.balance(ident.wallet) > before
     # Not registered without a worker pod, and no secret in status.
-    registered = next(c for c in again.conditions if c.type == "Registered")
+    registered = _cond(again, "Registered")
     assert registered.status == "False" and registered.reason == "WaitingForWorker"
     dump = json.dumps([cn.get("status"), [c.message for c in again.conditions]])
     key = kube.find("Secret", NS, "w-wallet")
@@ -242,17 +272,17 @@ async def test_funding_writes_the_intent_first_and_tops_up_once(ton_chain: Any, 
     assert network.treasury.private_key not in dump
 
 
-async def test_an_unplaced_worker_gets_no_treasury_money(ton_chain: Any, hub: LocalHub) -> None:
+async def test_an_unplaced_worker_gets_no_treasury_money(
+    ton_chain: Any, hub: LocalHub, network: CocoonNetwork, kube: VersionedKube
+) -> None:
     chain, _ = ton_chain
-    network = await deploy_cocoon_network(chain)
-    kube = VersionedKube(list(_objects(network)))
     steps = ChainSteps(hub, kube)
     ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
     assert ident is not None
     treasury_before = chain.balance(network.treasury.address)
     for pod in (None, {"metadata": {"name": "w-0"}, "spec": {}, "status": {"phase": "Pending"}}):
         report = await steps.observe(_ctx(kube, pod=pod))
-        funded = next(c for c in report.conditions if c.type == "WalletFunded")
+        funded = _cond(report, "WalletFunded")
         assert (funded.status, funded.reason) == ("False", "WaitingForPlacement")
         assert "Scheduled=True" in funded.message
     assert chain.balance(ident.wallet) == 0
@@ -260,17 +290,19 @@ async def test_an_unplaced_worker_gets_no_treasury_money(ton_chain: Any, hub: Lo
     assert not [p for p in kube.patches if (p.get("status") or {}).get("funding", {}).get("intent")]
     # Once the pod is bound to a node, the wallet is topped up.
     report = await steps.observe(_ctx(kube))
-    assert next(c for c in report.conditions if c.type == "WalletFunded").status == "True"
+    assert _cond(report, "WalletFunded").status == "True"
     assert chain.balance(ident.wallet) == FIRST
 
 
 async def test_a_runner_on_another_wallet_gets_no_money(
-    ton_chain: Any, hub: LocalHub, monkeypatch: pytest.MonkeyPatch
+    ton_chain: Any,
+    hub: LocalHub,
+    monkeypatch: pytest.MonkeyPatch,
+    network: CocoonNetwork,
+    kube: VersionedKube,
 ) -> None:
     """The runner reports a cocoon wallet other than the derived one: nothing is sent, and it says so."""
     chain, _ = ton_chain
-    network = await deploy_cocoon_network(chain)
-    kube = VersionedKube(list(_objects(network)))
     other = format_address(network.treasury.addr, bounceable=False)
     stats = RunnerStats.model_validate({"wallet": {"address": other, "balance": 0, "seqno": 0}})
 
@@ -281,7 +313,7 @@ async def test_a_runner_on_another_wallet_gets_no_money(
     metrics = mx.create(CollectorRegistry())
     treasury_before = chain.balance(network.treasury.address)
     report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
-    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    funded = _cond(report, "WalletFunded")
     assert (funded.status, funded.reason) == ("False", "WalletAddressMismatch")
     ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
     assert ident is not None
@@ -294,60 +326,50 @@ async def test_a_runner_on_another_wallet_gets_no_money(
     assert chain.balance(ident.wallet) == 0 and kube.patches == []
 
 
-async def test_a_paused_worker_is_funded_only_if_the_treasury_says_so(ton_chain: Any, hub: LocalHub) -> None:
+async def test_a_paused_worker_is_funded_only_if_the_treasury_says_so(
+    ton_chain: Any, hub: LocalHub, network: CocoonNetwork, kube: VersionedKube
+) -> None:
     chain, _ = ton_chain
-    network = await deploy_cocoon_network(chain)
-    kube = VersionedKube(list(_objects(network)))
     cn = kube.find("CocoonNode", NS, "w")
     assert cn is not None
     cn["spec"]["paused"] = True  # no pod: the user stopped it
     report = await ChainSteps(hub, kube).observe(_ctx(kube, pod=None))
-    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    funded = _cond(report, "WalletFunded")
     assert (funded.status, funded.reason) == ("False", "TreasuryPolicy") and "paused" in funded.message
     ident = node_identity(kube.find("Secret", NS, "w-wallet"), network.owner.address)
     assert ident is not None and chain.balance(ident.wallet) == 0
-    treasury = kube.find("Secret", NS, "treasury")
-    assert treasury is not None
-    treasury["metadata"]["annotations"] = {"cocoon.tonops.dev/fund-paused": "true"}  # the treasury's owner
+    _treasury_policy(kube, {"cocoon.tonops.dev/fund-paused": "true"})  # the treasury's owner
     report = await ChainSteps(hub, kube).observe(_ctx(kube, pod=None))
-    assert next(c for c in report.conditions if c.type == "WalletFunded").status == "True"
+    assert _cond(report, "WalletFunded").status == "True"
     assert chain.balance(ident.wallet) == FIRST
 
 
-async def test_the_treasury_policy_caps_what_a_spec_asks(ton_chain: Any, hub: LocalHub) -> None:
+async def test_the_treasury_policy_caps_what_a_spec_asks(
+    ton_chain: Any, hub: LocalHub, network: CocoonNetwork, kube: VersionedKube
+) -> None:
     """A tenant asks for a big target; the treasury's owner allows 2 TON per top-up: nothing moves."""
     chain, _ = ton_chain
-    network = await deploy_cocoon_network(chain)
-    kube = VersionedKube(list(_objects(network)))
-    treasury = kube.find("Secret", NS, "treasury")
-    assert treasury is not None
-    treasury["metadata"]["annotations"] = {"cocoon.tonops.dev/max-top-up": "2"}
+    _treasury_policy(kube, {"cocoon.tonops.dev/max-top-up": "2"})
     metrics = mx.create(CollectorRegistry())
     before = chain.balance(network.treasury.address)
     report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
-    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    funded = _cond(report, "WalletFunded")
     assert (funded.status, funded.reason) == ("False", "TreasuryPolicy")
     assert "asked 2.5 TON" in funded.message and "at most 2 TON per top-up" in funded.message
     assert [e.reason for e in report.events] == ["TreasuryPolicy"]
     assert chain.balance(network.treasury.address) == before and kube.patches == []
     # A day's budget: 2.5 TON allowed per top-up, but only 1 TON a day.
-    treasury["metadata"]["annotations"] = {
-        "cocoon.tonops.dev/max-top-up": "5",
-        "cocoon.tonops.dev/max-per-day": "1",
-    }
+    _treasury_policy(kube, {"cocoon.tonops.dev/max-top-up": "5", "cocoon.tonops.dev/max-per-day": "1"})
     report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
-    funded = next(c for c in report.conditions if c.type == "WalletFunded")
+    funded = _cond(report, "WalletFunded")
     assert funded.reason == "TreasuryPolicy" and "1 TON a day" in funded.message
     assert chain.balance(network.treasury.address) == before
-    treasury["metadata"]["annotations"] = {"cocoon.tonops.dev/max-per-day": "lots"}
+    _treasury_policy(kube, {"cocoon.tonops.dev/max-per-day": "lots"})
     report = await ChainSteps(hub, kube, metrics).observe(_ctx(kube))
-    assert next(c for c in report.conditions if c.type == "WalletFunded").reason == "InvalidTreasuryPolicy"
+    assert _cond(report, "WalletFunded").reason == "InvalidTreasuryPolicy"
 
 
-async def test_chain_unavailable_is_a_condition_not_a_crash(ton_chain: Any, hub: LocalHub) -> None:
-    chain, _ = ton_chain
-    network = await deploy_cocoon_network(chain)
-    kube = VersionedKube(list(_objects(network)))
+async def test_chain_unavailable_is_a_condition_not_a_crash(hub: LocalHub, kube: VersionedKube) -> None:
     hub.down = True
     steps = ChainSteps(hub, kube)
     pre = await steps.preflight(_ctx(kube))
@@ -363,9 +385,10 @@ async def test_chain_unavailable_is_a_condition_not_a_crash(ton_chain: Any, hub:
     assert kube.patches == []  # nothing durable was written without the chain
 
 
-async def test_rewards_cycle_starts_the_ledger_in_status(ton_chain: Any, hub: LocalHub) -> None:
+async def test_rewards_cycle_starts_the_ledger_in_status(
+    ton_chain: Any, hub: LocalHub, network: CocoonNetwork
+) -> None:
     chain, _ = ton_chain
-    network = await deploy_cocoon_network(chain)
     kube = VersionedKube(list(_objects(network, treasury=False)))
     report = await RewardSteps(hub, kube).observe(_ctx(kube))
     cn = kube.find("CocoonNode", NS, "w")

@@ -48,6 +48,18 @@ def _ledger(**kw: Any) -> lg.ClaimLedger:
     return lg.ClaimLedger(owner_cursor_lt=1, **kw)
 
 
+def _paid(attempt_id: str, nano: int, tx_hash: str, *, lt: int, query_id: int, at: int) -> lg.ClaimLedger:
+    """A ledger whose claim `attempt_id` was paid in one payout of `nano` (at fee 1), confirmed at `at`."""
+    entry = lg.ClaimEntry(
+        time=5, proxy=PROXY, worker_contract=WORKER, tokens=nano, nano=nano, tx_hash=tx_hash, lt=lt,
+        query_id=query_id, source=lg.PayoutSource.OPERATOR, attempt_id=attempt_id,
+    )  # fmt: skip
+    outcome = lg.ClaimOutcome(
+        time=at, reason="RewardClaimed", message=f"Claimed {nano}", attempt_id=attempt_id
+    )
+    return _ledger(history=(entry,), last_outcome=outcome)
+
+
 def _pending(attempt: str) -> lg.PendingClaim:
     return lg.PendingClaim(
         attempt_id=attempt, proxy=PROXY, worker_contract=WORKER, expected_tokens=10, tokens_before=0,
@@ -117,14 +129,7 @@ async def test_the_same_nonce_is_honoured_once() -> None:
 
 async def test_claimed_with_the_payouts_of_its_attempt() -> None:
     accepted = cr.Request(nonce="n-1", phase="Claiming", accepted_at=1000, attempt_id="mine")
-    entry = lg.ClaimEntry(
-        time=5, proxy=PROXY, worker_contract=WORKER, tokens=10, nano=10, tx_hash="ab" * 32, lt=7,
-        query_id=1, source=lg.PayoutSource.OPERATOR, attempt_id="mine",
-    )  # fmt: skip
-    ledger = _ledger(
-        history=(entry,),
-        last_outcome=lg.ClaimOutcome(time=5, reason="RewardClaimed", message="Claimed 10", attempt_id="mine"),
-    )
+    ledger = _paid("mine", 10, "ab" * 32, lt=7, query_id=1, at=5)
     resolved = cr.resolve(accepted, ledger)
     assert resolved.phase == "Claimed" and resolved.amount_nano == 10 and resolved.tx_hashes == ("ab" * 32,)
     failed = cr.resolve(
@@ -184,16 +189,7 @@ async def test_a_claim_already_in_flight_is_waited_for_and_counts_when_it_pays()
     waiting = cr.Request.from_status(report.status["claims"][cr.STATUS_KEY])
     assert waiting is not None and waiting.phase == "Accepted" and "in flight" in waiting.message
     assert waiting.baseline_pending == "theirs"
-    entry = lg.ClaimEntry(
-        time=5, proxy=PROXY, worker_contract=WORKER, tokens=7, nano=7, tx_hash="cd" * 32, lt=9,
-        query_id=2, source=lg.PayoutSource.OPERATOR, attempt_id="theirs",
-    )  # fmt: skip
-    paid = _ledger(
-        history=(entry,),
-        last_outcome=lg.ClaimOutcome(
-            time=6, reason="RewardClaimed", message="Claimed 7", attempt_id="theirs"
-        ),
-    )
+    paid = _paid("theirs", 7, "cd" * 32, lt=9, query_id=2, at=6)
     ctx = _ctx(_status(paid, waiting))
     assert await requests.before(ctx, Writer()) is True  # still allowed to claim anything new
     report = await requests.after(ctx, paid, nothing, _report(paid))

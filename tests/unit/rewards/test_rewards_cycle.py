@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 from cocoon_operator.rewards import ledger as lg
-from cocoon_operator.rewards.cycle import run_claim_cycle
+from cocoon_operator.rewards.cycle import CycleResult, Trigger, run_claim_cycle
 from cocoon_operator.rewards.policy import ClaimPolicy
 
 PROXIES = ("0:" + "1" * 64, "0:" + "2" * 64)
@@ -69,19 +69,23 @@ class World:
             if voucher <= self.tokens[p]:
                 self.refused_vouchers += 1  # error 1000: no money moves
                 continue
-            delta = voucher - self.tokens[p]
-            self.tokens[p] = voucher
-            lt = self.next_lt()
-            self.owner_txs.append(
-                lg.ObservedPayout(
-                    lt=lt,
-                    tx_hash=f"{lt:064x}",
-                    source=p,
-                    value_nano=delta * FEES[p],
-                    query_id=self.rng.getrandbits(64),
-                    utime=self.now,
-                )
+            self.pay(p, voucher, query_id=self.rng.getrandbits(64))
+
+    def pay(self, proxy: str, voucher: int, query_id: int) -> None:
+        """A voucher above what the worker contract paid lands: the owner receives the difference."""
+        delta = voucher - self.tokens[proxy]
+        self.tokens[proxy] = voucher
+        lt = self.next_lt()
+        self.owner_txs.append(
+            lg.ObservedPayout(
+                lt=lt,
+                tx_hash=f"{lt:064x}",
+                source=proxy,
+                value_nano=delta * FEES[proxy],
+                query_id=query_id,
+                utime=self.now,
             )
+        )
 
     # --- facts as the operator sees them
     def chain_facts(self, cursor: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
@@ -181,6 +185,26 @@ class Harness:
         return answer
 
 
+async def cycle(
+    harness: Harness,
+    trigger: Trigger | None = None,
+    *,
+    wallet_nano: int = 10**10,
+    allow_new_claims: bool = True,
+) -> CycleResult:
+    """One claim cycle with this module's policy and limits; the harness is the ledger store, the facts
+    and (unless `trigger` stands in) the runner."""
+    return await run_claim_cycle(
+        harness,
+        harness,
+        trigger or harness,
+        policy=POLICY,
+        wallet_balance_nano=wallet_nano,
+        limits=LIMITS,
+        allow_new_claims=allow_new_claims,
+    )
+
+
 async def drive(
     seed: int, cycles: int, crash_every: int, scan_limit: int = 1_000
 ) -> tuple[World, Harness, int]:
@@ -198,9 +222,7 @@ async def drive(
         harness.crash_at = rng.randint(1, 3) if i % crash_every == 0 else None
         harness.crash_after = rng.random() < 0.5
         try:
-            await run_claim_cycle(
-                harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS
-            )
+            await cycle(harness)
         except Crash:
             crashes += 1
     # Quiesce: no more earnings, let everything in flight land, and keep reconciling.
@@ -208,9 +230,7 @@ async def drive(
         world.now += 30
         world.settle()
         harness.crash_at = None
-        await run_claim_cycle(
-            harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS
-        )
+        await cycle(harness)
     return world, harness, crashes
 
 
@@ -246,31 +266,32 @@ async def test_scans_shorter_than_the_payouts_between_looks_lose_and_double_noth
     assert_ledger_equals_chain(world, harness.persisted, harness.start_lt)
 
 
+async def _earning(seed: int, proxy: str, committed: int) -> tuple[World, Harness]:
+    """A started ledger (its first cycle saved it; no crash), then `committed` tokens earned at `proxy`."""
+    world = World(rng=random.Random(seed))
+    harness = Harness(world=world)
+    await cycle(harness)
+    world.committed[proxy] = committed
+    return world, harness
+
+
 @pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
 @pytest.mark.parametrize("crash_after", [False, True])
 async def test_single_claim_with_a_crash_at_each_step(crash_at: int, crash_after: bool) -> None:
     """Deterministic: one proxy earns, one claim, one crash at a named step, then recovery."""
-    world = World(rng=random.Random(0))
-    harness = Harness(world=world)
-    # Start the ledger (first save happens here; no crash).
-    await run_claim_cycle(harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS)
-    world.committed[PROXIES[0]] = 10_000
+    world, harness = await _earning(0, PROXIES[0], 10_000)
     world.now += 100
     harness.step_no, harness.crash_at, harness.crash_after = 0, crash_at, crash_after
     # I/O steps of a claiming cycle: 1 save(intent), 2 save(triggering), 3 trigger, 4 save(answer)
     with pytest.raises(Crash):
-        await run_claim_cycle(
-            harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS
-        )
+        await cycle(harness)
     harness.crash_at = None
     for _ in range(12):
         world.now += 20
         _settle_all(world)
-        await run_claim_cycle(
-            harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS
-        )
+        await cycle(harness)
     _settle_all(world)
-    await run_claim_cycle(harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS)
+    await cycle(harness)
     assert world.tokens[PROXIES[0]] == 10_000, "the voucher was paid"
     assert len(world.owner_txs) == 1, "exactly one payout"
     assert len(set(harness.triggered_attempts)) == len(harness.triggered_attempts)
@@ -287,26 +308,11 @@ def _settle_all(world: World) -> None:
             continue
         world.in_flight[p] = None
         if voucher > world.tokens[p]:
-            delta = voucher - world.tokens[p]
-            world.tokens[p] = voucher
-            lt = world.next_lt()
-            world.owner_txs.append(
-                lg.ObservedPayout(
-                    lt=lt,
-                    tx_hash=f"{lt:064x}",
-                    source=p,
-                    value_nano=delta * FEES[p],
-                    query_id=1,
-                    utime=world.now,
-                )
-            )
+            world.pay(p, voucher, query_id=1)
 
 
 async def test_unreachable_runner_answer_is_never_retried() -> None:
-    world = World(rng=random.Random(3))
-    harness = Harness(world=world)
-    await run_claim_cycle(harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS)
-    world.committed[PROXIES[1]] = 700
+    world, harness = await _earning(3, PROXIES[1], 700)
     calls: list[str] = []
 
     async def broken(proxy: str) -> lg.TriggerAnswer:
@@ -315,22 +321,12 @@ async def test_unreachable_runner_answer_is_never_retried() -> None:
 
     for _ in range(5):
         world.now += 10
-        await run_claim_cycle(
-            harness, harness, broken, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS
-        )
+        await cycle(harness, broken)
     assert calls == [PROXIES[1]]
     assert harness.persisted.pending is not None
     assert harness.persisted.pending.phase is lg.ClaimPhase.TRIGGERING
     world.now += LIMITS.confirm_timeout_s + 1
-    res = await run_claim_cycle(
-        harness,
-        harness,
-        broken,
-        policy=POLICY,
-        wallet_balance_nano=10**10,
-        limits=LIMITS,
-        allow_new_claims=False,
-    )
+    res = await cycle(harness, broken, allow_new_claims=False)
     # The runner stayed idle and never learnt of a claim: the request did not reach it, so the intent
     # is dropped (a new one may follow; the worker contract would refuse a replayed voucher anyway).
     assert [e.kind for e in res.events] == [lg.EventKind.CLAIM_DROPPED]
@@ -338,47 +334,27 @@ async def test_unreachable_runner_answer_is_never_retried() -> None:
 
 
 async def test_triggered_claim_the_runner_knows_about_waits_for_the_chain_then_times_out() -> None:
-    world = World(rng=random.Random(3))
-    harness = Harness(world=world)
-    await run_claim_cycle(harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS)
-    world.committed[PROXIES[1]] = 700
+    world, harness = await _earning(3, PROXIES[1], 700)
     calls: list[str] = []
 
     async def sent_but_lost(proxy: str) -> lg.TriggerAnswer:
         calls.append(proxy)
         return lg.TriggerAnswer.SENT  # the runner accepted it; the chain never shows it
 
-    await run_claim_cycle(
-        harness, harness, sent_but_lost, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS
-    )
+    await cycle(harness, sent_but_lost)
     assert harness.persisted.pending is not None
     assert harness.persisted.pending.phase is lg.ClaimPhase.TRIGGERED
     world.now += LIMITS.unsent_grace_s + 1
-    await run_claim_cycle(
-        harness, harness, sent_but_lost, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS
-    )
+    await cycle(harness, sent_but_lost)
     assert calls == [PROXIES[1]] and harness.persisted.pending is not None  # not dropped, not retried
     world.now += LIMITS.confirm_timeout_s + 1
-    res = await run_claim_cycle(
-        harness,
-        harness,
-        sent_but_lost,
-        policy=POLICY,
-        wallet_balance_nano=10**10,
-        limits=LIMITS,
-        allow_new_claims=False,
-    )
+    res = await cycle(harness, sent_but_lost, allow_new_claims=False)
     assert [e.kind for e in res.events] == [lg.EventKind.CLAIM_TIMED_OUT]
     assert harness.persisted.totals.timed_out == 1
 
 
 async def test_no_claim_when_wallet_is_low() -> None:
-    world = World(rng=random.Random(4))
-    harness = Harness(world=world)
-    await run_claim_cycle(harness, harness, harness, policy=POLICY, wallet_balance_nano=10**10, limits=LIMITS)
-    world.committed[PROXIES[0]] = 10_000
-    res = await run_claim_cycle(
-        harness, harness, harness, policy=POLICY, wallet_balance_nano=2_500_000_000, limits=LIMITS
-    )
+    _, harness = await _earning(4, PROXIES[0], 10_000)
+    res = await cycle(harness, wallet_nano=2_500_000_000)
     assert not res.triggered and harness.persisted.pending is None
     assert {d.reason.value for d in res.decisions} == {"WalletTooLowForClaim", "NothingToClaim"}

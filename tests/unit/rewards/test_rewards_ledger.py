@@ -106,34 +106,25 @@ def test_first_observation_starts_at_the_head_and_ignores_old_payouts() -> None:
     assert [e.kind for e in step.events] == [lg.EventKind.LEDGER_STARTED]
 
 
-def test_begin_requires_a_started_ledger_and_something_to_claim() -> None:
-    with pytest.raises(lg.LedgerError, match="scanning"):
+@pytest.mark.parametrize(
+    ("ledger", "expected", "before", "match"),
+    [
+        (lg.ClaimLedger(), 5, 0, "scanning"),
+        (started(), 5, 5, "Nothing to claim"),
+        (with_intent(), 500, 100, "already pending"),
+    ],
+    ids=["not-started", "nothing-to-claim", "pending"],
+)
+def test_begin_requires_a_started_ledger_and_something_to_claim(
+    ledger: lg.ClaimLedger, expected: int, before: int, match: str
+) -> None:
+    with pytest.raises(lg.LedgerError, match=match):
         lg.begin_claim(
-            lg.ClaimLedger(),
+            ledger,
             proxy=PROXY,
             worker_contract=WORKER,
-            expected_tokens=5,
-            tokens_before=0,
-            fee_per_token=1,
-            now=0,
-        )
-    with pytest.raises(lg.LedgerError, match="Nothing to claim"):
-        lg.begin_claim(
-            started(),
-            proxy=PROXY,
-            worker_contract=WORKER,
-            expected_tokens=5,
-            tokens_before=5,
-            fee_per_token=1,
-            now=0,
-        )
-    with pytest.raises(lg.LedgerError, match="already pending"):
-        lg.begin_claim(
-            with_intent(),
-            proxy=PROXY,
-            worker_contract=WORKER,
-            expected_tokens=500,
-            tokens_before=100,
+            expected_tokens=expected,
+            tokens_before=before,
             fee_per_token=1,
             now=0,
         )

@@ -197,13 +197,13 @@ def test_parses_the_runner_simulators_jsonstats() -> None:
     from tests.fixtures.runtime import OWNER, worker_config
 
     from cocoon_dev.runtime.runner_sim import jsonout
-    from cocoon_dev.runtime.runner_sim.chain import FakeTonChain, ProxyIdentity, RootConfig
+    from cocoon_dev.runtime.runner_sim.chain import FakeTonChain, ProxyIdentity, SimRootConfig
     from cocoon_dev.runtime.runner_sim.config import WorkerConfig
-    from cocoon_dev.runtime.runner_sim.runner import ProxyEntry, Runner, Settings
+    from cocoon_dev.runtime.runner_sim.runner import ProxyEntry, Runner, RunnerSettings
     from cocoon_dev.runtime.runner_sim.web_api import jsonstats
 
     config = WorkerConfig.from_dict(worker_config())
-    runner = Runner(config, FakeTonChain(OWNER, config.node_wallet_key), Settings(request_rate=0))
+    runner = Runner(config, FakeTonChain(OWNER, config.node_wallet_key), RunnerSettings(request_rate=0))
     identity = ProxyIdentity(
         proxy_sc_address=PROXY,
         proxy_public_key=bytes(32),
@@ -211,7 +211,7 @@ def test_parses_the_runner_simulators_jsonstats() -> None:
         params_version=0,
     )
     runner.state.proxies[PROXY] = ProxyEntry(identity=identity, sc_inited=True)
-    runner.state.root = RootConfig()
+    runner.state.root = SimRootConfig()
     text = jsonout.dumps(jsonstats(runner))
     assert text.count('"cached_tokens_price_multiplier"') == 2
     stats = parse_jsonstats(text)

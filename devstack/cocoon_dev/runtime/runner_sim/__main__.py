@@ -17,10 +17,10 @@ from pathlib import Path
 from aiohttp import web
 
 from cocoon_dev.runtime.runner_sim import SIMULATOR_COMMIT
-from cocoon_dev.runtime.runner_sim.chain import ChainBackend, ChainError, FakeTonChain
+from cocoon_dev.runtime.runner_sim.chain import ChainBackend, FakeTonChain, SimChainError
 from cocoon_dev.runtime.runner_sim.config import ConfigError, WorkerConfig
 from cocoon_dev.runtime.runner_sim.proxy_db import ProxyDb
-from cocoon_dev.runtime.runner_sim.runner import Runner, Settings
+from cocoon_dev.runtime.runner_sim.runner import Runner, RunnerSettings
 from cocoon_dev.runtime.runner_sim.web_api import make_app
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "0.0.0.0")  # noqa: S104 - names to rewrite, not a bind
@@ -109,7 +109,7 @@ async def serve(args: argparse.Namespace) -> int:
         return 2
     forward = args.forward_override or rewrite_localhost(config.forward_requests_to, args.localhost_is)
     config = replace(config, forward_requests_to=forward)
-    settings = Settings(
+    settings = RunnerSettings(
         request_rate=args.request_rate,
         max_tokens=args.max_tokens,
         commit_interval_s=args.commit_interval,
@@ -118,7 +118,7 @@ async def serve(args: argparse.Namespace) -> int:
     )
     try:
         chain = make_chain(args, config)
-    except ChainError as exc:
+    except SimChainError as exc:
         print(f"{SIMULATOR_COMMIT}: cannot use the chain: {exc}", file=sys.stderr)
         return 2
     proxy_db = args.proxy_db

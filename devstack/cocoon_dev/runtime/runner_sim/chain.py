@@ -55,19 +55,19 @@ def public_key(seed: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class RegisteredProxy:
+class SimProxy:
     seqno: int
     address_for_clients: str
     address_for_workers: str
 
 
 @dataclass(frozen=True)
-class RootConfig:
+class SimRootConfig:
     """The root contract's data as the runner parses it (§6.1), plus the sync time of the read."""
 
     owner_address: str = ""
     proxy_hashes: tuple[bytes, ...] = ()
-    registered_proxies: tuple[RegisteredProxy, ...] = ()
+    registered_proxies: tuple[SimProxy, ...] = ()
     last_proxy_seqno: int = 0
     worker_hashes: tuple[bytes, ...] = ()
     model_hashes: tuple[bytes, ...] = ()
@@ -128,7 +128,7 @@ class ProxyIdentity:
 
 
 @dataclass(frozen=True)
-class WorkerContractState:
+class SimWorkerContract:
     active: bool
     state: int = 0  # 0 normal, 2 closed
     tokens: int = 0
@@ -143,22 +143,22 @@ class Voucher:
     boc: bytes = b""
 
 
-class ChainError(RuntimeError):
+class SimChainError(RuntimeError):
     pass
 
 
 class ChainBackend(Protocol):
     name: str
 
-    async def read_root(self) -> RootConfig: ...
+    async def read_root(self) -> SimRootConfig: ...
 
     async def wallet(self) -> WalletInfo: ...
 
-    async def connect_proxy(self, root: RootConfig, proxy: RegisteredProxy) -> ProxyIdentity: ...
+    async def connect_proxy(self, root: SimRootConfig, proxy: SimProxy) -> ProxyIdentity: ...
 
-    async def deploy_worker_contract(self, root: RootConfig, proxy: ProxyIdentity) -> None: ...
+    async def deploy_worker_contract(self, root: SimRootConfig, proxy: ProxyIdentity) -> None: ...
 
-    async def worker_contract(self, proxy: ProxyIdentity) -> WorkerContractState: ...
+    async def worker_contract(self, proxy: ProxyIdentity) -> SimWorkerContract: ...
 
     async def sign_voucher(self, proxy: ProxyIdentity, tokens: int) -> Voucher: ...
 
@@ -179,27 +179,27 @@ class FakeTonChain:
 
     owner_address: str
     node_wallet_key: bytes | None
-    root: RootConfig = field(default_factory=RootConfig)
+    root: SimRootConfig = field(default_factory=SimRootConfig)
     proxy_seed: bytes = hashlib.sha256(b"cocoon-dev fake proxy key").digest()
     name: str = "fake-ton"
 
     @classmethod
     def from_file(cls, path: Path, owner_address: str, node_wallet_key: bytes | None) -> FakeTonChain:
-        """A `fake-ton-config.json`-like file: top-level keys override `RootConfig` fields."""
+        """A `fake-ton-config.json`-like file: top-level keys override `SimRootConfig` fields."""
         raw: dict[str, Any] = json.loads(path.read_text())
-        root = RootConfig()
+        root = SimRootConfig()
         overrides: dict[str, Any] = {}
         for key, value in raw.items():
             if key in ("proxy_hashes", "worker_hashes", "model_hashes"):
                 overrides[key] = tuple(bytes.fromhex(v) for v in value)
             elif key == "registered_proxies":
                 overrides[key] = tuple(
-                    RegisteredProxy(
+                    SimProxy(
                         int(p["seqno"]), p.get("address_for_clients", ""), p.get("address_for_workers", "")
                     )
                     for p in value
                 )
-            elif key in RootConfig.__dataclass_fields__:
+            elif key in SimRootConfig.__dataclass_fields__:
                 overrides[key] = value
         return cls(owner_address, node_wallet_key, replace(root, **overrides))
 
@@ -207,13 +207,13 @@ class FakeTonChain:
         if not self.root.registered_proxies:
             self.root = replace(
                 self.root,
-                registered_proxies=(RegisteredProxy(1, "127.0.0.1:11002", "127.0.0.1:11001"),),
+                registered_proxies=(SimProxy(1, "127.0.0.1:11002", "127.0.0.1:11001"),),
                 last_proxy_seqno=1,
             )
         if not self.root.owner_address:
             self.root = replace(self.root, owner_address=_fake_address("cocoon-dev fake root owner"))
 
-    async def read_root(self) -> RootConfig:
+    async def read_root(self) -> SimRootConfig:
         return replace(self.root, sync_utime=int(time.time()))
 
     async def wallet(self) -> WalletInfo:
@@ -222,7 +222,7 @@ class FakeTonChain:
             address=_fake_address("cocoon wallet", key, self.owner_address), balance=100 * TON, seqno=7
         )
 
-    async def connect_proxy(self, root: RootConfig, proxy: RegisteredProxy) -> ProxyIdentity:
+    async def connect_proxy(self, root: SimRootConfig, proxy: SimProxy) -> ProxyIdentity:
         proxy_sc = _fake_address("proxy contract", str(proxy.seqno), str(root.params_version))
         return ProxyIdentity(
             proxy_sc_address=proxy_sc,
@@ -231,11 +231,11 @@ class FakeTonChain:
             params_version=root.params_version,
         )
 
-    async def deploy_worker_contract(self, root: RootConfig, proxy: ProxyIdentity) -> None:
+    async def deploy_worker_contract(self, root: SimRootConfig, proxy: ProxyIdentity) -> None:
         return None  # fake TON marks contracts inited at once
 
-    async def worker_contract(self, proxy: ProxyIdentity) -> WorkerContractState:
-        return WorkerContractState(active=True, state=0, tokens=0)
+    async def worker_contract(self, proxy: ProxyIdentity) -> SimWorkerContract:
+        return SimWorkerContract(active=True, state=0, tokens=0)
 
     async def sign_voucher(self, proxy: ProxyIdentity, tokens: int) -> Voucher:
         return Voucher(query_id=secrets.randbits(64), new_tokens=tokens)

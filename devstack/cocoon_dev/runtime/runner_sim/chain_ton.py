@@ -31,13 +31,13 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 
 from cocoon_dev.runtime.runner_sim.chain import (
-    ChainError,
     ProxyIdentity,
-    RegisteredProxy,
-    RootConfig,
+    SimChainError,
+    SimProxy,
+    SimRootConfig,
+    SimWorkerContract,
     Voucher,
     WalletInfo,
-    WorkerContractState,
     friendly,
 )
 from cocoon_dev.runtime.runner_sim.config import WorkerConfig
@@ -97,18 +97,17 @@ def load_proxy_keys(network_json: Path) -> dict[int, DevProxyKey]:
     }
 
 
-def to_sim_root(root: ChainRoot) -> RootConfig:
+def to_sim_root(root: ChainRoot) -> SimRootConfig:
     p = root.params
 
     def code_hash(cell: Cell | None) -> bytes:
         return bytes(cell.hash) if cell is not None else bytes(32)
 
-    return RootConfig(
+    return SimRootConfig(
         owner_address=friendly(Address(root.owner_address)),
         proxy_hashes=tuple(sorted(root.proxy_hashes)),
         registered_proxies=tuple(
-            RegisteredProxy(rp.seqno, rp.client_endpoint, rp.worker_endpoint)
-            for rp in root.registered_proxies
+            SimProxy(rp.seqno, rp.client_endpoint, rp.worker_endpoint) for rp in root.registered_proxies
         ),
         last_proxy_seqno=root.last_proxy_seqno,
         worker_hashes=tuple(sorted(root.worker_hashes)),
@@ -176,12 +175,12 @@ class TonChain:
         cls, config: WorkerConfig, *, network_json: Path | None, ton_config: Path | None = None
     ) -> TonChain:
         if network_json is None:
-            raise ChainError("network.json of the dev chain is required (the simulator plays the proxies)")
+            raise SimChainError("network.json of the dev chain is required (the simulator plays the proxies)")
         path = ton_config or Path(config.ton_config_filename)
         try:
             global_config = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            raise ChainError(f"ton_config_filename: cannot read {path}: {exc}") from None
+            raise SimChainError(f"ton_config_filename: cannot read {path}: {exc}") from None
         return cls(
             ChainClient.from_config(global_config),
             root_address=config.root_contract_address,
@@ -192,7 +191,7 @@ class TonChain:
 
     # ----- reads ---------------------------------------------------------------------------------
 
-    async def read_root(self) -> RootConfig:
+    async def read_root(self) -> SimRootConfig:
         root = await read_root(self.client, self.root_address)
         self._chain_root = root
         return to_sim_root(root)
@@ -204,22 +203,22 @@ class TonChain:
             seqno = int((await self.client.run_get_method(self.wallet_address, "seqno"))[0])
         return WalletInfo(address=friendly(self.wallet_address), balance=state.balance, seqno=seqno)
 
-    async def worker_contract(self, proxy: ProxyIdentity) -> WorkerContractState:
+    async def worker_contract(self, proxy: ProxyIdentity) -> SimWorkerContract:
         try:
             sc = await read_worker_contract(self.client, Address(proxy.worker_sc_address))
         except ContractUnreadable:
-            return WorkerContractState(active=False)
-        return WorkerContractState(active=True, state=sc.data.state, tokens=sc.data.tokens)
+            return SimWorkerContract(active=False)
+        return SimWorkerContract(active=True, state=sc.data.state, tokens=sc.data.tokens)
 
     # ----- the handshake (the simulator is the proxy too) ----------------------------------------
 
-    async def connect_proxy(self, root: RootConfig, proxy: RegisteredProxy) -> ProxyIdentity:
+    async def connect_proxy(self, root: SimRootConfig, proxy: SimProxy) -> ProxyIdentity:
         chain_root = self._chain_root
         if chain_root is None:
-            raise ChainError("root not read yet")
+            raise SimChainError("root not read yet")
         key = self.proxy_keys.get(proxy.seqno)
         if key is None:
-            raise ChainError(f"no key for proxy seqno {proxy.seqno} in network.json")
+            raise SimChainError(f"no key for proxy seqno {proxy.seqno} in network.json")
         params = chain_root.params
         proxy_contract = proxy_contract_address(Address(key.owner), key.public_key, self.root_address, params)
         worker = worker_contract_address(self.owner, proxy_contract, key.public_key, params)
@@ -264,9 +263,9 @@ class TonChain:
                 ):
                     return
                 await asyncio.sleep(0.5)
-            raise ChainError("cocoon wallet seqno did not move after the external")
+            raise SimChainError("cocoon wallet seqno did not move after the external")
 
-    async def deploy_worker_contract(self, root: RootConfig, proxy: ProxyIdentity) -> None:
+    async def deploy_worker_contract(self, root: SimRootConfig, proxy: ProxyIdentity) -> None:
         session = self._session(proxy)
         if (await self.client.account_state(session.worker_contract)).is_active:
             return

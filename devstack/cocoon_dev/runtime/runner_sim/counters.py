@@ -53,7 +53,7 @@ class DecayedCounter:
         return [total, *self.rates()]
 
 
-class RunnerStats:
+class RunnerCounters:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.counters = {name: DecayedCounter(clock) for name in COUNTER_NAMES}
 

@@ -32,13 +32,13 @@ from cocoon_dev.runtime.runner_sim.chain import (
     TON,
     ChainBackend,
     ProxyIdentity,
-    RootConfig,
+    SimRootConfig,
     Voucher,
     WalletInfo,
     same_address,
 )
 from cocoon_dev.runtime.runner_sim.config import WorkerConfig
-from cocoon_dev.runtime.runner_sim.counters import RunnerStats
+from cocoon_dev.runtime.runner_sim.counters import RunnerCounters
 from cocoon_dev.runtime.runner_sim.proxy_db import ProxyDb
 
 log = logging.getLogger("cocoon_dev.runner_sim")
@@ -50,7 +50,7 @@ SYSTEM_PROMPT = "You are the cocoon-dev stand-in model answering simulated COCOO
 
 
 @dataclass
-class Settings:
+class RunnerSettings:
     request_rate: float = 0.5  # simulated proxy traffic, requests per second (0 = none)
     max_tokens: int = 16
     commit_interval_s: float = 30.0
@@ -85,7 +85,7 @@ class RunnerState:
     initialized: bool = False
     force_disabled: bool = False
     uplink_ok: bool = False
-    root: RootConfig | None = None
+    root: SimRootConfig | None = None
     wallet: WalletInfo | None = None
     proxies: dict[str, ProxyEntry] = field(default_factory=dict)
     active_requests: int = 0
@@ -97,17 +97,17 @@ class Runner:
         self,
         config: WorkerConfig,
         chain: ChainBackend,
-        settings: Settings | None = None,
+        settings: RunnerSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
         proxy_db: ProxyDb | None = None,
     ) -> None:
         self.config = config
         self.chain = chain
         self.proxy_db = proxy_db or ProxyDb()
-        self.settings = settings or Settings()
+        self.settings = settings or RunnerSettings()
         self.coefficient = config.coefficient
         self.state = RunnerState()
-        self.stats = RunnerStats(clock)
+        self.stats = RunnerCounters(clock)
         self.started_at = time.time()
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from cocoon_dev.runtime.runner_sim import SIMULATOR_COMMIT, SIMULATOR_COMMIT_DATA, jsonout
-from cocoon_dev.runtime.runner_sim.chain import TON, RootConfig
+from cocoon_dev.runtime.runner_sim.chain import TON, SimRootConfig
 from cocoon_dev.runtime.runner_sim.counters import COUNTER_NAMES, WINDOWS_S
 from cocoon_dev.runtime.runner_sim.jsonout import Obj
 from cocoon_dev.runtime.runner_sim.runner import MIN_WALLET_BALANCE, WARNING_WALLET_BALANCE, Runner
@@ -58,7 +58,7 @@ def control_page(text: str) -> web.Response:
 # ----- /jsonstats ----------------------------------------------------------------------------------
 
 
-def root_obj(root: RootConfig) -> Obj:
+def root_obj(root: SimRootConfig) -> Obj:
     return Obj(
         [
             ("owner_address", root.owner_address),
@@ -104,7 +104,7 @@ def root_obj(root: RootConfig) -> Obj:
 
 def jsonstats(runner: Runner) -> Obj:
     state = runner.state
-    root = state.root or RootConfig()
+    root = state.root or SimRootConfig()
     wallet = state.wallet
     status: list[tuple[str, jsonout.Value]] = []
     if wallet is not None:
@@ -189,7 +189,7 @@ def _table(title: str, rows: list[tuple[str, str]]) -> str:
 
 def stats_page(runner: Runner) -> str:
     state = runner.state
-    root = state.root or RootConfig()
+    root = state.root or SimRootConfig()
     wallet = state.wallet
     now = time.time()
     status: list[tuple[str, str]] = []

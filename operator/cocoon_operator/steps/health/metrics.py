@@ -12,11 +12,8 @@ Container restarts are not re-exported: kube-state-metrics has them
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Iterator
 
-from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from cocoon_operator import metrics as node_series
 from cocoon_operator.steps.health.evaluate import HealthReport
@@ -24,56 +21,29 @@ from cocoon_operator.steps.health.evaluate import HealthReport
 LABELS = ("namespace", "name")
 
 
-class HealthMetrics(Collector):
+class HealthMetrics(node_series.LatestPerNode[HealthReport]):
     """Holds the latest `HealthReport` per CocoonNode and renders it at scrape time."""
 
-    def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
-        self._reports: dict[tuple[str, str], HealthReport] = {}
-        self._lock = threading.Lock()  # scrapes run in the exporter's thread
-        if registry is not None:
-            registry.register(self)
-        node_series.track(self)
-
-    def observe(self, namespace: str, name: str, report: HealthReport) -> None:
-        with self._lock:
-            self._reports[(namespace, name)] = report
-
-    def forget(self, namespace: str, name: str) -> None:
-        """Drop a deleted CocoonNode's series."""
-        with self._lock:
-            self._reports.pop((namespace, name), None)
-
-    def describe(self) -> Iterator[Metric]:
-        # Empty families: lets the registry detect name clashes without a scrape.
-        yield from self._families()
-
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            items = sorted(self._reports.items())
-        families = self._families()
+    def add(self, families: list[node_series.Family], key: list[str], report: HealthReport) -> None:
         ready, runner, model_ready, requests, queue, compute, pending = families[:7]
         runner_requests, tokens, balance, sync_age = families[7:]
-        for (ns, name), report in items:
-            key = [ns, name]
-            ready.add_metric(key, 1.0 if report.inference.status == "True" else 0.0)
-            runner.add_metric(key, 1.0 if report.runner.status == "True" else 0.0)
-            for model in report.models:
-                model_ready.add_metric([*key, model.name], 1.0 if model.ready else 0.0)
-            n = report.numbers
-            _add(requests, [*key, "success"], n.inference_success)
-            _add(requests, [*key, "failure"], n.inference_failure)
-            _add(queue, key, _us_to_s(n.inference_queue_us))
-            _add(compute, key, _us_to_s(n.inference_compute_us))
-            _add(pending, key, n.inference_pending)
-            _add(runner_requests, [*key, "success"], n.runner_success)
-            _add(runner_requests, [*key, "failure"], n.runner_failed)
-            _add(tokens, key, n.adjusted_tokens)
-            _add(balance, key, None if n.wallet_balance_nano is None else float(n.wallet_balance_nano))
-            _add(sync_age, key, n.ton_sync_age_s)
-        yield from families
+        ready.add_metric(key, 1.0 if report.inference.status == "True" else 0.0)
+        runner.add_metric(key, 1.0 if report.runner.status == "True" else 0.0)
+        for model in report.models:
+            model_ready.add_metric([*key, model.name], 1.0 if model.ready else 0.0)
+        n = report.numbers
+        _add(requests, [*key, "success"], n.inference_success)
+        _add(requests, [*key, "failure"], n.inference_failure)
+        _add(queue, key, _us_to_s(n.inference_queue_us))
+        _add(compute, key, _us_to_s(n.inference_compute_us))
+        _add(pending, key, n.inference_pending)
+        _add(runner_requests, [*key, "success"], n.runner_success)
+        _add(runner_requests, [*key, "failure"], n.runner_failed)
+        _add(tokens, key, n.adjusted_tokens)
+        _add(balance, key, None if n.wallet_balance_nano is None else float(n.wallet_balance_nano))
+        _add(sync_age, key, n.ton_sync_age_s)
 
-    @staticmethod
-    def _families() -> list[GaugeMetricFamily | CounterMetricFamily]:
+    def families(self) -> list[node_series.Family]:
         model_labels = [*LABELS, "model"]
         outcome = [*LABELS, "outcome"]
         return [

@@ -8,6 +8,7 @@ concurrency), evaluate, export metrics, and return `InferenceReady`, `RunnerHeal
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -156,15 +157,10 @@ def _not_probed(model: str | None) -> tuple[TritonProbe, RunnerProbe]:
     return skipped_probes("0.0.0.0", model, "the pod has no IP yet")  # noqa: S104
 
 
-_DEFAULT_METRICS: HealthMetrics | None = None
-
-
+@functools.cache
 def default_metrics() -> HealthMetrics:
     """The process-wide collector on prometheus_client's default registry (created once)."""
-    global _DEFAULT_METRICS
-    if _DEFAULT_METRICS is None:
-        _DEFAULT_METRICS = HealthMetrics()
-    return _DEFAULT_METRICS
+    return HealthMetrics()
 
 
 def _triton_ready(pod: Mapping[str, Any], layout: PodLayout) -> bool:
