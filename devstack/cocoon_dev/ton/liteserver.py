@@ -40,6 +40,7 @@ from pytoniq_core.tl.generator import TlGenerator, TlSchemas
 from pytoniq_core.tlb.vm_stack import VmStack
 
 from cocoon_dev.ton import proofs
+from cocoon_dev.ton.blocks import BlockQueries
 from cocoon_dev.ton.boc import cells_to_boc, lite_server_error, tl_bytes
 from cocoon_dev.ton.chain import ExternalNotAccepted, FrozenView, LocalChain, LocalChainError
 
@@ -134,18 +135,20 @@ class LocalLiteServer:
         self._id_pong = _tl_id(self.schemas, "tcp.pong")
         # Queries answered, by TL name (benchmarks read it through the control endpoint's /status).
         self.query_counts: Counter[str] = Counter()
+        blocks = BlockQueries(self)
         self._handlers: dict[str, Callable[[dict[str, Any], float], Awaitable[bytes]]] = {
             "liteServer.getMasterchainInfo": self._get_masterchain_info,
             "liteServer.getMasterchainInfoExt": self._get_masterchain_info_ext,
             "liteServer.getTime": self._get_time,
             "liteServer.getVersion": self._get_version,
-            "liteServer.getAllShardsInfo": self._get_all_shards_info,
+            "liteServer.getAllShardsInfo": blocks.all_shards_info,
+            "liteServer.listBlockTransactions": blocks.list_block_transactions,
             "liteServer.getAccountState": self._get_account_state,
             "liteServer.runSmcMethod": self._run_smc_method,
             "liteServer.sendMessage": self._send_message,
             "liteServer.getTransactions": self._get_transactions,
             "liteServer.getLibraries": self._get_libraries,
-            "liteServer.lookupBlock": self._lookup_block,
+            "liteServer.lookupBlock": blocks.lookup_block,
             "liteServer.getConfigAll": self._get_config,
             "liteServer.getConfigParams": self._get_config,
         }
@@ -354,6 +357,10 @@ class LocalLiteServer:
             return self.chain.seqno + INFLATED_BLOCKS
         return self._view().seqno
 
+    def announced_seqno(self) -> int:
+        """The masterchain head this server hands out (what getMasterchainInfo says)."""
+        return self._seqno()
+
     def _now(self) -> int:
         return self.chain.now + (INFLATED_SECONDS if self.lie == "inflated-block" else 0)
 
@@ -409,14 +416,6 @@ class LocalLiteServer:
             file_hash=shard.file_hash,
             lt=self.chain.lt,
             now=self.chain.now,
-        )
-
-    async def _get_all_shards_info(self, req: dict[str, Any], received: float) -> bytes:
-        chain = self.chain
-        cell = self._shard_hashes()
-        return self._ser(
-            "liteServer.allShardsInfo",
-            {"id": chain.last_mc_block.to_dict(), "proof": b"", "data": cell.to_boc()},
         )
 
     async def _get_account_state(self, req: dict[str, Any], received: float) -> bytes:
@@ -543,9 +542,6 @@ class LocalLiteServer:
 
     async def _get_libraries(self, req: dict[str, Any], received: float) -> bytes:
         return self._ser("liteServer.libraryResult", {"result": []})  # no library cells on this chain
-
-    async def _lookup_block(self, req: dict[str, Any], received: float) -> bytes:
-        return lite_server_error(ERR_NOT_FOUND, "block not found: the local chain keeps no block archive")
 
 
 def _read_tl_bytes(data: bytes, offset: int) -> bytes:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.ton.addresses import raw_address
-from cocoon_operator.ton.client import ChainClient, TxCursor
+from cocoon_operator.ton.client import ChainClient, TxCursor, fresh_reads
 from cocoon_operator.ton.payouts import PayoutTx, claim_submitters, scan_owner_payouts
 from cocoon_operator.ton.worker_contracts import ContractUnreadable, read_worker_contract
 from cocoon_operator.worker.runner_client import PayoutAnswer, RunnerClient, RunnerStats, RunnerUnavailable
@@ -169,8 +169,12 @@ class LiveFacts:
         now: int | None = None,
         scan_limit: int | None = None,
         attribution: lg.Attribution | None = None,
+        fresh: bool = False,
+        claim_threshold_nano: int = 1,
     ) -> None:
         self._client, self._runner = client, runner
+        self._fresh = fresh
+        self._threshold = claim_threshold_nano
         self._attribution = attribution
         self._owner = raw_address(owner)
         self._previous = list(previous)
@@ -188,17 +192,41 @@ class LiveFacts:
         self.contracts = contracts_from_runner(self.stats, self._previous)
         return runner_facts(self.stats)
 
+    async def money_in_play(self) -> bool:
+        """Whether this cycle may start a claim: the runner reports tokens not yet paid out worth at
+        least the policy's threshold at the worker contract's fee. The chain can only lower that
+        amount (paid = max(the contract's tokens, the runner's)), so below it no claim can start.
+        Then, and with a claim open, asked for or final, or a scan gap open, every chain read of the
+        cycle is fresh (never the block follower's cache)."""
+        for p in self.stats.proxies if self.stats is not None else ():
+            unpaid = p.earned_tokens_committed_to_blockchain - max(
+                p.cached_out_tokens, p.expected_cached_out_tokens
+            )
+            if unpaid <= 0:
+                continue
+            if not p.sc_address:
+                return True
+            try:  # the fee is in the contract's params: a read the follower may vouch for
+                fee = (await read_worker_contract(self._client, p.sc_address)).fee_per_token
+            except ContractUnreadable:
+                return True
+            if unpaid * fee >= self._threshold:
+                return True
+        return False
+
     async def chain_facts(self, cursor_lt: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
-        return await gather_chain_facts(
-            self._client,
-            owner=self._owner,
-            contracts=self.contracts,
-            cursor_lt=cursor_lt,
-            gap=gap,
-            now=self._now,
-            scan_limit=self._scan_limit,
-            attribution=self._attribution,
-        )
+        fresh = self._fresh or gap is not None or await self.money_in_play()
+        with fresh_reads(fresh):
+            return await gather_chain_facts(
+                self._client,
+                owner=self._owner,
+                contracts=self.contracts,
+                cursor_lt=cursor_lt,
+                gap=gap,
+                now=self._now,
+                scan_limit=self._scan_limit,
+                attribution=self._attribution,
+            )
 
 
 def runner_trigger(

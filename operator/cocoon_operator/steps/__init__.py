@@ -38,6 +38,8 @@ def build(settings: Settings, kube: StatusPatcher) -> StepSet:
     metrics = mx.default()
     mx.serve_from_env()
     hub = ChainHub(trust_level=settings.ton_trust_level, metrics=metrics)
+    if not settings.ton_follow_blocks:
+        hub.settings = hub.settings.model_copy(update={"follow_blocks": False})
     health = from_settings(settings, metrics=default_metrics()) if settings.health_probes else PodReadiness()
     return StepSet(
         chain=ChainSteps(hub, kube, metrics), health=health, rewards=RewardSteps(hub, kube, metrics)

@@ -30,6 +30,7 @@ from cocoon_operator.status import Cond
 from cocoon_operator.steps.contract import Context
 from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable
+from cocoon_operator.ton.follower import BlockFollower
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.root import RootConfig, read_root
 from cocoon_operator.worker.runner_client import RunnerStats
@@ -125,6 +126,7 @@ class ChainHub:
         )
         self.metrics = metrics
         self._clients: dict[str, ChainClient] = {}
+        self.followers: dict[str, BlockFollower] = {}  # one per network: which accounts changed
         self._locks: dict[str, asyncio.Lock] = {}
         self._down: dict[str, tuple[float, float, str]] = {}  # key → (retry after, next backoff, why)
         self.clock = time.monotonic
@@ -182,7 +184,18 @@ class ChainHub:
                     raise
                 self._down.pop(key, None)
                 self._clients[key] = client
+                self.follow(key, client)
         return key, client
+
+    def follow(self, key: str, client: ChainClient) -> None:
+        """Start the network's block follower (the client's reads of unchanged accounts then cost
+        nothing); `settings.follow_blocks=False` keeps every read a query, as before issue 20."""
+        if not self.settings.follow_blocks or key in self.followers:
+            return
+        follower = BlockFollower(client, interval_s=self.settings.follow_interval_s)
+        client.cache = follower.cache
+        self.followers[key] = follower
+        follower.start()
 
     def _fail_fast(self, key: str) -> None:
         down = self._down.get(key)
@@ -190,6 +203,9 @@ class ChainHub:
             raise ChainUnavailable(down[2])  # the same words as the failure: the condition stays as it is
 
     async def drop(self, key: str) -> None:
+        follower = self.followers.pop(key, None)
+        if follower is not None:
+            await follower.stop()
         client = self._clients.pop(key, None)
         self._roots = {k: v for k, v in self._roots.items() if k[0] != key}
         if client is not None:

@@ -197,36 +197,13 @@ class FundingStep:
             self._policy_refused(ctx, refusal, conditions, events)
             fields["funding"] = {"walletBalanceNano": self.hub.known_balance(ctx)}
             return False
-        treasury = await Treasury.open(client, key)
+        result = None if open_intent else _unchanged_above_floor(ctx, client, ident, floor)
+        if result is None:
+            result = await self._ensure_funded(ctx, client, key, policy, ident, floor, target)
         del key
-
-        async def approve(amount: int, now: int) -> str | None:
-            spent = await spent_last_day(client, treasury.address, now)
-            if spent is None:
-                return "the treasury's spending in the last 24 hours could not be read in full"
-            return policy.refuse(amount, spent)
-
-        writer = GuardedStatus(self.kube, ctx.namespace, ctx.name)
-        store = StatusFundingStore(writer)
-        # One top-up at a time per treasury in this process: concurrent ones would pick the same
-        # treasury seqno and all but one would be refused (and retried later).
-        async with self.hub.treasury_lock(treasury.address):
-            result = await self.hub.timed(
-                "ensureFunded",
-                ensure_funded(
-                    client,
-                    treasury,
-                    ident.wallet,
-                    floor_nano=floor,
-                    target_nano=target,
-                    store=store,
-                    confirm_wait_s=2.0,
-                    approve=approve,
-                ),
-            )
         self.hub.remember_balance(ctx, result.wallet_balance)
         if self.metrics is not None and result.treasury_balance:
-            self.metrics.treasury_balance.labels(treasury.address).set(result.treasury_balance)
+            self.metrics.treasury_balance.labels(result.treasury).set(result.treasury_balance)
         if result.status is FundingStatus.POLICY_REFUSED:
             self._policy_refused(ctx, result.message, conditions, events)
             fields["funding"] = _funding_status(result)
@@ -262,6 +239,45 @@ class FundingStep:
             events.append(EventSpec("Warning", result.status.value, result.message))
         return result.funded
 
+    async def _ensure_funded(
+        self,
+        ctx: Context,
+        client: ChainClient,
+        key: TreasuryKey,
+        policy: TreasuryPolicy,
+        ident: NodeIdentity,
+        floor: int,
+        target: int,
+    ) -> FundingResult:
+        """The money path: fresh, cross-checked reads, the write-ahead intent, the top-up."""
+        treasury = await Treasury.open(client, key)
+
+        async def approve(amount: int, now: int) -> str | None:
+            spent = await spent_last_day(client, treasury.address, now)
+            if spent is None:
+                return "the treasury's spending in the last 24 hours could not be read in full"
+            return policy.refuse(amount, spent)
+
+        writer = GuardedStatus(self.kube, ctx.namespace, ctx.name)
+        store = StatusFundingStore(writer)
+        # One top-up at a time per treasury in this process: concurrent ones would pick the same
+        # treasury seqno and all but one would be refused (and retried later).
+        async with self.hub.treasury_lock(treasury.address):
+            result = await self.hub.timed(
+                "ensureFunded",
+                ensure_funded(
+                    client,
+                    treasury,
+                    ident.wallet,
+                    floor_nano=floor,
+                    target_nano=target,
+                    store=store,
+                    confirm_wait_s=2.0,
+                    approve=approve,
+                ),
+            )
+        return result
+
     def _policy_refused(
         self, ctx: Context, message: str, conditions: list[Cond], events: list[EventSpec]
     ) -> None:
@@ -271,6 +287,31 @@ class FundingStep:
             self.metrics.funding.labels(ctx.namespace, ctx.name, FundingStatus.POLICY_REFUSED.value).inc()
         if cond_changed(ctx, cond):
             events.append(EventSpec("Warning", FundingStatus.POLICY_REFUSED.value, message))
+
+
+def _unchanged_above_floor(
+    ctx: Context, client: ChainClient, ident: NodeIdentity, floor: int
+) -> FundingResult | None:
+    """Nothing to pay, known without a query: no intent is open and the block follower vouches that
+    the wallet has had no transaction since a read that showed it at or above the floor. Deciding
+    *not* to pay is all this may do; a wallet below its floor (or one the follower cannot vouch for)
+    goes through `ensure_funded` and its fresh, cross-checked reads."""
+    previous = ctx.status.get("funding") or {}
+    treasury = previous.get("treasury")
+    if not treasury or previous.get("lastResult") != FundingStatus.ABOVE_FLOOR.value:
+        return None  # the treasury's address comes from the last money read: none yet
+    state = client.cached_state(ident.wallet)
+    if state is None or state.balance < floor:
+        return None
+    return FundingResult(
+        status=FundingStatus.ABOVE_FLOOR,
+        message=f"Cocoon wallet {state.address} holds {state.balance} nanoTON (floor {floor})",
+        wallet=state.address,
+        wallet_balance=state.balance,
+        treasury=str(treasury),
+        treasury_balance=0,
+        floor_nano=floor,
+    )
 
 
 def _verified_before(ctx: Context) -> bool:

@@ -262,6 +262,9 @@ class RewardSteps:
                 owner=ident.owner,
                 previous=_known_contracts(ctx.status),
                 attribution=await self._attribution(ctx, ident),
+                # A claim open, asked for, or the last one before deletion: no cached read decides it.
+                fresh=final or forced or bool((ctx.status.get("claims") or {}).get("pending")),
+                claim_threshold_nano=claim_threshold(policy_of(ctx)),
             )
             send = runner_trigger(runner, facts) if runner is not None else _no_runner
 

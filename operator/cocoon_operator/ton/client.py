@@ -10,20 +10,26 @@ and benches can report them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from pytoniq.liteclient.balancer import BalancerError, LiteBalancer
 from pytoniq.liteclient.client import LiteClient, LiteClientError, LiteServerError, RunGetMethodError
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
+from pytoniq_core.tl.block import BlockIdExt
 from pytoniq_core.tlb.transaction import Transaction
 
 from cocoon_operator.ton.addresses import raw_address
+
+if TYPE_CHECKING:
+    from cocoon_operator.ton.follower import AccountCache
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,9 @@ class ChainSettings(BaseModel):
     # Money reads (balances, seqnos, "was it sent") must agree on two liteservers whose clocks differ by
     # at most this much; with one liteserver in the config they cannot be cross-checked.
     clock_tolerance_s: int = Field(default=30, ge=0)
+    # Follow new blocks and read an account again only after it had a transaction (ton/follower.py).
+    follow_blocks: bool = True
+    follow_interval_s: float = Field(default=1.0, gt=0)  # a step without a new block costs nothing
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,22 @@ def tx_view(tx: Transaction) -> TxView:
     )
 
 
+# Reads in this context skip the block follower's cache (a claim cycle with money in play).
+_FRESH: contextvars.ContextVar[bool] = contextvars.ContextVar("cocoon_fresh_reads", default=False)
+
+
+@contextlib.contextmanager
+def fresh_reads(on: bool = True) -> Iterator[None]:
+    """Within this block every read of the current task goes to a liteserver."""
+    token = _FRESH.set(on or _FRESH.get())
+    try:
+        yield
+    finally:
+        _FRESH.reset(token)
+
+
+BLOCK_LIST_PAGE = 256  # what a node answers at most per listBlockTransactions
+
 # Outages (retry, then ChainUnavailable); liteserver *answers* (errors included) are not retried.
 _OUTAGE: tuple[type[BaseException], ...] = (TimeoutError, OSError, BalancerError, LiteClientError)
 
@@ -194,6 +219,7 @@ class ChainClient:
         self.round_trips = RoundTrips()
         self.on_query: Callable[[str], None] | None = None  # e.g. a metric: one call per liteserver query
         self._started = False
+        self.cache: AccountCache | None = None  # set while a block follower runs (ton/follower.py)
 
     @classmethod
     def from_config(cls, global_config: dict[str, Any], settings: ChainSettings | None = None) -> ChainClient:
@@ -300,8 +326,12 @@ class ChainClient:
     # --- reads -------------------------------------------------------------------------------------
 
     async def chain_time(self) -> int:
-        """The liteserver's current chain time (`getTime`). Wallet `valid_until` must be judged by this
-        clock, never the operator's: a failure is an error (ChainUnavailable), not a local guess."""
+        """The liteserver's current chain time (`getTime`), or the block follower's at its last step
+        (at most a step behind: only ever later decisions). Wallet `valid_until` is judged by
+        `checked_time`, never by this."""
+        cache = self._cache()
+        if cache is not None and cache.chain_time() is not None:
+            return cast(int, cache.chain_time())
         try:
             answer = await self._call("getTime", lambda: self._backend.get_time())
         except LiteServerError as exc:
@@ -348,7 +378,8 @@ class ChainClient:
 
     async def checked_state(self, address: Address | str) -> AccountState:
         """An account's state that two liteservers agree on (balance, last transaction, code and
-        data). A lagging or lying peer makes this a ChainDisagreement, never a different answer."""
+        data). A lagging or lying peer makes this a ChainDisagreement, never a different answer.
+        Always read (never from the follower's cache); the answer refreshes the cache."""
         states = [await self._state_from(peer, address) for peer in self._pair("getAccountState")]
         first = states[0]
         for other in states[1:]:
@@ -357,10 +388,93 @@ class ChainClient:
                     f"liteservers disagree on account {first.address}: balance {first.balance} at lt "
                     f"{first.last_tx_lt} vs balance {other.balance} at lt {other.last_tx_lt}"
                 )
+        if self.cache is not None:
+            self.cache.store(first)
         return first
 
+    def _cache(self) -> AccountCache | None:
+        return None if _FRESH.get() or self.cache is None else self.cache
+
     async def account_state(self, address: Address | str) -> AccountState:
-        return await self._state_from(self._backend, address)
+        """An account's state from one liteserver, or the same state again when the block follower
+        vouches that the account has had no transaction since it was read."""
+        cache = self._cache()
+        cached = cache.state(raw_address(address)) if cache is not None else None
+        if cached is not None:
+            return cached
+        state = await self._state_from(self._backend, address)
+        if self.cache is not None:
+            self.cache.store(state)
+        return state
+
+    def cached_state(self, address: Address | str) -> AccountState | None:
+        """The state the follower vouches for, without a query (None: it does not, read it)."""
+        cache = self._cache()
+        return cache.state(raw_address(address)) if cache is not None else None
+
+    def cached_view(self, address: str, key: str, state_lt: int) -> Any | None:
+        """Something derived from `address` at the state with last transaction `state_lt` (e.g. a
+        parsed getter), while that state is still current."""
+        cache = self._cache()
+        return cache.view(address, key, state_lt) if cache is not None else None
+
+    def remember_view(self, address: str, key: str, state_lt: int, value: Any) -> None:
+        if self.cache is not None:
+            self.cache.store_view(address, key, state_lt, value)
+
+    # --- blocks (the block follower) ---------------------------------------------------------------
+
+    def _block_peer(self) -> Any:
+        """One liteserver for a whole walk: another could not know a block the first announced."""
+        b = self._backend
+        if isinstance(b, LiteBalancer):
+            peers = self.money_peers()
+            if not peers:
+                raise ChainUnavailable("No liteserver is alive to follow blocks")
+            return peers[0]
+        return b
+
+    async def _request(self, name: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
+        peer = self._block_peer()
+        try:
+            return await self._call(name, lambda: call(peer))
+        except LiteServerError as exc:
+            raise ChainUnavailable(f"{name} failed: {exc.message}") from exc
+
+    def tracked_head(self) -> int | None:
+        """The masterchain seqno pytoniq's own updater last saw (no query), if it runs."""
+        peers = self.money_peers()
+        block = getattr(peers[0], "last_mc_block", None) if peers else None
+        return int(block.seqno) if isinstance(block, BlockIdExt) else None
+
+    async def masterchain_head(self) -> tuple[BlockIdExt, int]:
+        """The newest masterchain block and the chain time (`getMasterchainInfoExt`)."""
+        answer = await self._request("getMasterchainInfoExt", lambda p: p.get_masterchain_info_ext())
+        return BlockIdExt.from_dict(answer["last"]), int(answer["now"])
+
+    async def shard_tops(self, block: BlockIdExt) -> list[BlockIdExt]:
+        """The newest shard block of every shard as of masterchain `block` (`getAllShardsInfo`)."""
+        return list(await self._request("getAllShardsInfo", lambda p: p.get_all_shards_info(block)))
+
+    async def lookup_block(self, workchain: int, shard: int, seqno: int) -> BlockIdExt:
+        data = {"mode": 1, "id": {"workchain": workchain, "shard": shard, "seqno": seqno}}
+        answer = await self._request("lookupBlock", lambda p: p.liteserver_request("lookupBlock", data))
+        return BlockIdExt.from_dict(answer["id"])  # type: ignore[no-any-return]
+
+    async def block_transactions(self, block: BlockIdExt) -> list[tuple[str, int]]:
+        """(raw account, lt) of every transaction in `block` (`listBlockTransactions`, paged)."""
+        found: list[tuple[str, int]] = []
+        data: dict[str, Any] = {"id": cast(Any, block).to_dict(), "mode": 0b111, "count": BLOCK_LIST_PAGE}
+        while True:
+            request = functools.partial(_list_block, data=dict(data))
+            answer = await self._request("listBlockTransactions", request)
+            ids = answer.get("ids") or []
+            for tx in ids:
+                found.append((f"{block.workchain}:{tx['account']}", int(tx["lt"])))
+            if not answer.get("incomplete") or not ids:
+                return found
+            last = ids[-1]
+            data = {**data, "mode": 0b111 | 1 << 7, "after": {"account": last["account"], "lt": last["lt"]}}
 
     async def _state_from(self, backend: Any, address: Address | str) -> AccountState:
         addr = address if isinstance(address, Address) else Address(address)
@@ -456,6 +570,10 @@ class ChainClient:
                 if lt <= to_lt:
                     return TxPage(transactions=tuple(found), complete=True)
         return TxPage(transactions=tuple(found), complete=False, resume=TxCursor(lt, tx_hash))
+
+
+async def _list_block(peer: Any, data: dict[str, Any]) -> Any:
+    return await peer.liteserver_request("listBlockTransactions", data)
 
 
 def _time_of(answer: Any) -> int:

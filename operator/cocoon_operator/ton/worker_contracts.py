@@ -123,6 +123,9 @@ def _stack_address(item: Any, what: str) -> str:
     raise ContractUnreadable(f"get_cocoon_worker_data: {what} is not an address")
 
 
+WORKER_DATA = "get_cocoon_worker_data"
+
+
 async def read_worker_data(client: ChainClient, worker_contract: Address | str) -> WorkerContractData:
     """Run `get_cocoon_worker_data`. Raises ContractUnreadable when the contract is not deployed."""
     raw = raw_address(worker_contract)
@@ -148,7 +151,11 @@ async def read_worker_data(client: ChainClient, worker_contract: Address | str) 
 async def read_worker_contract(client: ChainClient, worker_contract: Address | str) -> WorkerContractState:
     """The getter (authoritative `tokens`) plus the stored params (fee and params_version)."""
     account, storage = await _stored(client, worker_contract, "Worker contract", WorkerStorage.from_cell)
-    data = await read_worker_data(client, worker_contract)
+    # The getter's answer is kept with the state it ran on: unchanged account, unchanged answer.
+    data = client.cached_view(account.address, WORKER_DATA, account.last_tx_lt)
+    if not isinstance(data, WorkerContractData):
+        data = await read_worker_data(client, worker_contract)
+        client.remember_view(account.address, WORKER_DATA, account.last_tx_lt, data)
     return WorkerContractState(data=data, params=storage.params, active=True, balance=account.balance)
 
 

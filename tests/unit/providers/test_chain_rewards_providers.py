@@ -37,6 +37,7 @@ from cocoon_operator.steps.funding import FIRST_REGISTRATION_NANO
 from cocoon_operator.steps.rewards import RewardSteps
 from cocoon_operator.ton.addresses import format_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable
+from cocoon_operator.ton.follower import BlockFollower
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 from cocoon_operator.worker.runner_client import RunnerStats
 from tests.unit.fakes import FakeKube
@@ -88,12 +89,15 @@ def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
 
 
 class LocalHub(ChainHub):
-    """The hub over the test's liteserver (the ConfigMap content does not matter here)."""
+    """The hub over the test's liteserver (the ConfigMap content does not matter here). With
+    `follow`, a block follower (issue 20) takes one step before every use of the client, so each
+    step sees every block sealed before it."""
 
-    def __init__(self, global_config: dict[str, Any]) -> None:
+    def __init__(self, global_config: dict[str, Any], *, follow: bool = False) -> None:
         super().__init__()
         self.global_cfg = global_config
         self.down = False
+        self.follow_blocks = follow
         self._client: ChainClient | None = None
 
     async def client(self, ctx: Context) -> tuple[str, ChainClient]:
@@ -102,6 +106,13 @@ class LocalHub(ChainHub):
         if self._client is None:
             self._client = ChainClient.from_config(self.global_cfg, ChainSettings(use_balancer=False))
             await self._client.start()
+            if self.follow_blocks:
+                follower = BlockFollower(self._client)
+                self._client.cache = follower.cache
+                self.followers["local"] = follower
+        follower = self.followers.get("local")
+        if follower is not None:
+            await follower.tick(ask=True)
         return "local", self._client
 
     async def close(self) -> None:
@@ -109,9 +120,9 @@ class LocalHub(ChainHub):
             await self._client.close()
 
 
-@pytest.fixture
-async def hub(ton_chain: Any) -> AsyncIterator[LocalHub]:
-    h = LocalHub(ton_chain.global_config)
+@pytest.fixture(params=[False, True], ids=["polling", "follower"])
+async def hub(request: pytest.FixtureRequest, ton_chain: Any) -> AsyncIterator[LocalHub]:
+    h = LocalHub(ton_chain.global_config, follow=request.param)
     yield h
     await h.close()
 
