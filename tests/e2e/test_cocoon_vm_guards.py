@@ -177,7 +177,7 @@ def test_cocoon_vm_without_tdx_hosts_says_why_no_node_fits(
         assert sts.returncode != 0, "nothing starts where nothing fits"
     finally:
         cocoon_crd.kubectl(
-            "delete", "cn", "--all", "-n", worker_namespace, "--wait=true", "--timeout=60s", check=False
+            "delete", "cn", "--all", "-n", worker_namespace, "--wait=true", "--timeout=50s", check=False
         )
         handle.stop()
 

@@ -703,8 +703,14 @@ async def test_one_owner_four_workers_every_payout_counted_once(stack: Stack) ->
     (coefficients): they share the worker contract, the simulated proxy signs the owner's total for
     all of them, and any of them may claim it. Afterwards the per-node ledgers sum to what the owner
     received on chain, to the nanoTON, and no payout is in two ledgers."""
-    stack.kubectl(
-        "delete", "cn", "--all", "-n", stack.namespace, "--wait=true", "--timeout=120s", check=False
+    # The earlier tests' CocoonNodes go first; their finalizers run a last claim each, which on a
+    # loaded machine takes longer than one kubectl call may wait.
+    stack.kubectl("delete", "cn", "--all", "-n", stack.namespace, "--wait=false", check=False)
+    wait_for(
+        "the earlier CocoonNodes deleted",
+        lambda: stack.kubectl("get", "cn", "-n", stack.namespace, "-o", "name", check=False).stdout.strip(),
+        lambda names: names == "",
+        timeout_s=300,
     )
     for name, coefficient in RACK:
         stack.create(name, tee=TDX, owner="rack", workerCoefficient=coefficient)

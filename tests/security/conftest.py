@@ -265,7 +265,7 @@ def security_stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         )  # fmt: skip
     finally:
         for ns in (ns_a, ns_b):  # CocoonNodes go through the operator while it still runs
-            cluster.kubectl("delete", "cn", "--all", "-n", ns, "--wait=true", "--timeout=60s", check=False)
+            cluster.kubectl("delete", "cn", "--all", "-n", ns, "--wait=true", "--timeout=50s", check=False)
         if operator is not None and operator.poll() is None:
             os.killpg(operator.pid, signal.SIGTERM)
             try:
