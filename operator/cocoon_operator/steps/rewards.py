@@ -165,6 +165,18 @@ COCOON_API_VERSION = "cocoon.tonops.dev/v1alpha1"
 NODES_TTL_S = 30.0
 
 
+def _wallet_of(node: dict[str, Any]) -> str:
+    return str((node.get("status") or {}).get("walletAddress") or "")
+
+
+def _same_owner(node: dict[str, Any], ctx: Context) -> bool:
+    owner = (node.get("spec") or {}).get("ownerAddress")
+    try:
+        return bool(owner) and raw_address(str(owner)) == raw_address(ctx.spec.owner_address)
+    except Exception:  # a malformed address in another object's spec: not a sibling
+        return False
+
+
 def _claimable_since(ctx: Context, claimable_nano: int, payouts: int, now: int) -> int | None:
     """Since when the policy would claim what is claimable (at least minClaim and worth its gas), with
     no payout in between (None: not now)."""
@@ -209,14 +221,37 @@ class RewardSteps:
         per namespace every NODES_TTL_S, shared by its reconciles)."""
         cached = self._nodes.get(ctx.namespace)
         if cached is None or time.monotonic() - cached[0] > NODES_TTL_S:
-            nodes = await ctx.kube.list(COCOON_API_VERSION, "CocoonNode", ctx.namespace)
+            nodes = await self._with_wallets(
+                ctx, await ctx.kube.list(COCOON_API_VERSION, "CocoonNode", ctx.namespace)
+            )
             cached = (time.monotonic(), nodes)
-            self._nodes[ctx.namespace] = cached
+            if all(_wallet_of(n) for n in nodes if _same_owner(n, ctx)):
+                self._nodes[ctx.namespace] = cached  # a sibling whose wallet is not known yet: list again
         me = next(
             (n for n in cached[1] if (n.get("metadata") or {}).get("uid") == ctx.uid),
             {"metadata": {"uid": ctx.uid, "name": ctx.name, "creationTimestamp": "~"}},  # newest
         )
         return attribution_for(me, ident.wallet, ident.owner, cached[1])
+
+    async def _with_wallets(self, ctx: Context, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Siblings whose status does not show their cocoon wallet yet (just created) get it derived
+        from their wallet Secret's public key: a payout one of them submitted must never look like
+        nobody's (the oldest node would record it as well). A sibling without a key has no wallet and
+        cannot have submitted anything."""
+        out = []
+        for node in nodes:
+            if _same_owner(node, ctx) and not _wallet_of(node):
+                ref = ((node.get("spec") or {}).get("wallet") or {}).get("secretRef") or {}
+                secret = (
+                    await ctx.kube.get("v1", "Secret", ctx.namespace, ref["name"])
+                    if ref.get("name")
+                    else None
+                )
+                ident = node_identity(secret, ctx.spec.owner_address)
+                if ident is not None:
+                    node = {**node, "status": {**(node.get("status") or {}), "walletAddress": ident.wallet}}
+            out.append(node)
+        return out
 
     async def observe(self, ctx: Context) -> StepReport:
         started = time.monotonic()
