@@ -215,7 +215,8 @@ class LiveFacts:
         return False
 
     async def chain_facts(self, cursor_lt: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
-        fresh = self._fresh or gap is not None or await self.money_in_play()
+        # Without a block follower every read is fresh anyway: `money_in_play` would only cost a query.
+        fresh = self._fresh or gap is not None or self._client.cache is None or await self.money_in_play()
         with fresh_reads(fresh):
             return await gather_chain_facts(
                 self._client,

@@ -9,7 +9,6 @@ as the last successful pre-flight decided.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from pytoniq_core.boc.address import Address
@@ -28,6 +27,7 @@ from cocoon_operator.steps.common import (
     condition,
     node_identity,
     pod_ip,
+    step_timer,
     strip_none,
     wallet_check,
 )
@@ -144,12 +144,8 @@ class ChainSteps:
     # --- funding and registration -------------------------------------------------------------
 
     async def observe(self, ctx: Context) -> StepReport:
-        started = time.monotonic()
-        try:
+        with step_timer(self.metrics, "chain"):
             return await self._observe(ctx)
-        finally:
-            if self.metrics is not None:
-                self.metrics.reconcile_duration.labels("chain").observe(time.monotonic() - started)
 
     async def _observe(self, ctx: Context) -> StepReport:
         secret = await ctx.kube.get("v1", "Secret", ctx.namespace, ctx.wallet_secret_name)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, TypeVar
@@ -40,6 +41,18 @@ T = TypeVar("T")
 
 CHAIN_UNAVAILABLE: Final = Reason.CHAIN_UNAVAILABLE
 ROOT_TTL_S = 5.0
+
+
+@contextlib.contextmanager
+def step_timer(metrics: mx.MoneyMetrics | None, step: str) -> Iterator[None]:
+    """Observe how long a provider's `observe` took (`cocoon_reconcile_duration_seconds{step}`),
+    failures included."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        if metrics is not None:
+            metrics.reconcile_duration.labels(step).observe(time.monotonic() - started)
 
 
 @dataclass(frozen=True)

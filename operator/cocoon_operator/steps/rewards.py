@@ -41,6 +41,7 @@ from cocoon_operator.steps.common import (
     node_identity,
     node_seed,
     pod_ip,
+    step_timer,
     strip_none,
     wallet_check,
 )
@@ -254,12 +255,8 @@ class RewardSteps:
         return out
 
     async def observe(self, ctx: Context) -> StepReport:
-        started = time.monotonic()
-        try:
+        with step_timer(self.metrics, "rewards"):
             return await self._observe(ctx)
-        finally:
-            if self.metrics is not None:
-                self.metrics.reconcile_duration.labels("rewards").observe(time.monotonic() - started)
 
     async def _cycle(
         self, ctx: Context, *, final: bool
