@@ -128,6 +128,15 @@ def _quantile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
+def _money_state(obj: Any) -> Any:
+    """What settling waits on, short enough to survive a truncated CI log."""
+    if not isinstance(obj, dict):
+        return obj
+    status = obj.get("status") or {}
+    conditions = {c["type"]: f"{c['status']}/{c.get('reason')}" for c in status.get("conditions", [])}
+    return {k: status.get(k) for k in ("claims", "funding", "sweep")} | {"conditions": conditions}
+
+
 def _settled(obj: dict[str, Any]) -> bool:
     status = obj.get("status") or {}
     return (
@@ -313,7 +322,7 @@ async def test_chaos_money_exact_after_randomised_faults(stack: Stack) -> None:
         ops.supervise()
         t_settle = time.monotonic()
         for name, _ in NODES:
-            stack.wait(f"{name} settled", name, _settled, 600)
+            wait_for(f"{name} settled", lambda n=name: stack.cn(n), _settled, 600, show=_money_state)
         settle_s = time.monotonic() - t_settle
         time.sleep(6)  # payouts of the last claims land
         figures = {name: await _chain_matches_ledger(stack, name) for name, _ in NODES}

@@ -24,8 +24,10 @@ def wait_for(
     done: Callable[[T], bool],
     timeout_s: float = 60.0,
     interval_s: float = 0.5,
+    show: Callable[[Any], Any] = lambda last: last,
 ) -> T:
-    """Poll `probe` until `done(value)`; on timeout fail with `what` and the last value (or error) seen."""
+    """Poll `probe` until `done(value)`; on timeout fail with `what` and the last value (or error) seen,
+    as `show` renders it (a short view keeps the reason in a truncated CI log)."""
     deadline = time.monotonic() + timeout_s
     last: Any = "<never probed>"
     while True:
@@ -38,7 +40,7 @@ def wait_for(
             last = f"ApiException {exc.status} {exc.reason}"
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"timed out after {timeout_s:.0f} s waiting for {what}; last state seen: {last}"
+                f"timed out after {timeout_s:.0f} s waiting for {what}; last state seen: {show(last)}"
             )
         time.sleep(interval_s)
 
