@@ -350,6 +350,15 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             world.kill()
 
 
+def world_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser with the chain world's arguments: this side takes them and passes them on (`amain`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--earning", type=int, default=10)
+    parser.add_argument("--block-ms", type=int, default=5000)
+    return parser
+
+
 def headline(modes: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for m in modes:
@@ -363,14 +372,9 @@ def headline(modes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--nodes", type=int, default=100)
-    parser.add_argument("--earning", type=int, default=10)
+    parser = world_parser(__doc__)
     parser.add_argument("--resync-s", type=float, default=60.0)
     parser.add_argument("--window-s", type=float, default=120.0)
-    parser.add_argument("--block-ms", type=int, default=5000)
     parser.add_argument("--modes", default="polling,follower")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--tag", default="")
