@@ -34,12 +34,12 @@ import sys
 import time
 import tracemalloc
 import urllib.request
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import psutil
 from pytoniq_core.boc.address import Address
+from tests.unit.fakes import VersionedKube, settle
 
 from cocoon_dev.ton.network import DEV_IMAGE_HASH
 from cocoon_operator.api.spec import parse_spec
@@ -57,76 +57,24 @@ CONCURRENCY = 64
 TON = 10**9
 
 
-class MemoryKube:
-    """The API calls the chain and rewards steps make (get, list, guarded status patch)."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def put(self, obj: dict[str, Any]) -> None:
-        obj["metadata"].setdefault("resourceVersion", "1")
-        self.objects[(obj["kind"], obj["metadata"]["name"])] = obj
-
-    async def get(
-        self, api_version: str, kind: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None:
-        found = self.objects.get((kind, name))
-        return copy.deepcopy(found) if found is not None else None
-
-    async def list(
-        self, api_version: str, kind: str, namespace: str | None = None, **_: Any
-    ) -> list[dict[str, Any]]:
-        return [copy.deepcopy(o) for (k, _), o in self.objects.items() if k == kind]
-
-    async def patch(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        name: str,
-        patch: Mapping[str, Any],
-        **_: Any,
-    ) -> dict[str, Any]:
-        obj = self.objects[(kind, name)]
-        meta = obj["metadata"]
-        want = (patch.get("metadata") or {}).get("resourceVersion")
-        if want is not None and want != meta["resourceVersion"]:
-            from cocoon_operator.k8s.errors import ApiError
-
-            raise ApiError(409, "Conflict", "the object has been modified")
-        merge(obj.setdefault("status", {}), patch.get("status") or {})
-        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
-        return copy.deepcopy(obj)
-
-
-def merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
-            merge(target[key], value)
-        else:
-            target[key] = copy.deepcopy(value)
-
-
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def build_objects(kube: MemoryKube, setup: dict[str, Any]) -> list[str]:
+def build_objects(kube: VersionedKube, setup: dict[str, Any]) -> list[str]:
     root = format_address(Address(setup["root"]))
-    kube.put({"kind": "ConfigMap", "metadata": {"name": "ton"},
+    kube.put({"kind": "ConfigMap", "metadata": {"name": "ton", "namespace": NS},
               "data": {"global.config.json": json.dumps(setup["global_config"])}})  # fmt: skip
     t = setup["treasury"]
     data = {"privateKey": b64(t["private_key"]), "walletId": b64(str(t["wallet_id"]))}
-    kube.put({"kind": "Secret", "metadata": {"name": "treasury"}, "data": data})
+    kube.put({"kind": "Secret", "metadata": {"name": "treasury", "namespace": NS}, "data": data})
     names = []
     for i, node in enumerate(setup["nodes"]):
         name = f"w{i}"
         key_text = base64.b64encode(bytes.fromhex(node["key"])).decode()
         secret = {
             "kind": "Secret",
-            "metadata": {"name": f"{name}-wallet"},
+            "metadata": {"name": f"{name}-wallet", "namespace": NS},
             "data": {"node_wallet_key": b64(key_text)},
         }
         kube.put(secret)
@@ -156,7 +104,7 @@ def build_objects(kube: MemoryKube, setup: dict[str, Any]) -> list[str]:
 
 
 class Fleet:
-    def __init__(self, kube: MemoryKube, names: list[str], setup: dict[str, Any], resync_s: float) -> None:
+    def __init__(self, kube: VersionedKube, names: list[str], setup: dict[str, Any], resync_s: float) -> None:
         self.kube, self.names, self.setup, self.resync_s = kube, names, setup, resync_s
         self.settings = Settings(runner_http_port=setup["runner_port"])
         self.pods = {
@@ -164,25 +112,25 @@ class Fleet:
                 "status": {"phase": "Running", "podIP": node["pod_ip"]}}
             for n, node in zip(names, setup["nodes"], strict=True)
         }  # fmt: skip
-        self.specs = {n: parse_spec(kube.objects[("CocoonNode", n)]["spec"]) for n in names}
+        self.specs = {n: parse_spec(self.node(n)["spec"]) for n in names}
         self.top_ups = 0
         self.errors = 0
 
+    def node(self, name: str) -> dict[str, Any]:
+        body = self.kube.find("CocoonNode", NS, name)
+        assert body is not None
+        return body
+
     def ctx(self, name: str) -> Context:
-        body = self.kube.objects[("CocoonNode", name)]
+        body = self.node(name)
         return Context(
             name=name, namespace=NS, uid=body["metadata"]["uid"], generation=1, spec=self.specs[name],
             status=copy.deepcopy(body.get("status") or {}), pod=self.pods[name],
-            wallet_secret_name=f"{name}-wallet", settings=self.settings, kube=self.kube,  # type: ignore[arg-type]
+            wallet_secret_name=f"{name}-wallet", settings=self.settings, kube=self.kube,
         )  # fmt: skip
 
     def settle(self, name: str, report: StepReport) -> None:
-        status = self.kube.objects[("CocoonNode", name)].setdefault("status", {})
-        merge(status, copy.deepcopy(dict(report.status)))
-        conds = {c["type"]: c for c in status.get("conditions") or []}
-        for c in report.conditions:
-            conds[c.type] = {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
-        status["conditions"] = list(conds.values())
+        settle(self.node(name).setdefault("status", {}), report)
         self.top_ups += sum(1 for e in report.events if e.reason == "WalletToppedUp")
 
     async def reconcile(self, chain: ChainSteps, rewards: RewardSteps, name: str) -> float:
@@ -196,6 +144,10 @@ class Fleet:
         except Exception:
             self.errors += 1
             retry.append(15.0)
+        # The fake API's call records are for the tests' asserts: here they would only grow with the
+        # run and count in the memory figures.
+        self.kube.reads.clear()
+        self.kube.patches.clear()
         return max(3.0, min(retry)) if retry else self.resync_s * random.uniform(0.9, 1.1)
 
     async def run(self, chain: ChainSteps, rewards: RewardSteps, due: dict[str, float], until: float) -> None:
@@ -223,16 +175,12 @@ class Fleet:
             await asyncio.gather(*running)
 
     def claim_open(self, name: str) -> bool:
-        status = self.kube.objects[("CocoonNode", name)].get("status") or {}
+        status = self.node(name).get("status") or {}
         return bool((status.get("claims") or {}).get("pending"))
 
     def payouts(self) -> int:
         return sum(
-            int(
-                ((self.kube.objects[("CocoonNode", n)].get("status") or {}).get("earnings") or {}).get(
-                    "payouts", 0
-                )
-            )
+            int(((self.node(n).get("status") or {}).get("earnings") or {}).get("payouts", 0))
             for n in self.names
         )
 
@@ -340,7 +288,7 @@ def verify(fleet: Fleet, setup: dict[str, Any], port: int) -> dict[str, Any]:
     for i, node in enumerate(setup["nodes"]):
         if not node["earning"]:
             continue
-        status = fleet.kube.objects[("CocoonNode", f"w{i}")].get("status") or {}
+        status = fleet.node(f"w{i}").get("status") or {}
         earnings = status.get("earnings") or {}
         chain = facts[str(i)]
         same = (
@@ -370,7 +318,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             raise RuntimeError("bench.chain_world exited during setup")
         setup = json.loads(line)
         print(f"chain world ready in {time.monotonic() - started:.0f} s", file=sys.stderr)
-        kube = MemoryKube()
+        kube = VersionedKube()
         names = build_objects(kube, setup)
         fleet = Fleet(kube, names, setup, args.resync_s)
         port = int(setup["runner_port"])
@@ -402,6 +350,15 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             world.kill()
 
 
+def world_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser with the chain world's arguments: this side takes them and passes them on (`amain`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--earning", type=int, default=10)
+    parser.add_argument("--block-ms", type=int, default=5000)
+    return parser
+
+
 def headline(modes: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for m in modes:
@@ -415,14 +372,9 @@ def headline(modes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--nodes", type=int, default=100)
-    parser.add_argument("--earning", type=int, default=10)
+    parser = world_parser(__doc__)
     parser.add_argument("--resync-s", type=float, default=60.0)
     parser.add_argument("--window-s", type=float, default=120.0)
-    parser.add_argument("--block-ms", type=int, default=5000)
     parser.add_argument("--modes", default="polling,follower")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--tag", default="")

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 from pytoniq_core.boc.address import Address
 
+from bench.chain_scale import world_parser
 from cocoon_dev.ports import free_port
 from cocoon_dev.ton.chain import TON, LocalChain
 from cocoon_dev.ton.dev_wallets import deploy_wallet, dev_wallet
@@ -249,11 +250,6 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--nodes", type=int, default=100)
-    parser.add_argument("--earning", type=int, default=10)
-    parser.add_argument("--block-ms", type=int, default=5000)
+    parser = world_parser(__doc__)
     parser.add_argument("--tokens-per-s", type=float, default=40_000_000.0)
     asyncio.run(main(parser.parse_args()))

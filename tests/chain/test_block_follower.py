@@ -4,7 +4,6 @@ account is seen within one block, idle CocoonNodes read no account after warm-up
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -32,14 +31,8 @@ from cocoon_operator.ton.worker_contracts import read_worker_contract
 from cocoon_operator.worker.runner_client import RunnerStats
 from tests.chain.helpers import register_worker, treasury_key
 from tests.chain.test_money_soak import Worker
-from tests.unit.providers.test_chain_rewards_providers import (
-    NS,
-    LocalHub,
-    VersionedKube,
-    _ctx,
-    _merge,
-    _objects,
-)
+from tests.unit.fakes import VersionedKube, settle
+from tests.unit.providers.test_chain_rewards_providers import NS, LocalHub, _ctx, _objects
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
@@ -114,13 +107,8 @@ def _settle(kube: VersionedKube, *reports: StepReport) -> None:
     """What the end-of-reconcile status write does with the steps' findings (fields, conditions)."""
     cn = kube.find("CocoonNode", NS, "w")
     assert cn is not None
-    status = cn.setdefault("status", {})
     for report in reports:
-        _merge(status, copy.deepcopy(dict(report.status)))
-        conds = {c["type"]: c for c in status.get("conditions") or []}
-        for c in report.conditions:
-            conds[c.type] = {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
-        status["conditions"] = list(conds.values())
+        settle(cn.setdefault("status", {}), report)
 
 
 async def test_idle_cocoonnodes_read_no_account_after_warm_up(

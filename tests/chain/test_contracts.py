@@ -661,11 +661,14 @@ async def test_proxy_payout_request_stake_and_owner_close(env: Env) -> None:
     def request(op: Op, query_id: int, payload: Builder) -> Cell:
         return Builder().store_uint(op, 32).store_uint(query_id, 64).store_cell(payload.end_cell()).end_cell()
 
+    async def to_proxy(value: int, body: Cell, src: Address = env.owner) -> MessageResult:
+        return await chain.send_internal(proxy.contract, value, body=body, src=src, bounce=True)
+
     # ext_proxy_payout_request: anyone, >= 0.1 TON; the balance field goes to the proxy owner as payout
     body = request(Op.EXT_PROXY_PAYOUT_REQUEST, 5, Builder().store_address(env.owner))
-    res = await chain.send_internal(proxy.contract, TON // 20, body=body, src=env.owner, bounce=True)
+    res = await to_proxy(TON // 20, body)
     assert tx_of(res, proxy.contract).exit_code == CocoonError.LOW_MSG_VALUE
-    res = await chain.send_internal(proxy.contract, TON // 5, body=body, src=env.owner, bounce=True)
+    res = await to_proxy(TON // 5, body)
     assert tx_of(res, proxy.contract).success
     assert (
         parse_body(in_body(tx_of(res, proxy_owner))) == Payout(5)
@@ -676,36 +679,22 @@ async def test_proxy_payout_request_stake_and_owner_close(env: Env) -> None:
 
     # ext_proxy_increase_stake: grams + 0.1 TON at least; stake grows and stays on the contract
     stake = Builder().store_coins(2 * TON).store_address(env.owner)
-    res = await chain.send_internal(
-        proxy.contract,
-        2 * TON,
-        body=request(Op.EXT_PROXY_INCREASE_STAKE, 6, stake),
-        src=env.owner,
-        bounce=True,
-    )
+    res = await to_proxy(2 * TON, request(Op.EXT_PROXY_INCREASE_STAKE, 6, stake))
     assert tx_of(res, proxy.contract).exit_code == CocoonError.LOW_MSG_VALUE
     before = chain.balance(proxy.contract)
-    res = await chain.send_internal(
-        proxy.contract,
-        3 * TON,
-        body=request(Op.EXT_PROXY_INCREASE_STAKE, 7, stake),
-        src=env.owner,
-        bounce=True,
-    )
+    res = await to_proxy(3 * TON, request(Op.EXT_PROXY_INCREASE_STAKE, 7, stake))
     assert tx_of(res, proxy.contract).success
     assert (await env.get(proxy.contract, "get_cocoon_proxy_data"))[5] == 2 * TON
     assert chain.balance(proxy.contract) >= before + 2 * TON - TON // 100
 
     # owner_proxy_close: owner only, starts closing
     close = request(Op.OWNER_PROXY_CLOSE, 8, Builder().store_address(proxy_owner))
-    res = await chain.send_internal(proxy.contract, TON, body=close, src=env.owner, bounce=True)
+    res = await to_proxy(TON, close)
     assert tx_of(res, proxy.contract).exit_code == CocoonError.EXPECTED_MESSAGE_FROM_OWNER
-    res = await chain.send_internal(proxy.contract, TON, body=close, src=proxy_owner, bounce=True)
+    res = await to_proxy(TON, close, src=proxy_owner)
     assert tx_of(res, proxy.contract).success
     assert (await env.get(proxy.contract, "get_cocoon_proxy_data"))[3] == 1
-    res = await chain.send_internal(
-        proxy.contract, TON, body=root_op_body(0x1234), src=env.owner, bounce=True
-    )
+    res = await to_proxy(TON, root_op_body(0x1234))
     assert tx_of(res, proxy.contract).exit_code == CocoonError.UNKNOWN_OP
 
 

@@ -211,12 +211,7 @@ def test_release_with_another_sha256_starts_nothing(vm_stack: VmStack) -> None:
     create_vm(
         stack, "vm-bad-release", {"instance": 2, "release": {"url": vm_stack.http_url, "sha256": WRONG_SHA}}
     )
-    obj = stack.wait(
-        "ReleaseIntegrityFailed",
-        "vm-bad-release",
-        lambda o: cond(o, "InferenceReady").get("reason") == "ReleaseIntegrityFailed",
-        240,
-    )
+    obj = stack.wait_reason("vm-bad-release", "InferenceReady", "ReleaseIntegrityFailed", 240)
     message = cond(obj, "InferenceReady")["message"]
     assert WRONG_SHA in message and vm_stack.release.sha256 in message, message
     assert cond(obj, "Ready")["status"] == "False"
@@ -239,12 +234,7 @@ def test_host_without_tdx_and_qgs_is_named(vm_stack: VmStack) -> None:
         {"instance": 3},
         placement={"tee": "TDX", "nodeSelector": {"kubernetes.io/hostname": BROKEN_HOST}},
     )
-    obj = stack.wait(
-        "HostPrerequisitesMissing",
-        "vm-no-tdx",
-        lambda o: cond(o, "InferenceReady").get("reason") == "HostPrerequisitesMissing",
-        240,
-    )
+    obj = stack.wait_reason("vm-no-tdx", "InferenceReady", "HostPrerequisitesMissing", 240)
     message = cond(obj, "InferenceReady")["message"]
     assert f"Node {BROKEN_HOST} cannot run the worker VM" in message
     assert "tdx: KVM has TDX off" in message and "qgs: no Quote Generation Service" in message, message

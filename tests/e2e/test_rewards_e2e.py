@@ -192,6 +192,12 @@ class Stack:
     ) -> Any:
         return wait_for(what, lambda: self.cn(name), pred, timeout_s=timeout_s)
 
+    def wait_reason(self, name: str, type_: str, reason: str, timeout_s: float = 240) -> Any:
+        """The CocoonNode once its `type_` condition gives `reason`."""
+        return self.wait(
+            f"{name} {reason}", name, lambda o: cond(o, type_).get("reason") == reason, timeout_s
+        )
+
     def client(self) -> ChainClient:
         return ChainClient.from_config(self.bg.global_config, ChainSettings(trust_level=2))
 
@@ -381,12 +387,7 @@ async def test_three_nodes_register_serve_and_get_paid_exactly(stack: Stack) -> 
         stack.create(name, tee=tee)
     # A model the root does not allow never gets a worker, and says why.
     stack.create("banned", model="Evil/Model@" + "a" * 40 + ":" + "b" * 64)
-    banned = stack.wait(
-        "banned ModelNotAllowed",
-        "banned",
-        lambda o: cond(o, "Registered").get("reason") == "ModelNotAllowed",
-        120,
-    )
+    banned = stack.wait_reason("banned", "Registered", "ModelNotAllowed", 120)
     message = cond(banned, "Registered")["message"]
     assert "Evil/Model" in message and raw_address(stack.network.root) in message
     for name, tee in NODES:
@@ -492,12 +493,7 @@ async def test_treasury_empty_then_refilled_and_drained_wallet_topped_up_once(st
         "annotate", "secret", "poor-treasury", "-n", stack.namespace, "cocoon.tonops.dev/fund-paused=true"
     )
     stack.create("funded", paused=True, funding={"treasurySecretRef": {"name": "poor-treasury"}})
-    obj = stack.wait(
-        "TreasuryInsufficient",
-        "funded",
-        lambda o: cond(o, "WalletFunded").get("reason") == "TreasuryInsufficient",
-        120,
-    )
+    obj = stack.wait_reason("funded", "WalletFunded", "TreasuryInsufficient", 120)
     assert cond(obj, "WalletFunded")["status"] == "False"
     wait_for("TreasuryInsufficient event", stack.events, lambda t: "TreasuryInsufficient" in t, timeout_s=60)
     stack.bg.call(stack.bg.chain.faucet, poor.address, 50 * TON)

@@ -1,4 +1,4 @@
-"""An in-memory stand-in for the KubeApi (pure-logic tests only; cluster tests use the real API)."""
+"""An in-memory stand-in for the KubeApi (pure-logic tests and benchmarks; cluster tests use the real API)."""
 
 import copy
 import uuid
@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cocoon_operator.k8s.errors import ApiError
+from cocoon_operator.steps.contract import StepReport
 
 Key = tuple[str, str | None, str]
 
@@ -104,6 +105,56 @@ class FakeKube:
     async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
         self.writes.append(("delete", kind, name))
         return self.objects.pop((kind, namespace, name), None) is not None
+
+
+class VersionedKube(FakeKube):
+    """FakeKube plus `patch` (merge patch on status, resourceVersion checked like the API server)."""
+
+    def __init__(self, objects: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(objects)
+        self.patches: list[dict[str, Any]] = []
+
+    async def patch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        obj = self.find(kind, namespace, name)
+        if obj is None:
+            raise ApiError(404, "NotFound", name)
+        meta = obj.setdefault("metadata", {})
+        want = (patch.get("metadata") or {}).get("resourceVersion")
+        if want is not None and want != meta.get("resourceVersion", "1"):
+            raise ApiError(409, "Conflict", "the object has been modified")
+        self.patches.append(copy.deepcopy(dict(patch)))
+        merge_patch(obj.setdefault("status", {}), patch.get("status") or {})
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion", "1")) + 1)
+        return copy.deepcopy(obj)
+
+
+def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    """JSON merge patch (RFC 7386) into `target`: None deletes a key, mappings merge recursively."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            merge_patch(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def settle(status: dict[str, Any], report: StepReport) -> None:
+    """What the end-of-reconcile status write does with a step's findings (fields, conditions)."""
+    merge_patch(status, copy.deepcopy(dict(report.status)))
+    conds = {c["type"]: c for c in status.get("conditions") or []}
+    for c in report.conditions:
+        conds[c.type] = {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
+    status["conditions"] = list(conds.values())
 
 
 def _server_defaults(obj: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import base64
 import copy
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ from pytoniq_core.boc.address import Address
 from cocoon_dev.ton.network import DEV_IMAGE_HASH, CocoonNetwork, cocoon_wallet_send
 from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
-from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.money.records import RecordConflict
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import Cond
@@ -40,52 +39,12 @@ from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavaila
 from cocoon_operator.ton.follower import BlockFollower
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 from cocoon_operator.worker.runner_client import RunnerStats
-from tests.unit.fakes import FakeKube
+from tests.unit.fakes import VersionedKube
 
 pytestmark = pytest.mark.chain
 TON = 10**9
 NS = "ns1"
 FIRST = FIRST_REGISTRATION_NANO  # what the treasury sends before the runner reports its wallet
-
-
-class VersionedKube(FakeKube):
-    """FakeKube plus `patch` (merge patch on status, resourceVersion checked like the API server)."""
-
-    def __init__(self, objects: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(objects)
-        self.patches: list[dict[str, Any]] = []
-
-    async def patch(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        name: str,
-        patch: Mapping[str, Any],
-        *,
-        subresource: str | None = None,
-    ) -> dict[str, Any]:
-        obj = self.find(kind, namespace, name)
-        if obj is None:
-            raise ApiError(404, "NotFound", name)
-        meta = obj.setdefault("metadata", {})
-        want = (patch.get("metadata") or {}).get("resourceVersion")
-        if want is not None and want != meta.get("resourceVersion", "1"):
-            raise ApiError(409, "Conflict", "the object has been modified")
-        self.patches.append(copy.deepcopy(dict(patch)))
-        _merge(obj.setdefault("status", {}), patch.get("status") or {})
-        meta["resourceVersion"] = str(int(meta.get("resourceVersion", "1")) + 1)
-        return copy.deepcopy(obj)
-
-
-def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = copy.deepcopy(value)
 
 
 class LocalHub(ChainHub):

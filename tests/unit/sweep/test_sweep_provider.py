@@ -17,7 +17,8 @@ from cocoon_operator.steps.rewards import RewardSteps
 from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
-from tests.unit.providers.test_chain_rewards_providers import NS, VersionedKube, _ctx, _objects
+from tests.unit.fakes import VersionedKube
+from tests.unit.providers.test_chain_rewards_providers import NS, _ctx, _objects
 from tests.unit.providers.test_chain_rewards_providers import hub as hub  # the fixture
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(120)]
