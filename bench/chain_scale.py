@@ -39,8 +39,8 @@ from typing import Any
 
 import psutil
 from pytoniq_core.boc.address import Address
-from tests.unit.fakes import VersionedKube, settle
 
+from cocoon_dev.memory_kube import VersionedKube, settle
 from cocoon_dev.ton.network import DEV_IMAGE_HASH
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.settings import Settings

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pytoniq_core.boc.address import Address
 
+from cocoon_dev.memory_kube import VersionedKube, settle
 from cocoon_dev.ton.network import deploy_cocoon_network
 from cocoon_operator.money.funding import FundingStatus, Treasury, ensure_funded
 from cocoon_operator.rewards.cycle import run_claim_cycle
@@ -31,7 +32,6 @@ from cocoon_operator.ton.worker_contracts import read_worker_contract
 from cocoon_operator.worker.runner_client import RunnerStats
 from tests.chain.helpers import register_worker, treasury_key
 from tests.chain.test_money_soak import Worker
-from tests.unit.fakes import VersionedKube, settle
 from tests.unit.providers.test_chain_rewards_providers import NS, LocalHub, _ctx, _objects
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from tests.unit.fakes import FakeKube
+from cocoon_dev.memory_kube import FakeKube
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from cocoon_dev.memory_kube import FakeKube
 from cocoon_operator import reconcile
 from cocoon_operator import status as st
 from cocoon_operator.reconcile import Context, Deps, StepReport
@@ -12,7 +13,6 @@ from cocoon_operator.reconcile.child_cache import ChildCache
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import Cond
 from tests.unit.builders import cocoonnode, minimal_spec, put_worker_pod, world
-from tests.unit.fakes import FakeKube
 
 ADOPT_FOR = "cocoon.tonops.dev/adopt-for"
 BOUND_UID = "cocoon.tonops.dev/bound-uid"

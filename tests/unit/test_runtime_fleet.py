@@ -2,10 +2,10 @@
 
 from typing import Any
 
+from cocoon_dev.memory_kube import FakeKube
 from cocoon_operator.handlers.runtime import OperatorRuntime, fingerprint
 from cocoon_operator.reconcile import Deps
 from cocoon_operator.settings import Settings
-from tests.unit.fakes import FakeKube
 
 
 def _node(name: str, gpus: str = "1", **labels: str) -> dict[str, Any]:

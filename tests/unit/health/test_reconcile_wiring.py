@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from cocoon_dev.memory_kube import FakeKube
 from cocoon_operator import reconcile
 from cocoon_operator import status as st
 from cocoon_operator.conditions import Reason
@@ -14,7 +15,6 @@ from cocoon_operator.settings import Settings
 from cocoon_operator.status import RUNNER_HEALTHY
 from cocoon_operator.steps.health import WorkerHealth
 from tests.unit.builders import cocoonnode, put_worker_pod, world
-from tests.unit.fakes import FakeKube
 from tests.unit.health.builders import NOW, StubProber, model, runner_ok, triton_down, triton_ok
 
 POD = {

@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pytoniq_core.boc.address import Address
 
+from cocoon_dev.memory_kube import VersionedKube
 from cocoon_dev.ton.network import DEV_IMAGE_HASH, CocoonNetwork, cocoon_wallet_send
 from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
@@ -39,7 +40,6 @@ from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavaila
 from cocoon_operator.ton.follower import BlockFollower
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
 from cocoon_operator.worker.runner_client import RunnerStats
-from tests.unit.fakes import VersionedKube
 
 pytestmark = pytest.mark.chain
 TON = 10**9

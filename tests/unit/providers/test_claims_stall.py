@@ -9,6 +9,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from cocoon_dev.memory_kube import FakeKube
 from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.rewards import ledger as lg
@@ -19,7 +20,6 @@ from cocoon_operator.steps.common import ChainHub
 from cocoon_operator.steps.contract import Context
 from cocoon_operator.steps.rewards import RewardSteps
 from tests.unit.builders import minimal_spec
-from tests.unit.fakes import FakeKube
 
 TON = 10**9
 

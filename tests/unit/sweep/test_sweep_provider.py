@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from cocoon_dev.memory_kube import VersionedKube
 from cocoon_dev.ton.network import cocoon_wallet_send, deploy_cocoon_network
 from cocoon_operator import metrics as mx
 from cocoon_operator.steps.common import node_seed
@@ -17,7 +18,6 @@ from cocoon_operator.steps.rewards import RewardSteps
 from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
 from cocoon_operator.ton.identity import cocoon_wallet_of
 from cocoon_operator.ton.wallet_messages import OutMessage, internal_message
-from tests.unit.fakes import VersionedKube
 from tests.unit.providers.test_chain_rewards_providers import NS, _ctx, _objects
 from tests.unit.providers.test_chain_rewards_providers import hub as hub  # the fixture
 

@@ -1,4 +1,5 @@
-"""An in-memory stand-in for the KubeApi (pure-logic tests and benchmarks; cluster tests use the real API)."""
+"""An in-memory stand-in for the KubeApi: pure-logic tests and the chain benchmark reconcile against it
+(cluster tests use the real API server)."""
 
 import copy
 import uuid
