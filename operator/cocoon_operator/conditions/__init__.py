@@ -154,6 +154,7 @@ class Reason(StrEnum):
     CLAIM_IN_FLIGHT = "ClaimInFlight"
     CLAIM_TIMED_OUT = "ClaimTimedOut"
     CLAIM_PAYOUT_MISSING = "ClaimPayoutMissing"
+    RUNNER_CLAIM_STUCK = "RunnerClaimStuck"
     CLAIMS_STALLED = "ClaimsStalled"
 
 
@@ -353,6 +354,7 @@ REGISTRY: Final[tuple[ConditionSpec, ...]] = (
             Reason.CLAIM_IN_FLIGHT,
             Reason.CLAIM_TIMED_OUT,
             Reason.CLAIM_PAYOUT_MISSING,
+            Reason.RUNNER_CLAIM_STUCK,
             Reason.CLAIMS_STALLED,
             extra=_CHAIN,
         ),

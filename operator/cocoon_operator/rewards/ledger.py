@@ -171,6 +171,10 @@ class LedgerLimits(CamelModel):
     # Triggering (the operator stopped around the runner call): the runner idle and unaware of any claim
     # beyond what was paid before the intent for this long means it never got the request.
     unsent_grace_s: int = 60
+    # Triggered, the runner says running, and nothing reached the chain for this long: the runner's payout
+    # message was lost. The runner clears `running_request` only when it sees the claim on chain (it never
+    # will) or when it restarts (cocoon-protocol.md §8.3), so waiting `hard_timeout_s` gains nothing.
+    stuck_after_s: int = 300
     history_limit: int = DEFAULT_HISTORY_LIMIT
 
 
@@ -184,6 +188,7 @@ class EventKind(StrEnum):
     CLAIM_STARTED = "ClaimStarted"
     CLAIM_TRIGGERED = "ClaimTriggered"
     CLAIM_DROPPED = "ClaimDropped"
+    CLAIM_STUCK = "RunnerClaimStuck"
     SCAN_GAP = "PayoutScanGap"
     LEDGER_STARTED = "LedgerStarted"
 
@@ -435,6 +440,25 @@ def _resolve_pending(
             f"The runner never received the payout request for proxy {pending.proxy} (the operator stopped "
             "before it was sent); a new claim will be made",
             warning=False,
+        )
+    if (
+        running
+        and tokens_now <= pending.tokens_before
+        and not pending.matched_tx_hashes
+        and not pending.sibling_tx_hashes
+        and age > limits.stuck_after_s
+    ):
+        # Money-safe to close: the runner, still "running", starts no other claim, and if its message
+        # lands after all, the payout is recorded like any other (the ledger follows the owner's payouts).
+        return close(
+            EventKind.CLAIM_STUCK,
+            f"The runner has held the claim on proxy {pending.proxy} as running for {age}s and nothing "
+            f"reached the chain (worker contract tokens still {tokens_now}): its payout message was lost. "
+            "The runner clears a running claim only when it sees it on chain or restarts: restart the "
+            "worker (its pod, or its VM) to resume claims; until then the proxy still pays out on its own "
+            "from 10 TON",
+            warning=True,
+            timed_out=1,
         )
     # Triggering / Triggered: wait for the chain, bounded.
     timeout = limits.hard_timeout_s if running else limits.confirm_timeout_s

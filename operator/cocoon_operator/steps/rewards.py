@@ -64,6 +64,7 @@ _EVENT_TYPES: dict[lg.EventKind, Literal["Normal", "Warning"]] = {
     lg.EventKind.CLAIM_SUPERSEDED: "Normal",
     lg.EventKind.CLAIM_TIMED_OUT: "Warning",
     lg.EventKind.CLAIM_PAYOUT_MISSING: "Warning",
+    lg.EventKind.CLAIM_STUCK: "Warning",
     lg.EventKind.CLAIM_REJECTED: "Warning",
     lg.EventKind.CLAIM_DROPPED: "Warning",
     lg.EventKind.SCAN_GAP: "Warning",
@@ -73,6 +74,7 @@ _OUTCOMES = {
     lg.EventKind.CLAIM_SUPERSEDED,
     lg.EventKind.CLAIM_TIMED_OUT,
     lg.EventKind.CLAIM_PAYOUT_MISSING,
+    lg.EventKind.CLAIM_STUCK,
     lg.EventKind.CLAIM_REJECTED,
     lg.EventKind.CLAIM_DROPPED,
 }
@@ -465,6 +467,7 @@ class RewardSteps:
         bad = outcome is not None and outcome.reason in (
             lg.EventKind.CLAIM_TIMED_OUT.value,
             lg.EventKind.CLAIM_PAYOUT_MISSING.value,
+            lg.EventKind.CLAIM_STUCK.value,
         )
         if ledger.pending is not None:
             cond = Cond.true(

@@ -25,7 +25,7 @@ FEES = {PROXIES[0]: 2, PROXIES[1]: 5}
 POLICY = ClaimPolicy(
     min_claim_nano=1000, max_fee_fraction=Decimal(1), min_interval_seconds=30, estimated_gas_nano=1
 )
-LIMITS = lg.LedgerLimits(intent_timeout_s=60, confirm_timeout_s=90, hard_timeout_s=300)
+LIMITS = lg.LedgerLimits(intent_timeout_s=60, confirm_timeout_s=90, hard_timeout_s=300, stuck_after_s=200)
 
 
 class Crash(Exception):
@@ -358,3 +358,29 @@ async def test_no_claim_when_wallet_is_low() -> None:
     res = await cycle(harness, wallet_nano=2_500_000_000)
     assert not res.triggered and harness.persisted.pending is None
     assert {d.reason.value for d in res.decisions} == {"WalletTooLowForClaim", "NothingToClaim"}
+
+
+async def test_a_claim_the_runner_keeps_running_with_nothing_on_chain_is_closed_as_stuck() -> None:
+    """The runner's payout message was lost (a liteserver down as it sent it): the runner says running
+    until it restarts, and nothing lands. The claim closes as stuck (no PDB hold for an hour), no other
+    claim starts while the runner says running, and a late landing is still recorded."""
+    world, harness = await _earning(5, PROXIES[1], 700)
+    await cycle(harness)
+    assert harness.persisted.pending is not None and world.in_flight[PROXIES[1]] is not None
+    world.now += LIMITS.stuck_after_s // 2
+    await cycle(harness)
+    assert harness.persisted.pending is not None  # a slow chain is not a stuck runner
+    world.now += LIMITS.stuck_after_s
+    res = await cycle(harness)
+    assert [e.kind for e in res.events] == [lg.EventKind.CLAIM_STUCK]
+    assert harness.persisted.pending is None and harness.persisted.totals.timed_out == 1
+    assert harness.persisted.last_outcome is not None
+    assert harness.persisted.last_outcome.reason == "RunnerClaimStuck"
+    triggers = len(world.operator_triggers)
+    world.now += 60
+    await cycle(harness)
+    assert len(world.operator_triggers) == triggers  # the runner still says running: no new claim
+    _settle_all(world)  # the message landed after all
+    await cycle(harness)
+    assert world.tokens[PROXIES[1]] == 700 and len(world.owner_txs) == 1
+    assert_ledger_equals_chain(world, harness.persisted, harness.start_lt)

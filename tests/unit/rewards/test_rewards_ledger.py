@@ -13,7 +13,9 @@ OTHER_PROXY = "0:" + "c" * 64
 WORKER = "0:" + "b" * 64
 OTHER_WORKER = "0:" + "d" * 64
 FEE = 3
-LIMITS = lg.LedgerLimits(intent_timeout_s=100, confirm_timeout_s=200, hard_timeout_s=1000, history_limit=5)
+LIMITS = lg.LedgerLimits(
+    intent_timeout_s=100, confirm_timeout_s=200, hard_timeout_s=1000, stuck_after_s=300, history_limit=5
+)
 
 
 def chain(
@@ -238,7 +240,16 @@ K = lg.EventKind
         ("timeout from triggering", T.TRIGGERING, chain(now=1201), None, K.CLAIM_TIMED_OUT, False),
         # runner still running: hard timeout only
         ("running extends", T.TRIGGERED, chain(now=1201), runner(running=True), None, True),
-        ("hard timeout", T.TRIGGERED, chain(now=2001), runner(running=True), K.CLAIM_TIMED_OUT, False),
+        # ... unless nothing reached the chain for `stuck_after_s`: the runner's message was lost
+        ("runner stuck", T.TRIGGERED, chain(now=1301), runner(running=True), K.CLAIM_STUCK, False),
+        (
+            "hard timeout",
+            T.TRIGGERED,
+            chain(now=2001, tokens=50),
+            runner(running=True),
+            K.CLAIM_TIMED_OUT,
+            False,
+        ),
         (
             "tokens moved, payout missing",
             T.TRIGGERED,
