@@ -19,7 +19,7 @@ import pytest
 
 from cocoon_dev.ton.network import CocoonNetwork
 from cocoon_operator.rewards import ledger as lg
-from cocoon_operator.rewards.facts import KnownContract, gather_chain_facts
+from cocoon_operator.rewards.facts import KnownContract, LiveFacts, gather_chain_facts
 from cocoon_operator.rewards.siblings import attribution_for
 from cocoon_operator.ton.addresses import raw_address
 from cocoon_operator.ton.client import ChainClient
@@ -110,3 +110,50 @@ async def test_per_node_ledgers_sum_to_the_owner_payouts(
     hashes = [e.tx_hash for led in ledgers for e in led.history]
     assert len(hashes) == len(set(hashes)) == len(received.payouts)
     assert submitted["proxy"] + submitted["outsider"] > 0 and submitted["refused"] > 0
+
+
+async def test_a_sibling_newer_than_the_list_is_never_counted_twice(
+    ton_chain: Any, client: ChainClient, network: CocoonNetwork
+) -> None:
+    """The oldest node decided on a namespace list read before a sibling existed (lists are cached):
+    a payout that sibling submitted looks like nobody's, which the oldest records. Its submitter is a
+    wallet the oldest does not know, so it lists again first, and the payout is in one ledger."""
+    chain, _ = ton_chain
+    owner = raw_address(network.owner.address)
+    keys = [os.urandom(32) for _ in range(2)]
+    wallets = [cocoon_wallet_of_seed(k, network.owner.addr) for k in keys]
+    for w in wallets:
+        await fund(client, network, w, floor_nano=3 * TON, target_nano=8 * TON)
+    worker = await register_worker(chain, network, keys[0], 1)
+    proxy = raw_address(network.proxies[1].contract)
+    contracts = [KnownContract(proxy=proxy, worker_contract=worker)]
+    nodes = [_node(i, w, owner) for i, w in enumerate(wallets)]
+    alone = lg.Attribution(own_wallet=raw_address(wallets[0]))  # the old list: node 0 only
+    now = attribution_for(nodes[0], wallets[0], owner, nodes)
+    assert now is not None and now.takes_unattributed
+    refreshed: list[bool] = []
+
+    async def relist() -> lg.Attribution | None:
+        refreshed.append(True)
+        return now
+
+    async def look(i: int, led: lg.ClaimLedger, refresh: bool = True) -> lg.ClaimLedger:
+        mine = alone if i == 0 else attribution_for(nodes[1], wallets[1], owner, nodes)
+        facts = LiveFacts(client, None, owner=owner, previous=contracts, attribution=mine,
+                          refresh_attribution=relist if refresh else None)  # fmt: skip
+        await facts.runner_facts()
+        chain_facts = await facts.chain_facts(led.owner_cursor_lt, led.scan_gap)
+        return lg.observe(led, chain_facts, None, LIMITS).ledger
+
+    ledgers = [await look(0, lg.ClaimLedger()), await look(1, lg.ClaimLedger())]
+    stale = await look(0, lg.ClaimLedger(), refresh=False)  # node 0 without the refresh: the old way
+    await submit_voucher(chain, network, keys[1], 1, worker, sum(RATES), 7)  # the new sibling claims
+    ledgers = [await look(0, ledgers[0]), await look(1, ledgers[1])]
+    stale = await look(0, stale, refresh=False)
+
+    received = await scan_owner_payouts(client, owner, after_lt=0, sources=[proxy])
+    assert len(received.payouts) == 1
+    assert refreshed, "node 0 listed again on a submitter it did not know"
+    assert [led.totals.payouts for led in ledgers] == [0, 1]
+    assert sum(led.totals.claimed_nano for led in ledgers) == received.payouts[0].value
+    assert stale.totals.payouts == 1  # without it, the payout was in two ledgers

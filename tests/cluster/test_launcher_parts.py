@@ -14,6 +14,7 @@ from cocoon_dev import procs
 from cocoon_dev.cluster import pki
 from cocoon_dev.cluster.state import ClusterState, ComponentState
 from cocoon_dev.ports import free_ports, is_free
+from tests.helpers.k8s import wait_for
 
 
 def _cert(path: Path) -> x509.Certificate:
@@ -66,7 +67,9 @@ def test_pid_checks_never_match_a_foreign_process() -> None:
     try:
         ours = procs.ref(proc.pid, "sleeper")
         assert ours is not None and ours.alive()
-        assert ours.cmdline()[0] == sys.executable
+        # Right after fork the child's cmdline is empty until it has exec'd the interpreter.
+        argv = wait_for("the child's cmdline", ours.cmdline, bool, timeout_s=10, interval_s=0.01)
+        assert argv[0] == sys.executable
         # A recorded pid now running another process (another start time) is not ours: not alive, and
         # never signalled.
         foreign = procs.ProcRef(proc.pid, ours.create_time - 1.0, "etcd")

@@ -171,11 +171,13 @@ class LiveFacts:
         attribution: lg.Attribution | None = None,
         fresh: bool = False,
         claim_threshold_nano: int = 1,
+        refresh_attribution: Callable[[], Awaitable[lg.Attribution | None]] | None = None,
     ) -> None:
         self._client, self._runner = client, runner
         self._fresh = fresh
         self._threshold = claim_threshold_nano
         self._attribution = attribution
+        self._refresh_attribution = refresh_attribution
         self._owner = raw_address(owner)
         self._previous = list(previous)
         self._now, self._scan_limit = now, scan_limit
@@ -218,7 +220,7 @@ class LiveFacts:
         # Without a block follower every read is fresh anyway: `money_in_play` would only cost a query.
         fresh = self._fresh or gap is not None or self._client.cache is None or await self.money_in_play()
         with fresh_reads(fresh):
-            return await gather_chain_facts(
+            facts = await gather_chain_facts(
                 self._client,
                 owner=self._owner,
                 contracts=self.contracts,
@@ -228,6 +230,24 @@ class LiveFacts:
                 scan_limit=self._scan_limit,
                 attribution=self._attribution,
             )
+        if self._refresh_attribution is not None and unexplained_submitters(facts):
+            # A claim sent by a wallet this node does not know, which it would record as nobody's: the
+            # sibling list it decided on may predate a new sibling. Decide on the namespace as it is now.
+            self._attribution = await self._refresh_attribution()
+            facts = facts.model_copy(update={"attribution": self._attribution})
+        return facts
+
+
+def unexplained_submitters(facts: lg.ChainFacts) -> set[str]:
+    """Submitters of payouts this node would record only because nobody it knows sent them."""
+    a = facts.attribution
+    if a is None or not a.takes_unattributed:
+        return set()
+    return {
+        p.submitter
+        for p in facts.payouts
+        if p.submitter and p.submitter != a.own_wallet and p.submitter not in a.sibling_wallets
+    }
 
 
 def runner_trigger(

@@ -11,6 +11,7 @@ and only repeats what is already stored. Recovery after a crash reads the chain 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from dataclasses import replace
@@ -219,11 +220,14 @@ class RewardSteps:
         self.requests = ClaimRequests()  # `kubectl cocoon claim`: a claim now, once per nonce
         self._nodes: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # namespace -> (read at, list)
 
-    async def _attribution(self, ctx: Context, ident: NodeIdentity) -> lg.Attribution | None:
+    async def _attribution(self, ctx: Context, ident: NodeIdentity, *, fresh: bool = False) -> lg.Attribution:
         """Who records which payout when other CocoonNodes of the namespace share the owner (one LIST
-        per namespace every NODES_TTL_S, shared by its reconciles)."""
+        per namespace every NODES_TTL_S, shared by its reconciles; `fresh` lists now). A node alone
+        for its owner records every payout of its contracts, and its payouts' submitters are read all
+        the same: one sent by a wallet it does not know makes it list again (`LiveFacts`), so a
+        sibling created since the list was read is never counted twice."""
         cached = self._nodes.get(ctx.namespace)
-        if cached is None or time.monotonic() - cached[0] > NODES_TTL_S:
+        if fresh or cached is None or time.monotonic() - cached[0] > NODES_TTL_S:
             nodes = await self._with_wallets(
                 ctx, await ctx.kube.list(COCOON_API_VERSION, "CocoonNode", ctx.namespace)
             )
@@ -234,7 +238,8 @@ class RewardSteps:
             (n for n in cached[1] if (n.get("metadata") or {}).get("uid") == ctx.uid),
             {"metadata": {"uid": ctx.uid, "name": ctx.name, "creationTimestamp": "~"}},  # newest
         )
-        return attribution_for(me, ident.wallet, ident.owner, cached[1])
+        found = attribution_for(me, ident.wallet, ident.owner, cached[1])
+        return found if found is not None else lg.Attribution(own_wallet=raw_address(ident.wallet))
 
     async def _with_wallets(self, ctx: Context, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Siblings whose status does not show their cocoon wallet yet (just created) get it derived
@@ -296,6 +301,7 @@ class RewardSteps:
                 owner=ident.owner,
                 previous=_known_contracts(ctx.status),
                 attribution=await self._attribution(ctx, ident),
+                refresh_attribution=functools.partial(self._attribution, ctx, ident, fresh=True),
                 # A claim open, asked for, or the last one before deletion: no cached read decides it.
                 fresh=final or forced or bool((ctx.status.get("claims") or {}).get("pending")),
                 claim_threshold_nano=claim_threshold(policy_of(ctx)),
