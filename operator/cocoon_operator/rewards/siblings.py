@@ -27,6 +27,17 @@ def _raw(address: object) -> str | None:
         return None
 
 
+def same_owner(node: Mapping[str, Any], owner: str) -> bool:
+    """Whether `node`'s spec names `owner` (raw or user-friendly) as its owner."""
+    mine = _raw((node.get("spec") or {}).get("ownerAddress"))
+    return mine is not None and mine == raw_address(owner)
+
+
+def wallet_of(node: Mapping[str, Any]) -> str | None:
+    """The cocoon wallet `node`'s status shows (raw), if any."""
+    return _raw((node.get("status") or {}).get("walletAddress"))
+
+
 def _age_key(obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     # RFC 3339 UTC timestamps sort as strings; the name breaks ties deterministically.
@@ -39,16 +50,10 @@ def attribution_for(
     """The attribution for `me` among `nodes` (the CocoonNodes of its namespace, itself included or
     not). None when it is the owner's only node: every payout of its proxy contracts is its own."""
     my_uid = (me.get("metadata") or {}).get("uid")
-    owner_raw = raw_address(owner)
-    siblings = [
-        n
-        for n in nodes
-        if (n.get("metadata") or {}).get("uid") != my_uid
-        and _raw((n.get("spec") or {}).get("ownerAddress")) == owner_raw
-    ]
+    siblings = [n for n in nodes if (n.get("metadata") or {}).get("uid") != my_uid and same_owner(n, owner)]
     if not siblings:
         return None
-    wallets = {w for n in siblings if (w := _raw((n.get("status") or {}).get("walletAddress")))}
+    wallets = {w for n in siblings if (w := wallet_of(n))}
     wallets.discard(raw_address(own_wallet))
     oldest = min([me, *siblings], key=_age_key)
     return Attribution(

@@ -28,7 +28,7 @@ from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.cycle import CycleResult, run_claim_cycle
 from cocoon_operator.rewards.facts import KnownContract, LiveFacts, runner_trigger
 from cocoon_operator.rewards.policy import ClaimPolicy, claim_threshold
-from cocoon_operator.rewards.siblings import attribution_for
+from cocoon_operator.rewards.siblings import attribution_for, same_owner, wallet_of
 from cocoon_operator.status import Cond
 from cocoon_operator.steps.claim_request import ClaimRequests
 from cocoon_operator.steps.common import (
@@ -169,18 +169,6 @@ COCOON_API_VERSION = "cocoon.tonops.dev/v1alpha1"
 NODES_TTL_S = 30.0
 
 
-def _wallet_of(node: dict[str, Any]) -> str:
-    return str((node.get("status") or {}).get("walletAddress") or "")
-
-
-def _same_owner(node: dict[str, Any], ctx: Context) -> bool:
-    owner = (node.get("spec") or {}).get("ownerAddress")
-    try:
-        return bool(owner) and raw_address(str(owner)) == raw_address(ctx.spec.owner_address)
-    except Exception:  # a malformed address in another object's spec: not a sibling
-        return False
-
-
 def _claimable_since(ctx: Context, claimable_nano: int, payouts: int, now: int) -> int | None:
     """Since when the policy would claim what is claimable (at least minClaim and worth its gas), with
     no payout in between (None: not now)."""
@@ -231,9 +219,7 @@ class RewardSteps:
             nodes = await self._with_wallets(
                 ctx, await ctx.kube.list(COCOON_API_VERSION, "CocoonNode", ctx.namespace)
             )
-            cached = (time.monotonic(), nodes)
-            if all(_wallet_of(n) for n in nodes if _same_owner(n, ctx)):
-                self._nodes[ctx.namespace] = cached  # a sibling whose wallet is not known yet: list again
+            cached = self._nodes[ctx.namespace] = (time.monotonic(), nodes)
         me = next(
             (n for n in cached[1] if (n.get("metadata") or {}).get("uid") == ctx.uid),
             {"metadata": {"uid": ctx.uid, "name": ctx.name, "creationTimestamp": "~"}},  # newest
@@ -248,7 +234,7 @@ class RewardSteps:
         cannot have submitted anything."""
         out = []
         for node in nodes:
-            if _same_owner(node, ctx) and not _wallet_of(node):
+            if same_owner(node, ctx.spec.owner_address) and not wallet_of(node):
                 ref = ((node.get("spec") or {}).get("wallet") or {}).get("secretRef") or {}
                 secret = (
                     await ctx.kube.get("v1", "Secret", ctx.namespace, ref["name"])
