@@ -10,6 +10,7 @@ measured before and after), and keep reconciling another tenant's CocoonNode mea
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ OFFER = 500 * 1024 * 1024  # what each answer offers
 CHUNK = 256 * 1024
 PORTS = (8000, 8002, 12000)  # Triton HTTP and metrics, the runner
 MiB = 1024 * 1024
+SEND_BUFFER = 64 * 1024
 
 
 @dataclass
@@ -54,6 +56,12 @@ class FloodServer:
         self._runner: web.AppRunner | None = None
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
+        # A fixed, small send buffer: what this side counts as written is then what the operator read
+        # plus its own receive buffer, not the kernel's send-buffer autotuning (up to tcp_wmem's 4 MiB
+        # per answer, which made the total a measure of the kernel rather than of the reader).
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
         chunk, sent = b" " * CHUNK, 0
@@ -147,7 +155,7 @@ def test_a_pod_streaming_500_mb_cannot_exhaust_the_operator(
         "peak_rss_MiB": (round(before["VmHWM"] / MiB, 1), round(after["VmHWM"] / MiB, 1)),
     }
     print(f"flood figures: {report}")
-    # what left the flood server per answer: the 1 MiB cap plus what socket buffers held
+    # what left the flood server per answer: the 1 MiB cap plus what the operator's receive buffer held
     assert server.flood.largest < 16 * MiB, report
     assert server.flood.sent < offered / 100, report
     # the operator's peak memory did not move with 30 x 500 MB on offer
