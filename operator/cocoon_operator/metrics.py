@@ -20,7 +20,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, get_type_hints
 
 from prometheus_client import (
     REGISTRY,
@@ -149,16 +149,10 @@ class MoneyMetrics:
 
     def node_families(self) -> tuple[tuple[MetricWrapperBase, tuple[str, ...]], ...]:
         """The families labelled by CocoonNode, with their label names."""
-        return (
-            (self.claimable, (*NODE, "proxy")),
-            (self.claimed, (*NODE, "proxy", "source")),
-            (self.claims, (*NODE, "outcome")),
-            (self.funding, (*NODE, "result")),
-            (self.topped_up, (*NODE, "treasury")),
-            (self.sweeps, (*NODE, "result")),
-            (self.wallet_balance, NODE),
-            (self.wallet_address_mismatch, NODE),
-            (self.claims_stalled, NODE),
+        return tuple(
+            (getattr(self, field), labels)
+            for field, (_, _, labels) in _MONEY_FAMILIES.items()
+            if labels[: len(NODE)] == NODE
         )
 
     def forget(self, namespace: str, name: str) -> None:
@@ -177,116 +171,98 @@ class MoneyMetrics:
         self.root_registered_proxies.labels(root).set(proxies)
 
 
+# MoneyMetrics' families: field -> (name, help, label names). A family's class (Gauge, Counter,
+# Histogram) is its field's annotation; those labelled by NODE are what `forget` drops.
+_MONEY_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "claimable": (
+        "cocoon_claimable_nanoton",
+        "Rewards claimable now per proxy contract (committed minus paid tokens, times the fee)",
+        (*NODE, "proxy"),
+    ),
+    "claimed": (
+        "cocoon_claimed_nanoton",
+        "Rewards paid to the owner per proxy contract, as recorded in the ledger",
+        (*NODE, "proxy", "source"),
+    ),
+    "claims": ("cocoon_claims", "Claim outcomes (RewardClaimed, ClaimTimedOut, ...)", (*NODE, "outcome")),
+    "claims_stalled": (
+        "cocoon_claims_stalled",
+        "1 while claimable earnings have gone unclaimed for longer than spec.rewards.stallAfter",
+        NODE,
+    ),
+    "funding": ("cocoon_funding_transfers", "Treasury top-ups by result", (*NODE, "result")),
+    "topped_up": (
+        "cocoon_funding_topped_up_nanoton",
+        "NanoTON the treasury sent to the cocoon wallet in top-ups confirmed on chain",
+        (*NODE, "treasury"),
+    ),
+    "sweeps": ("cocoon_sweeps", "Surplus sweeps to the owner by result", (*NODE, "result")),
+    "wallet_balance": ("cocoon_wallet_balance_nanoton", "Cocoon wallet balance read from the chain", NODE),
+    "wallet_address_mismatch": (
+        "cocoon_wallet_address_mismatch",
+        "1 while the worker runner reports a cocoon wallet address other than the derived one "
+        "(no top-up, no sweep)",
+        NODE,
+    ),
+    "treasury_balance": (
+        "cocoon_treasury_balance_nanoton",
+        "Treasury wallet balance read from the chain when a top-up was decided (admins only: it is not "
+        "in any CocoonNode's status)",
+        ("treasury",),
+    ),
+    "ton_requests": ("cocoon_ton_requests", "Chain (liteserver) operations by kind", ("operation",)),
+    "liteserver_queries": (
+        "cocoon_ton_liteserver_queries",
+        "Liteserver queries sent (round trips, retries included) by method",
+        ("method",),
+    ),
+    "ton_failures": (
+        "cocoon_ton_request_failures",
+        "Chain operations that failed (liteserver unavailable)",
+        ("operation",),
+    ),
+    "ton_latency": ("cocoon_ton_request_duration_seconds", "Duration of chain operations", ("operation",)),
+    "reconcile_duration": (
+        "cocoon_provider_duration_seconds",
+        "Duration of the chain and rewards reconcile steps",
+        ("step",),
+    ),
+    "reconcile_errors": (
+        "cocoon_provider_errors",
+        "Chain and rewards reconcile steps that failed",
+        ("step", "reason"),
+    ),
+    "root_params_version": (
+        "cocoon_root_params_version",
+        "params_version of the root contract (bumped when prices or fees change)",
+        ("root",),
+    ),
+    "root_price_per_token": (
+        "cocoon_root_price_per_token_nanoton",
+        "price_per_token of the root contract, in nanoTON",
+        ("root",),
+    ),
+    "root_worker_fee_per_token": (
+        "cocoon_root_worker_fee_per_token_nanoton",
+        "worker_fee_per_token of the root contract (what a worker earns per token), in nanoTON",
+        ("root",),
+    ),
+    "root_registered_proxies": (
+        "cocoon_root_registered_proxies",
+        "Proxies registered in the root contract",
+        ("root",),
+    ),
+}
+
+
 def create(registry: CollectorRegistry | None = REGISTRY) -> MoneyMetrics:
     reg = registry if registry is not None else CollectorRegistry()
+    kinds = get_type_hints(MoneyMetrics)
     metrics = MoneyMetrics(
-        claimable=Gauge(
-            "cocoon_claimable_nanoton",
-            "Rewards claimable now per proxy contract (committed minus paid tokens, times the fee)",
-            [*NODE, "proxy"],
-            registry=reg,
-        ),
-        claimed=Counter(
-            "cocoon_claimed_nanoton",
-            "Rewards paid to the owner per proxy contract, as recorded in the ledger",
-            [*NODE, "proxy", "source"],
-            registry=reg,
-        ),
-        claims=Counter(
-            "cocoon_claims",
-            "Claim outcomes (RewardClaimed, ClaimTimedOut, ...)",
-            [*NODE, "outcome"],
-            registry=reg,
-        ),
-        claims_stalled=Gauge(
-            "cocoon_claims_stalled",
-            "1 while claimable earnings have gone unclaimed for longer than spec.rewards.stallAfter",
-            NODE,
-            registry=reg,
-        ),
-        funding=Counter(
-            "cocoon_funding_transfers", "Treasury top-ups by result", [*NODE, "result"], registry=reg
-        ),
-        topped_up=Counter(
-            "cocoon_funding_topped_up_nanoton",
-            "NanoTON the treasury sent to the cocoon wallet in top-ups confirmed on chain",
-            [*NODE, "treasury"],
-            registry=reg,
-        ),
-        sweeps=Counter(
-            "cocoon_sweeps", "Surplus sweeps to the owner by result", [*NODE, "result"], registry=reg
-        ),
-        wallet_balance=Gauge(
-            "cocoon_wallet_balance_nanoton", "Cocoon wallet balance read from the chain", NODE, registry=reg
-        ),
-        wallet_address_mismatch=Gauge(
-            "cocoon_wallet_address_mismatch",
-            "1 while the worker runner reports a cocoon wallet address other than the derived one "
-            "(no top-up, no sweep)",
-            NODE,
-            registry=reg,
-        ),
-        treasury_balance=Gauge(
-            "cocoon_treasury_balance_nanoton",
-            "Treasury wallet balance read from the chain when a top-up was decided (admins only: it is not "
-            "in any CocoonNode's status)",
-            ["treasury"],
-            registry=reg,
-        ),
-        ton_requests=Counter(
-            "cocoon_ton_requests", "Chain (liteserver) operations by kind", ["operation"], registry=reg
-        ),
-        liteserver_queries=Counter(
-            "cocoon_ton_liteserver_queries",
-            "Liteserver queries sent (round trips, retries included) by method",
-            ["method"],
-            registry=reg,
-        ),
-        ton_failures=Counter(
-            "cocoon_ton_request_failures",
-            "Chain operations that failed (liteserver unavailable)",
-            ["operation"],
-            registry=reg,
-        ),
-        ton_latency=Histogram(
-            "cocoon_ton_request_duration_seconds", "Duration of chain operations", ["operation"], registry=reg
-        ),
-        reconcile_duration=Histogram(
-            "cocoon_provider_duration_seconds",
-            "Duration of the chain and rewards reconcile steps",
-            ["step"],
-            registry=reg,
-        ),
-        reconcile_errors=Counter(
-            "cocoon_provider_errors",
-            "Chain and rewards reconcile steps that failed",
-            ["step", "reason"],
-            registry=reg,
-        ),
-        root_params_version=Gauge(
-            "cocoon_root_params_version",
-            "params_version of the root contract (bumped when prices or fees change)",
-            ["root"],
-            registry=reg,
-        ),
-        root_price_per_token=Gauge(
-            "cocoon_root_price_per_token_nanoton",
-            "price_per_token of the root contract, in nanoTON",
-            ["root"],
-            registry=reg,
-        ),
-        root_worker_fee_per_token=Gauge(
-            "cocoon_root_worker_fee_per_token_nanoton",
-            "worker_fee_per_token of the root contract (what a worker earns per token), in nanoTON",
-            ["root"],
-            registry=reg,
-        ),
-        root_registered_proxies=Gauge(
-            "cocoon_root_registered_proxies",
-            "Proxies registered in the root contract",
-            ["root"],
-            registry=reg,
-        ),
+        **{
+            field: kinds[field](name, documentation, labels, registry=reg)
+            for field, (name, documentation, labels) in _MONEY_FAMILIES.items()
+        }
     )
     track(metrics)
     return metrics
