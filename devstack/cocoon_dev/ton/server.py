@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import time
 from collections import Counter
@@ -185,10 +184,7 @@ async def serve(args: argparse.Namespace) -> int:
     )
     servers = [server] if args.single_liteserver else [server, second]
     control = ChainControl(chain)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = procs.stop_on_signals()
     try:
         for each in servers:
             await each.start()
