@@ -10,27 +10,20 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../tools/versions.env"
 CACHE=${COCOON_TESTENV_CACHE:-$HOME/.cache/cocoon-operator/testenv}
 name=${1:-}
+CHECK=(--version)
 case "$name" in
-  promtool)
-    # promtool reports the version that prometheus/common's version package was linked with.
+  promtool|prometheus)
+    # Both report the version that prometheus/common's version package was linked with. prometheus is
+    # only for rendering docs/dashboard.png from the dev stack (hack/render-dashboard.sh); not in setup.
     VERSION=$PROMTOOL_VERSION
-    PKG=github.com/prometheus/prometheus/cmd/promtool
+    PKG=github.com/prometheus/prometheus/cmd/$name
     SHOWN=${VERSION#0.}; SHOWN=$((10#${SHOWN%%.*} / 100)).$((10#${SHOWN%%.*} % 100)).${SHOWN#*.}
-    LDFLAGS="-s -w -X github.com/prometheus/common/version.Version=$SHOWN"
-    CHECK=(--version) ;;
-  prometheus)
-    # Only for rendering docs/dashboard.png from the dev stack (hack/render-dashboard.py); not in setup.
-    VERSION=$PROMTOOL_VERSION
-    PKG=github.com/prometheus/prometheus/cmd/prometheus
-    SHOWN=${VERSION#0.}; SHOWN=$((10#${SHOWN%%.*} / 100)).$((10#${SHOWN%%.*} % 100)).${SHOWN#*.}
-    LDFLAGS="-s -w -X github.com/prometheus/common/version.Version=$SHOWN"
-    CHECK=(--version) ;;
+    LDFLAGS="-s -w -X github.com/prometheus/common/version.Version=$SHOWN" ;;
   helm-docs)
     VERSION=$HELM_DOCS_VERSION
     PKG=github.com/norwoodj/helm-docs/cmd/helm-docs
     SHOWN=$VERSION
-    LDFLAGS="-s -w -X main.version=$VERSION"
-    CHECK=(--version) ;;
+    LDFLAGS="-s -w -X main.version=$VERSION" ;;
   *) echo "usage: $0 promtool|helm-docs|prometheus [--print]" >&2; exit 2 ;;
 esac
 OUT=$CACHE/$name-v$VERSION

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Protocol
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,3 +25,19 @@ def testenv_cache() -> Path:
     """Cache of the Go-built binaries (see tools/build-testenv.sh)."""
     env = os.environ.get("COCOON_TESTENV_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "cocoon-operator" / "testenv"
+
+
+class _HasRoot(Protocol):
+    @property
+    def root(self) -> Path: ...
+
+
+class InDir:
+    """A path at a fixed place under an object's directory `root`, declared as a class attribute:
+    `log_file = InDir("chain.log")` reads as `self.root / "chain.log"`."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, obj: _HasRoot, owner: type | None = None) -> Path:
+        return obj.root.joinpath(*self.parts)

@@ -12,6 +12,7 @@ outlive the command that started them and one signal to the process group reache
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -235,6 +236,16 @@ def read_pid_file(path: Path) -> ProcRef | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return proc if proc.alive() else None
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGTERM or SIGINT sets: how the stack's long-running asyncio processes (chain,
+    runtime, runner simulator) learn to shut down cleanly. Call it from within the running loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

@@ -25,6 +25,11 @@ def _create(cluster: Any, namespace: str, doc: dict[str, Any]) -> Any:
     return cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(doc), check=False)
 
 
+def _wallet(**fields: str | float) -> dict[str, Any]:
+    """A spec.wallet override: the Secret it names plus `fields` (floor, target)."""
+    return {"wallet": {"secretRef": {"name": "w"}, **fields}}
+
+
 BAD = [
     ("malformed-model", {"model": "Qwen/Qwen3-8B@abc:def"}, "spec.model"),
     ("bad-address", {"ownerAddress": "0:xyz"}, "spec.ownerAddress"),
@@ -32,18 +37,14 @@ BAD = [
     ("coefficient-too-high", {"workerCoefficient": 5000}, "spec.workerCoefficient"),
     ("zero-gpus", {"placement": {"gpuCount": 0}}, "spec.placement.gpuCount"),
     ("unknown-tee", {"placement": {"tee": "SGX"}}, "spec.placement.tee"),
-    ("ton-not-decimal", {"wallet": {"secretRef": {"name": "w"}, "floor": "2,5"}}, "spec.wallet.floor"),
-    ("ton-float-number", {"wallet": {"secretRef": {"name": "w"}, "target": 5.5}}, "spec.wallet.target"),
+    ("ton-not-decimal", _wallet(floor="2,5"), "spec.wallet.floor"),
+    ("ton-float-number", _wallet(target=5.5), "spec.wallet.target"),
     (
         "target-below-floor",
-        {"wallet": {"secretRef": {"name": "w"}, "floor": "6", "target": "5"}},
+        _wallet(floor="6", target="5"),
         "spec.wallet.target must be at least spec.wallet.floor",
     ),
-    (
-        "floor-below-runner-minimum",
-        {"wallet": {"secretRef": {"name": "w"}, "floor": "1"}},
-        "spec.wallet.floor must be at least 2.6",
-    ),
+    ("floor-below-runner-minimum", _wallet(floor="1"), "spec.wallet.floor must be at least 2.6"),
     ("fee-fraction", {"rewards": {"maxFeeFraction": "2"}}, "spec.rewards.maxFeeFraction"),
     (
         "short-interval",
@@ -84,14 +85,10 @@ BAD = [
     # Hard limits (issue 16): whatever an author writes, a top-up never goes beyond 100 TON.
     (
         "floor-above-limit",
-        {"wallet": {"secretRef": {"name": "w"}, "floor": "100.5", "target": "100.5"}},
+        _wallet(floor="100.5", target="100.5"),
         "spec.wallet.floor must be at most 100 TON",
     ),
-    (
-        "target-above-limit",
-        {"wallet": {"secretRef": {"name": "w"}, "target": "9999999999"}},
-        "spec.wallet.target must be at most 100 TON",
-    ),
+    ("target-above-limit", _wallet(target="9999999999"), "spec.wallet.target must be at most 100 TON"),
     # (The API server echoes a refused string value to its submitter, who knows it; nothing is stored.)
     (
         "url-with-credentials",
@@ -127,7 +124,7 @@ def test_limits_themselves_are_accepted(cocoon_crd: Any, namespace: str) -> None
     """The bounds are inclusive: 100 TON and a URL with an `@` only in its path are fine."""
     doc = _doc(
         "at-limits",
-        wallet={"secretRef": {"name": "w"}, "floor": "100", "target": "100"},
+        **_wallet(floor="100", target="100"),
         inference={"modelSource": {"url": "https://models.invalid/a@b/m.tar"}, "modelSha256": "a" * 64},
     )
     out = _create(cocoon_crd, namespace, doc)

@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,8 @@ from pytoniq_core.boc.address import Address
 from cocoon_dev.ports import free_port
 from cocoon_dev.ton.background import BackgroundChain
 from cocoon_dev.ton.chain import LocalChain
-from cocoon_dev.ton.dev_wallets import DevWallet, deploy_wallet, dev_wallet, wallet_send
+from cocoon_dev.ton.dev_wallets import deploy_wallet, dev_wallet, wallet_send
 from cocoon_dev.ton.network import (
-    DEV_IMAGE_HASH,
-    CocoonNetwork,
     bump_params_version,
     deploy_cocoon_network,
     sign_voucher,
@@ -41,7 +39,6 @@ from cocoon_operator.steps.funding import FIRST_REGISTRATION_FLOOR_NANO, FIRST_R
 from cocoon_operator.ton.addresses import (
     cocoon_wallet_address,
     cocoon_wallet_state_init,
-    format_address,
     public_key_from_seed,
     raw_address,
 )
@@ -51,7 +48,9 @@ from cocoon_operator.ton.wallet_messages import OutMessage, external_body, exter
 from cocoon_operator.ton.worker_contracts import read_worker_contract
 from tests.e2e.conftest import SHORT_LEASE
 from tests.fixtures.runtime import LocalRuntime, _start_runtime, stop_process
-from tests.helpers.cocoonnodes import provide_chain
+from tests.helpers import cocoonnodes
+from tests.helpers.cocoonnodes import condition as cond
+from tests.helpers.devnet import DevNetworkStack
 from tests.helpers.k8s import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.chain, pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -132,52 +131,29 @@ class OperatorProcess:
 
 
 @dataclass
-class Stack:
-    bg: BackgroundChain
-    network: CocoonNetwork
+class Stack(DevNetworkStack):
     dir: Path
-    cluster: Any
     namespace: str
     runtime: LocalRuntime
     operator: OperatorProcess
     port: int
     key_file: Path
-    owners: dict[str, DevWallet] = field(default_factory=dict)
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> Any:
-        return self.cluster.kubectl(*args, input=input, check=check)
+    owner_funds_nano = 1 * TON  # owners are live accounts on the chain, as a real owner's wallet is
 
     def cn(self, name: str) -> dict[str, Any]:
-        out = self.kubectl("get", "cn", name, "-n", self.namespace, "-o", "json", check=False)
-        return json.loads(out.stdout) if out.returncode == 0 else {}
+        return cocoonnodes.get(self.cluster, self.namespace, name)
 
     def events(self) -> str:
         return str(self.kubectl("get", "events", "-n", self.namespace, "-o", "json").stdout)
 
-    def owner(self, name: str) -> DevWallet:
-        if name not in self.owners:
-            wallet = dev_wallet(uuid.uuid4().bytes, f"owner:{name}")
-            self.bg.call(deploy_wallet, self.bg.chain, wallet, 1 * TON)
-            self.owners[name] = wallet
-        return self.owners[name]
-
     def create(self, name: str, *, tee: str = "Any", owner: str | None = None, **overrides: Any) -> None:
-        wallet_owner = self.owner(owner or name)
-        spec: dict[str, Any] = {
-            "model": self.network.model,
-            "ownerAddress": format_address(wallet_owner.addr, bounceable=False),
-            "network": {
-                "globalConfigRef": {"name": "ton-global-config"},
-                "rootContractAddress": format_address(self.network.root_addr),
-            },
+        # These tests' defaults: small wallet bounds, a claim as soon as 0.05 TON is due, checked every 10 s.
+        defaults: dict[str, Any] = {
             "wallet": {"secretRef": {"name": f"{name}-wallet"}, "floor": "3", "target": "6"},
-            "funding": {"treasurySecretRef": {"name": "treasury"}},
             "rewards": {"minClaim": "0.05", "maxFeeFraction": "1", "checkInterval": "10s"},
-            "worker": {"image": "localhost/cocoon-worker:dev", "mode": "Test"},
-            "imageHash": DEV_IMAGE_HASH.hex(),
             "placement": {"tee": tee},
         }
-        spec.update(overrides)
+        spec = self.node_spec(name, "localhost/cocoon-worker:dev", owner=owner, **(defaults | overrides))
         doc = {
             "apiVersion": "cocoon.tonops.dev/v1alpha1",
             "kind": "CocoonNode",
@@ -200,13 +176,6 @@ class Stack:
 
     def client(self) -> ChainClient:
         return ChainClient.from_config(self.bg.global_config, ChainSettings(trust_level=2))
-
-
-def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    for c in obj.get("status", {}).get("conditions", []):
-        if c["type"] == type_:
-            return dict(c)
-    return {}
 
 
 def totals(obj: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +219,7 @@ def running_stack(
         (tmp / "network.json").chmod(0o600)
         (tmp / "global-config.json").write_text(json.dumps(bg.global_config))
         cluster.kubectl("create", "namespace", ns)
-        provide_chain(cluster, ns, tmp / "global-config.json", network.treasury)
+        cocoonnodes.provide_chain(cluster, ns, tmp / "global-config.json", network.treasury)
         if prepare is not None:
             prepare(cluster, ns)
         wait_for(
@@ -275,7 +244,7 @@ def running_stack(
         operator = OperatorProcess(Path(cluster.kubeconfig), ns, tmp / "operator.log")
         operator.env |= dict(operator_env(ns)) if operator_env is not None else {}
         operator.start()
-        yield Stack(bg, network, tmp, cluster, ns, runtime, operator, port, key_file)
+        yield Stack(tmp, ns, runtime, operator, port, key_file, cluster=cluster, bg=bg, network=network)
     finally:
         try:
             if operator is not None:

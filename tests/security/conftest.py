@@ -22,7 +22,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +33,12 @@ from kubernetes.client import ApiException
 from cocoon_dev.stack.operator_proc import chart_command
 from cocoon_dev.ton.background import BackgroundChain
 from cocoon_dev.ton.chain import LocalChain
-from cocoon_dev.ton.dev_wallets import DevWallet, dev_wallet
-from cocoon_dev.ton.network import (
-    DEV_IMAGE_HASH,
-    CocoonNetwork,
-    deploy_cocoon_network,
-)
-from cocoon_operator.ton.addresses import cocoon_wallet_address, format_address, public_key_from_seed
+from cocoon_dev.ton.network import deploy_cocoon_network
+from cocoon_operator.ton.addresses import cocoon_wallet_address, public_key_from_seed
 from tests.chart.tools import CHART, REPO, helm_bin
 from tests.crd.support import install_crd
 from tests.helpers.cocoonnodes import provide_chain
+from tests.helpers.devnet import DevNetworkStack
 from tests.helpers.k8s import token_kubeconfig, wait_for
 
 GROUP, VERSION, PLURAL = "cocoon.tonops.dev", "v1alpha1", "cocoonnodes"
@@ -104,15 +100,14 @@ class Tenant:
 
 
 @dataclass
-class SecurityStack:
-    cluster: Any
+class SecurityStack(DevNetworkStack):
+    """Owners only receive here: owner() deploys no wallet for them."""
+
     kubeconfig: Path
     release: str
     release_ns: str
     ns_a: str
     ns_b: str
-    bg: BackgroundChain
-    network: CocoonNetwork
     operator: subprocess.Popen[bytes]
     operator_log: Path
     render_image: str
@@ -121,10 +116,6 @@ class SecurityStack:
     alice: Tenant
     bob: Tenant
     carol: Tenant
-    owners: dict[str, DevWallet] = field(default_factory=dict)
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> Any:
-        return self.cluster.kubectl(*args, input=input, check=check)
 
     def cn(self, namespace: str, name: str) -> dict[str, Any]:
         try:
@@ -154,29 +145,9 @@ class SecurityStack:
     def log(self) -> str:
         return self.operator_log.read_text(errors="replace")
 
-    def owner(self, name: str) -> DevWallet:
-        """An owner address of its own per CocoonNode (no chain account needed to receive nothing)."""
-        if name not in self.owners:
-            self.owners[name] = dev_wallet(uuid.uuid4().bytes, f"owner:{name}")
-        return self.owners[name]
-
     def spec(self, name: str, **overrides: Any) -> dict[str, Any]:
-        """A spec the dev network accepts (test mode, its model and image hash), funded by the treasury."""
-        spec: dict[str, Any] = {
-            "model": self.network.model,
-            "ownerAddress": format_address(self.owner(name).addr, bounceable=False),
-            "network": {
-                "globalConfigRef": {"name": "ton-global-config"},
-                "rootContractAddress": format_address(self.network.root_addr),
-            },
-            "wallet": {"secretRef": {"name": f"{name}-wallet"}},
-            "funding": {"treasurySecretRef": {"name": "treasury"}},
-            "worker": {"image": WORKER_IMAGE, "mode": "Test"},
-            "imageHash": DEV_IMAGE_HASH.hex(),
-            "placement": {"tee": "Any"},
-        }
-        spec.update(overrides)
-        return spec
+        """A spec the dev network accepts, paying an owner address of the node's own."""
+        return self.node_spec(name, WORKER_IMAGE, **overrides)
 
     def wallet_seed(self, namespace: str, secret: str) -> bytes:
         """The node key of a wallet Secret (read as admin; only ever used to derive an address)."""
@@ -260,8 +231,8 @@ def security_stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> It
             Tenant(kubeconfig, "carol", ns_a),
         ]
         yield SecurityStack(
-            cluster, kubeconfig, release, release_ns, ns_a, ns_b, bg, network, operator, log,
-            env["COCOON_RENDER_IMAGE"], *tenants,
+            kubeconfig, release, release_ns, ns_a, ns_b, operator, log, env["COCOON_RENDER_IMAGE"], *tenants,
+            cluster=cluster, bg=bg, network=network,
         )  # fmt: skip
     finally:
         for ns in (ns_a, ns_b):  # CocoonNodes go through the operator while it still runs

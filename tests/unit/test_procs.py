@@ -4,6 +4,8 @@ pid files; a reused pid or an old bare-pid file is never taken for ours."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -70,3 +72,21 @@ def test_find_and_orphans(tmp_path: Path) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_stop_on_signals_sets_the_event_on_sigterm() -> None:
+    code = (
+        "import asyncio\nfrom cocoon_dev import procs\n"
+        "async def main():\n"
+        "    stop = procs.stop_on_signals()\n"
+        "    print('ready', flush=True)\n"
+        "    await asyncio.wait_for(stop.wait(), 30)\n"
+        "    print('stopped', flush=True)\n"
+        "asyncio.run(main())\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == 0
+    assert child.stdout.read().strip() == "stopped"

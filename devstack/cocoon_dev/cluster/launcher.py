@@ -46,7 +46,7 @@ def _quiet(_: str) -> None:
 @contextlib.contextmanager
 def _locked(lay: Layout) -> Iterator[None]:
     """One `up`/`down` at a time per work dir."""
-    lay.workdir.mkdir(parents=True, exist_ok=True)
+    lay.root.mkdir(parents=True, exist_ok=True)
     with open(lay.lock_file, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -76,7 +76,7 @@ def up(
         state = ClusterState.load(lay.state_file)
         reused = state is not None and is_running(state)
         if state is not None and reused:
-            echo(f"[cluster] already running in {lay.workdir}; reusing it")
+            echo(f"[cluster] already running in {lay.root}; reusing it")
             if state.options.get("extended_resource_toleration") != opts.extended_resource_toleration:
                 echo(
                     "[cluster] note: the running cluster was started with extended_resource_toleration="
@@ -97,7 +97,7 @@ def up(
 
 def _prepare(lay: Layout) -> None:
     """A cold start begins from nothing: fresh PKI, empty etcd, empty logs."""
-    for path in (lay.etcd_data, lay.pki_dir, lay.workdir / "kubeconfigs", lay.workdir / "run", lay.logs_dir):
+    for path in (lay.etcd_data, lay.pki_dir, lay.root / "kubeconfigs", lay.root / "run", lay.logs_dir):
         shutil.rmtree(path, ignore_errors=True)
     lay.kubeconfig.unlink(missing_ok=True)
     lay.logs_dir.mkdir(parents=True)
@@ -132,7 +132,7 @@ def _start(lay: Layout, opts: ClusterOptions, bins: Binaries, echo: Echo) -> Clu
         lay.run_dir(name).mkdir(parents=True, exist_ok=True)
 
     state = ClusterState(
-        workdir=str(lay.workdir),
+        workdir=str(lay.root),
         kubeconfig=str(lay.kubeconfig),
         server=server,
         k8s_version=bins.k8s_version,
@@ -177,7 +177,7 @@ def _start(lay: Layout, opts: ClusterOptions, bins: Binaries, echo: Echo) -> Clu
         for wave in waves:
             for name in wave:
                 log = lay.log(name)
-                proc = procs.spawn(argvs[name], log, cwd=lay.workdir, what=name)
+                proc = procs.spawn(argvs[name], log, cwd=lay.root, what=name)
                 state.components[name] = ComponentState(
                     pid=proc.pid,
                     create_time=proc.create_time,
@@ -218,7 +218,7 @@ def write_kubectl_wrapper(lay: Layout, bins: Binaries) -> Path:
 
 def _leftovers(lay: Layout) -> list[procs.ProcRef]:
     """Processes of our binaries that still point into this work dir (recorded or not)."""
-    found = procs.find(f"{lay.workdir}/")
+    found = procs.find(f"{lay.root}/")
     return [p for p in found if (argv := p.cmdline()) and Path(argv[0]).name in comp.COMPONENTS]
 
 
@@ -239,7 +239,7 @@ def _stop_all(lay: Layout, state: ClusterState, echo: Echo) -> None:
 def down(workdir: Path | None = None, purge: bool = False, echo: Echo = _quiet) -> list[int]:
     """Stop every recorded process (reverse start order); returns pids still found after (empty = clean)."""
     lay = Layout((workdir or default_workdir()).resolve())
-    if not lay.workdir.exists():
+    if not lay.root.exists():
         return []
     with _locked(lay):
         state = ClusterState.load(lay.state_file)
@@ -252,7 +252,7 @@ def down(workdir: Path | None = None, purge: bool = False, echo: Echo = _quiet) 
         if left:
             raise ClusterError(f"processes of this cluster are still running after down: {left}")
     if purge:
-        shutil.rmtree(lay.workdir)
+        shutil.rmtree(lay.root)
     return left
 
 
@@ -273,7 +273,7 @@ def restart(workdir: Path, name: str, *, down_s: float = 0.0, ready_s: float = 6
         if not procs.terminate(old.proc, STOP_GRACE_S):
             raise ClusterError(f"{name} (pid {old.pid}) did not stop", Path(old.log))
         time.sleep(down_s)
-        proc = procs.spawn(argv, Path(old.log), cwd=lay.workdir, what=name)
+        proc = procs.spawn(argv, Path(old.log), cwd=lay.root, what=name)
         state.components[name] = ComponentState(
             pid=proc.pid, create_time=proc.create_time, executable=argv[0], log=old.log, port=old.port
         )
@@ -297,7 +297,7 @@ def status(workdir: Path | None = None) -> dict[str, Any]:
     bins = Binaries.from_cache()
     info: dict[str, Any] = {
         "running": False,
-        "workdir": str(lay.workdir),
+        "workdir": str(lay.root),
         "kubeconfig": str(lay.kubeconfig),
         "server": None,
         "k8s_version": bins.k8s_version,

@@ -110,7 +110,7 @@ class Container:
             ("startup", self.startup),
         ):
             if probe is not None:
-                self._next_probe[kind] = loop + probe.initial_delay_s
+                self._next_probe[kind] = loop + probe.timing.initial_delay_s
         log.info(
             "Started %s/%s container %s (pid %d)",
             self.pod.namespace,
@@ -184,14 +184,14 @@ class Container:
         """Run the probe when due; return its thresholded verdict, or None when nothing changed."""
         if loop < self._next_probe.get(kind, 0.0):
             return None
-        self._next_probe[kind] = loop + probe.period_s
+        self._next_probe[kind] = loop + probe.timing.period_s
         if await probe.check(self.pod.ip, session):
             self._oks[kind] = self._oks.get(kind, 0) + 1
             self._fails[kind] = 0
-            return True if self._oks[kind] >= probe.success_threshold else None
+            return True if self._oks[kind] >= probe.timing.success_threshold else None
         self._fails[kind] = self._fails.get(kind, 0) + 1
         self._oks[kind] = 0
-        return False if self._fails[kind] >= probe.failure_threshold else None
+        return False if self._fails[kind] >= probe.timing.failure_threshold else None
 
     async def kill_for_restart(self, why: str) -> None:
         log.warning("Container %s/%s %s: %s", self.pod.namespace, self.pod.name, self.name, why)

@@ -22,10 +22,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
+from cocoon_dev import procs
 from cocoon_dev.paths import component_dir
 from cocoon_dev.runtime.light import LightRuntime
 from cocoon_dev.runtime.options import RuntimeOptions
@@ -175,10 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = procs.stop_on_signals()
         async with KubeClient(connection) as kube:
             if options.mode == "light":
                 log.info("light mode: in-process stand-ins for %s", options.cidr or "every pod IP")

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import time
 from collections import Counter
@@ -39,7 +38,7 @@ from typing import Any
 from pytoniq_core.boc.address import Address
 
 from cocoon_dev import procs
-from cocoon_dev.paths import component_dir
+from cocoon_dev.paths import InDir, component_dir
 from cocoon_dev.ton import engine
 from cocoon_dev.ton.chain import LocalChain
 from cocoon_dev.ton.control import ChainControl
@@ -55,42 +54,16 @@ SERVER_MODULE = "cocoon_dev.ton.server"
 class ChainPaths:
     root: Path
 
-    @property
-    def pid_file(self) -> Path:
-        return self.root / "chain.pid"
-
-    @property
-    def log_file(self) -> Path:
-        return self.root / "chain.log"
-
-    @property
-    def key_file(self) -> Path:
-        return self.root / "liteserver.key"
-
-    @property
-    def second_key_file(self) -> Path:
-        return self.root / "liteserver-2.key"
-
-    @property
-    def global_config(self) -> Path:
-        return self.root / "global-config.json"
-
-    @property
-    def network(self) -> Path:
-        return self.root / "network.json"
-
-    @property
-    def proxy_db(self) -> Path:
-        """The simulated proxy's earnings per owner (runner_sim.proxy_db): lives and dies with the chain."""
-        return self.root / "proxy-db"
-
-    @property
-    def server_info(self) -> Path:
-        return self.root / "server.json"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
+    pid_file = InDir("chain.pid")
+    log_file = InDir("chain.log")
+    key_file = InDir("liteserver.key")
+    second_key_file = InDir("liteserver-2.key")
+    global_config = InDir("global-config.json")
+    network = InDir("network.json")
+    # The simulated proxy's earnings per owner (runner_sim.proxy_db): lives and dies with the chain.
+    proxy_db = InDir("proxy-db")
+    server_info = InDir("server.json")
+    state = InDir("state.json")
 
 
 def chain_paths(root: Path | None = None) -> ChainPaths:
@@ -185,10 +158,7 @@ async def serve(args: argparse.Namespace) -> int:
     )
     servers = [server] if args.single_liteserver else [server, second]
     control = ChainControl(chain)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = procs.stop_on_signals()
     try:
         for each in servers:
             await each.start()

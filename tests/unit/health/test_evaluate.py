@@ -47,49 +47,45 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def pod_down(id_: str, pod_: dict[str, Any], reason: str, *says: str) -> Case:
+    """A pod that runs no containers (yet): Triton and the runner are unreachable, and both conditions
+    carry the pod's own reason."""
+    return Case(id_, pod_, triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
+                ("False", reason), ("False", reason), says)  # fmt: skip
+
+
 CASES = [
     # --- lifecycle: no pod, pending, initialising ------------------------------------------------
     Case("no-pod", None, triton_down(), runner_error(ErrorKind.UNREACHABLE, "connection refused"),
          ("False", R.NO_POD), ("False", R.NO_POD), ("does not exist",)),
-    Case("unschedulable", pod("Pending", node=None, ip=None, conditions=[
+    pod_down("unschedulable", pod("Pending", node=None, ip=None, conditions=[
             {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
              "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]),
-         triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
-         ("False", R.POD_NOT_RUNNING), ("False", R.POD_NOT_RUNNING), ("not scheduled", "Insufficient nvidia.com/gpu")),
-    Case("fetching-model", pod("Pending", init=[container("fetch-model", running(), ready=False)]),
-         triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
-         ("False", R.POD_NOT_RUNNING), ("False", R.POD_NOT_RUNNING), ("fetch-model running", "verifying the model")),
-    Case("model-hash-mismatch", pod("Pending", init=[container(
+         R.POD_NOT_RUNNING, "not scheduled", "Insufficient nvidia.com/gpu"),
+    pod_down("fetching-model", pod("Pending", init=[container("fetch-model", running(), ready=False)]),
+         R.POD_NOT_RUNNING, "fetch-model running", "verifying the model"),
+    pod_down("model-hash-mismatch", pod("Pending", init=[container(
             "fetch-model", {"waiting": {"reason": "CrashLoopBackOff"}}, ready=False, restarts=3,
             last={"terminated": {"exitCode": 3, "reason": "Error", "message":
                   "fetching model archive x\nmodel integrity check failed: SHA-256 of the archive is 1f"}})]),
-         triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
-         ("False", R.MODEL_INTEGRITY_FAILED), ("False", R.MODEL_INTEGRITY_FAILED),
-         ("does not match spec.inference.modelSha256", "SHA-256 of the archive is 1f", "3 restarts",
-          "kubectl logs -n cocoon worker-a-0 -c fetch-model")),
-    Case("pvc-model-mismatch", pod("Running", init=[container(
+         R.MODEL_INTEGRITY_FAILED, "does not match spec.inference.modelSha256", "SHA-256 of the archive is 1f",
+         "3 restarts", "kubectl logs -n cocoon worker-a-0 -c fetch-model"),
+    pod_down("pvc-model-mismatch", pod("Running", init=[container(
             "verify-model", {"terminated": {"exitCode": 3, "reason": "Error", "message": "manifest SHA-256 is 2e"}},
             ready=False)]),
-         triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
-         ("False", R.MODEL_INTEGRITY_FAILED), ("False", R.MODEL_INTEGRITY_FAILED),
-         ("manifest SHA-256 is 2e", "spec.inference.modelSource.pvc", "-c verify-model")),
-    Case("model-download-failed", pod("Pending", init=[container(
+         R.MODEL_INTEGRITY_FAILED, "manifest SHA-256 is 2e", "spec.inference.modelSource.pvc", "-c verify-model"),
+    pod_down("model-download-failed", pod("Pending", init=[container(
             "fetch-model", {"terminated": {"exitCode": 22, "reason": "Error", "message": "404 Not Found"}},
             ready=False)]),
-         triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
-         ("False", R.MODEL_FETCH_FAILED), ("False", R.MODEL_FETCH_FAILED),
-         ("exit code 22", "404 Not Found", "spec.inference.modelSource.url")),
-    Case("image-pull", pod("Pending", triton=container("triton", {"waiting": {
+         R.MODEL_FETCH_FAILED, "exit code 22", "404 Not Found", "spec.inference.modelSource.url"),
+    pod_down("image-pull", pod("Pending", triton=container("triton", {"waiting": {
             "reason": "ImagePullBackOff", "message": "Back-off pulling image"}}, ready=False)),
-         triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
-         ("False", R.IMAGE_PULL_FAILED), ("False", R.IMAGE_PULL_FAILED),
-         ("nvcr.io/nvidia/tritonserver:24.10-py3", "Back-off pulling image")),
+         R.IMAGE_PULL_FAILED, "nvcr.io/nvidia/tritonserver:24.10-py3", "Back-off pulling image"),
     Case("terminating", pod(deletionTimestamp="x") | {"metadata": {"name": "worker-a-0", "namespace": "cocoon",
                                                                    "deletionTimestamp": "2026-11-25T22:59:59Z"}},
          triton_ok(), runner_ok(), ("False", R.POD_TERMINATING), ("False", R.POD_TERMINATING)),
-    Case("evicted", pod("Failed", reason="Evicted", message="The node was low on resource: memory."),
-         triton_down(), runner_error(ErrorKind.UNREACHABLE, "x"),
-         ("False", R.POD_NOT_RUNNING), ("False", R.POD_NOT_RUNNING), ("Failed", "Evicted", "low on resource")),
+    pod_down("evicted", pod("Failed", reason="Evicted", message="The node was low on resource: memory."),
+         R.POD_NOT_RUNNING, "Failed", "Evicted", "low on resource"),
     # --- Triton start-up and failure modes --------------------------------------------------------
     Case("triton-loading", pod(triton=container("triton", running(), ready=False, started=False)),
          triton_down(), runner_ok(), ("False", R.TRITON_STARTING), ("True", R.HEALTHY),

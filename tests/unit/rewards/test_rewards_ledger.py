@@ -75,22 +75,26 @@ def started(head: int = 10) -> lg.ClaimLedger:
     return lg.start(lg.ClaimLedger(), head).ledger
 
 
+def begin(ledger: lg.ClaimLedger, expected: int, before: int, now: int = 1000) -> lg.LedgerStep:
+    """An intent to claim `expected` tokens (`before` already paid) on the runner's one proxy."""
+    return lg.begin_claim(
+        ledger,
+        proxy=PROXY,
+        worker_contract=WORKER,
+        expected_tokens=expected,
+        tokens_before=before,
+        fee_per_token=FEE,
+        now=now,
+    )
+
+
 def with_intent(
     phase: lg.ClaimPhase = lg.ClaimPhase.INTENT,
     tokens_before: int = 0,
     expected: int = 100,
     created: int = 1000,
 ) -> lg.ClaimLedger:
-    step = lg.begin_claim(
-        started(),
-        proxy=PROXY,
-        worker_contract=WORKER,
-        expected_tokens=expected,
-        tokens_before=tokens_before,
-        fee_per_token=FEE,
-        now=created,
-    )
-    led = step.ledger
+    led = begin(started(), expected, tokens_before, now=created).ledger
     if phase is not lg.ClaimPhase.INTENT:
         led = lg.mark_triggering(led, created).ledger
     if phase is lg.ClaimPhase.TRIGGERED:
@@ -121,15 +125,7 @@ def test_begin_requires_a_started_ledger_and_something_to_claim(
     ledger: lg.ClaimLedger, expected: int, before: int, match: str
 ) -> None:
     with pytest.raises(lg.LedgerError, match=match):
-        lg.begin_claim(
-            ledger,
-            proxy=PROXY,
-            worker_contract=WORKER,
-            expected_tokens=expected,
-            tokens_before=before,
-            fee_per_token=1,
-            now=0,
-        )
+        begin(ledger, expected, before)
 
 
 # ------------------------------------------------------------------------------------------- ingest

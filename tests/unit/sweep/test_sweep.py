@@ -22,7 +22,8 @@ OWNER = "0:" + "11" * 32
 POLICY = SweepPolicy(sweep_above_nano=8 * TON, keep_nano=5 * TON, interval_s=300)
 
 
-def _decide(**kw: Any) -> Decision:
+def _decide(policy: SweepPolicy = POLICY, **kw: Any) -> Decision:
+    """`decide` for a deployed, idle wallet holding 12 TON, never swept before; `kw` overrides."""
     args: dict[str, Any] = dict(
         balance_nano=12 * TON,
         deployed=True,
@@ -32,10 +33,7 @@ def _decide(**kw: Any) -> Decision:
         last_attempt_at=0,
         now=1000,
     )
-    args.update(kw)
-    policy = kw.pop("policy", POLICY)
-    args.pop("policy", None)
-    return decide(policy, **args)
+    return decide(policy, **(args | kw))
 
 
 def test_decide_sweeps_the_surplus_above_what_stays() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
@@ -53,6 +55,10 @@ def bits(cell: Cell) -> str:
 
 def u(value: int, n: int) -> str:
     return format(value, f"0{n}b")
+
+
+def uint32(value: int) -> str:
+    return u(value, 32)
 
 
 def coins(value: int) -> str:
@@ -268,14 +274,14 @@ def test_root_op_bodies() -> None:
     ) + "".join(u(b, 8) for b in b"a:1")
     assert bits(update_proxy_body(2, ProxyDesc("a:1"))).startswith(u(0x9C7924BA, 32) + u(0, 64) + u(2, 32))
     assert bits(change_price_body(2, 1)) == u(0xC52ED8D4, 32) + u(0, 64) + coins(2) + coins(1)
-    body = change_params_body(
-        price_per_token=2,
-        worker_fee_per_token=1,
-        proxy_delay_before_close=3,
-        client_delay_before_close=4,
-        min_proxy_stake=5,
-        min_client_stake=6,
-    )
-    assert bits(body) == u(0x022FA189, 32) + u(0, 64) + coins(2) + coins(1) + u(3, 32) + u(4, 32) + coins(
-        5
-    ) + coins(6)
+    # change_params' payload, field by field in order: a value and how it is written
+    payload: dict[str, tuple[int, Callable[[int], str]]] = {
+        "price_per_token": (2, coins),
+        "worker_fee_per_token": (1, coins),
+        "proxy_delay_before_close": (3, uint32),
+        "client_delay_before_close": (4, uint32),
+        "min_proxy_stake": (5, coins),
+        "min_client_stake": (6, coins),
+    }
+    body = change_params_body(**{name: value for name, (value, _) in payload.items()})
+    assert bits(body) == u(0x022FA189, 32) + u(0, 64) + "".join(write(v) for v, write in payload.values())

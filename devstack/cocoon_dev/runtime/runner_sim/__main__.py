@@ -9,13 +9,13 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
 
+from cocoon_dev import procs
 from cocoon_dev.runtime.runner_sim import SIMULATOR_COMMIT
 from cocoon_dev.runtime.runner_sim.chain import ChainBackend, FakeTonChain, SimChainError
 from cocoon_dev.runtime.runner_sim.config import ConfigError, WorkerConfig
@@ -139,10 +139,7 @@ async def serve(args: argparse.Namespace) -> int:
         runner.chain.name,
     )
     await runner.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = procs.stop_on_signals()
     await stop.wait()
     await runner.stop()
     await site_runner.cleanup()

@@ -58,43 +58,44 @@ def control_page(text: str) -> web.Response:
 # ----- /jsonstats ----------------------------------------------------------------------------------
 
 
+# The root contract's parameters that /jsonstats shows under their own names, in the runner's order.
+ROOT_PARAMS = (
+    "version",
+    "struct_version",
+    "params_version",
+    "unique_id",
+    "is_test",
+    "price_per_token",
+    "worker_fee_per_token",
+    "prompt_tokens_price_multiplier",
+    "cached_tokens_price_multiplier",
+    "completion_tokens_price_multiplier",
+    "cached_tokens_price_multiplier",  # quirk: emitted twice
+    "reasoning_tokens_price_multiplier",
+    "proxy_delay_before_close",
+    "client_delay_before_close",
+    "proxy_min_stake",
+    "client_min_stake",
+)
+WALLET_FIELDS = ("address", "balance", "seqno", "pending_transactions_cnt", "active_transactions_cnt")
+PROXY_FIELDS = ("seqno", "address_for_clients", "address_for_workers")
+
+
+def _own_names(obj: object, names: tuple[str, ...]) -> list[tuple[str, jsonout.Value]]:
+    """`(name, obj.name)` for the fields the runner prints under their own names."""
+    return [(name, getattr(obj, name)) for name in names]
+
+
 def root_obj(root: SimRootConfig) -> Obj:
     return Obj(
         [
             ("owner_address", root.owner_address),
             ("proxy_hashes", [h.hex() for h in root.proxy_hashes]),
-            (
-                "registered_proxies",
-                [
-                    Obj(
-                        [
-                            ("seqno", p.seqno),
-                            ("address_for_clients", p.address_for_clients),
-                            ("address_for_workers", p.address_for_workers),
-                        ]
-                    )
-                    for p in root.registered_proxies
-                ],
-            ),
+            ("registered_proxies", [Obj(_own_names(p, PROXY_FIELDS)) for p in root.registered_proxies]),
             ("last_proxy_seqno", root.last_proxy_seqno),
             ("worker_hashes", [h.hex() for h in root.worker_hashes]),
             ("model_hashes", [h.hex() for h in root.model_hashes]),
-            ("version", root.version),
-            ("struct_version", root.struct_version),
-            ("params_version", root.params_version),
-            ("unique_id", root.unique_id),
-            ("is_test", root.is_test),
-            ("price_per_token", root.price_per_token),
-            ("worker_fee_per_token", root.worker_fee_per_token),
-            ("prompt_tokens_price_multiplier", root.prompt_tokens_price_multiplier),
-            ("cached_tokens_price_multiplier", root.cached_tokens_price_multiplier),
-            ("completion_tokens_price_multiplier", root.completion_tokens_price_multiplier),
-            ("cached_tokens_price_multiplier", root.cached_tokens_price_multiplier),  # quirk: emitted twice
-            ("reasoning_tokens_price_multiplier", root.reasoning_tokens_price_multiplier),
-            ("proxy_delay_before_close", root.proxy_delay_before_close),
-            ("client_delay_before_close", root.client_delay_before_close),
-            ("proxy_min_stake", root.proxy_min_stake),
-            ("client_min_stake", root.client_min_stake),
+            *_own_names(root, ROOT_PARAMS),
             ("proxy_code_hash", root.proxy_code_hash.hex()),
             ("worker_code_hash", root.worker_code_hash.hex()),
             ("client_code_hash", root.client_code_hash.hex()),
@@ -120,20 +121,7 @@ def jsonstats(runner: Runner) -> Obj:
     stats = Obj([(name, runner.stats.counters[name].snapshot()) for name in COUNTER_NAMES])
     items: list[tuple[str, jsonout.Value]] = [("status", Obj(status)), ("stats", stats)]
     if wallet is not None:
-        items.append(
-            (
-                "wallet",
-                Obj(
-                    [
-                        ("address", wallet.address),
-                        ("balance", wallet.balance),
-                        ("seqno", wallet.seqno),
-                        ("pending_transactions_cnt", wallet.pending_transactions_cnt),
-                        ("active_transactions_cnt", wallet.active_transactions_cnt),
-                    ]
-                ),
-            )
-        )
+        items.append(("wallet", Obj(_own_names(wallet, WALLET_FIELDS))))
     items.append(
         (
             "localconfig",
