@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, TypeAlias
 
 from nacl.bindings import crypto_sign_seed_keypair
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes
@@ -43,6 +43,7 @@ from pytoniq_core.boc.cell import Cell
 from pytoniq_core.crypto.keys import mnemonic_is_valid, mnemonic_to_private_key
 
 from cocoon_operator.api.records import CamelModel
+from cocoon_operator.money.records import MoneyRecord, RecordStore
 from cocoon_operator.money.transfer import (
     Transfer,
     TransferProgress,
@@ -150,8 +151,9 @@ class FundingIntent(CamelModel):
         )
 
 
-class FundingRecord(CamelModel):
-    """The funding money records: the open intent, and when the last top-up settled (chain time)."""
+class FundingRecord(MoneyRecord):
+    """The funding money records in `status.funding`: the open intent, and when the last top-up
+    settled (chain time)."""
 
     intent: FundingIntent | None = None
     last_top_up_at: int | None = None
@@ -162,15 +164,8 @@ class FundingRecord(CamelModel):
         data = funding or {}
         return cls.model_validate({k: data.get(k) for k in ("intent", "lastTopUpAt", "lastTopUpTargetNano")})
 
-    def to_status(self) -> dict[str, Any]:
-        """A merge patch of `status.funding` (None deletes the key)."""
-        return self.model_dump(mode="json", by_alias=True)
 
-
-class FundingStore(Protocol):
-    async def load(self) -> FundingRecord: ...
-
-    async def save(self, record: FundingRecord) -> None: ...
+FundingStore: TypeAlias = RecordStore[FundingRecord]
 
 
 class FundingStatus(StrEnum):
