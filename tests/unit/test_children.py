@@ -211,7 +211,8 @@ def test_wallet_secret_generation_and_validation() -> None:
 
 
 def test_network_policy_only_operator_reaches_runner() -> None:
-    policy = children.network_policy(OWNER_REF, SETTINGS, children.worker_ports(SETTINGS))
+    ports = children.ports(parse_spec(minimal_spec()), SETTINGS)
+    policy = children.network_policy(OWNER_REF, SETTINGS, ports)
     (rule,) = policy["spec"]["ingress"]
     assert {"port": 12000, "protocol": "TCP"} in rule["ports"]
     (peer,) = rule["from"]

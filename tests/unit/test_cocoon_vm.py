@@ -15,7 +15,15 @@ from pydantic import ValidationError
 
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.conditions import Reason
-from cocoon_operator.reconcile import children, cocoon_vm, launcher, placement_vm, pod_security, worker_conf
+from cocoon_operator.reconcile import (
+    children,
+    cocoon_vm,
+    launcher,
+    placement_vm,
+    pod_security,
+    runtimes,
+    worker_conf,
+)
 from cocoon_operator.settings import Settings
 from cocoon_operator.steps.health.probe import RunnerProbe
 from cocoon_operator.steps.health.vm import evaluate_vm
@@ -347,7 +355,9 @@ async def test_hf_token_secret_is_checked_without_reading_it() -> None:
     no_key = await cocoon_vm.refusal(spec, "ns1", SETTINGS, Reads({"hf": {"data": {"other": "eA=="}}}))
     assert no_key is not None and no_key.reason == "HfTokenSecretKeyMissing"
     assert await cocoon_vm.refusal(spec, "ns1", SETTINGS, Reads({"hf": {"data": {"token": "eA=="}}})) is None
-    assert await cocoon_vm.refusal(parse_spec(minimal_spec()), "elsewhere", SETTINGS, Reads({})) is None
+    # A TritonPod has no guards: the registry gives it none.
+    pod_spec = parse_spec(minimal_spec())
+    assert await runtimes.of(pod_spec).refusal(pod_spec, "elsewhere", SETTINGS, Reads({})) is None
 
 
 # --- health of the launcher pod --------------------------------------------------------------------

@@ -224,7 +224,7 @@ def test_wallet_key_reaches_the_runner_as_a_file_never_as_env() -> None:
 
 def test_network_policy_lets_only_the_operator_in() -> None:
     settings = Settings(operator_namespace="ops", operator_pod_labels={"app": "cocoon-op"})
-    policy = children.network_policy(OWNER, settings, children.worker_ports(settings))
+    policy = children.network_policy(OWNER, settings, children.ports(parse_spec(minimal_spec()), settings))
     [rule] = policy["spec"]["ingress"]
     [peer] = rule["from"]
     assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}

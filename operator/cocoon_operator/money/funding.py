@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, TypeAlias
 
 from nacl.bindings import crypto_sign_seed_keypair
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes
@@ -43,6 +43,7 @@ from pytoniq_core.boc.cell import Cell
 from pytoniq_core.crypto.keys import mnemonic_is_valid, mnemonic_to_private_key
 
 from cocoon_operator.api.records import CamelModel
+from cocoon_operator.money.records import MoneyRecord, RecordStore
 from cocoon_operator.money.transfer import (
     Transfer,
     TransferProgress,
@@ -150,8 +151,9 @@ class FundingIntent(CamelModel):
         )
 
 
-class FundingRecord(CamelModel):
-    """The funding money records: the open intent, and when the last top-up settled (chain time)."""
+class FundingRecord(MoneyRecord):
+    """The funding money records in `status.funding`: the open intent, and when the last top-up
+    settled (chain time)."""
 
     intent: FundingIntent | None = None
     last_top_up_at: int | None = None
@@ -162,15 +164,8 @@ class FundingRecord(CamelModel):
         data = funding or {}
         return cls.model_validate({k: data.get(k) for k in ("intent", "lastTopUpAt", "lastTopUpTargetNano")})
 
-    def to_status(self) -> dict[str, Any]:
-        """A merge patch of `status.funding` (None deletes the key)."""
-        return self.model_dump(mode="json", by_alias=True)
 
-
-class FundingStore(Protocol):
-    async def load(self) -> FundingRecord: ...
-
-    async def save(self, record: FundingRecord) -> None: ...
+FundingStore: TypeAlias = RecordStore[FundingRecord]
 
 
 class FundingStatus(StrEnum):
@@ -415,12 +410,7 @@ async def _follow(
             now = await client.checked_time()
             settled = {"intent": None, "last_top_up_at": now, "last_top_up_target_nano": intent.target_nano}
             await store.save(record.model_copy(update=settled))
-            return (
-                FundingStatus.CONFIRMED,
-                f"Topped up cocoon wallet {intent.wallet} with {intent.amount_nano} nanoTON from treasury "
-                f"{intent.treasury}",
-                res.tx_hash,
-            )
+            break
         if res.state is TransferState.DEAD:
             await store.save(record.model_copy(update={"intent": None}))
             log.info(
@@ -436,27 +426,34 @@ async def _follow(
             break
         just_sent = True
         await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-    if res.state is TransferState.SENT:
-        return (
-            FundingStatus.SETTLING,
-            f"Top-up of {intent.amount_nano} nanoTON from treasury {intent.treasury} is on chain "
-            f"(transaction {res.tx_hash}) and on its way to cocoon wallet {intent.wallet}",
-            res.tx_hash,
-        )
-    if res.state is TransferState.UNKNOWN:
-        return (
-            FundingStatus.UNRESOLVED,
-            f"Top-up of {intent.amount_nano} nanoTON (treasury {intent.treasury} seqno "
-            f"{intent.treasury_seqno}) cannot be resolved yet ({res.detail}); nothing new is sent",
-            None,
-        )
+    status, template = _OUTCOMES[res.state]
     where = "" if ours else f" (treasury {intent.treasury}, before the spec changed)"
-    return (
+    # `tx_hash` is the treasury transaction that sent it: None until the chain shows one.
+    return status, template.format(i=intent, res=res, where=where), res.tx_hash
+
+
+# Where an intent that is still open (or has just settled) stands, by what the chain showed.
+_OUTCOMES: dict[TransferState, tuple[FundingStatus, str]] = {
+    TransferState.SETTLED: (
+        FundingStatus.CONFIRMED,
+        "Topped up cocoon wallet {i.wallet} with {i.amount_nano} nanoTON from treasury {i.treasury}",
+    ),
+    TransferState.SENT: (
+        FundingStatus.SETTLING,
+        "Top-up of {i.amount_nano} nanoTON from treasury {i.treasury} is on chain (transaction "
+        "{res.tx_hash}) and on its way to cocoon wallet {i.wallet}",
+    ),
+    TransferState.UNKNOWN: (
+        FundingStatus.UNRESOLVED,
+        "Top-up of {i.amount_nano} nanoTON (treasury {i.treasury} seqno {i.treasury_seqno}) cannot be "
+        "resolved yet ({res.detail}); nothing new is sent",
+    ),
+    TransferState.PENDING: (
         FundingStatus.PENDING,
-        f"Top-up of {intent.amount_nano} nanoTON to {intent.wallet} (treasury seqno {intent.treasury_seqno})"
-        f"{where} is not on chain yet",
-        None,
-    )
+        "Top-up of {i.amount_nano} nanoTON to {i.wallet} (treasury seqno {i.treasury_seqno}){where} is "
+        "not on chain yet",
+    ),
+}
 
 
 async def _send(client: ChainClient, treasury: Treasury, intent: FundingIntent) -> None:

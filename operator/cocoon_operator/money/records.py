@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from cocoon_operator.api import identity
+from cocoon_operator.api.records import CamelModel
 from cocoon_operator.k8s.api import ObjectPatcher, ObjectReader
 from cocoon_operator.k8s.errors import ApiError
 
@@ -31,6 +32,26 @@ RECORD_PATHS: Final[tuple[tuple[str, ...], ...]] = (
     ("funding", "lastTopUpAt"),
     ("funding", "lastTopUpTargetNano"),
 )
+
+
+class MoneyRecord(CamelModel):
+    """A money record as its status field holds it (camelCase JSON)."""
+
+    def to_status(self) -> dict[str, Any]:
+        """A merge patch of the record's status field (None deletes the key)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+R = TypeVar("R", bound=MoneyRecord)
+
+
+class RecordStore(Protocol[R]):
+    """Where one money record is kept: `load` reads it fresh; `save` writes it, before the action it
+    announces (write-ahead)."""
+
+    async def load(self) -> R: ...
+
+    async def save(self, record: R) -> None: ...
 
 
 class StatusPatcher(ObjectReader, ObjectPatcher, Protocol):

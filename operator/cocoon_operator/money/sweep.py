@@ -24,13 +24,14 @@ import logging
 import time
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.cell import Cell
 
+from cocoon_operator.api.records import CamelModel
+from cocoon_operator.money.records import MoneyRecord, RecordStore
 from cocoon_operator.money.transfer import Transfer, TransferProgress, TransferState, resolve
 from cocoon_operator.ton.addresses import public_key_from_seed, raw_address
 from cocoon_operator.ton.cells import LayoutError
@@ -53,10 +54,8 @@ SWEEP_FEE_RESERVE_NANO = 50_000_000
 SEND_MODE_PAY_FEES_SEPARATELY = 1
 
 
-class SweepIntent(BaseModel):
-    """What is persisted before a sweep is sent (JSON, camelCase: `status.sweep.pending`)."""
-
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+class SweepIntent(CamelModel):
+    """What is persisted before a sweep is sent (`status.sweep.pending`)."""
 
     wallet: str  # raw address of the cocoon wallet
     owner: str  # raw address of the owner
@@ -80,10 +79,8 @@ class SweepIntent(BaseModel):
         )
 
 
-class SweepRecord(BaseModel):
+class SweepRecord(MoneyRecord):
     """`status.sweep`: the open intent, when the last one was made, and what was swept so far."""
-
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 
     pending: SweepIntent | None = None
     last_attempt_at: int = 0  # chain time of the last intent (the interval counts from here)
@@ -96,14 +93,8 @@ class SweepRecord(BaseModel):
     def from_status(cls, data: object) -> SweepRecord:
         return cls.model_validate(data) if isinstance(data, dict) and data else cls()
 
-    def to_status(self) -> dict[str, object]:
-        return self.model_dump(mode="json", by_alias=True)
 
-
-class SweepStore(Protocol):
-    async def load(self) -> SweepRecord: ...
-
-    async def save(self, record: SweepRecord) -> None: ...
+SweepStore: TypeAlias = RecordStore[SweepRecord]
 
 
 class SweepStatus(StrEnum):

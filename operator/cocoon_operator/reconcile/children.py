@@ -12,7 +12,7 @@ import base64
 import hashlib
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -76,7 +76,7 @@ def configmap(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[st
     }
 
 
-def worker_ports(settings: Settings) -> dict[str, int]:
+def ports(spec: CocoonNodeSpec, settings: Settings) -> dict[str, int]:
     """A TritonPod's ports the operator reaches: the runner, Triton's HTTP API and its metrics."""
     return {
         "runner": settings.runner_http_port,
@@ -143,22 +143,39 @@ def network_policy(owner: Owner, settings: Settings, ports: Mapping[str, int]) -
     }
 
 
-def owned(
-    owner: Owner,
-    settings: Settings,
-    config_map: dict[str, Any],
-    ports: Mapping[str, int],
-    workload: dict[str, Any] | None,
-    pdb_max_unavailable: int | None,
-) -> list[dict[str, Any]]:
-    """All owned children of either runtime kind, in apply order (the ConfigMap before the workload
-    that mounts it); no PDB when `pdb_max_unavailable` is None."""
-    objects = [config_map, service(owner, ports), network_policy(owner, settings, ports)]
-    if pdb_max_unavailable is not None:
-        objects.insert(2, pod_disruption_budget(owner, pdb_max_unavailable))
-    if workload is not None:
-        objects.append(workload)
-    return objects
+@dataclass(frozen=True)
+class Build:
+    """What a runtime kind builds: its ConfigMap, its StatefulSet from that ConfigMap (the template
+    stamped with a digest of it and of whatever else must roll the pod), and the ports the operator
+    reaches on the pod."""
+
+    configmap: Callable[[Owner, CocoonNodeSpec, Settings], dict[str, Any]]
+    workload: Callable[[Owner, CocoonNodeSpec, Settings, dict[str, Any]], dict[str, Any]]
+    ports: Callable[[CocoonNodeSpec, Settings], dict[str, int]]
+
+    def children(
+        self,
+        owner: Owner,
+        spec: CocoonNodeSpec,
+        settings: Settings,
+        *,
+        with_workload: bool = True,
+        pdb_max_unavailable: int | None = 1,
+    ) -> list[dict[str, Any]]:
+        """All owned children, in apply order (the ConfigMap before the workload that mounts it); no
+        PDB when `pdb_max_unavailable` is None."""
+        config_map = self.configmap(owner, spec, settings)
+        ports = self.ports(spec, settings)
+        objects = [config_map, service(owner, ports), network_policy(owner, settings, ports)]
+        if pdb_max_unavailable is not None:
+            objects.insert(2, pod_disruption_budget(owner, pdb_max_unavailable))
+        if with_workload:
+            objects.append(self.workload(owner, spec, settings, config_map))
+        return objects
+
+    def statefulset(self, owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
+        """The StatefulSet alone (what the reconcile scales to zero to stop the worker)."""
+        return self.workload(owner, spec, settings, self.configmap(owner, spec, settings))
 
 
 def new_wallet_secret(owner: Owner, secret_name: str) -> dict[str, Any]:
@@ -559,20 +576,16 @@ def one_pod(
     }
 
 
-def desired(
-    owner: Owner,
-    spec: CocoonNodeSpec,
-    settings: Settings,
-    *,
-    with_workload: bool = True,
-    pdb_max_unavailable: int | None = 1,
-) -> list[dict[str, Any]]:
-    """All owned children, in apply order."""
-    config_map = configmap(owner, spec, settings)
-    sts = statefulset(owner, spec, settings, config_hash(config_map)) if with_workload else None
-    return owned(owner, settings, config_map, worker_ports(settings), sts, pdb_max_unavailable)
+def workload(
+    owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_map: dict[str, Any]
+) -> dict[str, Any]:
+    """The StatefulSet, its template stamped with the digest of the runner ConfigMap."""
+    return statefulset(owner, spec, settings, config_hash(config_map))
 
 
-def workload(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
-    """The StatefulSet alone (what run.py scales to zero when the chain pre-flight blocks)."""
-    return statefulset(owner, spec, settings, config_hash(configmap(owner, spec, settings)))
+BUILD: Final = Build(configmap, workload, ports)
+
+
+def desired(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> list[dict[str, Any]]:
+    """A TritonPod's children with the default PDB, in apply order (the bench and the tests)."""
+    return BUILD.children(owner, spec, settings)

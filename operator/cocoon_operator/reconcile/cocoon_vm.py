@@ -13,25 +13,11 @@ A refusal is `Configured=False` with a CamelCase reason and a message naming the
 nothing is created (the wallet Secret included).
 """
 
-from dataclasses import dataclass
-from typing import Any, Protocol
-
 from cocoon_operator.api.spec import CocoonNodeSpec
 from cocoon_operator.conditions import Reason
 from cocoon_operator.reconcile.launcher import release_of
+from cocoon_operator.reconcile.runtime_kind import Reads, Refusal
 from cocoon_operator.settings import Settings
-
-
-@dataclass(frozen=True)
-class Refusal:
-    reason: Reason
-    message: str
-
-
-class Reads(Protocol):
-    async def get(
-        self, api_version: str, kind: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None: ...
 
 
 def static_refusal(spec: CocoonNodeSpec, namespace: str, settings: Settings) -> Refusal | None:
@@ -69,9 +55,7 @@ def static_refusal(spec: CocoonNodeSpec, namespace: str, settings: Settings) -> 
 
 
 async def refusal(spec: CocoonNodeSpec, namespace: str, settings: Settings, kube: Reads) -> Refusal | None:
-    """None when a CocoonVM may proceed; checks nothing for a TritonPod."""
-    if not spec.is_vm:
-        return None
+    """None when a CocoonVM may proceed."""
     found = static_refusal(spec, namespace, settings)
     if found is not None:
         return found

@@ -27,11 +27,7 @@ from typing import Any, Final
 from cocoon_operator.api import identity
 from cocoon_operator.api.spec import CocoonNodeSpec, Release
 from cocoon_operator.reconcile import placement, placement_vm, worker_conf
-from cocoon_operator.reconcile.children import (
-    Owner,
-    one_pod,
-    owned,
-)
+from cocoon_operator.reconcile.children import Build, Owner, one_pod
 from cocoon_operator.reconcile.runner_config import TON_CONFIG_DIR, TON_CONFIG_FILE
 from cocoon_operator.settings import Settings
 from cocoon_operator.worker import runtime
@@ -70,7 +66,7 @@ def release_of(spec: CocoonNodeSpec, settings: Settings) -> Release | None:
     return None
 
 
-def configmap(owner: Owner, spec: CocoonNodeSpec) -> dict[str, Any]:
+def configmap(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
     text = worker_conf.render(spec, name=owner.name, namespace=owner.namespace)
     return {
         "apiVersion": "v1",
@@ -362,23 +358,21 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, digest: 
     return one_pod(owner, spec, pod_spec, labels, digest)
 
 
-def desired(
-    owner: Owner,
-    spec: CocoonNodeSpec,
-    settings: Settings,
-    *,
-    with_workload: bool = True,
-    pdb_max_unavailable: int | None = 1,
-) -> list[dict[str, Any]]:
-    """All owned children, in apply order."""
-    config_map = configmap(owner, spec)
-    digest = config_hash(config_map, release_of(spec, settings))
-    sts = statefulset(owner, spec, settings, digest) if with_workload else None
-    ports = {"runner": runtime.runner_port(spec, settings)}
-    return owned(owner, settings, config_map, ports, sts, pdb_max_unavailable)
+def ports(spec: CocoonNodeSpec, settings: Settings) -> dict[str, int]:
+    """The launcher pod's one port the operator reaches: the runner's, forwarded from the guest."""
+    return {"runner": runtime.runner_port(spec, settings)}
 
 
-def workload(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
-    """The StatefulSet alone (what run.py scales to zero when the chain pre-flight blocks)."""
-    config_map = configmap(owner, spec)
+def workload(
+    owner: Owner, spec: CocoonNodeSpec, settings: Settings, config_map: dict[str, Any]
+) -> dict[str, Any]:
+    """The StatefulSet, its template stamped with the digest of worker.conf and of the release."""
     return statefulset(owner, spec, settings, config_hash(config_map, release_of(spec, settings)))
+
+
+BUILD: Final = Build(configmap, workload, ports)
+
+
+def desired(owner: Owner, spec: CocoonNodeSpec, settings: Settings) -> list[dict[str, Any]]:
+    """A CocoonVM's children with the default PDB, in apply order (the tests)."""
+    return BUILD.children(owner, spec, settings)

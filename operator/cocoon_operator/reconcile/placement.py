@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cocoon_operator.api.spec import Placement, Toleration
+from cocoon_operator.api.spec import CocoonNodeSpec, Placement, Toleration
 from cocoon_operator.settings import Settings, parse_labels
 
 Obj = Mapping[str, Any]
@@ -121,6 +121,16 @@ class PlacementReport:
         return head + ": " + ", ".join(f"{count} {why}" for why, count in self.exclusions)
 
 
+@dataclass(frozen=True)
+class Fleet:
+    """What a placement is explained against."""
+
+    nodes: Sequence[Obj]
+    used_gpus: Mapping[str, int]  # GPUs of the worker's resource held per node, its own pod's not counted
+    pods: Sequence[Obj]  # the pods bound to nodes (the namespace's only, on a namespaced install)
+    mine: Mapping[str, str]  # the worker's selector labels: its own pod is not in its way
+
+
 def explain(
     placement: Placement,
     nodes: Iterable[Obj],
@@ -154,6 +164,12 @@ def explain(
         return None
 
     return tally(nodes, used_gpus, resource, placement.gpu_count, static_reason)
+
+
+def explain_pod(spec: CocoonNodeSpec, fleet: Fleet, settings: Settings) -> PlacementReport:
+    """A TritonPod's placement as a runtime kind explains it: other pods are in its way only by the
+    GPUs they hold."""
+    return explain(spec.placement, fleet.nodes, fleet.used_gpus, settings)
 
 
 def gpu_tolerations(placement: Placement, settings: Settings) -> tuple[Toleration, ...]:

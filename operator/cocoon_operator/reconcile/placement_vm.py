@@ -15,7 +15,7 @@ from typing import Any, Final
 from cocoon_operator.api import identity
 from cocoon_operator.api.spec import CocoonNodeSpec
 from cocoon_operator.reconcile import placement
-from cocoon_operator.reconcile.placement import PlacementReport
+from cocoon_operator.reconcile.placement import Fleet, PlacementReport
 from cocoon_operator.settings import Settings, parse_labels
 from cocoon_operator.worker import runtime
 
@@ -119,3 +119,9 @@ def explain(
         return None
 
     return placement.tally(nodes, used_gpus, resource, 1, static_reason, busy)
+
+
+def explain_launcher(spec: CocoonNodeSpec, fleet: Fleet, settings: Settings) -> PlacementReport:
+    """`explain` as a runtime kind explains it, with the instance numbers other launchers hold."""
+    instances = instances_by_node(fleet.pods, exclude=fleet.mine)
+    return explain(spec, fleet.nodes, fleet.used_gpus, settings, instances)

@@ -20,15 +20,7 @@ from cocoon_operator.api.tonaddr import address_problem
 from cocoon_operator.conditions import BY_TYPE, CONDITION_TYPES, ConditionType, Reason
 from cocoon_operator.k8s.errors import ApiError
 from cocoon_operator.money.records import without_records
-from cocoon_operator.reconcile import (
-    children,
-    cocoon_vm,
-    image_policy,
-    launcher,
-    observe,
-    placement,
-    placement_vm,
-)
+from cocoon_operator.reconcile import children, image_policy, observe, placement, runtimes
 from cocoon_operator.reconcile.child_cache import KEPT_KINDS, digest
 from cocoon_operator.reconcile.compare import up_to_date
 from cocoon_operator.reconcile.deps import Deps
@@ -159,7 +151,7 @@ async def _images_allowed(r: _Run, spec: CocoonNodeSpec) -> bool:
 async def _resolve(r: _Run, spec: CocoonNodeSpec) -> bool:
     """Referenced ConfigMap and Secrets exist and are usable; the wallet Secret is created when absent."""
     kube, ns = r.kube, r.namespace
-    refused = await cocoon_vm.refusal(spec, ns, r.deps.settings, kube)
+    refused = await runtimes.of(spec).refusal(spec, ns, r.deps.settings, kube)
     if refused is not None:
         previous = st.find(r.old_status.get("conditions"), st.CONFIGURED) or {}
         if previous.get("reason") != refused.reason:
@@ -251,9 +243,7 @@ async def _stop_worker(r: _Run, spec: CocoonNodeSpec) -> None:
     sts = await r.kube.child("apps/v1", "StatefulSet", r.namespace, children.statefulset_name(owner))
     if sts is None or not owned_by(sts, owner.uid) or sts.get("spec", {}).get("replicas") == 0:
         return
-    settings = r.deps.settings
-    config_digest = children.config_hash(children.configmap(owner, spec, settings))
-    stopped = _scaled_to_zero(children.statefulset(owner, spec, settings, config_digest))
+    stopped = _scaled_to_zero(runtimes.of(spec).build.statefulset(owner, spec, r.deps.settings))
     await _apply_changed(r, [stopped], {"StatefulSet": sts})
 
 
@@ -317,11 +307,11 @@ async def _converge(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> None:
     with_workload = blocked_by is None and (sts is not None or feasible)
 
     # The PDB is applied after the providers: a step may hold evictions off (e.g. a claim in flight).
-    build = launcher if spec.is_vm else children
-    desired = build.desired(owner, spec, settings, with_workload=with_workload, pdb_max_unavailable=None)
+    build = runtimes.of(spec).build
+    desired = build.children(owner, spec, settings, with_workload=with_workload, pdb_max_unavailable=None)
     if blocked_by is not None and sts is not None:
         # Keep the StatefulSet (and the stable pod name) but stop the worker.
-        desired.append(_scaled_to_zero(build.workload(owner, spec, settings)))
+        desired.append(_scaled_to_zero(build.statefulset(owner, spec, settings)))
     await _apply_changed(r, desired, {"StatefulSet": sts})
     if sts is not None and pod is not None and observe.stuck_on_old_revision(sts, pod):
         # StatefulSets never replace a broken pod of an old revision (kubernetes#67250): do it for them.
@@ -390,10 +380,7 @@ async def _placement(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> placement.P
     resource = runtime.gpu_resource(spec, settings)
     used = placement.requested_gpus_by_node(ours, resource, exclude=mine)
     used.update(placement.requested_gpus_by_node(others, resource))
-    if spec.is_vm:
-        instances = placement_vm.instances_by_node(pods, exclude=mine)
-        return placement_vm.explain(spec, node_list, used, settings, instances)
-    return placement.explain(spec.placement, node_list, used, settings)
+    return runtimes.of(spec).explain(spec, placement.Fleet(node_list, used, pods, mine), settings)
 
 
 async def _apply_changed(r: _Run, desired: list[dict[str, Any]], known: Mapping[str, Obj | None]) -> None:

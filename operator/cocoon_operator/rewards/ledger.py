@@ -31,24 +31,12 @@ from enum import StrEnum
 from pydantic import Field
 
 from cocoon_operator.api.records import CamelModel
-from cocoon_operator.rewards.ledger_facts import (
-    Attribution as Attribution,
-)
-from cocoon_operator.rewards.ledger_facts import (
-    ChainFacts as ChainFacts,
-)
-from cocoon_operator.rewards.ledger_facts import (
-    ObservedPayout as ObservedPayout,
-)
-from cocoon_operator.rewards.ledger_facts import (
-    RunnerFacts as RunnerFacts,
-)
-from cocoon_operator.rewards.ledger_facts import (
-    RunnerProxyFacts as RunnerProxyFacts,
-)
-from cocoon_operator.rewards.ledger_facts import (
-    WorkerFacts as WorkerFacts,
-)
+from cocoon_operator.rewards.ledger_facts import Attribution as Attribution
+from cocoon_operator.rewards.ledger_facts import ChainFacts as ChainFacts
+from cocoon_operator.rewards.ledger_facts import ObservedPayout as ObservedPayout
+from cocoon_operator.rewards.ledger_facts import RunnerFacts as RunnerFacts
+from cocoon_operator.rewards.ledger_facts import RunnerProxyFacts as RunnerProxyFacts
+from cocoon_operator.rewards.ledger_facts import WorkerFacts as WorkerFacts
 
 DEFAULT_HISTORY_LIMIT = 20
 
@@ -361,18 +349,6 @@ def _resolve_pending(
     age = chain.now - (pending.triggered_at if pending.triggered_at is not None else pending.created_at)
 
     def close(kind: EventKind, message: str, *, warning: bool, **totals_update: int) -> LedgerStep:
-        totals = ledger.totals.model_copy(
-            update={k: getattr(ledger.totals, k) + v for k, v in totals_update.items()}
-        )
-        update: dict[str, object] = {
-            "pending": None,
-            "totals": totals,
-            "last_outcome": ClaimOutcome(
-                time=chain.now, reason=kind.value, message=message, attempt_id=pending.attempt_id
-            ),
-        }
-        if kind is EventKind.CLAIM_CONFIRMED:
-            update["last_claim_at"] = chain.now
         event = LedgerEvent(
             kind=kind,
             message=message,
@@ -382,7 +358,8 @@ def _resolve_pending(
             attempt_id=pending.attempt_id,
             warning=warning,
         )
-        return LedgerStep(ledger=ledger.model_copy(update=update), events=(*events, event))
+        closed = _close(ledger, event, chain.now, **totals_update)
+        return LedgerStep(ledger=closed.ledger, events=(*events, *closed.events))
 
     if tokens_now >= pending.expected_tokens and pending.matched_tx_hashes:
         if pending.phase is ClaimPhase.INTENT:
@@ -479,6 +456,25 @@ def _resolve_pending(
             timed_out=1,
         )
     return LedgerStep(ledger=ledger, events=tuple(events))
+
+
+# A claim that ends confirmed or refused counts for the claim interval; a refused one too, so a
+# misbehaving runner is not hammered.
+_INTERVAL_OUTCOMES = (EventKind.CLAIM_CONFIRMED, EventKind.CLAIM_REJECTED)
+
+
+def _close(ledger: ClaimLedger, event: LedgerEvent, now: int, **totals_update: int) -> LedgerStep:
+    """End the pending claim with `event` as its outcome, adding `totals_update` to the totals."""
+    totals = ledger.totals.model_copy(
+        update={k: getattr(ledger.totals, k) + v for k, v in totals_update.items()}
+    )
+    outcome = ClaimOutcome(
+        time=now, reason=event.kind.value, message=event.message, attempt_id=event.attempt_id
+    )
+    update: dict[str, object] = {"pending": None, "totals": totals, "last_outcome": outcome}
+    if event.kind in _INTERVAL_OUTCOMES:
+        update["last_claim_at"] = now
+    return LedgerStep(ledger=ledger.model_copy(update=update), events=(event,))
 
 
 def attempt_id_for(worker_contract: str, tokens_before: int, expected_tokens: int, now: int) -> str:
@@ -587,23 +583,14 @@ def mark_triggered(ledger: ClaimLedger, answer: TriggerAnswer, now: int) -> Ledg
     if answer in (TriggerAnswer.UNREACHABLE, TriggerAnswer.UNKNOWN):
         # The runner may have queued the claim: keep the intent; the chain or the timeout decides.
         return LedgerStep(ledger=ledger)
-    message = f"Runner refused the claim on proxy {pending.proxy}: {answer.value}"
-    outcome = ClaimOutcome(
-        time=now, reason=EventKind.CLAIM_REJECTED.value, message=message, attempt_id=pending.attempt_id
-    )
-    totals = ledger.totals.model_copy(update={"rejected": ledger.totals.rejected + 1})
     event = LedgerEvent(
         kind=EventKind.CLAIM_REJECTED,
-        message=message,
+        message=f"Runner refused the claim on proxy {pending.proxy}: {answer.value}",
         proxy=pending.proxy,
         attempt_id=pending.attempt_id,
         warning=answer is not TriggerAnswer.ALREADY_RUNNING,
     )
-    # A refused claim still counts for the interval, so a misbehaving runner is not hammered.
-    closed = ledger.model_copy(
-        update={"pending": None, "totals": totals, "last_outcome": outcome, "last_claim_at": now}
-    )
-    return LedgerStep(ledger=closed, events=(event,))
+    return _close(ledger, event, now, rejected=1)
 
 
 class LedgerError(ValueError):

@@ -14,7 +14,9 @@ from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
 
+from cocoon_operator.money import funding
 from cocoon_operator.money.funding import FundingIntent, TreasuryKey
+from cocoon_operator.money.transfer import Resolution, TransferProgress, TransferState
 from cocoon_operator.ton.addresses import raw_address
 from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, MessageView, TxView
 from cocoon_operator.ton.codes import cocoon_root_code
@@ -235,8 +237,8 @@ def test_treasury_key_errors_name_the_field(data: dict[str, str], field: str) ->
             assert value not in str(info.value)
 
 
-def test_funding_intent_json_is_camel_case() -> None:
-    intent = FundingIntent(
+def funding_intent() -> FundingIntent:
+    return FundingIntent(
         treasury=ROOT,
         wallet=PROXY,
         treasury_seqno=3,
@@ -246,8 +248,25 @@ def test_funding_intent_json_is_camel_case() -> None:
         treasury_last_lt=9,
         created_at=1,
     )
+
+
+def test_funding_intent_json_is_camel_case() -> None:
+    intent = funding_intent()
     data = intent.model_dump(mode="json", by_alias=True)
     assert data["treasurySeqno"] == 3 and FundingIntent.model_validate(data) == intent
+
+
+@pytest.mark.parametrize("state", [s for s in TransferState if s is not TransferState.DEAD])
+def test_every_open_top_up_state_has_a_message(state: TransferState) -> None:
+    """DEAD closes the intent; every other state the follow loop ends in is said in words."""
+    status, template = funding._OUTCOMES[state]
+    progress = TransferProgress(
+        sent_tx="ab" * 32 if state in (TransferState.SENT, TransferState.SETTLED) else None
+    )
+    message = template.format(
+        i=funding_intent(), res=Resolution(state, progress, detail="scan gap"), where=""
+    )
+    assert status.value.startswith("TopUp") and "5 nanoTON" in message and "{" not in message
 
 
 # ------------------------------------------------------------------------------------------ client

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final
 
+from cocoon_operator.api.spec import COCOON_VM, TRITON_POD, RuntimeKind
 from cocoon_operator.conditions import Reason
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY, Cond, find, parse_time
@@ -106,10 +107,7 @@ class WorkerHealth:
             )
         if ctx.deleting and self.metrics is not None:
             self.metrics.forget(ctx.namespace, ctx.name)
-        if ctx.spec.is_vm:
-            report = await self.check_vm(ctx.pod, runtime.runner_port(ctx.spec, ctx.settings))
-        else:
-            report = await self.check(ctx.pod)
+        report = await CHECKS[ctx.spec.runtime.kind](self, ctx)
         if self.metrics is not None and not ctx.deleting:
             self.metrics.observe(ctx.namespace, ctx.name, report)
         healthy = all(c.status == "True" for c in report.conditions)
@@ -139,6 +137,13 @@ class WorkerHealth:
 
     async def close(self) -> None:
         await self.prober.close()
+
+
+# How each runtime kind's worker is probed and judged (one entry per kind, as in reconcile/runtimes.py).
+CHECKS: Final[Mapping[RuntimeKind, Callable[[WorkerHealth, Context], Awaitable[HealthReport]]]] = {
+    TRITON_POD: lambda health, ctx: health.check(ctx.pod),
+    COCOON_VM: lambda health, ctx: health.check_vm(ctx.pod, runtime.runner_port(ctx.spec, ctx.settings)),
+}
 
 
 def lost_events(old: Sequence[Mapping[str, Any]] | None, new: Sequence[Cond]) -> list[EventSpec]:
