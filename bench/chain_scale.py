@@ -43,6 +43,7 @@ from pytoniq_core.boc.address import Address
 from cocoon_dev.memory_kube import VersionedKube, settle
 from cocoon_dev.ton.network import DEV_IMAGE_HASH
 from cocoon_operator.api.spec import parse_spec
+from cocoon_operator.reconcile import runtimes
 from cocoon_operator.settings import Settings
 from cocoon_operator.steps.chain import ChainSteps
 from cocoon_operator.steps.common import ChainHub, node_identity
@@ -127,6 +128,7 @@ class Fleet:
             name=name, namespace=NS, uid=body["metadata"]["uid"], generation=1, spec=self.specs[name],
             status=copy.deepcopy(body.get("status") or {}), pod=self.pods[name],
             wallet_secret_name=f"{name}-wallet", settings=self.settings, kube=self.kube,
+            worker=runtimes.worker_access(self.specs[name], self.settings),
         )  # fmt: skip
 
     def settle(self, name: str, report: StepReport) -> None:

@@ -107,15 +107,16 @@ def test_tritonpod_rules() -> None:
 
 
 def test_ports_and_device_plugin_variable() -> None:
-    assert runtime.runner_port(parse_spec(minimal_spec()), SETTINGS) == 12000
-    assert runtime.runner_port(parse_spec(vm_spec({"instance": 3})), SETTINGS) == 12030
+    assert runtimes.worker_access(parse_spec(minimal_spec()), SETTINGS).runner_port == 12000
+    assert runtimes.worker_access(parse_spec(vm_spec({"instance": 3})), SETTINGS).runner_port == 12030
     assert (
         runtime.pci_env_var("nvidia.com/GH100_H100_SXM5_80GB")
         == "PCI_RESOURCE_NVIDIA_COM_GH100_H100_SXM5_80GB"
     )
-    assert runtime.gpu_resource(parse_spec(vm_spec()), SETTINGS) == "nvidia.com/GH100_H100_SXM5_80GB"
+    vm = parse_spec(vm_spec())
+    assert runtimes.of(vm).gpu_resource(vm, SETTINGS) == "nvidia.com/GH100_H100_SXM5_80GB"
     kata = parse_spec(minimal_spec(placement={"runtimeClassName": "k", "gpuResource": "nvidia.com/pgpu"}))
-    assert runtime.gpu_resource(kata, SETTINGS) == "nvidia.com/pgpu"
+    assert runtimes.of(kata).gpu_resource(kata, SETTINGS) == "nvidia.com/pgpu"
 
 
 # --- worker.conf -----------------------------------------------------------------------------------

@@ -8,20 +8,18 @@ from cocoon_operator import reconcile
 from cocoon_operator.api.spec import RuntimeKind, parse_spec
 from cocoon_operator.reconcile import Context, Deps, runtimes
 from cocoon_operator.settings import Settings
+from cocoon_operator.steps.contract import HealthProbe
 from cocoon_operator.steps.health import WorkerHealth, provider
 from cocoon_operator.steps.health.probe import RunnerProbe
-from cocoon_operator.worker import runtime
 from tests.unit.builders import cocoonnode, world
 from tests.unit.health.builders import IP, NOW, StubProber, container, runner_ok, running, triton_ok
 from tests.unit.test_cocoon_vm import SETTINGS, host_node, launcher_pod, vm_spec
 
 
 def test_every_kind_is_in_every_registry() -> None:
-    """A new RuntimeKind fails here until it has its entry in each of them."""
-    kinds = set(get_args(RuntimeKind))
-    assert set(runtimes.RUNTIMES) == kinds
-    assert set(runtime.KINDS) == kinds
-    assert set(provider.CHECKS) == kinds
+    """A new RuntimeKind fails here until it has its entry; every way of probing health has a check."""
+    assert set(runtimes.RUNTIMES) == set(get_args(RuntimeKind))
+    assert set(provider.CHECKS) == set(HealthProbe)
 
 
 def _vm_world() -> Any:
@@ -81,17 +79,19 @@ class _VmProber(StubProber):
 
 async def test_health_probes_a_launcher_pod_by_its_runner_alone() -> None:
     prober = _VmProber()
+    spec = parse_spec(vm_spec({"instance": 3}))
     ctx = Context(
         name="w1",
         namespace="ns1",
         uid="uid-w1",
         generation=1,
-        spec=parse_spec(vm_spec({"instance": 3})),
+        spec=spec,
         status={},
         pod=launcher_pod(main=container("launcher", running())),
         wallet_secret_name="w1-wallet",
         settings=SETTINGS,
         kube=None,  # type: ignore[arg-type]  # the provider never calls the API
+        worker=runtimes.worker_access(spec, SETTINGS),
     )
     report = await WorkerHealth(prober, clock=lambda: NOW).observe(ctx)
     assert prober.asked == [] and prober.runner_only == [(IP, 12030)]

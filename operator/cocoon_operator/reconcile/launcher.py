@@ -30,7 +30,7 @@ from cocoon_operator.reconcile import placement, placement_vm, worker_conf
 from cocoon_operator.reconcile.children import Build, Owner, one_pod
 from cocoon_operator.reconcile.runner_config import TON_CONFIG_DIR, TON_CONFIG_FILE
 from cocoon_operator.settings import Settings
-from cocoon_operator.worker import runtime
+from cocoon_operator.worker.runtime import pci_env_var
 
 RUNTIME_LABEL: Final = f"{identity.GROUP}/runtime"
 CHECK_HOST_CONTAINER: Final = "check-host"
@@ -49,6 +49,9 @@ WORK_DIR: Final = "/run/cocoon/vm"
 HOST_ROOT: Final = "/host"
 # What cocoon-launch gives the VM (-smp 32, 100G of guest memory) plus QEMU's own overhead.
 DEFAULT_REQUESTS: Final = {"cpu": "32", "memory": "104Gi"}
+# cocoon-launch: host port = guest port + 10 x instance, vsock CID = 6 + 10 x instance.
+INSTANCE_STRIDE: Final = 10
+GUEST_RUNNER_PORT: Final = 12000
 
 
 def configmap_name(owner: Owner) -> str:
@@ -149,8 +152,8 @@ FETCH_RELEASE_SCRIPT: Final = (
 
 
 def launch_script(spec: CocoonNodeSpec, settings: Settings) -> str:
-    resource = runtime.gpu_resource(spec, settings)
-    var = runtime.pci_env_var(resource)
+    resource = placement_vm.gpu_resource(spec, settings)
+    var = pci_env_var(resource)
     ton = f"{TON_CONFIG_DIR}/{TON_CONFIG_FILE}"
     return (
         "set -eu; umask 077; "
@@ -287,8 +290,8 @@ def init_containers(spec: CocoonNodeSpec, settings: Settings) -> list[dict[str, 
 
 def launcher_container(spec: CocoonNodeSpec, settings: Settings) -> dict[str, Any]:
     vm = spec.runtime.vm
-    resource = runtime.gpu_resource(spec, settings)
-    port = runtime.runner_port(spec, settings)
+    resource = placement_vm.gpu_resource(spec, settings)
+    port = runner_port(spec, settings)
     given = vm.resources if vm is not None else None
     requests: dict[str, Any] = {k: str(v) for k, v in (given.requests if given else {}).items()} or dict(
         DEFAULT_REQUESTS
@@ -360,7 +363,16 @@ def statefulset(owner: Owner, spec: CocoonNodeSpec, settings: Settings, digest: 
 
 def ports(spec: CocoonNodeSpec, settings: Settings) -> dict[str, int]:
     """The launcher pod's one port the operator reaches: the runner's, forwarded from the guest."""
-    return {"runner": runtime.runner_port(spec, settings)}
+    return {"runner": runner_port(spec, settings)}
+
+
+def runner_port(spec: CocoonNodeSpec, settings: Settings) -> int:
+    """Where the operator reaches the runner's HTTP API on the launcher pod's IP: cocoon-launch forwards
+    the guest's port there, host port = guest port + 10 x instance (as its vsock CID is 6 + 10 x instance)."""
+    vm = spec.runtime.vm
+    if vm is None:  # (the spec's rules require it)
+        return settings.runner_http_port
+    return GUEST_RUNNER_PORT + INSTANCE_STRIDE * vm.instance
 
 
 def workload(

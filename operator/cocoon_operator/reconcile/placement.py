@@ -21,6 +21,11 @@ def resource_name(placement: Placement, settings: Settings) -> str:
     return placement.gpu_resource or settings.gpu_resource
 
 
+def gpu_resource(spec: CocoonNodeSpec, settings: Settings) -> str:
+    """The extended resource a TritonPod's pod requests."""
+    return resource_name(spec.placement, settings)
+
+
 def tee_label_alternatives(tee: str, settings: Settings) -> tuple[tuple[str, str], ...]:
     """The node labels (any one suffices) that identify the requested TEE kind."""
     if tee == "TDX":

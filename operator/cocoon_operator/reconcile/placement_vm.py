@@ -17,7 +17,6 @@ from cocoon_operator.api.spec import CocoonNodeSpec
 from cocoon_operator.reconcile import placement
 from cocoon_operator.reconcile.placement import Fleet, PlacementReport
 from cocoon_operator.settings import Settings, parse_labels
-from cocoon_operator.worker import runtime
 
 Obj = Mapping[str, Any]
 INSTANCE_LABEL: Final = f"{identity.GROUP}/vm-instance"
@@ -83,6 +82,12 @@ def instances_by_node(pods: Iterable[Obj], exclude: Mapping[str, str] | None = N
     return used
 
 
+def gpu_resource(spec: CocoonNodeSpec, settings: Settings) -> str:
+    """The VFIO GPU resource a launcher pod requests: spec.placement.gpuResource, else the operator's
+    COCOON_VM_GPU_RESOURCE (the GPU Operator's sandbox device plugin names it after the GPU model)."""
+    return spec.placement.gpu_resource or settings.vm_gpu_resource
+
+
 def explain(
     spec: CocoonNodeSpec,
     nodes: Iterable[Obj],
@@ -92,7 +97,7 @@ def explain(
 ) -> PlacementReport:
     """Which nodes can host the launcher now, which could, and the first reason for every other."""
     place = spec.placement
-    resource = runtime.gpu_resource(spec, settings)
+    resource = gpu_resource(spec, settings)
     instance = instance_labels(spec)[INSTANCE_LABEL]
     tols = placement.gpu_tolerations(place, settings)
     cc_key, cc_value = parse_labels((settings.cc_ready_label,))[0]

@@ -29,7 +29,6 @@ from cocoon_operator.reconcile.reads import ReconcileReads
 from cocoon_operator.status import Cond
 from cocoon_operator.steps.contract import Context, EventSpec, StepReport
 from cocoon_operator.steps.health.pod_readiness import PodReadiness
-from cocoon_operator.worker import runtime
 
 Obj = Mapping[str, Any]
 POD_READINESS = PodReadiness()
@@ -264,6 +263,7 @@ def _context(r: _Run, spec: CocoonNodeSpec, pod: Obj | None) -> Context:
         wallet_secret_name=spec.wallet.secret_ref.name,
         settings=r.deps.settings,
         kube=r.kube,
+        worker=runtimes.worker_access(spec, r.deps.settings),
         deleting=bool(meta.get("deletionTimestamp")),
         annotations=dict(meta.get("annotations") or {}),
     )
@@ -377,7 +377,7 @@ async def _placement(r: _Run, spec: CocoonNodeSpec, nodes: Nodes) -> placement.P
     mine = identity.selector_labels(r.name)
     ours = [p for p in pods if p.get("metadata", {}).get("namespace") == r.namespace]
     others = [p for p in pods if p.get("metadata", {}).get("namespace") != r.namespace]
-    resource = runtime.gpu_resource(spec, settings)
+    resource = runtimes.of(spec).gpu_resource(spec, settings)
     used = placement.requested_gpus_by_node(ours, resource, exclude=mine)
     used.update(placement.requested_gpus_by_node(others, resource))
     return runtimes.of(spec).explain(spec, placement.Fleet(node_list, used, pods, mine), settings)

@@ -1,8 +1,9 @@
 """What a runtime kind (`spec.runtime.kind`) is to the reconcile (pure; the registry is `runtimes.py`).
 
 A kind says what it builds (its ConfigMap, its StatefulSet, the ports the operator reaches), where its
-pod may run (the placement explanation) and what must hold before anything is built for it (the
-admission guards). The reconcile assembles the children and reports the conditions the same way for
+pod may run (the placement explanation, the GPU resource it requests), what must hold before anything
+is built for it (the admission guards), and how the steps reach its worker (the runner's port, how its
+health is probed). The reconcile assembles the children and reports the conditions the same way for
 every kind.
 """
 
@@ -15,6 +16,7 @@ from cocoon_operator.conditions import Reason
 from cocoon_operator.reconcile.children import Build
 from cocoon_operator.reconcile.placement import Fleet, PlacementReport
 from cocoon_operator.settings import Settings
+from cocoon_operator.steps.contract import HealthProbe
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,6 @@ class Runtime:
     explain: Callable[[CocoonNodeSpec, Fleet, Settings], PlacementReport]  # where its pod may run
     # What must hold before anything is built for it (None: go ahead); reads only through `kube`.
     refusal: Callable[[CocoonNodeSpec, str, Settings, Reads], Awaitable[Refusal | None]]
+    gpu_resource: Callable[[CocoonNodeSpec, Settings], str]  # the extended resource its pod requests
+    runner_port: Callable[[CocoonNodeSpec, Settings], int]  # the runner's HTTP API on the pod IP
+    probe: HealthProbe  # how the health step probes it

@@ -49,7 +49,6 @@ from cocoon_operator.ton.worker_contracts import (
     check_registration,
     read_worker_contract,
 )
-from cocoon_operator.worker import runtime
 from cocoon_operator.worker.runner_client import RunnerClient, RunnerStats, RunnerUnavailable
 
 log = logging.getLogger(__name__)
@@ -353,7 +352,7 @@ async def _runner_stats(ctx: Context) -> RunnerStats | None:
     if ip is None:
         return None
     async with RunnerClient(
-        f"http://{ip}:{runtime.runner_port(ctx.spec, ctx.settings)}", timeout_s=RUNNER_TIMEOUT_S
+        f"http://{ip}:{ctx.worker.runner_port}", timeout_s=RUNNER_TIMEOUT_S
     ) as runner:
         try:
             return await runner.jsonstats()

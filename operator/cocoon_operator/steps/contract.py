@@ -8,6 +8,7 @@ import this module and the layers below them, never the reconcile.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from cocoon_operator.api.spec import CocoonNodeSpec
@@ -25,6 +26,21 @@ class EventSpec:
     message: str
 
 
+class HealthProbe(StrEnum):
+    """How the health step probes a runtime kind's worker."""
+
+    TRITON_AND_RUNNER = "TritonAndRunner"  # Triton's health and metrics and the runner, in one pod
+    RUNNER = "Runner"  # only the runner's HTTP API (Triton, if any, is inside a guest the pod runs)
+
+
+@dataclass(frozen=True)
+class WorkerAccess:
+    """How the steps reach a CocoonNode's worker: what its runtime kind says (reconcile/runtimes.py)."""
+
+    runner_port: int  # the runner's HTTP API on the pod IP
+    probe: HealthProbe
+
+
 @dataclass(frozen=True)
 class Context:
     """What a provider sees of one CocoonNode during one reconcile."""
@@ -39,6 +55,7 @@ class Context:
     wallet_secret_name: str
     settings: Settings
     kube: KubeApi
+    worker: WorkerAccess
     deleting: bool = False
     annotations: Mapping[str, str] = field(default_factory=dict)  # e.g. a claim asked for by a person
 

@@ -50,7 +50,6 @@ from cocoon_operator.steps.contract import Context, EventSpec, StepReport
 from cocoon_operator.ton.addresses import raw_address
 from cocoon_operator.ton.client import ChainClient, ChainDisagreement, ChainError, ChainUnavailable
 from cocoon_operator.ton.identity import read_cocoon_wallet
-from cocoon_operator.worker import runtime
 from cocoon_operator.worker.runner_client import RunnerClient, RunnerUnavailable
 
 log = logging.getLogger(__name__)
@@ -265,7 +264,7 @@ class RewardSteps:
         ip = pod_ip(ctx.pod)
         runner = (
             RunnerClient(
-                f"http://{ip}:{runtime.runner_port(ctx.spec, ctx.settings)}", timeout_s=RUNNER_TIMEOUT_S
+                f"http://{ip}:{ctx.worker.runner_port}", timeout_s=RUNNER_TIMEOUT_S
             )
             if ip
             else None

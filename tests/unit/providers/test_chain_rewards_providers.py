@@ -20,6 +20,7 @@ from cocoon_dev.ton.network import DEV_IMAGE_HASH, CocoonNetwork, cocoon_wallet_
 from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.money.records import RecordConflict
+from cocoon_operator.reconcile import runtimes
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import Cond
 from cocoon_operator.steps import chain as chain_provider
@@ -157,10 +158,11 @@ def _cond(report: StepReport, type_: str) -> Cond:
 def _ctx(kube: VersionedKube, pod: dict[str, Any] | None = BOUND_POD) -> Context:
     body = kube.find("CocoonNode", NS, "w")
     assert body is not None
+    spec = parse_spec(body["spec"])
     return Context(
-        name="w", namespace=NS, uid="u1", generation=1, spec=parse_spec(body["spec"]),
+        name="w", namespace=NS, uid="u1", generation=1, spec=spec,
         status=copy.deepcopy(body.get("status") or {}), pod=pod, wallet_secret_name="w-wallet",
-        settings=Settings(), kube=kube,
+        settings=Settings(), kube=kube, worker=runtimes.worker_access(spec, Settings()),
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from cocoon_dev.memory_kube import FakeKube
 from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
+from cocoon_operator.reconcile import runtimes
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.cycle import CycleResult
 from cocoon_operator.rewards.policy import ClaimDecision, ClaimReason
@@ -29,6 +30,7 @@ def _ctx(status: dict[str, Any]) -> Context:
     return Context(
         name="w", namespace="ns", uid="u", generation=1, spec=spec, status=status, pod=None,
         wallet_secret_name="w-wallet", settings=Settings(), kube=FakeKube([]),
+        worker=runtimes.worker_access(spec, Settings()),
     )  # fmt: skip
 
 

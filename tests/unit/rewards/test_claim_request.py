@@ -9,6 +9,7 @@ from typing import Any
 from tests.unit.builders import minimal_spec
 
 from cocoon_operator.api.spec import parse_spec
+from cocoon_operator.reconcile import runtimes
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.policy import ClaimDecision, ClaimReason
 from cocoon_operator.settings import Settings
@@ -29,17 +30,19 @@ class Writer:
 
 def _ctx(status: dict[str, Any], nonce: str | None = "n-1", registered: bool = True) -> Context:
     conditions = [{"type": "Registered", "status": "True" if registered else "False"}]
+    spec = parse_spec(minimal_spec())
     return Context(
         name="w",
         namespace="ns",
         uid="u",
         generation=1,
-        spec=parse_spec(minimal_spec()),
+        spec=spec,
         status={"conditions": conditions, **status},
         pod=None,
         wallet_secret_name="w-wallet",
         settings=Settings(),
         kube=None,  # type: ignore[arg-type]  # never called here
+        worker=runtimes.worker_access(spec, Settings()),
         annotations={cr.ANNOTATION: nonce} if nonce else {},
     )
 

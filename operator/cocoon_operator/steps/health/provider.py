@@ -12,17 +12,15 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
-from cocoon_operator.api.spec import COCOON_VM, TRITON_POD, RuntimeKind
 from cocoon_operator.conditions import Reason
 from cocoon_operator.settings import Settings
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY, Cond, find, parse_time
-from cocoon_operator.steps.contract import Context, EventSpec, StepReport
+from cocoon_operator.steps.contract import Context, EventSpec, HealthProbe, StepReport
 from cocoon_operator.steps.health.evaluate import HealthReport, Thresholds, evaluate_health
 from cocoon_operator.steps.health.metrics import HealthMetrics
 from cocoon_operator.steps.health.pod_problems import PodLayout
 from cocoon_operator.steps.health.probe import HealthProber, Ports, RunnerProbe, Timeouts, skipped_probes
 from cocoon_operator.steps.health.vm import evaluate_vm
-from cocoon_operator.worker import runtime
 from cocoon_operator.worker.triton_client import TritonProbe
 
 # Not yet serving: look again soon rather than waiting for the resync timer.
@@ -107,7 +105,7 @@ class WorkerHealth:
             )
         if ctx.deleting and self.metrics is not None:
             self.metrics.forget(ctx.namespace, ctx.name)
-        report = await CHECKS[ctx.spec.runtime.kind](self, ctx)
+        report = await CHECKS[ctx.worker.probe](self, ctx)
         if self.metrics is not None and not ctx.deleting:
             self.metrics.observe(ctx.namespace, ctx.name, report)
         healthy = all(c.status == "True" for c in report.conditions)
@@ -139,10 +137,10 @@ class WorkerHealth:
         await self.prober.close()
 
 
-# How each runtime kind's worker is probed and judged (one entry per kind, as in reconcile/runtimes.py).
-CHECKS: Final[Mapping[RuntimeKind, Callable[[WorkerHealth, Context], Awaitable[HealthReport]]]] = {
-    TRITON_POD: lambda health, ctx: health.check(ctx.pod),
-    COCOON_VM: lambda health, ctx: health.check_vm(ctx.pod, runtime.runner_port(ctx.spec, ctx.settings)),
+# How a worker is probed and judged, by what its runtime kind says (Context.worker.probe).
+CHECKS: Final[Mapping[HealthProbe, Callable[[WorkerHealth, Context], Awaitable[HealthReport]]]] = {
+    HealthProbe.TRITON_AND_RUNNER: lambda health, ctx: health.check(ctx.pod),
+    HealthProbe.RUNNER: lambda health, ctx: health.check_vm(ctx.pod, ctx.worker.runner_port),
 }
 
 
