@@ -86,6 +86,28 @@ class Params(Struct):
         return self.price_per_token - self.worker_fee_per_token
 
 
+class ParamsView:
+    """Mixed into the records that carry a contract's params: the fields callers read most."""
+
+    params: Params
+
+    @property
+    def params_version(self) -> int:
+        return self.params.params_version
+
+    @property
+    def is_test(self) -> bool:
+        return self.params.is_test
+
+    @property
+    def price_per_token(self) -> int:
+        return self.params.price_per_token
+
+    @property
+    def worker_fee_per_token(self) -> int:
+        return self.params.worker_fee_per_token
+
+
 # --- root -----------------------------------------------------------------------------------------
 
 
