@@ -97,8 +97,9 @@ async def test_reads_the_deployed_root_exactly(client: ChainClient, network: Coc
         p.client_delay_before_close,
     )
     assert (params.min_proxy_stake, params.min_client_stake) == (p.min_proxy_stake, p.min_client_stake)
-    assert root.worker_code is not None and root.worker_code.hash.hex() == p.worker_code_hash
-    assert root.proxy_code is not None and root.proxy_code.hash.hex() == p.proxy_code_hash
+    worker_code, proxy_code = root.params.worker_sc_code, root.params.proxy_sc_code
+    assert worker_code is not None and worker_code.hash.hex() == p.worker_code_hash
+    assert proxy_code is not None and proxy_code.hash.hex() == p.proxy_code_hash
     assert {h.hex() for h in root.model_hashes} == set(network.model_hashes)
     assert {h.hex() for h in root.worker_hashes} == set(network.worker_image_hashes)
     assert {h.hex() for h in root.proxy_hashes} == set(network.proxy_image_hashes)

@@ -21,8 +21,25 @@ from cocoon_operator.ton.addresses import raw_address
 WALLET_VALID_FOR: Final = 600
 
 
+class HexKeys:
+    """Mixed into the dev records with an Ed25519 key pair, kept as hex so `network.json` is plain JSON."""
+
+    public_key: str
+    private_key: str  # the 32-byte seed
+
+    @property
+    def key(self) -> bytes:
+        """The public key as bytes."""
+        return bytes.fromhex(self.public_key)
+
+    @property
+    def seed(self) -> bytes:
+        """The private seed as bytes (what Ed25519 signing keys are made from)."""
+        return bytes.fromhex(self.private_key)
+
+
 @dataclass(frozen=True)
-class DevWallet:
+class DevWallet(HexKeys):
     """A dev WalletV4R2 (wallet_id 698983191). Keys are hex: `private_key` is the 32-byte seed."""
 
     role: str
@@ -35,10 +52,6 @@ class DevWallet:
     @property
     def addr(self) -> Address:
         return Address(self.address)
-
-    @property
-    def seed(self) -> bytes:
-        return bytes.fromhex(self.private_key)
 
     @property
     def secret_key(self) -> bytes:
@@ -58,8 +71,7 @@ def dev_wallet(seed: bytes, role: str) -> DevWallet:
     private = derive_seed(seed, f"wallet:{role}")
     public = bytes(crypto_sign_seed_keypair(private)[0])
     wallet_id = 698983191
-    data = WalletV4R2.create_data_cell(public, wallet_id, 0)
-    address = Address((0, make_state_init(WALLET_V4R2_CODE, data).serialize().hash))
+    address = Address((0, wallet_state_init(public, wallet_id).serialize().hash))
     return DevWallet(
         role=role,
         address=raw_address(address),
@@ -71,6 +83,11 @@ def dev_wallet(seed: bytes, role: str) -> DevWallet:
 
 def make_state_init(code: Cell, data: Cell) -> StateInit:
     return StateInit(code=code, data=data)
+
+
+def wallet_state_init(public_key: bytes, wallet_id: int) -> StateInit:
+    """A WalletV4R2's StateInit (seqno 0): its address, and what deploys it."""
+    return make_state_init(WALLET_V4R2_CODE, WalletV4R2.create_data_cell(public_key, wallet_id, 0))
 
 
 def _wallet_v4r2_code() -> Cell:
@@ -136,18 +153,14 @@ async def wallet_send(
         messages=wallet_msgs,
         valid_until=chain.now + WALLET_VALID_FOR,
     )
-    init = None
-    if seqno is None:
-        public = bytes.fromhex(wallet.public_key)
-        init = make_state_init(WALLET_V4R2_CODE, WalletV4R2.create_data_cell(public, wallet.wallet_id, 0))
+    init = wallet_state_init(wallet.key, wallet.wallet_id) if seqno is None else None
     return await chain.send_message(external_boc(wallet.addr, init, body))
 
 
 async def deploy_wallet(chain: LocalChain, wallet: DevWallet, amount: int) -> None:
     if chain.status(wallet.address) != "active":
         await chain.faucet(wallet.address, amount)
-        public = bytes.fromhex(wallet.public_key)
-        init = make_state_init(WALLET_V4R2_CODE, WalletV4R2.create_data_cell(public, wallet.wallet_id, 0))
+        init = wallet_state_init(wallet.key, wallet.wallet_id)
         body = WalletV4R2.raw_create_transfer_msg(
             private_key=wallet.secret_key, seqno=0, wallet_id=wallet.wallet_id, messages=[]
         )

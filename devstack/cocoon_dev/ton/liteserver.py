@@ -424,30 +424,21 @@ class LocalLiteServer:
         sa_cell = view.shard_account_cell(address)
         mc = chain.mc_block_id(self._seqno())
         shardblk = chain.shard_block_id(view.seqno)
-        if sa_cell is None:
-            return self._ser(
-                "liteServer.accountState",
-                {
-                    "id": mc.to_dict(),
-                    "shardblk": shardblk.to_dict(),
-                    "shard_proof": b"",
-                    "proof": b"",
-                    "state": b"",
-                },
+        proof, state = b"", b""  # an account that does not exist: no proof, no state
+        if sa_cell is not None:
+            root_hash, proof = proofs.account_proof(
+                global_id=chain.global_id,
+                seqno=view.seqno,
+                now=view.now,
+                lt=view.lt,
+                account_id=address.hash_part,
+                shard_account=sa_cell,
+                balance=view.balance(address),
             )
-        balance = view.balance(address)
-        root_hash, proof = proofs.account_proof(
-            global_id=chain.global_id,
-            seqno=view.seqno,
-            now=view.now,
-            lt=view.lt,
-            account_id=address.hash_part,
-            shard_account=sa_cell,
-            balance=balance,
-        )
-        shardblk.root_hash = root_hash  # the proof's Block hashes to the shard block id handed out
-        account_cell = sa_cell.refs[0]
-        is_none = len(account_cell.bits) == 1 and not account_cell.bits[0]
+            shardblk.root_hash = root_hash  # the proof's Block hashes to the shard block id handed out
+            account_cell = sa_cell.refs[0]
+            is_none = len(account_cell.bits) == 1 and not account_cell.bits[0]
+            state = b"" if is_none else account_cell.to_boc()
         return self._ser(
             "liteServer.accountState",
             {
@@ -455,7 +446,7 @@ class LocalLiteServer:
                 "shardblk": shardblk.to_dict(),
                 "shard_proof": b"",
                 "proof": proof,
-                "state": b"" if is_none else account_cell.to_boc(),
+                "state": state,
             },
         )
 

@@ -34,6 +34,7 @@ from pytoniq_core.boc.cell import Cell
 from cocoon_dev.ton.chain import LocalChain, LocalChainError, MessageResult
 from cocoon_dev.ton.dev_wallets import (  # DevWallet and wallet_send are re-exported for the tests
     DevWallet,
+    HexKeys,
     boc,
     check_all_succeeded,
     code_hash,
@@ -92,7 +93,7 @@ OWNER_OP_VALUE: Final = TON // 10  # attached to each root owner op; the rest co
 
 
 @dataclass(frozen=True)
-class DevProxy:
+class DevProxy(HexKeys):
     """One registered proxy: its root seqno, endpoint(s), key and current proxy contract."""
 
     index: int
@@ -110,14 +111,6 @@ class DevProxy:
     @property
     def contract_addr(self) -> Address:
         return Address(self.contract)
-
-    @property
-    def seed(self) -> bytes:
-        return bytes.fromhex(self.private_key)
-
-    @property
-    def key(self) -> bytes:
-        return bytes.fromhex(self.public_key)
 
 
 @dataclass(frozen=True)

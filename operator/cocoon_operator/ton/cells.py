@@ -86,18 +86,6 @@ def store_address(b: Builder, address: Address) -> Builder:
     return b
 
 
-def store_maybe_ref(b: Builder, cell: Cell | None) -> Builder:
-    b.store_maybe_ref(cell)
-    return b
-
-
-def op_query(op: int, query_id: int) -> Cell:
-    b = begin()
-    b.store_uint(op, 32)
-    b.store_uint(check_uint(query_id, 64, "query_id"), 64)
-    return b.end_cell()
-
-
 def unit_serializer(_value: object, _dest: Builder) -> None:
     return None
 

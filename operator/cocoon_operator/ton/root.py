@@ -20,7 +20,7 @@ from cocoon_operator.ton.cells import LayoutError
 from cocoon_operator.ton.client import ChainClient, ChainError
 from cocoon_operator.ton.codes import OFFICIAL_CODE_HASHES, ContractName
 from cocoon_operator.ton.model import model_hash
-from cocoon_operator.ton.storage import Params, RootStorage
+from cocoon_operator.ton.storage import Params, ParamsView, RootStorage
 
 
 class RootUnavailable(ChainError):
@@ -36,8 +36,9 @@ class RegisteredProxy:
 
 
 @dataclass(frozen=True)
-class RootConfig:
-    """Everything the operator needs from the root (§6.1), with the params of the current version."""
+class RootConfig(ParamsView):
+    """Everything the operator needs from the root (§6.1), with the params of the current version
+    (amounts in nanoTON per adjusted token)."""
 
     address: str  # raw form
     owner_address: str  # raw form
@@ -50,35 +51,6 @@ class RootConfig:
     last_proxy_seqno: int
     balance: int = 0
     code_hash: bytes | None = None  # the root's own code cell hash (None: not read)
-
-    # Convenience views of the params (amounts in nanoTON per adjusted token).
-    @property
-    def params_version(self) -> int:
-        return self.params.params_version
-
-    @property
-    def is_test(self) -> bool:
-        return self.params.is_test
-
-    @property
-    def price_per_token(self) -> int:
-        return self.params.price_per_token
-
-    @property
-    def worker_fee_per_token(self) -> int:
-        return self.params.worker_fee_per_token
-
-    @property
-    def worker_code(self) -> Cell | None:
-        return self.params.worker_sc_code
-
-    @property
-    def proxy_code(self) -> Cell | None:
-        return self.params.proxy_sc_code
-
-    @property
-    def client_code(self) -> Cell | None:
-        return self.params.client_sc_code
 
     def has_model(self, full_model: str) -> bool:
         """The root lists SHA-256 of the full `name@commit:verity` string."""
@@ -183,8 +155,8 @@ def unknown_code(root: RootConfig, trusted: Iterable[str] = ()) -> list[str]:
     allowed = {t.lower() for t in trusted}
     cells: dict[ContractName, bytes | None] = {
         "cocoon_root": root.code_hash,
-        "cocoon_worker": root.worker_code.hash if root.worker_code is not None else None,
-        "cocoon_proxy": root.proxy_code.hash if root.proxy_code is not None else None,
+        "cocoon_worker": root.params.worker_sc_code.hash if root.params.worker_sc_code is not None else None,
+        "cocoon_proxy": root.params.proxy_sc_code.hash if root.params.proxy_sc_code is not None else None,
     }
     return [
         f"{name.removeprefix('cocoon_')} {code.hex()}"

@@ -17,7 +17,7 @@ from cocoon_operator.ton.addresses import raw_address, worker_contract_address
 from cocoon_operator.ton.cells import LayoutError
 from cocoon_operator.ton.client import AccountState, ChainClient, ChainError, GetMethodFailed
 from cocoon_operator.ton.ops import WorkerState
-from cocoon_operator.ton.storage import Params, ProxyStorage, WorkerStorage
+from cocoon_operator.ton.storage import Params, ParamsView, ProxyStorage, WorkerStorage
 
 T = TypeVar("T")
 
@@ -27,7 +27,7 @@ class ContractUnreadable(ChainError):
 
 
 @dataclass(frozen=True)
-class ProxyContractInfo:
+class ProxyContractInfo(ParamsView):
     address: str  # raw
     owner_address: str
     proxy_public_key: bytes
@@ -37,10 +37,6 @@ class ProxyContractInfo:
     stake: int
     unlock_ts: int
     params: Params  # carries worker_sc_code: the code the proxy authenticates workers with
-
-    @property
-    def params_version(self) -> int:
-        return self.params.params_version
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,7 @@ class WorkerContractData:
 
 
 @dataclass(frozen=True)
-class WorkerContractState:
+class WorkerContractState(ParamsView):
     """Getter plus the params stored in the worker's data (its params_version and fee)."""
 
     data: WorkerContractData
@@ -65,12 +61,8 @@ class WorkerContractState:
     balance: int
 
     @property
-    def params_version(self) -> int:
-        return self.params.params_version
-
-    @property
     def fee_per_token(self) -> int:
-        return self.params.worker_fee_per_token
+        return self.worker_fee_per_token
 
 
 async def _stored(

@@ -43,6 +43,7 @@ from cocoon_operator.ton.storage import (
     WalletStorage,
     WorkerStorage,
 )
+from cocoon_operator.ton.tlb import Layout
 
 A = Address((0, bytes([1]) * 32))
 B = Address((0, bytes([2]) * 32))
@@ -285,3 +286,14 @@ def test_root_op_bodies() -> None:
     }
     body = change_params_body(**{name: value for name, (value, _) in payload.items()})
     assert bits(body) == u(0x022FA189, 32) + u(0, 64) + "".join(write(v) for v, write in payload.values())
+
+
+def test_tlb_schema_is_checked_when_defined() -> None:
+    """A layout that names an unknown type, or has text that is no `name:Type`, fails at import."""
+    with pytest.raises(ValueError, match="unknown TL-B type 'Foo'"):
+        Layout("x a:Foo")
+    with pytest.raises(ValueError, match="unknown TL-B type 'NoSuchStruct'"):
+        Layout("x a:^NoSuchStruct")
+    with pytest.raises(ValueError, match="cannot read 'junk'"):
+        Layout("x a:uint8 junk")
+    assert Layout(f"payout#{Op.PAYOUT:08x} query_id:uint64").tag == Op.PAYOUT
