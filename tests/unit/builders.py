@@ -7,6 +7,11 @@ from typing import Any
 import yaml
 
 from cocoon_dev.memory_kube import FakeKube
+from cocoon_operator.api.spec import CocoonNodeSpec
+from cocoon_operator.k8s.api import KubeApi
+from cocoon_operator.reconcile import runtimes
+from cocoon_operator.settings import Settings
+from cocoon_operator.steps.contract import Context
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -131,3 +136,32 @@ def put_worker_pod(kube: FakeKube, pod: dict[str, Any]) -> dict[str, Any]:
     ref = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w1", "uid": sts["metadata"]["uid"]}
     meta["ownerReferences"] = [{**ref, "controller": True}]
     return kube.put(pod)
+
+
+def step_context(
+    spec: CocoonNodeSpec,
+    *,
+    name: str = "w1",
+    namespace: str = "ns1",
+    status: dict[str, Any] | None = None,
+    pod: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+    kube: KubeApi | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Context:
+    """What the reconcile hands a step for one CocoonNode (kube None: the step must not call the API)."""
+    settings = settings or Settings()
+    return Context(
+        name=name,
+        namespace=namespace,
+        uid=f"uid-{name}",
+        generation=1,
+        spec=spec,
+        status=status if status is not None else {},
+        pod=pod,
+        wallet_secret_name=f"{name}-wallet",
+        settings=settings,
+        kube=kube,  # type: ignore[arg-type]
+        worker=runtimes.worker_access(spec, settings),
+        annotations=annotations or {},
+    )

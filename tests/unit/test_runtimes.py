@@ -6,12 +6,12 @@ from typing import Any, get_args
 
 from cocoon_operator import reconcile
 from cocoon_operator.api.spec import RuntimeKind, parse_spec
-from cocoon_operator.reconcile import Context, Deps, runtimes
+from cocoon_operator.reconcile import Deps, runtimes
 from cocoon_operator.settings import Settings
 from cocoon_operator.steps.contract import HealthProbe
 from cocoon_operator.steps.health import WorkerHealth, provider
 from cocoon_operator.steps.health.probe import RunnerProbe
-from tests.unit.builders import cocoonnode, world
+from tests.unit.builders import cocoonnode, step_context, world
 from tests.unit.health.builders import IP, NOW, StubProber, container, runner_ok, running, triton_ok
 from tests.unit.test_cocoon_vm import SETTINGS, host_node, launcher_pod, vm_spec
 
@@ -80,19 +80,7 @@ class _VmProber(StubProber):
 async def test_health_probes_a_launcher_pod_by_its_runner_alone() -> None:
     prober = _VmProber()
     spec = parse_spec(vm_spec({"instance": 3}))
-    ctx = Context(
-        name="w1",
-        namespace="ns1",
-        uid="uid-w1",
-        generation=1,
-        spec=spec,
-        status={},
-        pod=launcher_pod(main=container("launcher", running())),
-        wallet_secret_name="w1-wallet",
-        settings=SETTINGS,
-        kube=None,  # type: ignore[arg-type]  # the provider never calls the API
-        worker=runtimes.worker_access(spec, SETTINGS),
-    )
+    ctx = step_context(spec, pod=launcher_pod(main=container("launcher", running())), settings=SETTINGS)
     report = await WorkerHealth(prober, clock=lambda: NOW).observe(ctx)
     assert prober.asked == [] and prober.runner_only == [(IP, 12030)]
     assert [(c.type, c.reason) for c in report.conditions] == [

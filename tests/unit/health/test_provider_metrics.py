@@ -9,30 +9,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from cocoon_operator.api.spec import parse_spec
 from cocoon_operator.conditions import Reason
-from cocoon_operator.reconcile import runtimes
-from cocoon_operator.settings import Settings
 from cocoon_operator.status import INFERENCE_READY, RUNNER_HEALTHY
 from cocoon_operator.steps.contract import Context
 from cocoon_operator.steps.health import HealthMetrics, WorkerHealth, evaluate_health
-from tests.unit.builders import minimal_spec
+from tests.unit.builders import minimal_spec, step_context
 from tests.unit.health.builders import NOW, TON, StubProber, model, pod, runner_ok, triton_down, triton_ok
 
 
 def _ctx(pod_obj: dict[str, Any] | None, **fields: Any) -> Context:
-    spec = parse_spec(minimal_spec(**fields))
-    return Context(
-        name="w1",
-        namespace="ns1",
-        uid="uid-w1",
-        generation=1,
-        spec=spec,
-        status={},
-        pod=pod_obj,
-        wallet_secret_name="w1-wallet",
-        settings=Settings(),
-        kube=None,  # type: ignore[arg-type]  # the provider never calls the API
-        worker=runtimes.worker_access(spec, Settings()),
-    )
+    return step_context(parse_spec(minimal_spec(**fields)), pod=pod_obj)
 
 
 async def test_observe_healthy() -> None:

@@ -12,26 +12,20 @@ from prometheus_client import CollectorRegistry
 from cocoon_dev.memory_kube import FakeKube
 from cocoon_operator import metrics as mx
 from cocoon_operator.api.spec import parse_spec
-from cocoon_operator.reconcile import runtimes
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.cycle import CycleResult
 from cocoon_operator.rewards.policy import ClaimDecision, ClaimReason
-from cocoon_operator.settings import Settings
 from cocoon_operator.steps.common import ChainHub
 from cocoon_operator.steps.contract import Context
 from cocoon_operator.steps.rewards import RewardSteps
-from tests.unit.builders import minimal_spec
+from tests.unit.builders import minimal_spec, step_context
 
 TON = 10**9
 
 
 def _ctx(status: dict[str, Any]) -> Context:
     spec = parse_spec(minimal_spec(rewards={"minClaim": "1", "stallAfter": "30m", "checkInterval": "5m"}))
-    return Context(
-        name="w", namespace="ns", uid="u", generation=1, spec=spec, status=status, pod=None,
-        wallet_secret_name="w-wallet", settings=Settings(), kube=FakeKube([]),
-        worker=runtimes.worker_access(spec, Settings()),
-    )  # fmt: skip
+    return step_context(spec, name="w", namespace="ns", status=status, kube=FakeKube([]))
 
 
 def _result(claimable_nano: int, payouts: int = 0) -> CycleResult:

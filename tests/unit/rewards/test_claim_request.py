@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.builders import minimal_spec
+from tests.unit.builders import minimal_spec, step_context
 
 from cocoon_operator.api.spec import parse_spec
-from cocoon_operator.reconcile import runtimes
 from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.policy import ClaimDecision, ClaimReason
-from cocoon_operator.settings import Settings
 from cocoon_operator.steps import claim_request as cr
 from cocoon_operator.steps.contract import Context, StepReport
 
@@ -30,20 +28,9 @@ class Writer:
 
 def _ctx(status: dict[str, Any], nonce: str | None = "n-1", registered: bool = True) -> Context:
     conditions = [{"type": "Registered", "status": "True" if registered else "False"}]
-    spec = parse_spec(minimal_spec())
-    return Context(
-        name="w",
-        namespace="ns",
-        uid="u",
-        generation=1,
-        spec=spec,
-        status={"conditions": conditions, **status},
-        pod=None,
-        wallet_secret_name="w-wallet",
-        settings=Settings(),
-        kube=None,  # type: ignore[arg-type]  # never called here
-        worker=runtimes.worker_access(spec, Settings()),
-        annotations={cr.ANNOTATION: nonce} if nonce else {},
+    annotations = {cr.ANNOTATION: nonce} if nonce else {}
+    return step_context(
+        parse_spec(minimal_spec()), status={"conditions": conditions, **status}, annotations=annotations
     )
 
 
