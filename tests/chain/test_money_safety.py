@@ -32,7 +32,7 @@ from cocoon_operator.ton.client import (
     ChainUnavailable,
 )
 from tests.chain.helpers import MemoryIntentStore, queued, treasury_key
-from tests.chain.wallets import TON
+from tests.chain.wallets import TON, deploy_treasury
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(180)]
 
@@ -105,8 +105,7 @@ async def test_a_treasury_swap_with_an_intent_open_pays_once(one: Any) -> None:
     new_key = TreasuryKey.from_secret_data({"privateKey": os.urandom(32).hex()})
     new = await Treasury.open(client, new_key)
     await chain.faucet(new.address, 100 * TON)
-    await new._wallet.update()
-    await new._wallet.deploy_via_external()
+    await deploy_treasury(client, new)
     store = MemoryIntentStore()
     async with queued(chain):  # the old treasury's message waits in the queue
         sent = await ensure_funded(client, old, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)

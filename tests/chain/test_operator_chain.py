@@ -61,7 +61,7 @@ from tests.chain.helpers import (
     submit_voucher,
     treasury_key,
 )
-from tests.chain.wallets import TON
+from tests.chain.wallets import TON, deploy_treasury
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(120)]
 
@@ -303,8 +303,7 @@ async def test_treasury_missing_or_empty_are_results(
     await chain.faucet(poor.address, TON)
     still = await ensure_funded(balancer, poor, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
     assert still.status is FundingStatus.TREASURY_MISSING  # uninit: never deployed
-    await poor._wallet.update()
-    await poor._wallet.deploy_via_external()
+    await deploy_treasury(balancer, poor)
     empty = await ensure_funded(balancer, poor, wallet, floor_nano=FLOOR, target_nano=TARGET, store=store)
     assert empty.status is FundingStatus.TREASURY_INSUFFICIENT and not empty.funded
     assert store.intent is None and store.saves == 0

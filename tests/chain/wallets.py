@@ -9,6 +9,9 @@ from nacl.bindings import crypto_sign_seed_keypair
 from pytoniq import WalletV4R2, WalletV5R1
 from pytoniq_core import Address
 
+from cocoon_operator.money.funding import Treasury
+from cocoon_operator.ton.client import ChainClient
+
 TON = 1_000_000_000
 
 
@@ -26,6 +29,15 @@ async def wallet_v5(provider: Any, name: str) -> WalletV5R1:
     return await WalletV5R1.from_private_key(
         provider=provider, private_key=seed(name), network_global_id=-239
     )
+
+
+async def deploy_treasury(client: ChainClient, treasury: Treasury) -> None:
+    """Deploy a treasury's wallet as its owner would. The operator's Treasury only builds and signs
+    transfers and holds no chain handle, so its pytoniq wallet gets one here to send the deploy."""
+    wallet = treasury._wallet  # the same wallet (code, data, key)
+    wallet.provider = client.backend
+    await wallet.update()
+    await wallet.deploy_via_external()
 
 
 def non_bounceable(address: Address) -> Address:

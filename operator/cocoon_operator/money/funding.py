@@ -27,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, TypeAlias
@@ -210,6 +212,16 @@ def _expanded_key(key: TreasuryKey) -> bytes:
     return bytes(secret)
 
 
+class _NoReads:
+    """The provider pytoniq's wallet constructors get here. They read the account only to fill fields
+    a Treasury never uses (it builds and signs messages); answering "no state" keeps that read off the
+    chain. Every read the money path makes goes through ChainClient, counted and cross-checked; this
+    one was an uncounted getAccountState on one peer per funding check."""
+
+    async def raw_get_account_state(self, address: Any) -> tuple[None, None]:
+        return None, None
+
+
 class Treasury:
     """A treasury wallet bound to a chain client. Builds (and rebuilds, identically) transfers."""
 
@@ -222,7 +234,7 @@ class Treasury:
     @classmethod
     async def open(cls, client: ChainClient, key: TreasuryKey) -> Treasury:
         seed = _expanded_key(key)
-        backend = client.backend
+        backend: Any = _NoReads()  # stands in for pytoniq's LiteClient (one method of it)
         wallet: Any
         if key.version == "v5r1":
             v5: Any = WalletV5R1
@@ -270,11 +282,15 @@ async def ensure_funded(
     min_interval_s: int = DEFAULT_MIN_INTERVAL_S,
     confirm_wait_s: float = 0.0,
     approve: Callable[[int, int], Awaitable[str | None]] | None = None,
+    exclusive: AbstractAsyncContextManager[Any] | None = None,
 ) -> FundingResult:
     """Top up `wallet` to `target_nano` when it is below `floor_nano`; at most once per shortfall.
 
     `approve(amount, now)` (the treasury's spending policy) may refuse a top-up with a reason before
-    anything is written or sent."""
+    anything is written or sent. `exclusive` (the treasury's lock) is held from the treasury read to
+    the send: two top-ups from one treasury at once would pick the same seqno. A wallet at or above its
+    floor, or an open intent, is answered without it, so the funding checks of a fleet do not queue
+    behind one another."""
     if not 0 < floor_nano <= target_nano:
         raise ValueError(f"funding: need 0 < floor ({floor_nano}) <= target ({target_nano}) nanoTON")
     wallet_raw = raw_address(wallet)
@@ -321,60 +337,61 @@ async def ensure_funded(
             f"Cocoon wallet {wallet_raw} holds {wallet_state.balance} nanoTON (floor {floor_nano}); the last "
             f"top-up settled {now - record.last_top_up_at}s ago, the next waits {min_interval_s}s",
         )
-    treasury_state = await client.checked_state(treasury.address)
-    if not treasury_state.is_active:
-        return result(
-            FundingStatus.TREASURY_MISSING,
-            f"Treasury {treasury.address} is not deployed (account is {treasury_state.status}); "
-            f"cocoon wallet {wallet_raw} needs {target_nano - wallet_state.balance} nanoTON",
-        )
-    amount = target_nano - wallet_state.balance
-    if treasury_state.balance < amount + TREASURY_FEE_RESERVE_NANO:
-        return result(
-            FundingStatus.TREASURY_INSUFFICIENT,
-            f"Treasury {treasury.address} holds {treasury_state.balance} nanoTON, needs {amount} "
-            f"(+{TREASURY_FEE_RESERVE_NANO} for fees) to top up cocoon wallet {wallet_raw}",
-            amount_nano=amount,
-            treasury_balance=treasury_state.balance,
-        )
-    if approve is not None:
-        refusal = await approve(amount, now)
-        if refusal is not None:
+    async with exclusive or contextlib.nullcontext():
+        treasury_state = await client.checked_state(treasury.address)
+        if not treasury_state.is_active:
             return result(
-                FundingStatus.POLICY_REFUSED,
-                f"No top-up of cocoon wallet {wallet_raw}: {refusal}",
+                FundingStatus.TREASURY_MISSING,
+                f"Treasury {treasury.address} is not deployed (account is {treasury_state.status}); "
+                f"cocoon wallet {wallet_raw} needs {target_nano - wallet_state.balance} nanoTON",
+            )
+        amount = target_nano - wallet_state.balance
+        if treasury_state.balance < amount + TREASURY_FEE_RESERVE_NANO:
+            return result(
+                FundingStatus.TREASURY_INSUFFICIENT,
+                f"Treasury {treasury.address} holds {treasury_state.balance} nanoTON, needs {amount} "
+                f"(+{TREASURY_FEE_RESERVE_NANO} for fees) to top up cocoon wallet {wallet_raw}",
                 amount_nano=amount,
                 treasury_balance=treasury_state.balance,
             )
-    seqno = wallet_seqno(treasury_state)
-    valid_until = now + message_ttl_s
-    intent = FundingIntent(
-        treasury=treasury.address,
-        wallet=wallet_raw,
-        treasury_seqno=seqno,
-        valid_until=valid_until,
-        amount_nano=amount,
-        target_nano=target_nano,
-        treasury_last_lt=treasury_state.last_tx_lt,
-        created_at=now,
-        wallet_last_lt=wallet_state.last_tx_lt,
-        body_hash=treasury.body_hash(
-            seqno=seqno, valid_until=valid_until, destination=wallet_raw, amount=amount
-        ).hex(),
-    )
-    record = record.model_copy(update={"intent": intent})
-    await store.save(record)  # write-ahead: from here on the chain decides
-    await _send(client, treasury, intent)
-    outcome = await _follow(client, treasury, intent, store, record, confirm_wait_s, just_sent=True)
-    status, message, tx = outcome or (FundingStatus.SENT, "", None)
-    if status is FundingStatus.PENDING:
-        status, message = (
-            FundingStatus.SENT,
-            (
-                f"Sent {amount} nanoTON from treasury {treasury.address} to cocoon wallet {wallet_raw} "
-                f"(treasury seqno {seqno})"
-            ),
+        if approve is not None:
+            refusal = await approve(amount, now)
+            if refusal is not None:
+                return result(
+                    FundingStatus.POLICY_REFUSED,
+                    f"No top-up of cocoon wallet {wallet_raw}: {refusal}",
+                    amount_nano=amount,
+                    treasury_balance=treasury_state.balance,
+                )
+        seqno = wallet_seqno(treasury_state)
+        valid_until = now + message_ttl_s
+        intent = FundingIntent(
+            treasury=treasury.address,
+            wallet=wallet_raw,
+            treasury_seqno=seqno,
+            valid_until=valid_until,
+            amount_nano=amount,
+            target_nano=target_nano,
+            treasury_last_lt=treasury_state.last_tx_lt,
+            created_at=now,
+            wallet_last_lt=wallet_state.last_tx_lt,
+            body_hash=treasury.body_hash(
+                seqno=seqno, valid_until=valid_until, destination=wallet_raw, amount=amount
+            ).hex(),
         )
+        record = record.model_copy(update={"intent": intent})
+        await store.save(record)  # write-ahead: from here on the chain decides
+        await _send(client, treasury, intent)
+        outcome = await _follow(client, treasury, intent, store, record, confirm_wait_s, just_sent=True)
+        status, message, tx = outcome or (FundingStatus.SENT, "", None)
+        if status is FundingStatus.PENDING:
+            status, message = (
+                FundingStatus.SENT,
+                (
+                    f"Sent {amount} nanoTON from treasury {treasury.address} to cocoon wallet {wallet_raw} "
+                    f"(treasury seqno {seqno})"
+                ),
+            )
     wallet_state = await client.checked_state(wallet_raw)
     in_flight = amount if status in (FundingStatus.SENT, FundingStatus.SETTLING) else 0
     return result(

@@ -260,23 +260,22 @@ class FundingStep:
 
         writer = GuardedStatus(self.kube, ctx.namespace, ctx.name)
         store = StatusFundingStore(writer)
-        # One top-up at a time per treasury in this process: concurrent ones would pick the same
-        # treasury seqno and all but one would be refused (and retried later).
-        async with self.hub.treasury_lock(treasury.address):
-            result = await self.hub.timed(
-                "ensureFunded",
-                ensure_funded(
-                    client,
-                    treasury,
-                    ident.wallet,
-                    floor_nano=floor,
-                    target_nano=target,
-                    store=store,
-                    confirm_wait_s=2.0,
-                    approve=approve,
-                ),
-            )
-        return result
+        # One top-up at a time per treasury in this process (concurrent ones would pick the same
+        # treasury seqno and all but one would be refused); the checks that pay nothing run beside it.
+        return await self.hub.timed(
+            "ensureFunded",
+            ensure_funded(
+                client,
+                treasury,
+                ident.wallet,
+                floor_nano=floor,
+                target_nano=target,
+                store=store,
+                confirm_wait_s=2.0,
+                approve=approve,
+                exclusive=self.hub.treasury_lock(treasury.address),
+            ),
+        )
 
     def _policy_refused(
         self, ctx: Context, message: str, conditions: list[Cond], events: list[EventSpec]

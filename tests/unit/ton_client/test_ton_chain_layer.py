@@ -13,12 +13,20 @@ import pytest
 from pytoniq_core.boc.address import Address
 from pytoniq_core.boc.builder import Builder
 from pytoniq_core.boc.cell import Cell
+from tests.chain.helpers import MemoryIntentStore
 
 from cocoon_operator.money import funding
 from cocoon_operator.money.funding import FundingIntent, TreasuryKey
 from cocoon_operator.money.transfer import Resolution, TransferProgress, TransferState
 from cocoon_operator.ton.addresses import raw_address
-from cocoon_operator.ton.client import ChainClient, ChainSettings, ChainUnavailable, MessageView, TxView
+from cocoon_operator.ton.client import (
+    AccountState,
+    ChainClient,
+    ChainSettings,
+    ChainUnavailable,
+    MessageView,
+    TxView,
+)
 from cocoon_operator.ton.codes import cocoon_root_code
 from cocoon_operator.ton.messages import Excesses, Payout
 from cocoon_operator.ton.payouts import match_payout, payout_of
@@ -267,6 +275,39 @@ def test_every_open_top_up_state_has_a_message(state: TransferState) -> None:
         i=funding_intent(), res=Resolution(state, progress, detail="scan gap"), where=""
     )
     assert status.value.startswith("TopUp") and "5 nanoTON" in message and "{" not in message
+
+
+class _WalletOnlyChain:
+    """A ChainClient stand-in for a wallet above its floor: answers only checked_state of it."""
+
+    def __init__(self, balance: int) -> None:
+        self.balance, self.reads = balance, 0
+
+    @property
+    def backend(self) -> Any:
+        raise AssertionError("Treasury.open read the chain")
+
+    async def checked_state(self, address: Any) -> AccountState:
+        self.reads += 1
+        return AccountState(address=raw_address(address), status="active", balance=self.balance)
+
+
+async def test_a_funding_check_that_pays_nothing_neither_reads_the_treasury_nor_waits_for_its_lock() -> None:
+    """Opening a treasury builds its wallet without a chain read (pytoniq's constructor would make an
+    uncounted getAccountState on one peer), and a wallet above its floor is answered while another
+    CocoonNode's top-up holds the treasury's lock."""
+    chain: Any = _WalletOnlyChain(balance=3 * 10**9)
+    treasury = await funding.Treasury.open(chain, TreasuryKey.from_secret_data({"privateKey": "11" * 32}))
+    lock = asyncio.Lock()
+    async with lock:  # a top-up from this treasury is in progress
+        result = await asyncio.wait_for(
+            funding.ensure_funded(
+                chain, treasury, PROXY, floor_nano=2 * 10**9, target_nano=5 * 10**9,
+                store=MemoryIntentStore(), exclusive=lock,
+            ),
+            timeout=5,
+        )  # fmt: skip
+    assert result.status is funding.FundingStatus.ABOVE_FLOOR and chain.reads == 1
 
 
 # ------------------------------------------------------------------------------------------ client
