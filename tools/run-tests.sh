@@ -3,7 +3,8 @@
 # but a run that collected nothing is suspicious, so it is reported and treated as an error.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/pytest -p no:cacheprovider -ra "$@"
+# Short tracebacks: a failure's message stays near its header in a truncated CI log (--tb=long to override).
+.venv/bin/pytest -p no:cacheprovider -ra --tb=short "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "pytest collected no tests" >&2

@@ -22,7 +22,8 @@ from cocoon_operator.rewards import ledger as lg
 from cocoon_operator.rewards.facts import KnownContract, LiveFacts, gather_chain_facts
 from cocoon_operator.rewards.siblings import attribution_for
 from cocoon_operator.ton.addresses import raw_address
-from cocoon_operator.ton.client import ChainClient
+from cocoon_operator.ton.client import ChainClient, fresh_reads
+from cocoon_operator.ton.follower import BlockFollower
 from cocoon_operator.ton.payouts import scan_owner_payouts
 from tests.chain.helpers import (
     cocoon_wallet_of_seed,
@@ -157,3 +158,49 @@ async def test_a_sibling_newer_than_the_list_is_never_counted_twice(
     assert [led.totals.payouts for led in ledgers] == [0, 1]
     assert sum(led.totals.claimed_nano for led in ledgers) == received.payouts[0].value
     assert stale.totals.payouts == 1  # without it, the payout was in two ledgers
+
+
+async def test_a_cached_worker_contract_never_hands_a_siblings_payout_to_the_oldest(
+    ton_chain: Any, client: ChainClient, network: CocoonNetwork
+) -> None:
+    """With the block follower (issue 20) a little behind the head, the owner (changed a moment ago,
+    so not cached) is read from the liteserver with a payout in it, while the worker contract's cached
+    state still predates the claim behind that payout. Who submitted a claim is decided on a fresh
+    read of the worker contract, so the oldest node does not take the submitter's payout as nobody's
+    (it was in two ledgers: the e2e test of one owner with four workers, follower on)."""
+    chain, _ = ton_chain
+    owner = raw_address(network.owner.address)
+    keys = [os.urandom(32) for _ in range(2)]
+    wallets = [cocoon_wallet_of_seed(k, network.owner.addr) for k in keys]
+    for w in wallets:
+        await fund(client, network, w, floor_nano=3 * TON, target_nano=8 * TON)
+    worker = await register_worker(chain, network, keys[0], 1)
+    proxy = raw_address(network.proxies[1].contract)
+    contracts = [KnownContract(proxy=proxy, worker_contract=worker)]
+    nodes = [_node(i, w, owner) for i, w in enumerate(wallets)]
+    attributions = [attribution_for(n, wallets[i], owner, nodes) for i, n in enumerate(nodes)]
+    # A follower that never steps again but stays "in step": the cache vouches for what it last saw,
+    # as a live one does for up to `max_lag_blocks` behind the head.
+    follower = BlockFollower(client, max_lag_blocks=1_000, stale_after_s=3_600)
+    client.cache = follower.cache
+    await follower.tick(ask=True)
+
+    async def look(i: int, led: lg.ClaimLedger) -> lg.ClaimLedger:
+        facts = await gather_chain_facts(
+            client, owner=owner, contracts=contracts, cursor_lt=led.owner_cursor_lt,
+            gap=led.scan_gap, attribution=attributions[i],
+        )  # fmt: skip
+        return lg.observe(led, facts, None, LIMITS).ledger
+
+    ledgers = [await look(i, lg.ClaimLedger()) for i in range(2)]  # caches the worker contract
+    assert client.cached_state(worker) is not None
+    await chain.faucet(network.owner.addr, TON)  # the owner changes: its cached state is dropped
+    await follower.tick(ask=True)
+    await submit_voucher(chain, network, keys[1], 1, worker, sum(RATES), 9)  # the younger node claims
+    ledgers[0] = await look(0, ledgers[0])  # the oldest, on the cache, the follower not yet past it
+    with fresh_reads():  # the submitter's claim cycle reads fresh
+        ledgers[1] = await look(1, ledgers[1])
+
+    received = await scan_owner_payouts(client, owner, after_lt=0, sources=[proxy])
+    assert len(received.payouts) == 1
+    assert [led.totals.payouts for led in ledgers] == [0, 1]

@@ -402,21 +402,30 @@ def _resolve_pending(
             )
         return LedgerStep(ledger=ledger, events=tuple(events))
     if (
-        pending.phase is ClaimPhase.TRIGGERING
+        pending.phase in (ClaimPhase.TRIGGERING, ClaimPhase.TRIGGERED)
         and runner_proxy is not None
         and not running
         and runner_proxy.expected_paid_tokens <= pending.tokens_before
         and tokens_now <= pending.tokens_before
         and age > limits.unsent_grace_s
     ):
-        # A runner that got `/request/payout` marks the claim running and remembers its voucher; this one
-        # shows neither, so the call never reached it. Closing lets a new intent try again. Money-safe even
-        # if that is wrong: the worker contract refuses a voucher twice (error 1000).
+        # A runner that got `/request/payout` marks the claim running and remembers its voucher
+        # (`expected_cached_out_tokens`) until the chain shows it; this one shows neither: the call never
+        # reached it, or the runner restarted since (it keeps neither across a restart), and nothing
+        # reached the chain. Without this a restart right after "request sent" held the claim open for
+        # `confirm_timeout_s` with no new claim. Closing lets a new intent try again. Money-safe even if
+        # its message still lands: the worker contract refuses a voucher twice (error 1000), and a late
+        # payout is recorded like any other.
+        lost = (
+            "the operator stopped before it was sent"
+            if pending.phase is ClaimPhase.TRIGGERING
+            else "the runner restarted before its payout message reached the chain"
+        )
         return close(
             EventKind.CLAIM_DROPPED,
-            f"The runner never received the payout request for proxy {pending.proxy} (the operator stopped "
-            "before it was sent); a new claim will be made",
-            warning=False,
+            f"The runner does not know the payout request for proxy {pending.proxy} any more ({lost}); "
+            "a new claim will be made",
+            warning=pending.phase is ClaimPhase.TRIGGERED,
         )
     if (
         running

@@ -15,7 +15,7 @@ from pytoniq_core.boc.address import Address
 
 from cocoon_operator.ton.addresses import raw_address
 from cocoon_operator.ton.cells import LayoutError
-from cocoon_operator.ton.client import ChainClient, MessageView, TxCursor, TxView
+from cocoon_operator.ton.client import ChainClient, MessageView, TxCursor, TxView, fresh_reads
 from cocoon_operator.ton.messages import ParsedBody, Payout, PayoutRequest, parse_body
 from cocoon_operator.ton.ops import Op
 
@@ -152,14 +152,20 @@ async def claim_submitters(
     contract's own history: the newest successful signed payout request with the payout's query_id
     below the payout's lt. None: the contract's history has no such request (nothing to attribute it
     to). Raises `SubmitterUnknown` rather than guess when `max_pages` pages did not reach far enough,
-    so two readers never attribute the same payout differently."""
+    so two readers never attribute the same payout differently.
+
+    The contract's head is always read fresh, never from the block follower's cache: "no such
+    request" hands the payout to the oldest sibling, so it must not be concluded from a state older
+    than the owner's payout (the cache may hold an owner state a sibling's fresh read stored, newer
+    than the worker contract's cached one)."""
     wanted = {p.tx_hash: p for p in payouts}
     found: dict[str, str | None] = {}
     if not wanted:
         return found
     start: TxCursor | None = None
     for _ in range(max_pages):
-        txs = await client.transactions(worker_contract, limit=page, start=start)
+        with fresh_reads():
+            txs = await client.transactions(worker_contract, limit=page, start=start)
         for tx in txs.transactions:  # newest first
             submission = _submission_of(tx)
             if submission is None or not submission.success:

@@ -40,6 +40,8 @@ class World:
     committed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROXIES, 0))
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROXIES, 0))
     in_flight: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(PROXIES, None))
+    # The last voucher the runner sent per proxy (`expected_cached_out_tokens`; lost on a restart).
+    sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROXIES, 0))
     owner_txs: list[lg.ObservedPayout] = field(default_factory=list)
     operator_triggers: list[str] = field(default_factory=list)
     refused_vouchers: int = 0
@@ -122,7 +124,7 @@ class World:
                     running_request=self.in_flight[p] is not None,
                     committed_tokens=self.committed[p],
                     paid_tokens=self.tokens[p],
-                    expected_paid_tokens=max(self.tokens[p], self.in_flight[p] or 0),
+                    expected_paid_tokens=max(self.tokens[p], self.in_flight[p] or 0, self.sent[p]),
                 )
                 for p in PROXIES
             )
@@ -339,6 +341,7 @@ async def test_triggered_claim_the_runner_knows_about_waits_for_the_chain_then_t
 
     async def sent_but_lost(proxy: str) -> lg.TriggerAnswer:
         calls.append(proxy)
+        world.sent[proxy] = world.committed[proxy]  # the runner remembers the voucher it sent
         return lg.TriggerAnswer.SENT  # the runner accepted it; the chain never shows it
 
     await cycle(harness, sent_but_lost)
@@ -351,6 +354,31 @@ async def test_triggered_claim_the_runner_knows_about_waits_for_the_chain_then_t
     res = await cycle(harness, sent_but_lost, allow_new_claims=False)
     assert [e.kind for e in res.events] == [lg.EventKind.CLAIM_TIMED_OUT]
     assert harness.persisted.totals.timed_out == 1
+
+
+async def test_a_claim_the_runner_forgot_in_a_restart_is_dropped_and_claimed_again() -> None:
+    """The runner answers "request sent", then the runner restarts before its payout message leaves: it keeps neither
+    `running_request` nor the voucher, and nothing reaches the chain. After the grace the intent is
+    dropped (not held for `confirm_timeout_s`) and the next cycle claims again."""
+    world, harness = await _earning(3, PROXIES[1], 700)
+    calls: list[str] = []
+
+    async def accepted_then_restarted(proxy: str) -> lg.TriggerAnswer:
+        calls.append(proxy)
+        return lg.TriggerAnswer.SENT  # and the runner forgets it at once (its state is not kept)
+
+    await cycle(harness, accepted_then_restarted)
+    assert harness.persisted.pending is not None
+    assert harness.persisted.pending.phase is lg.ClaimPhase.TRIGGERED
+    await cycle(harness, accepted_then_restarted)
+    assert calls == [PROXIES[1]]  # within the grace: wait for the chain
+    world.now += LIMITS.unsent_grace_s + 1
+    res = await cycle(harness, accepted_then_restarted, allow_new_claims=False)
+    assert [e.kind for e in res.events] == [lg.EventKind.CLAIM_DROPPED]
+    assert harness.persisted.pending is None and harness.persisted.totals.timed_out == 0
+    world.now += 60
+    await cycle(harness)  # the runner, back, takes the next claim
+    assert world.in_flight[PROXIES[1]] is not None
 
 
 async def test_no_claim_when_wallet_is_low() -> None:

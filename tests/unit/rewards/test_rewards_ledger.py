@@ -231,8 +231,12 @@ K = lg.EventKind
         ),
         # nothing yet, within the timeout
         ("waiting", T.TRIGGERED, chain(now=1100), runner(running=True), None, True),
-        # timed out, runner idle
-        ("timeout", T.TRIGGERED, chain(now=1201), runner(), K.CLAIM_TIMED_OUT, False),
+        # timed out, runner idle (it remembers the voucher it sent: nothing to retry yet)
+        ("timeout", T.TRIGGERED, chain(now=1201), runner(expected_paid=100), K.CLAIM_TIMED_OUT, False),
+        # the runner restarted after "request sent" and forgot the claim; nothing reached the chain
+        ("runner forgot, grace", T.TRIGGERED, chain(now=1050), runner(), None, True),
+        ("runner forgot", T.TRIGGERED, chain(now=1061), runner(), K.CLAIM_DROPPED, False),
+        ("runner forgot, tokens moved", T.TRIGGERED, chain(now=1061, tokens=100), runner(), None, True),
         ("timeout from triggering", T.TRIGGERING, chain(now=1201), None, K.CLAIM_TIMED_OUT, False),
         # runner still running: hard timeout only
         ("running extends", T.TRIGGERED, chain(now=1201), runner(running=True), None, True),
