@@ -357,9 +357,9 @@ async def test_triggered_claim_the_runner_knows_about_waits_for_the_chain_then_t
 
 
 async def test_a_claim_the_runner_forgot_in_a_restart_is_dropped_and_claimed_again() -> None:
-    """The runner answers "request sent", then the runner restarts before its payout message leaves: it keeps neither
-    `running_request` nor the voucher, and nothing reaches the chain. After the grace the intent is
-    dropped (not held for `confirm_timeout_s`) and the next cycle claims again."""
+    """The runner answers "request sent", then restarts before its payout message leaves: it keeps
+    neither `running_request` nor the voucher, and nothing reaches the chain. After the grace the
+    intent is dropped (not held for `confirm_timeout_s`) and the next cycle claims again."""
     world, harness = await _earning(3, PROXIES[1], 700)
     calls: list[str] = []
 
