@@ -92,6 +92,21 @@ def _builder(
     )
 
 
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    """Every certificate signs (TLS, client auth); only a CA also signs certificates and CRLs."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        key_encipherment=False,
+        content_commitment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def _leaf(
     ca_cert: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
@@ -103,20 +118,7 @@ def _leaf(
     builder = (
         _builder(subject, ca_cert.subject, key.public_key())
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=False,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
@@ -130,29 +132,23 @@ def _leaf(
 def _ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name(common_name)
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        key_encipherment=False,
-        content_commitment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
     cert = (
         _builder(name, name, key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return cert, key
 
 
+def _pair(directory: Path, stem: str) -> CertPair:
+    """Where `generate` writes a certificate and its key, and `load` finds them."""
+    return CertPair(directory / f"{stem}.crt", directory / f"{stem}.key")
+
+
 def _save(directory: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> CertPair:
-    pair = CertPair(directory / f"{stem}.crt", directory / f"{stem}.key")
+    pair = _pair(directory, stem)
     _write_cert(pair.cert, cert)
     _write_key(pair.key, key)
     return pair
@@ -207,13 +203,11 @@ def generate(directory: Path) -> Pki:
 def load(directory: Path) -> Pki:
     """The file layout `generate` wrote (no checks; used to reach a running cluster's files)."""
     return Pki(
-        ca=CertPair(directory / "ca.crt", directory / "ca.key"),
-        apiserver=CertPair(directory / "apiserver.crt", directory / "apiserver.key"),
-        clients={n: CertPair(directory / f"{n}.crt", directory / f"{n}.key") for n in CLIENTS},
+        ca=_pair(directory, "ca"),
+        apiserver=_pair(directory, "apiserver"),
+        clients={n: _pair(directory, n) for n in CLIENTS},
         service_account_key=directory / "sa.key",
         service_account_pub=directory / "sa.pub",
-        front_proxy_ca=CertPair(directory / "front-proxy-ca.crt", directory / "front-proxy-ca.key"),
-        front_proxy_client=CertPair(
-            directory / "front-proxy-client.crt", directory / "front-proxy-client.key"
-        ),
+        front_proxy_ca=_pair(directory, "front-proxy-ca"),
+        front_proxy_client=_pair(directory, "front-proxy-client"),
     )

@@ -55,7 +55,7 @@ class KubeClient:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
-    async def _request(
+    async def request(
         self,
         method: str,
         path: str,
@@ -65,7 +65,8 @@ class KubeClient:
         content_type: str = JSON,
         retry_conflict: bool = False,
     ) -> Any:
-        """JSON answers are decoded; anything else (e.g. Prometheus text) is returned as text."""
+        """Any API path, with the retries; raises ApiError. JSON answers are decoded, anything else
+        (e.g. Prometheus text) is returned as text. Not counted in `stats`: the typed methods count."""
         url = self._connection.host + path
         data = None if body is None else json.dumps(body)
         delay = 0.2
@@ -100,18 +101,6 @@ class KubeClient:
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        content_type: str = JSON,
-    ) -> Any:
-        """Any API path (with the same retries); raises ApiError. Not counted in `stats`."""
-        return await self._request(method, path, params=params, body=body, content_type=content_type)
-
     # Reads
     async def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
@@ -119,7 +108,7 @@ class KubeClient:
         """The object, or None when it does not exist."""
         stats.READS.add("get", kind)
         try:
-            result: dict[str, Any] = await self._request(
+            result: dict[str, Any] = await self.request(
                 "GET", resource(api_version, kind).path(namespace, name)
             )
         except ApiError as exc:
@@ -137,14 +126,8 @@ class KubeClient:
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
-        stats.READS.add("list", kind)
-        params = {}
-        if label_selector:
-            params["labelSelector"] = label_selector
-        if field_selector:
-            params["fieldSelector"] = field_selector
-        result = await self._request("GET", resource(api_version, kind).path(namespace), params=params)
-        items: list[dict[str, Any]] = result.get("items", [])
+        result = await self._list(api_version, kind, namespace, label_selector, field_selector)
+        items: Items = result.get("items", [])
         return items
 
     async def list_with_version(
@@ -156,10 +139,28 @@ class KubeClient:
         label_selector: str | None = None,
     ) -> tuple[Items, str]:
         """The items and the list's resourceVersion, where a `watch` continues from."""
-        stats.READS.add("list", kind)
-        params = {"labelSelector": label_selector} if label_selector else {}
-        result = await self._request("GET", resource(api_version, kind).path(namespace), params=params)
+        result = await self._list(api_version, kind, namespace, label_selector, None)
         return result.get("items", []), str(result["metadata"]["resourceVersion"])
+
+    async def _list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+    ) -> dict[str, Any]:
+        """The one LIST of `list` and `list_with_version` (counted once): the whole answer."""
+        stats.READS.add("list", kind)
+        params = {}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        result: dict[str, Any] = await self.request(
+            "GET", resource(api_version, kind).path(namespace), params=params
+        )
+        return result
 
     async def watch(
         self,
@@ -211,7 +212,7 @@ class KubeClient:
         res = of(dict(obj))
         stats.WRITES.add("apply", res.kind)
         guarded = bool(meta.get("uid") or meta.get("resourceVersion"))
-        result: dict[str, Any] = await self._request(
+        result: dict[str, Any] = await self.request(
             "PATCH",
             res.path(meta.get("namespace"), meta["name"]),
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
@@ -226,7 +227,7 @@ class KubeClient:
         res = of(dict(obj))
         stats.WRITES.add("create", res.kind)
         try:
-            result: dict[str, Any] = await self._request(
+            result: dict[str, Any] = await self.request(
                 "POST",
                 res.path(obj["metadata"].get("namespace")),
                 params={"fieldManager": FIELD_MANAGER},
@@ -252,7 +253,7 @@ class KubeClient:
         never retried on 409: the same stale version would only conflict again (the caller re-reads)."""
         stats.WRITES.add("patch" if subresource is None else f"patch/{subresource}", kind)
         guarded = bool((patch.get("metadata") or {}).get("resourceVersion"))
-        result: dict[str, Any] = await self._request(
+        result: dict[str, Any] = await self.request(
             "PATCH",
             resource(api_version, kind).path(namespace, name, subresource),
             params={"fieldManager": FIELD_MANAGER},
@@ -273,7 +274,7 @@ class KubeClient:
         """Delete; False when it was already gone."""
         stats.WRITES.add("delete", kind)
         try:
-            await self._request("DELETE", resource(api_version, kind).path(namespace, name))
+            await self.request("DELETE", resource(api_version, kind).path(namespace, name))
         except ApiError as exc:
             if exc.not_found:
                 return False
