@@ -18,7 +18,7 @@ import os
 import platform
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, get_type_hints
 
@@ -312,6 +312,102 @@ def create_controller(registry: CollectorRegistry | None = REGISTRY) -> Controll
         ),
         build_info=build_info,
     )
+
+
+class FollowerStatsView(Protocol):
+    """What a block follower counts (`ton.follower.FollowerStats`)."""
+
+    @property
+    def blocks(self) -> int: ...
+    @property
+    def gaps(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def hits(self) -> int: ...
+    @property
+    def misses(self) -> int: ...
+
+
+class FollowerView(Protocol):
+    """A block follower as the metrics see it (`ton.follower.BlockFollower`)."""
+
+    @property
+    def stats(self) -> FollowerStatsView: ...
+    @property
+    def mc_seqno(self) -> int | None: ...
+
+    def in_step(self) -> bool: ...
+
+    def watched(self) -> int: ...
+
+
+class FollowerMetrics(Collector):
+    """The block followers of this process (one per network, keyed by the hash of its global config),
+    read at scrape time: whether each is in step (else every read goes to a liteserver), how far it
+    walked, the gaps that dropped its cache, and how many account reads its cache saved."""
+
+    def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
+        self._source: Callable[[], Mapping[str, FollowerView]] = dict
+        if registry is not None:
+            registry.register(self)
+
+    def follow(self, source: Callable[[], Mapping[str, FollowerView]]) -> None:
+        """Where the followers are (the chain hub's, one hub per process)."""
+        self._source = source
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        families = self._families()
+        in_step, head, blocks, gaps, failures, reads, watched = families
+        for network, f in sorted(self._source().items()):
+            in_step.add_metric([network], 1 if f.in_step() else 0)
+            if f.mc_seqno is not None:
+                head.add_metric([network], f.mc_seqno)
+            blocks.add_metric([network], f.stats.blocks)
+            gaps.add_metric([network], f.stats.gaps)
+            failures.add_metric([network], f.stats.failures)
+            reads.add_metric([network, "hit"], f.stats.hits)
+            reads.add_metric([network, "miss"], f.stats.misses)
+            watched.add_metric([network], f.watched())
+        yield from families
+
+    @staticmethod
+    def _families() -> list[Family]:
+        net = ["network"]
+        return [
+            GaugeMetricFamily(
+                "cocoon_ton_follower_in_step",
+                "1 while the block follower is at most 2 blocks behind the head (its cache serves reads)",
+                labels=net,
+            ),
+            GaugeMetricFamily(
+                "cocoon_ton_follower_masterchain_seqno", "The last masterchain block it walked", labels=net
+            ),
+            CounterMetricFamily(
+                "cocoon_ton_follower_blocks", "Shard and masterchain blocks it listed", labels=net
+            ),
+            CounterMetricFamily(
+                "cocoon_ton_follower_gaps",
+                "Stretches of blocks it could not walk (every cached state was dropped)",
+                labels=net,
+            ),
+            CounterMetricFamily("cocoon_ton_follower_failures", "Steps that failed", labels=net),
+            CounterMetricFamily(
+                "cocoon_ton_cache_reads",
+                "Reads of watched accounts: served from the follower's cache (hit) or sent to a liteserver",
+                labels=[*net, "result"],
+            ),
+            GaugeMetricFamily("cocoon_ton_follower_watched_accounts", "Accounts it watches", labels=net),
+        ]
+
+
+@functools.cache
+def followers() -> FollowerMetrics:
+    """The process-wide instance on the default registry (created once)."""
+    return FollowerMetrics()
 
 
 @functools.cache

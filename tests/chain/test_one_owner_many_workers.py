@@ -113,6 +113,20 @@ async def test_per_node_ledgers_sum_to_the_owner_payouts(
     assert submitted["proxy"] + submitted["outsider"] > 0 and submitted["refused"] > 0
 
 
+async def _two_siblings(
+    chain: Any, client: ChainClient, network: CocoonNetwork
+) -> tuple[str, list[bytes], list[str], str, str]:
+    """Two workers of one owner, their cocoon wallets funded, the worker contract on proxy 1:
+    (owner, node keys, wallets, worker contract, proxy contract)."""
+    owner = raw_address(network.owner.address)
+    keys = [os.urandom(32) for _ in range(2)]
+    wallets = [cocoon_wallet_of_seed(k, network.owner.addr) for k in keys]
+    for w in wallets:
+        await fund(client, network, w, floor_nano=3 * TON, target_nano=8 * TON)
+    worker = await register_worker(chain, network, keys[0], 1)
+    return owner, keys, wallets, worker, raw_address(network.proxies[1].contract)
+
+
 async def test_a_sibling_newer_than_the_list_is_never_counted_twice(
     ton_chain: Any, client: ChainClient, network: CocoonNetwork
 ) -> None:
@@ -120,13 +134,7 @@ async def test_a_sibling_newer_than_the_list_is_never_counted_twice(
     a payout that sibling submitted looks like nobody's, which the oldest records. Its submitter is a
     wallet the oldest does not know, so it lists again first, and the payout is in one ledger."""
     chain, _ = ton_chain
-    owner = raw_address(network.owner.address)
-    keys = [os.urandom(32) for _ in range(2)]
-    wallets = [cocoon_wallet_of_seed(k, network.owner.addr) for k in keys]
-    for w in wallets:
-        await fund(client, network, w, floor_nano=3 * TON, target_nano=8 * TON)
-    worker = await register_worker(chain, network, keys[0], 1)
-    proxy = raw_address(network.proxies[1].contract)
+    owner, keys, wallets, worker, proxy = await _two_siblings(chain, client, network)
     contracts = [KnownContract(proxy=proxy, worker_contract=worker)]
     nodes = [_node(i, w, owner) for i, w in enumerate(wallets)]
     alone = lg.Attribution(own_wallet=raw_address(wallets[0]))  # the old list: node 0 only
@@ -169,13 +177,7 @@ async def test_a_cached_worker_contract_never_hands_a_siblings_payout_to_the_old
     read of the worker contract, so the oldest node does not take the submitter's payout as nobody's
     (it was in two ledgers: the e2e test of one owner with four workers, follower on)."""
     chain, _ = ton_chain
-    owner = raw_address(network.owner.address)
-    keys = [os.urandom(32) for _ in range(2)]
-    wallets = [cocoon_wallet_of_seed(k, network.owner.addr) for k in keys]
-    for w in wallets:
-        await fund(client, network, w, floor_nano=3 * TON, target_nano=8 * TON)
-    worker = await register_worker(chain, network, keys[0], 1)
-    proxy = raw_address(network.proxies[1].contract)
+    owner, keys, wallets, worker, proxy = await _two_siblings(chain, client, network)
     contracts = [KnownContract(proxy=proxy, worker_contract=worker)]
     nodes = [_node(i, w, owner) for i, w in enumerate(wallets)]
     attributions = [attribution_for(n, wallets[i], owner, nodes) for i, n in enumerate(nodes)]

@@ -3,7 +3,7 @@ compare it with the docs, the alert rules and the dashboard's queries."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
@@ -57,7 +57,31 @@ def populated_registry() -> CollectorRegistry:
             claim_pending_since=5,
         ),
     )
+    metrics.FollowerMetrics(registry).follow(lambda: {"net": _Follower()})
     return registry
+
+
+@dataclass
+class _FollowerStats:
+    blocks: int = 3
+    gaps: int = 0
+    failures: int = 0
+    hits: int = 5
+    misses: int = 1
+
+
+@dataclass
+class _Follower:
+    """Stands for a block follower in step (the exposition's shape is all that counts here)."""
+
+    stats: _FollowerStats = field(default_factory=_FollowerStats)
+    mc_seqno: int | None = 7
+
+    def in_step(self) -> bool:
+        return True
+
+    def watched(self) -> int:
+        return 2
 
 
 def exposition() -> str:

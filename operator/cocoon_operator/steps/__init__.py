@@ -40,6 +40,7 @@ def build(settings: Settings, kube: StatusPatcher) -> StepSet:
     hub = ChainHub(trust_level=settings.ton_trust_level, metrics=metrics)
     if not settings.ton_follow_blocks:
         hub.settings = hub.settings.model_copy(update={"follow_blocks": False})
+    mx.followers().follow(lambda: hub.followers)
     health = from_settings(settings, metrics=default_metrics()) if settings.health_probes else PodReadiness()
     return StepSet(
         chain=ChainSteps(hub, kube, metrics), health=health, rewards=RewardSteps(hub, kube, metrics)

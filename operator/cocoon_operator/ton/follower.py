@@ -198,6 +198,10 @@ class BlockFollower:
         self.time_refresh_s = max(12.0, 4 * interval_s)
         self._task: asyncio.Task[None] | None = None
 
+    def watched(self) -> int:
+        """How many accounts it watches."""
+        return len(self.changes)
+
     def in_step(self) -> bool:
         """Served from the cache is at most `max_lag_blocks` behind what a read would see."""
         if self._synced_at is None or self.mc_seqno is None:

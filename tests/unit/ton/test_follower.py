@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from pytoniq_core.tl.block import BlockIdExt
 
+from cocoon_operator.metrics import FollowerMetrics
 from cocoon_operator.ton.client import AccountState
 from cocoon_operator.ton.follower import BlockFollower, ChangeLog
 
@@ -211,3 +213,29 @@ async def test_a_follower_more_than_two_blocks_behind_serves_nothing() -> None:
     assert follower.cache.state("0:aa") is None
     await follower.tick()
     assert follower.cache.state("0:aa") is not None
+
+
+async def test_the_followers_are_exported_at_scrape_time() -> None:
+    chain, clock = FakeChain(), Clock()
+    follower = _follower(chain, clock)
+    registry = CollectorRegistry()
+    FollowerMetrics(registry).follow(lambda: {"net1": follower})
+    follower.cache.state("0:aa")  # watched from now on: a miss
+    await follower.tick()
+    follower.cache.store(_state("0:aa", 10))
+    follower.cache.state("0:aa")  # a hit
+    chain.seal(("0:aa", 12))
+    await follower.tick()
+    text = generate_latest(registry).decode()
+    for line in (
+        'cocoon_ton_follower_in_step{network="net1"} 1.0',
+        'cocoon_ton_follower_masterchain_seqno{network="net1"} 2.0',
+        'cocoon_ton_follower_blocks_total{network="net1"} 1.0',
+        'cocoon_ton_follower_gaps_total{network="net1"} 0.0',
+        'cocoon_ton_cache_reads_total{network="net1",result="hit"} 1.0',
+        'cocoon_ton_cache_reads_total{network="net1",result="miss"} 1.0',
+        'cocoon_ton_follower_watched_accounts{network="net1"} 1.0',
+    ):
+        assert line in text, line
+    clock.t += 3600  # no step for an hour: out of step, reads go to the liteserver
+    assert 'cocoon_ton_follower_in_step{network="net1"} 0.0' in generate_latest(registry).decode()
