@@ -48,6 +48,7 @@ from cocoon_operator.ton.worker_contracts import (
     check_registration,
     is_outdated,
     read_worker_contract,
+    read_worker_data,
 )
 from tests.chain.helpers import (
     Crash,
@@ -313,6 +314,12 @@ async def test_treasury_missing_or_empty_are_results(
 # ---------------------------------------------------------------------------------- claims, payouts
 
 
+async def _getter_agrees_with_the_stored_data(client: ChainClient, worker: str) -> None:
+    """The operator reads a worker contract's fields from its stored data (one query, issue 20); the
+    official `get_cocoon_worker_data`, run on the real TVM, must answer exactly the same."""
+    assert (await read_worker_contract(client, worker)).data == await read_worker_data(client, worker)
+
+
 async def test_voucher_payout_is_detected_matched_and_ledgered(
     ton_chain: Any, client: ChainClient, network: CocoonNetwork
 ) -> None:
@@ -335,6 +342,7 @@ async def test_voucher_payout_is_detected_matched_and_ledgered(
     )
     assert check.registered, check.message
     assert check.expected_worker_contract == worker
+    await _getter_agrees_with_the_stored_data(client, worker)
     wrong = await check_registration(
         client,
         owner=owner,
@@ -366,6 +374,7 @@ async def test_voucher_payout_is_detected_matched_and_ledgered(
 
     state = await read_worker_contract(client, worker)
     assert state.data.tokens == tokens and state.data.state == 0
+    await _getter_agrees_with_the_stored_data(client, worker)
     assert state.data.owner_address == owner and state.data.proxy_address == proxy.contract
     fee = state.fee_per_token
     scan = await scan_owner_payouts(client, owner, after_lt=start_lt, sources=[proxy.contract])
@@ -412,6 +421,7 @@ async def test_voucher_payout_is_detected_matched_and_ledgered(
     )
     after = lg.observe(again, facts, None).ledger
     assert after.history[-1].source is lg.PayoutSource.EXTERNAL and after.history[-1].tokens == 500
+    await _getter_agrees_with_the_stored_data(client, worker)
     assert after.totals.claimed_nano == (tokens + 500) * fee
 
     # params_version rollover: root moves on, the contract stays on its version.

@@ -412,16 +412,6 @@ class ChainClient:
         cache = self._cache()
         return cache.state(raw_address(address)) if cache is not None else None
 
-    def cached_view(self, address: str, key: str, state_lt: int) -> Any | None:
-        """Something derived from `address` at the state with last transaction `state_lt` (e.g. a
-        parsed getter), while that state is still current."""
-        cache = self._cache()
-        return cache.view(address, key, state_lt) if cache is not None else None
-
-    def remember_view(self, address: str, key: str, state_lt: int, value: Any) -> None:
-        if self.cache is not None:
-            self.cache.store_view(address, key, state_lt, value)
-
     # --- blocks (the block follower) ---------------------------------------------------------------
 
     def _block_peer(self) -> Any:

@@ -26,7 +26,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from pytoniq_core.tl.block import BlockIdExt
 
@@ -100,19 +99,16 @@ class ChangeLog:
 
 
 class AccountCache:
-    """States (and views derived from them, e.g. a parsed getter) of watched accounts, served while
-    the follower is in step and has seen no newer transaction of the account."""
+    """States of watched accounts, served while the follower is in step and has seen no newer
+    transaction of the account."""
 
     def __init__(self, follower: BlockFollower) -> None:
         self._follower = follower
         self._states: dict[str, tuple[int, AccountState]] = {}
-        self._views: dict[tuple[str, str], tuple[int, int, Any]] = {}
         follower.changes.on_forget = self._forget
 
     def _forget(self, address: str) -> None:
         self._states.pop(address, None)
-        for key in [k for k in self._views if k[0] == address]:
-            del self._views[key]
 
     def __len__(self) -> int:
         return len(self._states)
@@ -150,20 +146,6 @@ class AccountCache:
         if old is not None and old[0] == changes.epoch and old[1].last_tx_lt > state.last_tx_lt:
             return  # a lagging liteserver answered: keep the newer state
         self._states[state.address] = (changes.epoch, state)
-
-    def view(self, address: str, key: str, state_lt: int) -> Any | None:
-        hit = self._views.get((address, key))
-        changes = self._follower.changes
-        if hit is None or not self.usable() or hit[0] != changes.epoch or hit[1] != state_lt:
-            return None
-        if not changes.unchanged(address, state_lt):
-            return None
-        self._follower.stats.hits += 1
-        return hit[2]
-
-    def store_view(self, address: str, key: str, state_lt: int, value: Any) -> None:
-        if self.usable() and self._follower.changes.watched(address):
-            self._views[(address, key)] = (self._follower.changes.epoch, state_lt, value)
 
 
 class BlockFollower:

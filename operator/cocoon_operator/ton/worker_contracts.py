@@ -115,9 +115,6 @@ def _stack_address(item: Any, what: str) -> str:
     raise ContractUnreadable(f"get_cocoon_worker_data: {what} is not an address")
 
 
-WORKER_DATA = "get_cocoon_worker_data"
-
-
 async def read_worker_data(client: ChainClient, worker_contract: Address | str) -> WorkerContractData:
     """Run `get_cocoon_worker_data`. Raises ContractUnreadable when the contract is not deployed."""
     raw = raw_address(worker_contract)
@@ -140,14 +137,26 @@ async def read_worker_data(client: ChainClient, worker_contract: Address | str) 
     )
 
 
+def worker_data_of(address: str, storage: WorkerStorage) -> WorkerContractData:
+    """What `get_cocoon_worker_data` answers, from the stored data: the official getter returns the
+    first five fields of `load_data()` as they are (cocoon_worker.fc), so the parse and the getter
+    agree by construction (`tests/chain` runs both on the official code and compares)."""
+    return WorkerContractData(
+        address=raw_address(address),
+        owner_address=raw_address(storage.owner_address),
+        proxy_address=raw_address(storage.proxy_address),
+        proxy_public_key=storage.proxy_public_key,
+        state=storage.state,
+        tokens=storage.tokens,
+    )
+
+
 async def read_worker_contract(client: ChainClient, worker_contract: Address | str) -> WorkerContractState:
-    """The getter (authoritative `tokens`) plus the stored params (fee and params_version)."""
+    """The worker contract's data (the getter's fields and the stored params: fee and params_version)
+    from one account-state read; running the getter as well would cost a second query for the same
+    fields (issue 20: a claim cycle reads this contract on every fresh look)."""
     account, storage = await _stored(client, worker_contract, "Worker contract", WorkerStorage.from_cell)
-    # The getter's answer is kept with the state it ran on: unchanged account, unchanged answer.
-    data = client.cached_view(account.address, WORKER_DATA, account.last_tx_lt)
-    if not isinstance(data, WorkerContractData):
-        data = await read_worker_data(client, worker_contract)
-        client.remember_view(account.address, WORKER_DATA, account.last_tx_lt, data)
+    data = worker_data_of(account.address, storage)
     return WorkerContractState(data=data, params=storage.params, active=True, balance=account.balance)
 
 

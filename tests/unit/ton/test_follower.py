@@ -119,20 +119,6 @@ async def test_a_state_is_served_until_the_account_has_a_newer_transaction() -> 
     assert follower.stats.hits == 3
 
 
-async def test_views_follow_the_state_they_were_derived_from() -> None:
-    chain = FakeChain()
-    follower = _follower(chain)
-    await follower.tick()
-    cache = follower.cache
-    cache.state("0:aa")  # watched from its first read
-    cache.store_view("0:aa", "getter", 10, ("tokens", 7))
-    assert cache.view("0:aa", "getter", 10) == ("tokens", 7)
-    assert cache.view("0:aa", "getter", 11) is None  # another state: another answer
-    chain.seal(("0:aa", 11))
-    await follower.tick()
-    assert cache.view("0:aa", "getter", 10) is None
-
-
 async def test_a_walk_lists_every_shard_block_since_the_last_step() -> None:
     chain = FakeChain()
     follower = _follower(chain)
