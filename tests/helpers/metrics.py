@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cocoon_operator import metrics, status_metrics
 from cocoon_operator.steps.health import HealthMetrics, evaluate_health
+from cocoon_operator.ton.follower import FollowerStats
 from tests.unit.health.builders import NOW, model, pod, runner_ok, triton_ok
 
 
@@ -62,19 +63,10 @@ def populated_registry() -> CollectorRegistry:
 
 
 @dataclass
-class _FollowerStats:
-    blocks: int = 3
-    gaps: int = 0
-    failures: int = 0
-    hits: int = 5
-    misses: int = 1
-
-
-@dataclass
 class _Follower:
     """Stands for a block follower in step (the exposition's shape is all that counts here)."""
 
-    stats: _FollowerStats = field(default_factory=_FollowerStats)
+    stats: FollowerStats = field(default_factory=lambda: FollowerStats(blocks=3, hits=5, misses=1))
     mc_seqno: int | None = 7
 
     def in_step(self) -> bool:

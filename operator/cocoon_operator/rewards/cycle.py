@@ -24,7 +24,9 @@ class LedgerStore(Protocol):
 
 
 class FactsSource(Protocol):
-    async def chain_facts(self, cursor_lt: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts: ...
+    async def chain_facts(
+        self, cursor_lt: int | None, gap: lg.ScanGap | None = None, *, fresh: bool = False
+    ) -> lg.ChainFacts: ...
 
     async def runner_facts(self) -> lg.RunnerFacts | None: ...
 
@@ -84,25 +86,19 @@ async def run_claim_cycle(
     # Runner first, chain second: runner facts only ever stop an action, chain facts confirm.
     runner = await facts.runner_facts()
     chain = await facts.chain_facts(ledger.owner_cursor_lt, ledger.scan_gap)
+    look = _look(ledger, chain, runner, policy, wallet_balance_nano, limits, allow_new_claims)
+    if not chain.fresh and look.acts:
+        # Facts from the block follower's cache may confirm a claim or say there is nothing to do; to
+        # close a claim any other way, start one or trigger one, read fresh and decide again.
+        chain = await facts.chain_facts(ledger.owner_cursor_lt, ledger.scan_gap, fresh=True)
+        look = _look(ledger, chain, runner, policy, wallet_balance_nano, limits, allow_new_claims)
 
-    step = lg.observe(ledger, chain, runner, limits)
+    step, earnings, decisions = look.step, look.earnings, look.decisions
     events.extend(step.events)
     if step.ledger != ledger:
         await store.save(step.ledger)
     ledger = step.ledger
 
-    earnings = earnings_of(chain, runner)
-    decisions = tuple(
-        decide_claim(
-            policy,
-            e,
-            wallet_balance_nano=wallet_balance_nano,
-            now=chain.now,
-            last_claim_at=ledger.last_claim_at,
-            pending=ledger.pending is not None,
-        )
-        for e in earnings
-    )
     if allow_new_claims and ledger.pending is None and ledger.owner_cursor_lt is not None:
         due = next(((e, d) for e, d in zip(earnings, decisions, strict=True) if d.claim), None)
         if due is not None:
@@ -137,6 +133,60 @@ async def run_claim_cycle(
 
     return CycleResult(
         ledger=ledger, events=tuple(events), decisions=decisions, earnings=earnings, triggered=triggered
+    )
+
+
+class _Look(BaseModel):
+    """What one set of facts makes of the ledger, before anything is saved or sent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: lg.LedgerStep
+    earnings: tuple[ProxyEarnings, ...]
+    decisions: tuple[ClaimDecision, ...]
+    acts: bool  # it would close a claim other than as confirmed, start one or trigger one
+
+
+def _look(
+    ledger: lg.ClaimLedger,
+    chain: lg.ChainFacts,
+    runner: lg.RunnerFacts | None,
+    policy: ClaimPolicy,
+    wallet_balance_nano: int,
+    limits: lg.LedgerLimits,
+    allow_new_claims: bool,
+) -> _Look:
+    step = lg.observe(ledger, chain, runner, limits)
+    observed = step.ledger
+    earnings = earnings_of(chain, runner)
+    decisions = tuple(
+        decide_claim(
+            policy,
+            e,
+            wallet_balance_nano=wallet_balance_nano,
+            now=chain.now,
+            last_claim_at=observed.last_claim_at,
+            pending=observed.pending is not None,
+        )
+        for e in earnings
+    )
+    closed_unconfirmed = (
+        ledger.pending is not None
+        and observed.pending is None
+        and not any(e.kind is lg.EventKind.CLAIM_CONFIRMED for e in step.events)
+    )
+    starts = (
+        allow_new_claims
+        and observed.pending is None
+        and observed.owner_cursor_lt is not None
+        and any(d.claim for d in decisions)
+    )
+    triggers = observed.pending is not None and lg.may_trigger(observed, chain, runner).allowed
+    return _Look(
+        step=step,
+        earnings=earnings,
+        decisions=decisions,
+        acts=closed_unconfirmed or starts or triggers,
     )
 
 

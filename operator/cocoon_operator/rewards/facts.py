@@ -170,12 +170,10 @@ class LiveFacts:
         scan_limit: int | None = None,
         attribution: lg.Attribution | None = None,
         fresh: bool = False,
-        claim_threshold_nano: int = 1,
         refresh_attribution: Callable[[], Awaitable[lg.Attribution | None]] | None = None,
     ) -> None:
         self._client, self._runner = client, runner
         self._fresh = fresh
-        self._threshold = claim_threshold_nano
         self._attribution = attribution
         self._refresh_attribution = refresh_attribution
         self._owner = raw_address(owner)
@@ -194,31 +192,13 @@ class LiveFacts:
         self.contracts = contracts_from_runner(self.stats, self._previous)
         return runner_facts(self.stats)
 
-    async def money_in_play(self) -> bool:
-        """Whether this cycle may start a claim: the runner reports tokens not yet paid out worth at
-        least the policy's threshold at the worker contract's fee. The chain can only lower that
-        amount (paid = max(the contract's tokens, the runner's)), so below it no claim can start.
-        Then, and with a claim open, asked for or final, or a scan gap open, every chain read of the
-        cycle is fresh (never the block follower's cache)."""
-        for p in self.stats.proxies if self.stats is not None else ():
-            unpaid = p.earned_tokens_committed_to_blockchain - max(
-                p.cached_out_tokens, p.expected_cached_out_tokens
-            )
-            if unpaid <= 0:
-                continue
-            if not p.sc_address:
-                return True
-            try:  # the fee is in the contract's params: a read the follower may vouch for
-                fee = (await read_worker_contract(self._client, p.sc_address)).fee_per_token
-            except ContractUnreadable:
-                return True
-            if unpaid * fee >= self._threshold:
-                return True
-        return False
-
-    async def chain_facts(self, cursor_lt: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
-        # Without a block follower every read is fresh anyway: `money_in_play` would only cost a query.
-        fresh = self._fresh or gap is not None or self._client.cache is None or await self.money_in_play()
+    async def chain_facts(
+        self, cursor_lt: int | None, gap: lg.ScanGap | None = None, *, fresh: bool = False
+    ) -> lg.ChainFacts:
+        """The chain's facts for one look; `fresh` (or a reason of this cycle's own) reads every
+        account from a liteserver, otherwise unchanged ones come from the block follower's cache
+        (the facts then say `fresh=False`, and the cycle reads again before it acts on them)."""
+        fresh = fresh or self._fresh or gap is not None or self._client.cache is None
         with fresh_reads(fresh):
             facts = await gather_chain_facts(
                 self._client,
@@ -235,7 +215,7 @@ class LiveFacts:
             # sibling list it decided on may predate a new sibling. Decide on the namespace as it is now.
             self._attribution = await self._refresh_attribution()
             facts = facts.model_copy(update={"attribution": self._attribution})
-        return facts
+        return facts if fresh else facts.model_copy(update={"fresh": False})
 
 
 def unexplained_submitters(facts: lg.ChainFacts) -> set[str]:

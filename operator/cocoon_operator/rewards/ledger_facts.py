@@ -58,6 +58,9 @@ class ChainFacts(CamelModel):
     scan_resume: tuple[int, str] | None = None  # (lt, hex hash) where an incomplete scan goes on
     workers: tuple[WorkerFacts, ...] = ()
     attribution: Attribution | None = None
+    # False: read through the block follower's cache (each state real, at most a few blocks old). Such
+    # facts may confirm a claim or say "nothing to do"; acting on them needs fresh ones (cycle.py).
+    fresh: bool = True
 
     def owns(self, payout: ObservedPayout) -> bool:
         return self.attribution is None or self.attribution.owns(payout)

@@ -287,9 +287,9 @@ class RewardSteps:
                 previous=_known_contracts(ctx.status),
                 attribution=await self._attribution(ctx, ident),
                 refresh_attribution=functools.partial(self._attribution, ctx, ident, fresh=True),
-                # A claim open, asked for, or the last one before deletion: no cached read decides it.
-                fresh=final or forced or bool((ctx.status.get("claims") or {}).get("pending")),
-                claim_threshold_nano=claim_threshold(policy_of(ctx)),
+                # Asked for, or the last claim before deletion: read fresh from the start. Otherwise the
+                # cycle looks through the block follower's cache and reads fresh before it acts.
+                fresh=final or forced,
             )
             send = runner_trigger(runner, facts) if runner is not None else _no_runner
 

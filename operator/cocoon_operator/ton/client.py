@@ -329,7 +329,9 @@ class ChainClient:
         """The liteserver's current chain time (`getTime`), or the block follower's at its last step
         (at most a step behind: only ever later decisions). Wallet `valid_until` is judged by
         `checked_time`, never by this."""
-        cache = self._cache()
+        # Even under `fresh_reads`: the time only dates timeouts and claim spacing, and one a step
+        # behind only ever makes them later.
+        cache = self.cache
         if cache is not None and cache.chain_time() is not None:
             return cast(int, cache.chain_time())
         try:

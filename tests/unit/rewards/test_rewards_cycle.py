@@ -161,7 +161,9 @@ class Harness:
             raise Crash("after save")
 
     # FactsSource
-    async def chain_facts(self, cursor_lt: int | None, gap: lg.ScanGap | None = None) -> lg.ChainFacts:
+    async def chain_facts(
+        self, cursor_lt: int | None, gap: lg.ScanGap | None = None, *, fresh: bool = False
+    ) -> lg.ChainFacts:
         return self.world.chain_facts(cursor_lt, gap)
 
     async def runner_facts(self) -> lg.RunnerFacts | None:
