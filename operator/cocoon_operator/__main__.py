@@ -4,6 +4,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from cocoon_operator import memtrace
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -29,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    memtrace.install()  # off unless COCOON_TRACEMALLOC is set; first, so it sees every import
     # Deferred on purpose, not to dodge a cycle: `--help` and argument errors answer without kopf.
     import kopf
 
