@@ -11,6 +11,10 @@ An idle reconcile used to GET the StatefulSet, pod, Service, NetworkPolicy, PDB 
   by any other writer changes the fingerprint, the watch reports it, and the next reconcile reads and
   corrects the object; status updates by controllers (a PDB's counts, a StatefulSet's replicas) do not.
 
+Bodies are kept as compact JSON text and decoded on each read: a slim pod decoded from JSON is ~50 kB
+of Python objects, its JSON ~9 kB, and the kept pods and StatefulSets were the largest part of the
+operator's memory per CocoonNode (docs/performance.md, issue 20). Each read gets a copy of its own.
+
 Not in here: the CocoonNode itself, Secrets and the user's ConfigMaps (read fresh, once per reconcile).
 Pure (no kopf, no I/O): the handlers feed it from watch events.
 """
@@ -18,6 +22,7 @@ Pure (no kopf, no I/O): the handlers feed it from watch events.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,13 +63,22 @@ def fingerprint(body: Mapping[str, Any]) -> str:
     return digest({**{k: v for k, v in body.items() if k != "status"}, "metadata": meta})
 
 
+def _pack(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _unpack(packed: str | None) -> dict[str, Any] | None:
+    return json.loads(packed) if packed is not None else None
+
+
 @dataclass
 class _Live:
     rv: str | None
     print_: str  # fingerprint()
-    # KEPT_KINDS: always. Other kinds: only until the operator has compared it with what it wants
-    # (after a restart, or after someone else changed it), so that comparison needs no GET.
-    body: dict[str, Any] | None
+    # The slim body, packed. KEPT_KINDS: always. Other kinds: only until the operator has compared it
+    # with what it wants (after a restart, or after someone else changed it), so that comparison needs
+    # no GET.
+    body: str | None
 
 
 class ChildCache:
@@ -92,14 +106,14 @@ class ChildCache:
         unchecked = verified is None or verified[1] != print_
         if kind in KEPT_KINDS:
             kept = slim(kind, body)
-            self._live[ref] = _Live(rv, print_, kept)
+            self._live[ref] = _Live(rv, print_, _pack(kept))
             # What the reconcile observes: a pod's state (others make every change to it), a
             # StatefulSet's status (its spec changes are the operator's own writes).
-            before = previous.body if previous is not None else None
+            before = _unpack(previous.body) if previous is not None else None
             if before is None or _observed(kind, before) != _observed(kind, kept):
                 return True
             return verified is not None and unchecked  # someone else changed what the operator applied
-        self._live[ref] = _Live(rv, print_, slim(kind, body) if unchecked else None)
+        self._live[ref] = _Live(rv, print_, _pack(slim(kind, body)) if unchecked else None)
         return unchecked  # first sight (e.g. after a restart), or changed by someone else
 
     def wrote(self, kind: str, body: Mapping[str, Any] | None, desired_digest: str | None = None) -> None:
@@ -135,7 +149,7 @@ class ChildCache:
         """The last seen body (of a kept kind; of another kind only while it is unchecked), or None
         when there is none (then read it)."""
         live = self._live.get((kind, namespace, name))
-        return live.body if live is not None else None
+        return _unpack(live.body) if live is not None else None
 
 
 def _observed(kind: str, body: Mapping[str, Any]) -> Any:
