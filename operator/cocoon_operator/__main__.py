@@ -29,9 +29,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _small_tls_buffers() -> None:
+    """asyncio zero-fills a 256 KiB receive buffer for every TLS connection, so each one costs that much
+    resident memory: ~60 connections to the API server held ~15 MB at N = 300 (tracemalloc,
+    docs/performance.md, issue 20). 64 KiB still takes four full TLS records per read."""
+    import asyncio.sslproto
+
+    asyncio.sslproto.SSLProtocol.max_size = 64 * 1024
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     memtrace.install()  # off unless COCOON_TRACEMALLOC is set; first, so it sees every import
+    _small_tls_buffers()
     # Deferred on purpose, not to dodge a cycle: `--help` and argument errors answer without kopf.
     import kopf
 
