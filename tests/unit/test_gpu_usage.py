@@ -38,3 +38,41 @@ async def test_single_namespace_install_falls_back_to_its_namespace() -> None:
     assert not cluster_wide and pods[0]["metadata"]["namespace"] == "workers"
     await cache.bound_pods(kube, "workers")
     assert kube.calls == [None, "workers"]
+
+
+def test_slim_pods_place_as_the_whole_pods() -> None:
+    """The cache keeps only what placement reads; what it computes from them is unchanged."""
+    from cocoon_operator.reconcile import placement, placement_vm
+    from cocoon_operator.reconcile.gpu_usage import slim
+
+    gpu = "nvidia.com/gpu"
+    pods: list[dict[str, Any]] = [
+        {
+            "metadata": {"name": "a", "namespace": "ns", "uid": "u", "managedFields": [{"manager": "x"}],
+                         "labels": {"app": "w", placement_vm.INSTANCE_LABEL: "1"}},
+            "spec": {"nodeName": "n1", "containers": [
+                {"name": "c", "image": "i", "resources": {"requests": {gpu: "2"}}},
+                {"name": "d", "resources": {"limits": {gpu: 1}}},
+                {"name": "e"},
+            ], "volumes": [{"name": "v"}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1", "conditions": []},
+        },
+        {"metadata": {"name": "b", "namespace": "other"}, "spec": {"nodeName": "n1"},
+         "status": {"phase": "Failed"}},
+        {"metadata": {"name": "c"}, "spec": {"containers": [{"resources": None}]}, "status": {}},
+        {"metadata": {"name": "d", "namespace": "ns", "labels": {"mine": "yes"}}, "spec": {"nodeName": "n2",
+         "containers": [{"resources": {"requests": {gpu: 1}}}]}, "status": {"phase": "Pending"}},
+        {},
+    ]  # fmt: skip
+    slimmed = [slim(p) for p in pods]
+    assert "managedFields" not in slimmed[0]["metadata"] and "volumes" not in slimmed[0]["spec"]
+    for exclude in (None, {"mine": "yes"}):
+        assert placement.requested_gpus_by_node(slimmed, gpu, exclude) == placement.requested_gpus_by_node(
+            pods, gpu, exclude
+        )
+        assert placement_vm.instances_by_node(slimmed, exclude) == placement_vm.instances_by_node(
+            pods, exclude
+        )
+    assert [p.get("metadata", {}).get("namespace") for p in slimmed] == [
+        p.get("metadata", {}).get("namespace") for p in pods
+    ]

@@ -4,19 +4,43 @@ Explaining placement needs every bound pod's GPU requests. Listing all pods on e
 unbound CocoonNode made a bulk create O(N²) in bytes decoded (bench/results, finding 1): concurrent
 reconciles now share one in-flight LIST, and its result is reused for a couple of seconds. The
 scheduler, not this count, decides where a pod lands; the count only words the explanation.
+
+Only what placement reads of a pod is kept (`slim`): a whole pod decoded from JSON is ~90 kB, and the
+last listing of a bulk create (hundreds of pods) stayed in memory for good (docs/performance.md,
+issue 20).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cocoon_operator.k8s.errors import ApiError
 
 Obj = dict[str, Any]
 BOUND_AND_LIVE = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
+
+
+def _pick(obj: Any, keys: tuple[str, ...]) -> Any:
+    return {k: obj[k] for k in keys if k in obj} if isinstance(obj, Mapping) else obj
+
+
+def slim(pod: Mapping[str, Any]) -> Obj:
+    """The fields placement reads (placement.requested_gpus_by_node, placement_vm.instances_by_node,
+    run._placement): namespace and labels, the node, the phase, each container's resources. A key
+    absent from the pod stays absent, so every `.get(…, default)` reads the same."""
+    out: Obj = _pick(pod, ("metadata", "spec", "status"))
+    if "metadata" in out:
+        out["metadata"] = _pick(out["metadata"], ("name", "namespace", "labels"))
+    if "spec" in out:
+        out["spec"] = spec = _pick(out["spec"], ("nodeName", "containers"))
+        if isinstance(spec, dict) and isinstance(spec.get("containers"), list):
+            spec["containers"] = [_pick(c, ("resources",)) for c in spec["containers"]]
+    if "status" in out:
+        out["status"] = _pick(out["status"], ("phase",))
+    return out
 
 
 class PodListCache:
@@ -44,5 +68,6 @@ class PodListCache:
                 pods = await kube.list("v1", "Pod", namespace, field_selector=BOUND_AND_LIVE)
                 fetched_scope = namespace
             self.fetches += 1
+            pods = [slim(pod) for pod in pods]
             self._cached[fetched_scope] = (self._clock(), pods)
             return pods, fetched_scope is None
