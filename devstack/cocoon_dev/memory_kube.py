@@ -3,7 +3,7 @@
 
 import copy
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cocoon_operator.k8s.errors import ApiError
@@ -51,9 +51,10 @@ class FakeKube:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         return [
-            copy.deepcopy(o)
+            keep(copy.deepcopy(o)) if keep is not None else copy.deepcopy(o)
             for (k, ns, _), o in self.objects.items()
             if k == kind and (namespace is None or ns == namespace)
         ]

@@ -12,12 +12,15 @@ class CountingKube:
         self.calls: list[str | None] = []
         self.forbid = forbid_cluster_wide
 
-    async def list(self, api_version: str, kind: str, namespace: str | None = None, **_: Any) -> list[Any]:
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None, *, keep: Any = None, **_: Any
+    ) -> list[Any]:
         self.calls.append(namespace)
         await asyncio.sleep(0.01)
         if namespace is None and self.forbid:
             raise ApiError(403, "Forbidden", "pods is forbidden")
-        return [{"metadata": {"name": "p", "namespace": namespace or "x"}}]
+        pods = [{"metadata": {"name": "p", "namespace": namespace or "x", "uid": "u"}}]
+        return [keep(p) for p in pods] if keep is not None else pods
 
 
 async def test_concurrent_reconciles_share_one_list_until_it_expires() -> None:
@@ -35,7 +38,7 @@ async def test_single_namespace_install_falls_back_to_its_namespace() -> None:
     cache = PodListCache(clock=lambda: 0.0)
     kube = CountingKube(forbid_cluster_wide=True)
     pods, cluster_wide = await cache.bound_pods(kube, "workers")
-    assert not cluster_wide and pods[0]["metadata"]["namespace"] == "workers"
+    assert not cluster_wide and pods[0]["metadata"] == {"name": "p", "namespace": "workers"}  # slim
     await cache.bound_pods(kube, "workers")
     assert kube.calls == [None, "workers"]
 

@@ -160,3 +160,24 @@ async def test_informer_lists_then_follows_the_watch(watch_server: tuple[str, li
         await informer.stop()
     lists = [s for s in seen if s["query"].get("watch") != "1"]
     assert len(lists) >= 2, "a 410 Gone makes the informer list again"
+
+
+async def test_a_list_with_keep_comes_in_pages() -> None:
+    """`keep` lists in pages (limit + continue) and keeps only its part of each item."""
+    queries: list[dict[str, str]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        queries.append(dict(request.query))
+        page = int(request.query.get("continue") or 0)
+        items = [{"n": page * 2 + i, "big": "x" * 100} for i in range(2 if page < 2 else 1)]
+        return web.json_response(
+            {"metadata": {"continue": str(page + 1) if page < 2 else ""}, "items": items}
+        )
+
+    async with _serve(handle) as url, KubeClient(Connection(url, False, _Config())) as kube:
+        kept = await kube.list("v1", "Pod", field_selector="spec.nodeName!=", keep=lambda o: {"n": o["n"]})
+        assert kept == [{"n": 0}, {"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]
+        assert [q.get("continue") for q in queries] == [None, "1", "2"]
+        assert all(q["limit"] == "100" and q["fieldSelector"] == "spec.nodeName!=" for q in queries)
+        queries.clear()
+        assert len(await kube.list("v1", "Pod")) == 2 and "limit" not in queries[0]  # without keep: one LIST

@@ -1,7 +1,7 @@
 """What callers need of `KubeClient`, as Protocols: each caller names the parts it uses (a guarded
 status write needs `get` and `patch`, the Lease also `create`), so a test fake implements only those."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 
@@ -39,6 +39,7 @@ class KubeApi(ObjectReader, ObjectCreator, Protocol):
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,  # what to keep of each item
     ) -> list[dict[str, Any]]: ...
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]: ...

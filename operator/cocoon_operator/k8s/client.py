@@ -11,7 +11,7 @@ lightkube). `request` reaches any path (the API server's /metrics, collections w
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -29,6 +29,7 @@ MERGE = "application/merge-patch+json"
 JSON = "application/json"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 Items = list[dict[str, Any]]  # (inside the class, `list` is the method)
+PAGE_SIZE = 100  # items per LIST request when the caller keeps only part of each (`keep`)
 
 
 class KubeClient:
@@ -125,10 +126,26 @@ class KubeClient:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
-        result = await self._list(api_version, kind, namespace, label_selector, field_selector)
-        items: Items = result.get("items", [])
-        return items
+        """The items; with `keep`, what it keeps of each, listed in pages of PAGE_SIZE (one consistent
+        list, as the API server's continue tokens make it; an expired token fails it like any API
+        error) so that no more than one page of whole objects is in memory: a whole list of 1 000
+        pods decodes to ~90 MB (docs/performance.md, issue 20)."""
+        if keep is None:
+            result = await self._list(api_version, kind, namespace, label_selector, field_selector)
+            items: Items = result.get("items", [])
+            return items
+        kept: Items = []
+        token: str | None = None
+        while True:
+            page = await self._list(
+                api_version, kind, namespace, label_selector, field_selector, limit=PAGE_SIZE, token=token
+            )
+            kept.extend(keep(item) for item in page.get("items", []))
+            token = (page.get("metadata") or {}).get("continue") or None
+            if token is None:
+                return kept
 
     async def list_with_version(
         self,
@@ -149,14 +166,21 @@ class KubeClient:
         namespace: str | None,
         label_selector: str | None,
         field_selector: str | None,
+        *,
+        limit: int | None = None,
+        token: str | None = None,
     ) -> dict[str, Any]:
-        """The one LIST of `list` and `list_with_version` (counted once): the whole answer."""
+        """One LIST request of `list` and `list_with_version` (each counted): the whole answer."""
         stats.READS.add("list", kind)
         params = {}
         if label_selector:
             params["labelSelector"] = label_selector
         if field_selector:
             params["fieldSelector"] = field_selector
+        if limit is not None:
+            params["limit"] = str(limit)
+        if token is not None:
+            params["continue"] = token
         result: dict[str, Any] = await self.request(
             "GET", resource(api_version, kind).path(namespace), params=params
         )
