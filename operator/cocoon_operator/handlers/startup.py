@@ -11,7 +11,7 @@ import kopf
 
 from cocoon_operator import metrics, status_metrics
 from cocoon_operator.api import identity
-from cocoon_operator.handlers.runtime import OperatorRuntime, build_deps
+from cocoon_operator.handlers.runtime import OperatorRuntime, build_deps, slim_node
 from cocoon_operator.k8s import KubeClient, config, stats
 from cocoon_operator.leader import LeaderElector, LeaseTimings
 from cocoon_operator.settings import Settings
@@ -44,6 +44,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.watching.inactivity_timeout = 70.0
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 310
+    # kopf's initial listings (every watched object at a restart) come in pages, not as one answer
+    # decoded whole: 1 000 pods alone are ~90 MB of Python objects (docs/performance.md, issue 20).
+    settings.watching.chunk_size = 100
     settings.networking.request_timeout = cfg.request_timeout_seconds
     settings.networking.connect_timeout = 10.0
     # Ordinary logs must not become Kubernetes Events; Events are posted explicitly.
@@ -62,7 +65,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     # The whole fleet before any handler runs, so no reconcile explains placement against part of it
     # (the Node watch keeps it current from here; an error here makes kopf retry the start-up).
     try:
-        fleet = await kube.list("v1", "Node")
+        fleet = await kube.list("v1", "Node", keep=slim_node)  # in pages: only what placement reads
     except BaseException:
         await kube.close()  # kopf retries this handler with a new client
         raise
