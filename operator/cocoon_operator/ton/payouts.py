@@ -156,8 +156,8 @@ async def claim_submitters(
 
     The contract's head is always read fresh, never from the block follower's cache: "no such
     request" hands the payout to the oldest sibling, so it must not be concluded from a state older
-    than the owner's payout (the cache may hold an owner state a sibling's fresh read stored, newer
-    than the worker contract's cached one)."""
+    than the owner's payout (with the follower a block behind, an owner that just changed is read
+    from the liteserver while the worker contract's cached state can predate the claim)."""
     wanted = {p.tx_hash: p for p in payouts}
     found: dict[str, str | None] = {}
     if not wanted:
