@@ -55,6 +55,14 @@ from cocoon_operator.ton.client import ChainSettings
 RESULTS = Path(__file__).resolve().parent / "results"
 NS = "bench"
 CONCURRENCY = 64
+# The follower's block walk and pytoniq's own masterchain polls: a fixed cost per network, not per claim.
+WALK_METHODS = {
+    "getMasterchainInfo",
+    "getMasterchainInfoExt",
+    "getAllShardsInfo",
+    "lookupBlock",
+    "listBlockTransactions",
+}
 TON = 10**9
 
 
@@ -243,6 +251,7 @@ async def run_mode(mode: str, fleet: Fleet, args: argparse.Namespace, port: int)
             by_method = {m: q1.get(m, 0) - q0.get(m, 0) for m in sorted(q1) if q1.get(m, 0) != q0.get(m, 0)}
             total = sum(by_method.values())
             claims = p1 - p0
+            account_reads = sum(n for m, n in by_method.items() if m.split(".")[-1] not in WALK_METHODS)
             result[phase] = {
                 "window_s": round(t1 - t0, 1),
                 "queries": total,
@@ -251,6 +260,9 @@ async def run_mode(mode: str, fleet: Fleet, args: argparse.Namespace, port: int)
                 "by_method": by_method,
                 "claims_confirmed": claims,
                 "claims_confirmed_per_min": round(claims / minutes, 2),
+                # Beyond the fixed cost of following the chain (the walk and pytoniq's own head polls).
+                "account_queries": account_reads,
+                "account_queries_per_claim": round(account_reads / claims, 2) if claims else None,
                 "top_ups": fleet.top_ups - tu0,
                 "step_errors": fleet.errors - e0,
             }
@@ -369,6 +381,7 @@ def headline(modes: list[dict[str, Any]]) -> dict[str, Any]:
         out[f"{mode}_earning_queries_per_min"] = earning["queries_per_min"]
         out[f"{mode}_queries_per_node_per_hour"] = rest["queries_per_node_per_hour"]
         out[f"{mode}_claims_confirmed_per_min"] = earning["claims_confirmed_per_min"]
+        out[f"{mode}_account_queries_per_claim"] = earning["account_queries_per_claim"]
         out[f"{mode}_peak_rss_mb"] = m["peak_rss_mb"]
     return out
 

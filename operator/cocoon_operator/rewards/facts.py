@@ -48,9 +48,11 @@ async def gather_chain_facts(
     now: int | None = None,
     scan_limit: int | None = None,
     attribution: lg.Attribution | None = None,
+    fresh_workers: bool = False,
 ) -> lg.ChainFacts:
     """Owner payouts above the cursor (or, while a scan gap is open, the next part of the gap), with
-    who submitted each claim when several nodes share the owner, then the worker contracts' states."""
+    who submitted each claim when several nodes share the owner, then the worker contracts' states
+    (`fresh_workers`: from a liteserver, never the block follower's cache)."""
     resume: tuple[int, str] | None = None
     if cursor_lt is None:
         head = (await client.account_state(owner)).last_tx_lt
@@ -81,11 +83,12 @@ async def gather_chain_facts(
             for p in scan.payouts
         )
         if attribution is not None and payouts:
-            payouts = await _with_submitters(client, payouts, scan.payouts, contracts)
+            payouts = await _with_submitters(client, owner, payouts, scan.payouts, contracts)
     workers = []
     for contract in contracts:
         try:
-            state = await read_worker_contract(client, contract.worker_contract)
+            with fresh_reads(fresh_workers):
+                state = await read_worker_contract(client, contract.worker_contract)
         except ContractUnreadable:
             continue  # not deployed yet: nothing to claim or confirm there
         workers.append(
@@ -111,6 +114,7 @@ async def gather_chain_facts(
 
 async def _with_submitters(
     client: ChainClient,
+    owner: str,
     payouts: tuple[lg.ObservedPayout, ...],
     raw: Sequence[PayoutTx],
     contracts: Sequence[KnownContract],
@@ -123,7 +127,7 @@ async def _with_submitters(
     for contract in contracts:
         found = by_proxy.get(contract.proxy)
         if found:
-            submitters.update(await claim_submitters(client, contract.worker_contract, found))
+            submitters.update(await claim_submitters(client, contract.worker_contract, found, owner=owner))
     return tuple(
         p.model_copy(update={"submitter": raw_address(s) if (s := submitters.get(p.tx_hash)) else None})
         for p in payouts
@@ -195,11 +199,14 @@ class LiveFacts:
     async def chain_facts(
         self, cursor_lt: int | None, gap: lg.ScanGap | None = None, *, fresh: bool = False
     ) -> lg.ChainFacts:
-        """The chain's facts for one look; `fresh` (or a reason of this cycle's own) reads every
-        account from a liteserver, otherwise unchanged ones come from the block follower's cache
-        (the facts then say `fresh=False`, and the cycle reads again before it acts on them)."""
-        fresh = fresh or self._fresh or gap is not None or self._client.cache is None
-        with fresh_reads(fresh):
+        """The chain's facts for one look. Unchanged accounts come from the block follower's cache
+        (the facts then say `fresh=False`, and the cycle reads again before it acts on them). `fresh`
+        reads the worker contracts from a liteserver, the facts an action turns on (tokens paid,
+        state); the owner's payouts still come through the follower, at most a step behind, which is
+        the older side the read order allows (tokens never older than payouts). A reason of this
+        cycle's own (asked for, the last claim, a scan gap, no follower) reads every account."""
+        everything = self._fresh or gap is not None or self._client.cache is None
+        with fresh_reads(everything):
             facts = await gather_chain_facts(
                 self._client,
                 owner=self._owner,
@@ -209,7 +216,9 @@ class LiveFacts:
                 now=self._now,
                 scan_limit=self._scan_limit,
                 attribution=self._attribution,
+                fresh_workers=fresh,
             )
+        fresh = fresh or everything
         if self._refresh_attribution is not None and unexplained_submitters(facts):
             # A claim sent by a wallet this node does not know, which it would record as nobody's: the
             # sibling list it decided on may predate a new sibling. Decide on the namespace as it is now.

@@ -351,9 +351,7 @@ async def _runner_stats(ctx: Context) -> RunnerStats | None:
     ip = pod_ip(ctx.pod)
     if ip is None:
         return None
-    async with RunnerClient(
-        f"http://{ip}:{ctx.worker.runner_port}", timeout_s=RUNNER_TIMEOUT_S
-    ) as runner:
+    async with RunnerClient(f"http://{ip}:{ctx.worker.runner_port}", timeout_s=RUNNER_TIMEOUT_S) as runner:
         try:
             return await runner.jsonstats()
         except (RunnerUnavailable, ValueError):

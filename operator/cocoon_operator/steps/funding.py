@@ -197,7 +197,7 @@ class FundingStep:
             self._policy_refused(ctx, refusal, conditions, events)
             fields["funding"] = {"walletBalanceNano": self.hub.known_balance(ctx)}
             return False
-        result = None if open_intent else _unchanged_above_floor(ctx, client, ident, floor)
+        result = None if open_intent else await _above_floor(ctx, client, ident, floor)
         if result is None:
             result = await self._ensure_funded(ctx, client, key, policy, ident, floor, target)
         del key
@@ -288,19 +288,20 @@ class FundingStep:
             events.append(EventSpec("Warning", FundingStatus.POLICY_REFUSED.value, message))
 
 
-def _unchanged_above_floor(
+async def _above_floor(
     ctx: Context, client: ChainClient, ident: NodeIdentity, floor: int
 ) -> FundingResult | None:
-    """Nothing to pay, known without a query: no intent is open and the block follower vouches that
-    the wallet has had no transaction since a read that showed it at or above the floor. Deciding
-    *not* to pay is all this may do; a wallet below its floor (or one the follower cannot vouch for)
-    goes through `ensure_funded` and its fresh, cross-checked reads."""
+    """Nothing to pay, known from one read: no intent is open and the wallet is at or above its
+    floor, as the block follower vouches (no query) or one liteserver says (a wallet that changed,
+    e.g. by a claim's gas). Deciding *not* to pay is all this may do, so one liteserver's word is
+    enough: a lying one can delay a top-up, never cause one. A wallet below its floor goes through
+    `ensure_funded` and its fresh, cross-checked reads, which alone decide a payment."""
     previous = ctx.status.get("funding") or {}
     treasury = previous.get("treasury")
     if not treasury or previous.get("lastResult") != FundingStatus.ABOVE_FLOOR.value:
         return None  # the treasury's address comes from the last money read: none yet
-    state = client.cached_state(ident.wallet)
-    if state is None or state.balance < floor:
+    state = await client.account_state(ident.wallet)
+    if state.balance < floor:
         return None
     return FundingResult(
         status=FundingStatus.ABOVE_FLOOR,

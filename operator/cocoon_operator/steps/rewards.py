@@ -263,11 +263,7 @@ class RewardSteps:
             return self._unavailable(ctx, exc)
         ip = pod_ip(ctx.pod)
         runner = (
-            RunnerClient(
-                f"http://{ip}:{ctx.worker.runner_port}", timeout_s=RUNNER_TIMEOUT_S
-            )
-            if ip
-            else None
+            RunnerClient(f"http://{ip}:{ctx.worker.runner_port}", timeout_s=RUNNER_TIMEOUT_S) if ip else None
         )
         try:
             balance = self.hub.known_balance(ctx)

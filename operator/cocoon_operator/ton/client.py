@@ -414,6 +414,16 @@ class ChainClient:
         cache = self._cache()
         return cache.state(raw_address(address)) if cache is not None else None
 
+    def cached_head(self, address: Address | str) -> TxCursor | None:
+        """The account's newest transaction as the follower knows it, without a query (None: read)."""
+        cache = self._cache()
+        return cache.head(raw_address(address)) if cache is not None else None
+
+    def walked_past(self, address: Address | str, lt: int) -> bool:
+        """The follower listed the block of `address`'s transaction at `lt` (False under fresh reads)."""
+        cache = self._cache()
+        return cache is not None and cache.walked_past(raw_address(address), lt)
+
     # --- blocks (the block follower) ---------------------------------------------------------------
 
     def _block_peer(self) -> Any:
@@ -453,16 +463,17 @@ class ChainClient:
         answer = await self._request("lookupBlock", lambda p: p.liteserver_request("lookupBlock", data))
         return BlockIdExt.from_dict(answer["id"])  # type: ignore[no-any-return]
 
-    async def block_transactions(self, block: BlockIdExt) -> list[tuple[str, int]]:
-        """(raw account, lt) of every transaction in `block` (`listBlockTransactions`, paged)."""
-        found: list[tuple[str, int]] = []
+    async def block_transactions(self, block: BlockIdExt) -> list[tuple[str, int, bytes]]:
+        """(raw account, lt, hash) of every transaction in `block` (`listBlockTransactions`, paged)."""
+        found: list[tuple[str, int, bytes]] = []
         data: dict[str, Any] = {"id": cast(Any, block).to_dict(), "mode": 0b111, "count": BLOCK_LIST_PAGE}
         while True:
             request = functools.partial(_list_block, data=dict(data))
             answer = await self._request("listBlockTransactions", request)
             ids = answer.get("ids") or []
             for tx in ids:
-                found.append((f"{block.workchain}:{tx['account']}", int(tx["lt"])))
+                tx_hash = tx.get("hash")
+                found.append((f"{block.workchain}:{tx['account']}", int(tx["lt"]), _hash_bytes(tx_hash)))
             if not answer.get("incomplete") or not ids:
                 return found
             last = ids[-1]
@@ -530,10 +541,22 @@ class ChainClient:
         addr = address if isinstance(address, Address) else Address(address)
         limit = limit if limit is not None else self.settings.max_transaction_pages * 16
         if start is None:
-            state = await self.account_state(addr)
+            # The block follower knows the head of a watched account without a state read (issue 20).
+            head = self.cached_head(addr)
+            if head is not None:
+                try:
+                    return await self._history(addr, head, to_lt, limit)
+                except _HeadNotThere:
+                    pass  # a liteserver a block behind the follower: ask it for the head itself
+            state = await self._state_from(self._backend, addr)
+            if self.cache is not None:
+                self.cache.store(state)
             if state.last_tx_lt == 0:
                 return TxPage(transactions=(), complete=True)
             start = TxCursor(state.last_tx_lt, state.last_tx_hash)
+        return await self._history(addr, start, to_lt, limit)
+
+    async def _history(self, addr: Address, start: TxCursor, to_lt: int, limit: int) -> TxPage:
         if start.lt <= to_lt:
             return TxPage(transactions=(), complete=True)
         found: list[TxView] = []
@@ -543,9 +566,8 @@ class ChainClient:
             fetch = functools.partial(self._backend.raw_get_transactions, addr, count, lt, tx_hash)
             batch, _ = await self._call("getTransactions", fetch)
             if not batch:
-                raise ChainDisagreement(
-                    f"liteserver has no transaction {lt}:{tx_hash.hex()} of {raw_address(addr)}"
-                )
+                error = _HeadNotThere if not found and lt == start.lt else ChainDisagreement
+                raise error(f"liteserver has no transaction {lt}:{tx_hash.hex()} of {raw_address(addr)}")
             for tx in batch:
                 view = tx_view(tx)
                 if view.lt != lt or bytes.fromhex(view.hash) != tx_hash:
@@ -562,6 +584,19 @@ class ChainClient:
                 if lt <= to_lt:
                     return TxPage(transactions=tuple(found), complete=True)
         return TxPage(transactions=tuple(found), complete=False, resume=TxCursor(lt, tx_hash))
+
+
+class _HeadNotThere(ChainDisagreement):
+    """The liteserver does not have the transaction a history read was asked to start from."""
+
+
+def _hash_bytes(value: Any) -> bytes:
+    """A listed transaction's hash as bytes (pytoniq decodes int256 as hex text or bytes)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str) and value:
+        return bytes.fromhex(value)
+    return b""
 
 
 async def _list_block(peer: Any, data: dict[str, Any]) -> Any:

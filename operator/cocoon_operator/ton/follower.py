@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from pytoniq_core.tl.block import BlockIdExt
 
-from cocoon_operator.ton.client import AccountState, ChainClient, ChainError
+from cocoon_operator.ton.client import AccountState, ChainClient, ChainError, TxCursor
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,12 @@ class FollowerStats:
 
 
 class ChangeLog:
-    """Pure bookkeeping: the newest transaction lt seen per watched account, and the epoch."""
+    """Pure bookkeeping: the newest transaction (lt, hash) seen per watched account, and the epoch."""
 
     def __init__(self, max_watched: int = DEFAULT_MAX_WATCHED) -> None:
         self.max_watched = max_watched
         self._watched: OrderedDict[str, None] = OrderedDict()
-        self._last_lt: dict[str, int] = {}
+        self._last: dict[str, tuple[int, bytes]] = {}
         self.epoch = 0
         self.on_forget: Callable[[str], None] | None = None
 
@@ -66,7 +66,7 @@ class ChangeLog:
         self._watched[address] = None
         while len(self._watched) > self.max_watched:
             old, _ = self._watched.popitem(last=False)
-            self._last_lt.pop(old, None)
+            self._last.pop(old, None)
             if self.on_forget is not None:
                 self.on_forget(old)
 
@@ -77,25 +77,30 @@ class ChangeLog:
         prefix = f"{workchain}:"
         return any(a.startswith(prefix) for a in self._watched)
 
-    def note(self, address: str, lt: int) -> bool:
+    def note(self, address: str, lt: int, tx_hash: bytes = b"") -> bool:
         """A transaction of `address` at `lt` is on chain. True when the account is watched."""
         if address not in self._watched:
             return False
-        if lt > self._last_lt.get(address, 0):
-            self._last_lt[address] = lt
+        if lt > self.last_lt(address):
+            self._last[address] = (lt, tx_hash)
         return True
 
     def last_lt(self, address: str) -> int:
-        return self._last_lt.get(address, 0)
+        last = self._last.get(address)
+        return last[0] if last is not None else 0
+
+    def last(self, address: str) -> tuple[int, bytes] | None:
+        """The newest transaction seen of `address` (its hash empty where the block did not say)."""
+        return self._last.get(address)
 
     def gap(self) -> None:
         """Blocks may have been missed: nothing read before can be vouched for any more."""
         self.epoch += 1
-        self._last_lt.clear()
+        self._last.clear()
 
     def unchanged(self, address: str, state_lt: int) -> bool:
         """No transaction newer than `state_lt` (the last one a read state includes) was seen."""
-        return address in self._watched and self._last_lt.get(address, 0) <= state_lt
+        return address in self._watched and self.last_lt(address) <= state_lt
 
 
 class AccountCache:
@@ -135,6 +140,32 @@ class AccountCache:
             return None
         self._follower.stats.hits += 1
         return state
+
+    def head(self, address: str) -> TxCursor | None:
+        """The account's newest transaction, without a query: the cached state's own last one, or
+        a newer one the follower saw in a block since (a history read starts there). None where the
+        follower cannot vouch for it (no state read in this epoch, out of step, no hash listed)."""
+        changes = self._follower.changes
+        changes.watch(address)
+        hit = self._states.get(address)
+        if hit is None or not self.usable() or hit[0] != changes.epoch:
+            self._follower.stats.misses += 1
+            return None
+        state, seen = hit[1], changes.last(address)
+        if seen is None or seen[0] <= state.last_tx_lt:
+            head = TxCursor(state.last_tx_lt, state.last_tx_hash)
+        elif seen[1]:
+            head = TxCursor(*seen)
+        else:
+            self._follower.stats.misses += 1
+            return None
+        self._follower.stats.hits += 1
+        return head
+
+    def walked_past(self, address: str, lt: int) -> bool:
+        """The follower itself listed the block with `address`'s transaction at `lt` (or a later
+        one): every transaction that caused it, on any account, lies in the blocks it walked."""
+        return self.usable() and self._follower.changes.last_lt(address) >= lt
 
     def store(self, state: AccountState) -> None:
         """Keep a state just read (only while in step: a read before the follower's first step
@@ -250,8 +281,8 @@ class BlockFollower:
             await self._list(block)
 
     async def _list(self, block: BlockIdExt) -> None:
-        for address, lt in await self.client.block_transactions(block):
-            self.changes.note(address, lt)
+        for address, lt, tx_hash in await self.client.block_transactions(block):
+            self.changes.note(address, lt, tx_hash)
         self.stats.blocks += 1
 
     def start(self) -> None:

@@ -145,6 +145,7 @@ async def claim_submitters(
     worker_contract: Address | str,
     payouts: Iterable[PayoutTx],
     *,
+    owner: Address | str | None = None,
     page: int = 64,
     max_pages: int = 64,
 ) -> dict[str, str | None]:
@@ -154,17 +155,21 @@ async def claim_submitters(
     to). Raises `SubmitterUnknown` rather than guess when `max_pages` pages did not reach far enough,
     so two readers never attribute the same payout differently.
 
-    The contract's head is always read fresh, never from the block follower's cache: "no such
-    request" hands the payout to the oldest sibling, so it must not be concluded from a state older
-    than the owner's payout (with the follower a block behind, an owner that just changed is read
-    from the liteserver while the worker contract's cached state can predate the claim)."""
+    "No such request" hands the payout to the oldest sibling, so it must never be concluded from a
+    head older than the owner's payout. With the follower a block behind, an owner that just changed
+    is read from the liteserver while the worker contract's cached head can predate the claim. So
+    the contract's head comes from the block follower only when the follower itself listed every one
+    of these payouts on the `owner`'s account: the claim behind each lies in a block it walked before
+    (a claim causes its payout), and the head it knows includes it. Otherwise it is read fresh."""
     wanted = {p.tx_hash: p for p in payouts}
     found: dict[str, str | None] = {}
     if not wanted:
         return found
+    newest = max(p.lt for p in wanted.values())
+    walked = owner is not None and client.walked_past(owner, newest)
     start: TxCursor | None = None
     for _ in range(max_pages):
-        with fresh_reads():
+        with fresh_reads(not walked):
             txs = await client.transactions(worker_contract, limit=page, start=start)
         for tx in txs.transactions:  # newest first
             submission = _submission_of(tx)

@@ -182,12 +182,30 @@ class RegistrationCheck:
     reason: RegistrationReason
     message: str
     worker: WorkerContractState | None = None
-    proxy: ProxyContractInfo | None = None
     problems: tuple[RegistrationReason, ...] = field(default=())
 
     @property
     def registered(self) -> bool:
         return self.reason is RegistrationReason.REGISTERED
+
+
+# (owner, proxy contract) -> the worker contract the proxy computes for that owner. It depends only
+# on the proxy's owner, key, root and params, which the official proxy code writes back as it loaded
+# them (and it has no set_code): what every claim changes in a proxy (balance) is not among them. So
+# a proxy is read once per owner, not after each of its claims (issue 20). Bounded; oldest first out.
+_EXPECTED: dict[tuple[str, str], str] = {}
+_EXPECTED_MAX = 4096
+
+
+async def _expected_for(client: ChainClient, owner: Address | str, proxy_contract: Address | str) -> str:
+    key = (raw_address(owner), raw_address(proxy_contract))
+    known = _EXPECTED.get(key)
+    if known is None:
+        known = expected_worker_contract(owner, await read_proxy_contract(client, proxy_contract))
+        if len(_EXPECTED) >= _EXPECTED_MAX:
+            del _EXPECTED[next(iter(_EXPECTED))]
+        _EXPECTED[key] = known
+    return known
 
 
 async def check_registration(
@@ -203,15 +221,14 @@ async def check_registration(
     owner_raw = raw_address(owner)
     reported = raw_address(reported_worker_contract) if reported_worker_contract is not None else None
     try:
-        proxy = await read_proxy_contract(client, proxy_contract)
+        expected = await _expected_for(client, owner, proxy_contract)
     except ContractUnreadable as exc:
         return RegistrationCheck(proxy_raw, None, reported, RegistrationReason.PROXY_UNREADABLE, str(exc))
-    expected = expected_worker_contract(owner, proxy)
 
     def result(
         reason: RegistrationReason, message: str, worker: WorkerContractState | None = None
     ) -> RegistrationCheck:
-        return RegistrationCheck(proxy_raw, expected, reported, reason, message, worker, proxy, (reason,))
+        return RegistrationCheck(proxy_raw, expected, reported, reason, message, worker, (reason,))
 
     if reported is not None and reported != expected:
         return result(

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pytoniq_core.tl.block import BlockIdExt
 
 from cocoon_operator.metrics import FollowerMetrics
-from cocoon_operator.ton.client import AccountState
+from cocoon_operator.ton.client import AccountState, TxCursor
 from cocoon_operator.ton.follower import BlockFollower, ChangeLog
 
 SHARD = -(2**63)
@@ -18,6 +18,10 @@ SHARD = -(2**63)
 
 def _state(address: str, lt: int, balance: int = 1) -> AccountState:
     return AccountState(address=address, status="active", balance=balance, last_tx_lt=lt)
+
+
+def _hash(lt: int) -> bytes:
+    return lt.to_bytes(32, "big")
 
 
 def _block(wc: int, seqno: int, shard: int = SHARD) -> BlockIdExt:
@@ -56,9 +60,9 @@ class FakeChain:
         self.calls.append("lookup")
         return _block(workchain, seqno, shard)
 
-    async def block_transactions(self, block: BlockIdExt) -> list[tuple[str, int]]:
+    async def block_transactions(self, block: BlockIdExt) -> list[tuple[str, int, bytes]]:
         self.calls.append("list")
-        return self.txs.get((block.shard, block.seqno), [])
+        return [(a, lt, _hash(lt)) for a, lt in self.txs.get((block.shard, block.seqno), [])]
 
 
 class Clock:
@@ -117,6 +121,26 @@ async def test_a_state_is_served_until_the_account_has_a_newer_transaction() -> 
     clock.t = follower.stale_after_s + 1  # the follower fell behind: nothing is served
     assert cache.state("0:aa") is None and cache.chain_time() is None
     assert follower.stats.hits == 3
+
+
+async def test_the_head_of_a_changed_account_comes_from_the_block_without_a_read() -> None:
+    chain = FakeChain()
+    follower = _follower(chain)
+    cache = follower.cache
+    await follower.tick()
+    assert cache.head("0:aa") is None  # never read: nothing to vouch for
+    cache.store(
+        AccountState(address="0:aa", status="active", balance=1, last_tx_lt=10, last_tx_hash=_hash(10))
+    )
+    assert cache.head("0:aa") == TxCursor(10, _hash(10))  # the state's own last transaction
+    chain.seal(("0:aa", 12), ("0:bb", 13))
+    await follower.tick()
+    assert cache.state("0:aa") is None  # the balance is unknown now ...
+    assert cache.head("0:aa") == TxCursor(12, _hash(12))  # ... the history's start is not
+    assert cache.walked_past("0:aa", 12) and not cache.walked_past("0:aa", 14)
+    chain.mc, chain.shards[SHARD] = chain.mc + 1, chain.shards[SHARD] + 100  # a gap: nothing is vouched for
+    await follower.tick()
+    assert cache.head("0:aa") is None and not cache.walked_past("0:aa", 12)
 
 
 async def test_a_walk_lists_every_shard_block_since_the_last_step() -> None:
