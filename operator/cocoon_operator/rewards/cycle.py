@@ -89,7 +89,8 @@ async def run_claim_cycle(
     look = _look(ledger, chain, runner, policy, wallet_balance_nano, limits, allow_new_claims)
     if not chain.fresh and look.acts:
         # Facts from the block follower's cache may confirm a claim or say there is nothing to do; to
-        # close a claim any other way, start one or trigger one, read fresh and decide again.
+        # close a claim any other way, start one or trigger one, read fresh (the worker contracts'
+        # tokens and state, what those turn on: `LiveFacts.chain_facts`) and decide again.
         chain = await facts.chain_facts(ledger.owner_cursor_lt, ledger.scan_gap, fresh=True)
         look = _look(ledger, chain, runner, policy, wallet_balance_nano, limits, allow_new_claims)
 
