@@ -53,7 +53,3 @@ def test_the_event_filter_sees_a_listed_node_as_unchanged() -> None:
     assert rt.node_fingerprints["a"] == fingerprint(body)
     heartbeat = {**body, "metadata": {**body["metadata"], "resourceVersion": "8"}}
     assert rt.node_fingerprints["a"] == fingerprint(heartbeat)
-    # A digest, not the slim Node's text (~1 kB per Node in a fleet of 1 140 at N = 1000).
-    assert len(rt.node_fingerprints["a"]) == 16
-    tainted = {**body, "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}}
-    assert fingerprint(tainted) != fingerprint(body)

@@ -191,8 +191,8 @@ async def worker_networkpolicy_event(
     _child_event("NetworkPolicy", type, body, memo)
 
 
-def _node_print(body: kopf.Body, type: str | None) -> bytes:
-    return fingerprint(body) if type != "DELETED" else b"deleted"
+def _node_print(body: kopf.Body, type: str | None) -> str:
+    return fingerprint(body) if type != "DELETED" else "deleted"
 
 
 def _node_changed(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> bool:

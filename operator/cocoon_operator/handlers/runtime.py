@@ -1,6 +1,5 @@
 """Per-process state the handlers share (kept in kopf's memo): settings, client, deps, work queue."""
 
-import hashlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ class OperatorRuntime:
     # worker wait on one condition that each indexed Node wakes in full, which is quadratic in the
     # number of objects (a restart with 1 000 CocoonNodes took ~230 s, bench/README.md).
     fleet: dict[str, dict[str, Any]] = field(default_factory=dict)
-    node_fingerprints: dict[str, bytes] = field(default_factory=dict)  # fingerprint() of each fleet entry
+    node_fingerprints: dict[str, str] = field(default_factory=dict)
     # (generation, deleting, claim request) last queued
     generations: dict[Key, tuple[int, bool, str]] = field(default_factory=dict)
     provider_retries: dict[Key, int] = field(default_factory=dict)
@@ -86,7 +85,7 @@ class OperatorRuntime:
             return
         slim = slim_node(body)
         self.fleet[name] = slim
-        self.node_fingerprints[name] = _digest(slim)
+        self.node_fingerprints[name] = repr(slim)
 
     def next_delay(self, key: Key, retry_after: float | None, status_changed: bool) -> float:
         """When to reconcile `key` again: the resync period (with jitter, so objects do not move in
@@ -118,11 +117,5 @@ def slim_node(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _digest(slim: Mapping[str, Any]) -> bytes:
-    return hashlib.blake2b(repr(slim).encode(), digest_size=16).digest()
-
-
-def fingerprint(node: Mapping[str, Any]) -> bytes:
-    """What placement reads of a Node, as a digest: the slim Node's repr was ~1.5 kB kept per Node
-    beside the slim Node itself (docs/performance.md, issue 20); 16 bytes say whether it changed."""
-    return _digest(slim_node(node))
+def fingerprint(node: Mapping[str, Any]) -> str:
+    return repr(slim_node(node))
