@@ -342,6 +342,12 @@ async def test_voucher_payout_is_detected_matched_and_ledgered(
     )
     assert check.registered, check.message
     assert check.expected_worker_contract == worker
+    # The official proxy's owner, key, root and params never change: it is not read again (issue 20).
+    reads = client.round_trips.by_method.get("getAccountState", 0)
+    again = await check_registration(
+        client, owner=owner, proxy_contract=proxy.contract, reported_worker_contract=worker
+    )
+    assert again.registered and client.round_trips.by_method["getAccountState"] == reads + 1  # the worker
     await _getter_agrees_with_the_stored_data(client, worker)
     wrong = await check_registration(
         client,

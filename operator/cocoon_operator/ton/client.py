@@ -472,8 +472,8 @@ class ChainClient:
             answer = await self._request("listBlockTransactions", request)
             ids = answer.get("ids") or []
             for tx in ids:
-                tx_hash = tx.get("hash")
-                found.append((f"{block.workchain}:{tx['account']}", int(tx["lt"]), _hash_bytes(tx_hash)))
+                account = f"{block.workchain}:{tx['account']}"
+                found.append((account, int(tx["lt"]), _hash_bytes(tx.get("hash"))))
             if not answer.get("incomplete") or not ids:
                 return found
             last = ids[-1]
@@ -548,9 +548,8 @@ class ChainClient:
                     return await self._history(addr, head, to_lt, limit)
                 except _HeadNotThere:
                     pass  # a liteserver a block behind the follower: ask it for the head itself
-            state = await self._state_from(self._backend, addr)
-            if self.cache is not None:
-                self.cache.store(state)
+            with fresh_reads():  # the cache had no head to give (or one the liteserver lacks)
+                state = await self.account_state(addr)
             if state.last_tx_lt == 0:
                 return TxPage(transactions=(), complete=True)
             start = TxCursor(state.last_tx_lt, state.last_tx_hash)

@@ -16,6 +16,7 @@ from pytoniq_core.boc.slice import Slice
 from cocoon_operator.ton.addresses import raw_address, worker_contract_address
 from cocoon_operator.ton.cells import LayoutError
 from cocoon_operator.ton.client import AccountState, ChainClient, ChainError, GetMethodFailed
+from cocoon_operator.ton.codes import official_contract
 from cocoon_operator.ton.ops import WorkerState
 from cocoon_operator.ton.storage import Params, ParamsView, ProxyStorage, WorkerStorage
 
@@ -79,7 +80,10 @@ async def _stored(
 
 
 async def read_proxy_contract(client: ChainClient, proxy_contract: Address | str) -> ProxyContractInfo:
-    state, storage = await _stored(client, proxy_contract, "Proxy contract", ProxyStorage.from_cell)
+    return _proxy_info(*await _stored(client, proxy_contract, "Proxy contract", ProxyStorage.from_cell))
+
+
+def _proxy_info(state: AccountState, storage: ProxyStorage) -> ProxyContractInfo:
     return ProxyContractInfo(
         address=state.address,
         owner_address=raw_address(storage.owner_address),
@@ -192,7 +196,8 @@ class RegistrationCheck:
 # (owner, proxy contract) -> the worker contract the proxy computes for that owner. It depends only
 # on the proxy's owner, key, root and params, which the official proxy code writes back as it loaded
 # them (and it has no set_code): what every claim changes in a proxy (balance) is not among them. So
-# a proxy is read once per owner, not after each of its claims (issue 20). Bounded; oldest first out.
+# an official proxy is read once per owner, not after each of its claims (issue 20); a proxy running
+# other code could rewrite them and is read every time. Bounded; oldest first out.
 _EXPECTED: dict[tuple[str, str], str] = {}
 _EXPECTED_MAX = 4096
 
@@ -200,8 +205,11 @@ _EXPECTED_MAX = 4096
 async def _expected_for(client: ChainClient, owner: Address | str, proxy_contract: Address | str) -> str:
     key = (raw_address(owner), raw_address(proxy_contract))
     known = _EXPECTED.get(key)
-    if known is None:
-        known = expected_worker_contract(owner, await read_proxy_contract(client, proxy_contract))
+    if known is not None:
+        return known
+    state, storage = await _stored(client, proxy_contract, "Proxy contract", ProxyStorage.from_cell)
+    known = expected_worker_contract(owner, _proxy_info(state, storage))
+    if state.code is not None and official_contract(state.code.hash) == "cocoon_proxy":
         if len(_EXPECTED) >= _EXPECTED_MAX:
             del _EXPECTED[next(iter(_EXPECTED))]
         _EXPECTED[key] = known
